@@ -1,0 +1,113 @@
+//! The composition root: builds the store, keys, hasher, limiters and views once, and hands
+//! them to the HTTP layer and the CLI explicitly (no globals).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::crypto::{random_bytes, Keyring, PasswordHasherPool};
+use crate::error::{Error, Result};
+use crate::service::ratelimit::Limiter;
+use crate::store::Store;
+use crate::views::Views;
+
+/// Everything a request or a command needs.
+#[derive(Debug)]
+pub struct App {
+    /// Validated configuration.
+    pub config: Config,
+    /// Base URL for every absolute link.
+    pub public_url: String,
+    /// The database.
+    pub store: Store,
+    /// Keyed hashing under the server secret.
+    pub keyring: Keyring,
+    /// Bounded Argon2id hashing.
+    pub hasher: PasswordHasherPool,
+    /// Sign-in failures per account.
+    pub login_account_limiter: Limiter,
+    /// Sign-in failures per client address.
+    pub login_client_limiter: Limiter,
+    /// Page and email templates.
+    pub views: Views,
+}
+
+const SECRET_FILE: &str = "secret.key";
+
+/// Reads the server secret from config or from `data_dir/secret.key`, generating the file
+/// (mode 0600) on first start.
+pub fn server_secret(config: &Config) -> Result<Vec<u8>> {
+    if let Some(s) = &config.server_secret {
+        return Ok(s.expose().as_bytes().to_vec());
+    }
+    let path = config.data_dir.join(SECRET_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => Ok(bytes),
+        Ok(_) => Err(Error::Config(format!(
+            "{} is too short; delete it only if no data depends on it",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(&path),
+        Err(e) => Err(Error::Config(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn create_secret(path: &Path) -> Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let secret: Vec<u8> = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        random_bytes::<48>(),
+    )
+    .into_bytes();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(&secret)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+    log::info!("generated a new server secret in {}", path.display());
+    Ok(secret)
+}
+
+impl App {
+    /// Opens everything for a server bound at `bound` (or a CLI command, with the listen address).
+    pub fn open(config: Config, bound: SocketAddr) -> Result<App> {
+        let secret = server_secret(&config)?;
+        let store = Store::open(&config.data_dir)?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(App {
+            public_url: config.public_url_for(bound),
+            store,
+            keyring: Keyring::new(&secret),
+            hasher: PasswordHasherPool::new(cores),
+            login_account_limiter: Limiter::new(
+                5,
+                Duration::from_secs(1),
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(15 * 60),
+            ),
+            login_client_limiter: Limiter::new(
+                30,
+                Duration::from_secs(1),
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(15 * 60),
+            ),
+            views: Views::new()?,
+            config,
+        })
+    }
+
+    /// True when the public URL is https (cookies get `Secure`).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

@@ -1,0 +1,353 @@
+//! The command line: `serve`, `init`, `user`, `backup`, `restore`, `openapi`.
+
+use std::io::{BufRead, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{Config, LogFormat, RawConfig};
+use crate::crypto::Secret;
+use crate::error::{Error, Result};
+use crate::service;
+
+/// tenantry — the settings backend and pages of a multi-tenant product.
+#[derive(Parser, Debug)]
+#[command(name = "tenantry", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Configuration file (default: ./tenantry.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Listen address (overrides `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Public base URL for links (overrides `public_url`).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Create the first instance admin non-interactively (password on stdin).
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// Email of the first admin.
+        #[arg(long)]
+        admin_email: String,
+        /// Name of the first admin.
+        #[arg(long, default_value = "Administrator")]
+        admin_name: String,
+        /// Read the password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write an online, consistent copy of the database to FILE.
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// Destination file (must not exist).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (refused while a server runs on the data dir).
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// Backup file.
+        file: PathBuf,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create an SSO account for this provider (no password).
+        #[arg(long)]
+        sso: Option<String>,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable a user (ends their sessions).
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        /// User ID or email.
+        user: String,
+    },
+}
+
+fn load_config(common: &Common, flags: &[(&str, Option<String>)]) -> Result<Config> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut raw = RawConfig::load(common.config.as_deref(), &env)?;
+    if let Some(d) = &common.data_dir {
+        raw.set("data_dir", d.display().to_string(), "flag");
+    }
+    for (k, v) in flags {
+        if let Some(v) = v {
+            raw.set(k, v.clone(), "flag");
+        }
+    }
+    Config::from_raw(&raw)
+}
+
+fn init_logging(format: LogFormat) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Info);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
+    }
+    // Template and HTTP-client crates may log rendered data at trace level: keep them quiet.
+    b.filter_module("handlebars", log::LevelFilter::Warn);
+    if format == LogFormat::Json {
+        b.format(|buf, rec| {
+            let line = serde_json::json!({
+                "ts": crate::domain::user::rfc3339(service::now()),
+                "level": rec.level().as_str(),
+                "target": rec.target(),
+                "msg": rec.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
+    let _ = b.try_init();
+}
+
+fn read_password_stdin() -> Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Config(format!("cannot read the password from stdin: {e}")))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        return Err(Error::Config("no password on stdin".into()));
+    }
+    Ok(Secret::new(pw))
+}
+
+fn open_app(config: Config) -> Result<App> {
+    let listen = config.listen;
+    App::open(config, listen)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("tenantry: {e}");
+            match e {
+                Error::Config(_) | Error::Validation(_) | Error::Conflict(_) | Error::SchemaTooNew { .. } => 2,
+                _ => 1,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { common, listen, public_url } => {
+            let config = load_config(&common, &[("listen", listen), ("public_url", public_url)])?;
+            init_logging(config.log_format);
+            serve(config)
+        }
+        Command::Init { common, admin_email, admin_name, password_stdin: _ } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            let password = read_password_stdin()?;
+            let app = open_app(config)?;
+            let user = service::setup::init_admin(
+                &app,
+                service::setup::SetupInput { email: admin_email, password, name: admin_name },
+            )?;
+            println!("created instance admin {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::User { command } => user_command(command),
+        Command::Backup { common, file } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            crate::store::backup(&config.data_dir, &file)?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+        Command::Restore { common, file } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            crate::store::restore(&config.data_dir, &file)?;
+            println!("restored {} into {}", file.display(), config.data_dir.display());
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", crate::http::api::system::OPENAPI.trim_end());
+            Ok(())
+        }
+    }
+}
+
+fn user_command(cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Create { common, email, name, password_stdin, sso } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            if password_stdin && sso.is_some() {
+                return Err(Error::Config("--password-stdin and --sso exclude each other".into()));
+            }
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let app = open_app(config)?;
+            let user = service::users::create_by_operator(
+                &app,
+                &service::authz::operator(),
+                service::users::NewUserInput { email, name, password, sso },
+            )?;
+            println!("created user {} ({})", user.email, user.id);
+            Ok(())
+        }
+        UserCommand::List { common } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            let app = open_app(config)?;
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = service::users::list(&app, cursor.as_deref(), service::PAGE_MAX)?;
+                for u in &page.data {
+                    println!(
+                        "{}\t{}\t{}\t{}{}",
+                        u.id,
+                        u.email,
+                        u.name,
+                        u.auth.as_str(),
+                        if u.disabled { "\tdisabled" } else { "" }
+                    );
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { common, user } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            let app = open_app(config)?;
+            let id = match crate::domain::UserId::parse(&user) {
+                Some(id) => id,
+                None => {
+                    let email = crate::domain::Email::parse(&user)
+                        .map_err(|_| Error::Config(format!("{user:?} is neither a user ID nor an email")))?;
+                    app.store
+                        .read(|c| c.user_by_email(&email))?
+                        .ok_or_else(|| Error::Config(format!("no user with email {email}")))?
+                        .id
+                }
+            };
+            let u = service::users::set_disabled(&app, None, &id, true)?;
+            println!("disabled {} ({})", u.email, u.id);
+            Ok(())
+        }
+    }
+}
+
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                Ok(()) => log::debug!("raised the open-files limit from {soft} to {hard}"),
+                Err(e) => log::warn!("could not raise the open-files limit ({soft}): {e}"),
+            }
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    let _lock = crate::store::DataDirLock::acquire(&config.data_dir)?;
+    raise_open_files_limit();
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener.local_addr().map_err(Error::internal)?;
+    let app = Arc::new(App::open(config, bound)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(Error::internal)?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "tenantry listening on http://{bound}");
+        if let Some(token) = service::setup::issue_token_if_needed(&app)? {
+            let _ = writeln!(
+                out,
+                "No instance admin yet. Open this one-time link to create one: {}/setup?token={}",
+                app.public_url,
+                token.expose()
+            );
+        }
+        let _ = out.flush();
+    }
+    log::info!("serving on {bound} (public URL {})", app.public_url);
+    let janitor_app = app.clone();
+    let janitor_stop = stop.clone();
+    std::thread::Builder::new()
+        .name("janitor".into())
+        .spawn(move || janitor(&janitor_app, &janitor_stop))
+        .map_err(Error::internal)?;
+    crate::http::serve(app, listener, stop).map_err(Error::internal)
+}
+
+/// Periodic housekeeping: purge expired sessions.
+fn janitor(app: &App, stop: &AtomicBool) {
+    let mut ticks = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        ticks += 1;
+        if ticks % 600 == 1 {
+            let now = service::now();
+            let idle = app.config.session_idle_secs;
+            if let Err(e) = app.store.write(|tx| tx.purge_expired_sessions(now, idle)) {
+                log::warn!("session purge failed: {e}");
+            }
+        }
+    }
+}

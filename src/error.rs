@@ -1,0 +1,111 @@
+//! The one domain error type. It names what went wrong in the product's terms; `http::problem`
+//! maps each variant to a status and a stable `code` in a single exhaustive match.
+
+use std::fmt;
+
+/// A field-level validation error (`{field, message}` in a problem response).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The JSON field (dotted path for nested fields).
+    pub field: String,
+    /// A lowercase message that hints at the fix.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every failure a use case can report. The `detail` strings are safe to show to the caller;
+/// internal causes are kept in `Internal` and only ever logged.
+#[derive(Debug)]
+pub enum Error {
+    /// The request body is not valid JSON (or not the expected shape).
+    InvalidJson(String),
+    /// One or more fields are invalid.
+    Validation(Vec<FieldError>),
+    /// No valid session or API key.
+    Unauthenticated,
+    /// Wrong email or password (same answer for both, no enumeration).
+    InvalidCredentials,
+    /// The caller is authenticated but lacks a permission.
+    Forbidden(String),
+    /// The resource does not exist or is not the caller's to see.
+    NotFound,
+    /// Too many attempts; retry after this many seconds.
+    RateLimited {
+        /// Seconds until the next attempt may succeed.
+        retry_after_secs: u64,
+    },
+    /// A uniqueness or state conflict.
+    Conflict(String),
+    /// The setup token is unknown or already used.
+    SetupTokenInvalid,
+    /// The user account is disabled.
+    AccountDisabled,
+    /// The database is newer than this binary.
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this binary knows.
+        supported: i64,
+    },
+    /// Configuration is invalid (start-up only).
+    Config(String),
+    /// Something broke inside; the string is for the log, never for the caller.
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for a single-field validation error.
+    pub fn field(field: &str, message: &str) -> Error {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// Shorthand for an internal error with a log detail.
+    pub fn internal(detail: impl fmt::Display) -> Error {
+        Error::Internal(detail.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidJson(m) => write!(f, "invalid json: {m}"),
+            Error::Validation(errs) => {
+                write!(f, "validation failed:")?;
+                for e in errs {
+                    write!(f, " {}: {};", e.field, e.message)?;
+                }
+                Ok(())
+            }
+            Error::Unauthenticated => write!(f, "authentication required"),
+            Error::InvalidCredentials => write!(f, "invalid email or password"),
+            Error::Forbidden(m) => write!(f, "forbidden: {m}"),
+            Error::NotFound => write!(f, "not found"),
+            Error::RateLimited { retry_after_secs } => {
+                write!(f, "rate limited, retry after {retry_after_secs}s")
+            }
+            Error::Conflict(m) => write!(f, "conflict: {m}"),
+            Error::SetupTokenInvalid => write!(f, "setup token is invalid or already used"),
+            Error::AccountDisabled => write!(f, "account disabled"),
+            Error::SchemaTooNew { found, supported } => write!(
+                f,
+                "database schema version {found} is newer than this binary supports ({supported}); upgrade tenantry"
+            ),
+            Error::Config(m) => write!(f, "configuration error: {m}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

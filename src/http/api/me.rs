@@ -1,0 +1,78 @@
+//! `/api/v1/me…`: the personal scope.
+
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::domain::User;
+use crate::error::{Error, Result};
+use crate::http::auth::principal;
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::auth::{authenticate, NewSession};
+use crate::service::me::{self, PreferencesInput};
+
+/// The user record for a session that was just created (login response body).
+pub fn user_json_by_session(app: &App, s: &NewSession) -> Result<User> {
+    authenticate(app, s.token.expose())?
+        .map(|i| i.principal.user)
+        .ok_or(Error::Unauthenticated)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchMe {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefsBody {
+    locale: String,
+    timezone: String,
+    theme: String,
+}
+
+/// `GET /api/v1/me`.
+pub fn get(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    Ok(Resp::json(200, &me::get(app, &p)?))
+}
+
+/// `PATCH /api/v1/me` (`{name}`).
+pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let b: PatchMe = req.json()?;
+    let user = match b.name {
+        Some(n) => me::update_name(app, &p, &n)?,
+        None => me::get(app, &p)?,
+    };
+    Ok(Resp::json(200, &user))
+}
+
+/// `GET /api/v1/me/preferences`.
+pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    Ok(Resp::json(200, &me::get(app, &p)?.preferences))
+}
+
+/// `PUT /api/v1/me/preferences`.
+pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let b: PrefsBody = req.json()?;
+    let prefs = me::put_preferences(
+        app,
+        &p,
+        PreferencesInput {
+            locale: b.locale,
+            timezone: b.timezone,
+            theme: b.theme,
+        },
+    )?;
+    Ok(Resp::json(200, &prefs))
+}
+
+/// `GET /api/v1/me/memberships`.
+pub fn memberships(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    Ok(Resp::json(200, &me::memberships(app, &p)?))
+}

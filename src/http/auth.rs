@@ -1,0 +1,74 @@
+//! Who is calling, and the cross-site guard. A session cookie authenticates browsers; unsafe
+//! cookie-authenticated requests must come from our own origin.
+
+use super::problem;
+use super::request::Req;
+use super::response::Resp;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::service::auth::{authenticate, NewSession, SessionInfo};
+use crate::service::authz::Principal;
+
+/// The session cookie name.
+pub const SESSION_COOKIE: &str = "tenantry_session";
+
+/// The signed-in session, or `unauthenticated`.
+pub fn session(app: &App, req: &Req) -> Result<SessionInfo> {
+    optional_session(app, req)?.ok_or(Error::Unauthenticated)
+}
+
+/// The signed-in session if any.
+pub fn optional_session(app: &App, req: &Req) -> Result<Option<SessionInfo>> {
+    match req.cookie(SESSION_COOKIE) {
+        Some(token) if !token.is_empty() => authenticate(app, token),
+        _ => Ok(None),
+    }
+}
+
+/// The calling principal, or `unauthenticated`.
+pub fn principal(app: &App, req: &Req) -> Result<Principal> {
+    Ok(session(app, req)?.principal)
+}
+
+/// `Set-Cookie` value for a new session.
+pub fn session_cookie(app: &App, s: &NewSession) -> String {
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        s.token.expose(),
+        s.max_age_secs,
+        if app.secure_cookies() { "; Secure" } else { "" }
+    )
+}
+
+/// `Set-Cookie` value that clears the session cookie.
+pub fn clear_cookie(app: &App) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if app.secure_cookies() { "; Secure" } else { "" }
+    )
+}
+
+fn same_origin(app: &App, origin: &str) -> bool {
+    origin.trim_end_matches('/').eq_ignore_ascii_case(&app.public_url)
+}
+
+/// Refuses cookie-authenticated unsafe requests with a foreign or `null` Origin, or with
+/// `Sec-Fetch-Site: cross-site`. Bearer-authenticated calls are unaffected.
+pub fn csrf_guard(app: &App, req: &Req) -> Option<Resp> {
+    if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return None;
+    }
+    if req.header("authorization").is_some() && req.cookie(SESSION_COOKIE).is_none() {
+        return None;
+    }
+    let cross = req.header("sec-fetch-site") == Some("cross-site")
+        || req.header("origin").is_some_and(|o| !same_origin(app, o));
+    cross.then(|| {
+        problem::http(
+            403,
+            "csrf_failed",
+            "Cross-site request refused",
+            "this request came from another site; send it from the tenantry pages or with an API key",
+        )
+    })
+}

@@ -1,0 +1,74 @@
+//! `/login` and `/logout` pages.
+
+use serde_json::json;
+
+use super::{csrf_failed, form_csrf, form_csrf_ok};
+use crate::app::App;
+use crate::crypto::Secret;
+use crate::error::{Error, Result};
+use crate::http::auth::{clear_cookie, optional_session, session_cookie, SESSION_COOKIE};
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service;
+
+fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
+    let (csrf, set_cookie) = form_csrf(req);
+    let html = app.views.page(
+        "login",
+        "Sign in",
+        &json!({"csrf_token": csrf, "email": email, "error": error}),
+    )?;
+    let mut resp = Resp::html(status, html);
+    if let Some(c) = set_cookie {
+        resp = resp.header("Set-Cookie", c);
+    }
+    Ok(resp)
+}
+
+/// `GET /login`.
+pub fn show(app: &App, req: &Req) -> Result<Resp> {
+    if optional_session(app, req)?.is_some() {
+        return Ok(Resp::see_other("/"));
+    }
+    render(app, req, 200, "", None)
+}
+
+/// `POST /login` (form).
+pub fn submit(app: &App, req: &Req) -> Result<Resp> {
+    let form = req.form();
+    if !form_csrf_ok(app, req, form.get("csrf_token")) {
+        return Ok(csrf_failed(app));
+    }
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = Secret::new(form.get("password").cloned().unwrap_or_default());
+    match service::auth::login(app, &email, &password, &req.client_ip()) {
+        Ok(s) => Ok(Resp::see_other("/").header("Set-Cookie", session_cookie(app, &s))),
+        Err(Error::InvalidCredentials) => render(app, req, 401, &email, Some("The email or password is wrong.")),
+        Err(Error::RateLimited { retry_after_secs }) => Ok(render(
+            app,
+            req,
+            429,
+            &email,
+            Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
+        )?
+        .header("Retry-After", retry_after_secs.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /logout` (form, signed in).
+pub fn logout(app: &App, req: &Req) -> Result<Resp> {
+    if let Some(s) = optional_session(app, req)? {
+        let form = req.form();
+        let ok = form
+            .get("csrf_token")
+            .is_some_and(|t| app.keyring.verify_token(t, &app.keyring.token_hash(&s.csrf_token)));
+        if !ok {
+            return Ok(csrf_failed(app));
+        }
+        if let Some(token) = req.cookie(SESSION_COOKIE) {
+            service::auth::logout(app, token)?;
+        }
+    }
+    Ok(Resp::see_other("/login").header("Set-Cookie", clear_cookie(app)))
+}

@@ -1,0 +1,79 @@
+//! Server-rendered pages (handlebars, no JavaScript). Form posts carry a CSRF token: the
+//! session's token when signed in, otherwise a double-submit cookie set by the form page.
+
+pub mod home;
+pub mod login;
+pub mod setup;
+
+use serde_json::json;
+
+use super::request::Req;
+use super::response::Resp;
+use crate::app::App;
+use crate::crypto::new_token;
+use crate::error::Error;
+
+/// The pre-session CSRF cookie name.
+pub const CSRF_COOKIE: &str = "tenantry_csrf";
+
+/// The pre-session CSRF token for a form page: the cookie's value, or a new one to set.
+pub fn form_csrf(req: &Req) -> (String, Option<String>) {
+    match req.cookie(CSRF_COOKIE) {
+        Some(t) if t.len() == 43 => (t.to_string(), None),
+        _ => {
+            let t = new_token().expose().to_string();
+            let cookie = format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict");
+            (t.clone(), Some(cookie))
+        }
+    }
+}
+
+/// True when the submitted form token matches the pre-session cookie (constant time).
+pub fn form_csrf_ok(app: &App, req: &Req, submitted: Option<&String>) -> bool {
+    match (req.cookie(CSRF_COOKIE), submitted) {
+        (Some(c), Some(s)) if !c.is_empty() => app.keyring.verify_token(s, &app.keyring.token_hash(c)),
+        _ => false,
+    }
+}
+
+/// A simple message page.
+pub fn message(app: &App, status: u16, heading: &str, text: &str, link: Option<(&str, &str)>) -> Resp {
+    let data = json!({
+        "heading": heading,
+        "text": text,
+        "link": link.map(|l| l.0),
+        "link_text": link.map(|l| l.1),
+    });
+    match app.views.page("message", heading, &data) {
+        Ok(html) => Resp::html(status, html),
+        Err(e) => {
+            log::error!("{e}");
+            Resp::new(500).header("Content-Type", "text/plain").body(b"internal error".to_vec())
+        }
+    }
+}
+
+/// The page shown when a page handler fails.
+pub fn error_page(app: &App, e: &Error) -> Resp {
+    let (status, _, title) = super::problem::classify(e);
+    match e {
+        Error::Unauthenticated => Resp::see_other("/login"),
+        Error::Internal(_) | Error::Config(_) | Error::SchemaTooNew { .. } => {
+            log::error!("{e}");
+            message(app, 500, title, "Something went wrong on the server. It has been logged.", None)
+        }
+        Error::NotFound => message(app, 404, "Page not found", "There is nothing at this address.", Some(("/", "Go to the start page"))),
+        other => message(app, status, title, &other.to_string(), None),
+    }
+}
+
+/// A CSRF failure page.
+pub fn csrf_failed(app: &App) -> Resp {
+    message(
+        app,
+        403,
+        "Form expired",
+        "This form was not submitted from this site, or it expired. Go back, reload the page and try again.",
+        None,
+    )
+}

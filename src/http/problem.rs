@@ -1,0 +1,83 @@
+//! The one mapping from domain errors to RFC 9457 problem responses. The match is exhaustive:
+//! a new error variant does not compile until it has a status and a stable `code`.
+
+use serde_json::json;
+
+use super::response::Resp;
+use crate::error::Error;
+
+/// Status, stable machine code and safe title for an error.
+pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
+    match e {
+        Error::InvalidJson(_) => (400, "invalid_json", "Request body is not valid JSON"),
+        Error::Validation(_) => (422, "validation_failed", "Some fields are invalid"),
+        Error::Unauthenticated => (401, "unauthenticated", "Authentication required"),
+        Error::InvalidCredentials => (401, "invalid_credentials", "Invalid email or password"),
+        Error::Forbidden(_) => (403, "forbidden", "Forbidden"),
+        Error::NotFound => (404, "not_found", "Not found"),
+        Error::RateLimited { .. } => (429, "rate_limited", "Too many attempts"),
+        Error::Conflict(_) => (409, "conflict", "Conflict"),
+        Error::SetupTokenInvalid => (404, "setup_token_invalid", "Setup link is invalid or already used"),
+        Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
+        Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
+            (500, "internal", "Internal server error")
+        }
+    }
+}
+
+/// Builds the problem response for an error; internal details go to the log only.
+pub fn from_error(e: &Error) -> Resp {
+    let (status, code, title) = classify(e);
+    let detail = match e {
+        Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
+            log::error!("{e}");
+            "something went wrong on the server; it has been logged".to_string()
+        }
+        Error::InvalidJson(m) => format!("invalid json: {m}"),
+        Error::Validation(_) => "one or more fields are invalid; see errors".to_string(),
+        Error::Unauthenticated => "sign in or send a valid API key".to_string(),
+        Error::InvalidCredentials => "the email or password is wrong".to_string(),
+        Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
+        Error::NotFound => "no such resource".to_string(),
+        Error::RateLimited { retry_after_secs } => {
+            format!("too many attempts; try again in {retry_after_secs} seconds")
+        }
+        Error::SetupTokenInvalid => "the setup link is invalid or has already been used".to_string(),
+        Error::AccountDisabled => "this account is disabled".to_string(),
+    };
+    let mut body = json!({
+        "type": format!("https://tenantry.dev/problems/{code}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    });
+    if let Error::Validation(errs) = e {
+        body["errors"] = serde_json::to_value(errs).unwrap_or_default();
+    }
+    let mut resp = problem_body(status, &body);
+    if let Error::RateLimited { retry_after_secs } = e {
+        resp = resp.header("Retry-After", retry_after_secs.to_string());
+    }
+    resp
+}
+
+/// A problem response for conditions found by the HTTP layer itself (no domain error).
+pub fn http(status: u16, code: &str, title: &str, detail: &str) -> Resp {
+    problem_body(
+        status,
+        &json!({
+            "type": format!("https://tenantry.dev/problems/{code}"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }),
+    )
+}
+
+fn problem_body(status: u16, body: &serde_json::Value) -> Resp {
+    Resp::new(status)
+        .header("Content-Type", "application/problem+json")
+        .body(serde_json::to_vec(body).unwrap_or_default())
+}

@@ -1,0 +1,117 @@
+//! The request as handlers see it: method, path, query, headers, the body (already read and
+//! capped), the client address, and typed JSON / form decoding with clear errors.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, FieldError, Result};
+
+/// A request with its body read.
+#[derive(Debug)]
+pub struct Req {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// Headers with lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (at most the body cap).
+    pub body: Vec<u8>,
+    /// Client address.
+    pub peer: SocketAddr,
+    /// Path parameters filled by the router.
+    pub params: HashMap<&'static str, String>,
+}
+
+impl Req {
+    /// First header value by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A cookie value by name.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A path parameter set by the router.
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Query parameters, decoded.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// One query parameter.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The client address as text, for throttling and audit.
+    pub fn client_ip(&self) -> String {
+        self.peer.ip().to_string()
+    }
+
+    /// Decodes a JSON body into `T`: syntax errors are `invalid_json`, shape errors are
+    /// `validation_failed` naming the field.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let ct = self.header("content-type").unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime != "application/json" {
+            return Err(Error::InvalidJson(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let text = std::str::from_utf8(&self.body)
+            .map_err(|_| Error::InvalidJson("body is not UTF-8".into()))?;
+        let de = &mut serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                match inner.classify() {
+                    serde_json::error::Category::Data => {
+                        let msg = inner.to_string();
+                        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                        let field = if path == "." {
+                            // Missing / unknown field errors name the field in the message.
+                            msg.split('`').nth(1).unwrap_or("body").to_string()
+                        } else {
+                            path
+                        };
+                        Err(Error::Validation(vec![FieldError::new(field, msg)]))
+                    }
+                    _ => Err(Error::InvalidJson(inner.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Decodes an `application/x-www-form-urlencoded` body.
+    pub fn form(&self) -> HashMap<String, String> {
+        form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}

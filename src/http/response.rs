@@ -1,0 +1,117 @@
+//! Responses and how they are written. Every response is serialised by us and written through
+//! `Request::into_writer`, because tiny_http silently drops a `Connection` header set on its
+//! own `Response` type and we need `Connection: close` for keep-alive rotation and refusals.
+
+use std::io::Write;
+
+/// A response about to be written.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers (name, value); `Content-Length` and `Connection` are added when written.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// An empty response with a status.
+    pub fn new(status: u16) -> Resp {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Resp {
+        Resp::new(status)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// An HTML page.
+    pub fn html(status: u16, html: String) -> Resp {
+        Resp::new(status)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+            .header("X-Frame-Options", "DENY")
+            .body(html.into_bytes())
+    }
+
+    /// A 303 redirect (after a form post).
+    pub fn see_other(location: &str) -> Resp {
+        Resp::new(303).header("Location", location)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Resp {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Vec<u8>) -> Resp {
+        self.body = body;
+        self
+    }
+
+    /// Serialises status line, headers and body (no body for HEAD).
+    pub fn to_bytes(&self, close: bool, head: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (k, v) in &self.headers {
+            // Header values never contain CR/LF: they are built by us, but be certain.
+            let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+            let _ = write!(out, "{k}: {v}\r\n");
+        }
+        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        if !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cache-control")) {
+            out.extend_from_slice(b"Cache-Control: no-store\r\n");
+        }
+        out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// Writes a serialised response to the connection and flushes it.
+pub fn write_to(mut w: Box<dyn Write + Send>, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes)?;
+    w.flush()
+}
+
+/// The reason phrase for a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        303 => "See Other",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}

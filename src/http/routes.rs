@@ -1,0 +1,132 @@
+//! The route table: every route of the product in one place, with its handler. The OpenAPI
+//! document is checked against this table by a test, so a route cannot ship undocumented.
+
+use super::problem;
+use super::request::Req;
+use super::response::Resp;
+use super::{api, pages};
+use crate::app::App;
+use crate::error::Result;
+
+/// A handler: parse, authorize, call the service, render.
+pub type Handler = fn(&App, &Req) -> Result<Resp>;
+
+/// One route.
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern with `{param}` segments.
+    pub path: &'static str,
+    /// The handler.
+    pub handler: Handler,
+    /// True for HTML pages and form posts (not part of the JSON API document).
+    pub page: bool,
+}
+
+macro_rules! routes {
+    ($( $m:literal $p:literal => $h:path $(, $page:ident)? ;)*) => {
+        &[ $( Route { method: $m, path: $p, handler: $h, page: routes!(@page $($page)?) } ),* ]
+    };
+    (@page page) => { true };
+    (@page) => { false };
+}
+
+/// Every route.
+pub static ROUTES: &[Route] = routes! {
+    "GET"   "/healthz"                      => api::system::healthz;
+    "GET"   "/readyz"                       => api::system::readyz;
+    "GET"   "/api/v1/openapi.json"          => api::system::openapi;
+    "POST"  "/api/v1/setup"                 => api::setup::complete;
+    "POST"  "/api/v1/auth/login"            => api::auth::login;
+    "POST"  "/api/v1/auth/logout"           => api::auth::logout;
+    "GET"   "/api/v1/users"                 => api::users::list;
+    "POST"  "/api/v1/users"                 => api::users::create;
+    "PATCH" "/api/v1/users/{user}"          => api::users::update;
+    "GET"   "/api/v1/me"                    => api::me::get;
+    "PATCH" "/api/v1/me"                    => api::me::patch;
+    "GET"   "/api/v1/me/preferences"        => api::me::get_preferences;
+    "PUT"   "/api/v1/me/preferences"        => api::me::put_preferences;
+    "GET"   "/api/v1/me/memberships"        => api::me::memberships;
+    "GET"   "/__debug/panic"                => api::system::debug_panic, page;
+    "GET"   "/"                             => pages::home::show, page;
+    "GET"   "/login"                        => pages::login::show, page;
+    "POST"  "/login"                        => pages::login::submit, page;
+    "POST"  "/logout"                       => pages::login::logout, page;
+    "GET"   "/setup"                        => pages::setup::show, page;
+    "POST"  "/setup"                        => pages::setup::submit, page;
+};
+
+fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {
+    let mut params = Vec::new();
+    let mut pat = pattern.split('/');
+    let mut act = path.split('/');
+    loop {
+        match (pat.next(), act.next()) {
+            (None, None) => break,
+            (Some(p), Some(a)) if p.starts_with('{') => {
+                if a.is_empty() {
+                    return false;
+                }
+                params.push((&p[1..p.len() - 1], a));
+            }
+            (Some(p), Some(a)) if p == a => {}
+            _ => return false,
+        }
+    }
+    for (k, v) in params {
+        let key: &'static str = ROUTES
+            .iter()
+            .flat_map(|r| r.path.split('/'))
+            .find(|s| s.len() == k.len() + 2 && &s[1..s.len() - 1] == k)
+            .map(|s| &s[1..s.len() - 1])
+            .unwrap_or("param");
+        req.params.insert(key, v.to_string());
+    }
+    true
+}
+
+/// Finds the route for a request and runs it; 404 and 405 (with `Allow`) otherwise.
+pub fn dispatch(app: &App, req: &mut Req) -> Resp {
+    let path = req.path.clone();
+    let method = if req.method == "HEAD" { "GET".to_string() } else { req.method.clone() };
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if !matches(route.path, &path, req) {
+            continue;
+        }
+        if route.method == method {
+            if let Some(resp) = super::auth::csrf_guard(app, req) {
+                return resp;
+            }
+            return match (route.handler)(app, req) {
+                Ok(resp) => resp,
+                Err(e) if route.page => pages::error_page(app, &e),
+                Err(e) => problem::from_error(&e),
+            };
+        }
+        allowed.push(route.method);
+        req.params.clear();
+    }
+    if allowed.is_empty() {
+        return problem::http(404, "not_found", "Not found", "no such route");
+    }
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    problem::http(405, "method_not_allowed", "Method not allowed", &format!("this route accepts {}", allowed.join(", ")))
+        .header("Allow", allowed.join(", "))
+}
+
+/// The path as it may appear in logs (segments that carry tokens are redacted).
+pub fn loggable_path(path: &str) -> String {
+    const TOKEN_PREFIXES: &[&str] = &["/invite/"];
+    for p in TOKEN_PREFIXES {
+        if path.starts_with(p) {
+            return format!("{p}[redacted]");
+        }
+    }
+    if path.len() > 200 {
+        return format!("{}…", &path[..path.char_indices().nth(200).map(|(i, _)| i).unwrap_or(path.len())]);
+    }
+    path.to_string()
+}

@@ -1,0 +1,27 @@
+//! tenantry: the settings backend and pages of a multi-tenant product in one binary.
+//!
+//! Layout (dependencies point one way: `http → service → store → domain`, `http → views`):
+//!
+//! - [`config`]: defaults < `tenantry.toml` < `TENANTRY_*` env < flags, validated once.
+//! - [`app`]: the composition root; builds the store, keys and views once.
+//! - [`error`]: the one domain error enum (no HTTP types).
+//! - [`crypto`]: tokens, keyed hashes, Argon2id, constant-time checks (ring + argon2).
+//! - [`domain`]: IDs, emails, users and validation rules; no IO.
+//! - [`service`]: use cases; [`service::authz`] builds the access proofs they require.
+//! - [`store`]: the only module that names rusqlite; one writer, pooled readers, migrations.
+//! - [`http`]: the only module that names tiny_http; server loop, routes, handlers.
+//! - [`views`]: handlebars templates for pages.
+//! - [`cli`]: the clap command line.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod views;

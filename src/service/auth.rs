@@ -1,0 +1,127 @@
+//! Sign-in, sessions and sign-out. Unknown accounts and wrong passwords produce the same error
+//! after the same amount of hashing work; failures are throttled per account and per client.
+
+use crate::app::App;
+use crate::crypto::{new_token, Secret};
+use crate::domain::Email;
+use crate::error::{Error, Result};
+use crate::service::authz::Principal;
+use crate::service::now;
+
+/// A freshly created session: the token goes into the cookie and is never stored in clear.
+#[derive(Debug)]
+pub struct NewSession {
+    /// Cookie value.
+    pub token: Secret,
+    /// Form CSRF token bound to the session.
+    pub csrf_token: String,
+    /// Seconds until the absolute expiry (cookie Max-Age).
+    pub max_age_secs: i64,
+}
+
+/// A resolved session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The signed-in user.
+    pub principal: Principal,
+    /// Form CSRF token bound to the session.
+    pub csrf_token: String,
+}
+
+/// Signs a user in with email and password from `client` (an IP address string).
+pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<NewSession> {
+    let account_key = Email::parse(email)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    for (limiter, key) in [
+        (&app.login_account_limiter, account_key.as_str()),
+        (&app.login_client_limiter, client),
+    ] {
+        if let Err(secs) = limiter.check(key) {
+            return Err(Error::RateLimited {
+                retry_after_secs: secs,
+            });
+        }
+    }
+    let creds = match Email::parse(email) {
+        Ok(e) => app.store.read(|c| c.credentials_by_email(&e))?,
+        Err(_) => None,
+    };
+    let ok = match &creds {
+        Some(c) => match &c.password_hash {
+            Some(h) => app.hasher.verify(password, h),
+            None => {
+                app.hasher.dummy_verify(password);
+                false
+            }
+        },
+        None => {
+            app.hasher.dummy_verify(password);
+            false
+        }
+    };
+    let user = match creds {
+        Some(c) if ok && !c.user.disabled => c.user,
+        _ => {
+            app.login_account_limiter.failure(&account_key);
+            app.login_client_limiter.failure(client);
+            return Err(Error::InvalidCredentials);
+        }
+    };
+    app.login_account_limiter.success(&account_key);
+    let session = start_session(app, &user.id)?;
+    log::info!("user {} signed in", user.id);
+    Ok(session)
+}
+
+/// Creates a session for a user who has just proven who they are.
+pub fn start_session(app: &App, user: &crate::domain::UserId) -> Result<NewSession> {
+    let token = new_token();
+    let csrf_token = new_token().expose().to_string();
+    let hash = app.keyring.token_hash(token.expose());
+    let now = now();
+    let expires = now + app.config.session_absolute_secs;
+    app.store
+        .write(|tx| tx.insert_session(&hash, user, now, expires, &csrf_token))?;
+    Ok(NewSession {
+        token,
+        csrf_token,
+        max_age_secs: app.config.session_absolute_secs,
+    })
+}
+
+/// Resolves a session cookie value; `None` when unknown, expired, or the user is disabled.
+pub fn authenticate(app: &App, token: &str) -> Result<Option<SessionInfo>> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = app.keyring.token_hash(token);
+    let now = now();
+    let Some((row, user)) = app.store.read(|c| {
+        let Some(row) = c.session(&hash)? else {
+            return Ok(None);
+        };
+        Ok(c.user_by_id(&row.user_id)?.map(|u| (row, u)))
+    })?
+    else {
+        return Ok(None);
+    };
+    if row.expires_at <= now || row.last_seen_at + app.config.session_idle_secs <= now || user.disabled {
+        app.store.write(|tx| tx.delete_session(&hash))?;
+        return Ok(None);
+    }
+    // Idle expiry needs last-seen, but not a disk write per request.
+    if now - row.last_seen_at >= 60 {
+        app.store.write(|tx| tx.touch_session(&hash, now))?;
+    }
+    Ok(Some(SessionInfo {
+        principal: Principal { user },
+        csrf_token: row.csrf_token,
+    }))
+}
+
+/// Ends a session (sign-out). Unknown tokens are ignored.
+pub fn logout(app: &App, token: &str) -> Result<()> {
+    let hash = app.keyring.token_hash(token);
+    app.store.write(|tx| tx.delete_session(&hash))
+}

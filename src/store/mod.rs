@@ -1,0 +1,239 @@
+//! Storage: the only module that names rusqlite. One writer connection (IMMEDIATE
+//! transactions) and a small pool of readers, SQLite in WAL mode with `synchronous=FULL`.
+//! Use cases get a [`Tx`] (write) or [`Conn`] (read) and call the typed methods defined in the
+//! submodules, one per table group.
+
+mod migrations;
+mod sessions;
+mod setup;
+mod users;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+pub use migrations::SCHEMA_VERSION;
+pub use sessions::SessionRow;
+pub use users::{Credentials, NewUser};
+
+/// The database file name inside the data dir.
+pub const DB_FILE: &str = "tenantry.db";
+const LOCK_FILE: &str = "tenantry.lock";
+const READERS: usize = 4;
+
+/// A write transaction (IMMEDIATE). Only `Store::write` creates one.
+pub struct Tx<'a>(rusqlite::Transaction<'a>);
+
+/// A read-only connection borrowed from the pool.
+pub struct Conn<'a>(&'a Connection);
+
+/// The embedded database.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_freed: Condvar,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation
+            && msg.as_deref().is_some_and(|m| m.contains("UNIQUE"))
+        {
+            return Error::Conflict("already exists".into());
+        }
+    }
+    Error::internal(format!("database: {e}"))
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    /// Refuses a database written by a newer binary.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let writer = Connection::open(&path).map_err(|e| {
+            Error::Config(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        configure(&writer)?;
+        migrations::apply(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(db_err)?;
+            c.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+            readers.push(c);
+        }
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            reader_freed: Condvar::new(),
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; commits when it returns `Ok`.
+    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let tx = Tx(tx);
+        let out = f(&tx)?;
+        tx.0.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a pooled read connection (a consistent snapshot per statement).
+    pub fn read<T>(&self, f: impl FnOnce(&Conn<'_>) -> Result<T>) -> Result<T> {
+        let conn = {
+            let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(c) = pool.pop() {
+                    break c;
+                }
+                pool = self.reader_freed.wait(pool).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let out = f(&Conn(&conn));
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        self.reader_freed.notify_one();
+        out
+    }
+
+    /// True when the database answers a trivial query.
+    pub fn ping(&self) -> bool {
+        self.read(|c| c.0.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err)).is_ok()
+    }
+
+    /// Online, consistent copy of the database into `dest` (SQLite backup API).
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        let src = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(db_err)?;
+        src.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        backup_connection(&src, dest)
+    }
+}
+
+fn backup_connection(src: &Connection, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        return Err(Error::Config(format!(
+            "{} already exists; choose a new file name",
+            dest.display()
+        )));
+    }
+    let mut dst = Connection::open(dest)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", dest.display())))?;
+    {
+        let b = rusqlite::backup::Backup::new(src, &mut dst).map_err(db_err)?;
+        b.run_to_completion(256, Duration::from_millis(0), None)
+            .map_err(db_err)?;
+    }
+    // A backup is one self-contained file, not a WAL database.
+    dst.pragma_update(None, "journal_mode", "DELETE").map_err(db_err)?;
+    Ok(())
+}
+
+/// Backs up the database in `data_dir` to `dest` without a running server object.
+pub fn backup(data_dir: &Path, dest: &Path) -> Result<()> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(Error::Config(format!("no database at {}", path.display())));
+    }
+    let src = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+    src.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    backup_connection(&src, dest)
+}
+
+/// Replaces the database in `data_dir` with the backup at `src`. Refuses while a server holds
+/// the data dir lock, and refuses a file that is not a tenantry database this binary can read.
+pub fn restore(data_dir: &Path, src: &Path) -> Result<()> {
+    let _lock = DataDirLock::acquire(data_dir)?;
+    let check = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| Error::Config(format!("cannot open backup {}: {e}", src.display())))?;
+    let ok: String = check
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| Error::Config(format!("{} is not a SQLite database: {e}", src.display())))?;
+    if ok != "ok" {
+        return Err(Error::Config(format!("backup {} failed its integrity check: {ok}", src.display())));
+    }
+    let version: i64 = check
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(Error::Config(format!(
+            "{} is not a tenantry backup this binary can restore (schema version {version})",
+            src.display()
+        )));
+    }
+    let path = data_dir.join(DB_FILE);
+    let mut dst = Connection::open(&path).map_err(db_err)?;
+    dst.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+    {
+        let b = rusqlite::backup::Backup::new(&check, &mut dst).map_err(db_err)?;
+        b.run_to_completion(256, Duration::from_millis(0), None)
+            .map_err(db_err)?;
+    }
+    dst.pragma_update(None, "wal_checkpoint", "TRUNCATE").map_err(db_err)?;
+    Ok(())
+}
+
+/// An exclusive advisory lock on the data dir, held by a running server.
+pub struct DataDirLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl DataDirLock {
+    /// Takes the lock or explains that another process holds it.
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Config(format!("cannot open {}: {e}", path.display())))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "another tenantry process is using {}; stop it first",
+                    data_dir.display()
+                ))
+            })?;
+        Ok(DataDirLock { _lock: lock })
+    }
+}
+
+/// Checks the database: `PRAGMA integrity_check` result ("ok" when healthy).
+pub fn integrity_check(data_dir: &Path) -> Result<String> {
+    let c = Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db_err)?;
+    c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db_err)
+}
