@@ -35,3 +35,128 @@ CREATE TABLE setup_tokens (
     created_at      INTEGER NOT NULL,
     used_at         INTEGER
 ) WITHOUT ROWID;
+
+CREATE TABLE organizations (
+    id              TEXT PRIMARY KEY,              -- org_…
+    name            TEXT NOT NULL,
+    slug            TEXT NOT NULL UNIQUE,
+    features        TEXT NOT NULL DEFAULT '{}',    -- JSON object: explicit feature switches
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE companies (
+    id              TEXT PRIMARY KEY,              -- cmp_…
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    slug            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    UNIQUE (org_id, slug)
+);
+CREATE INDEX companies_org ON companies(org_id, id);
+
+-- The admin team: organization role + company access (all, or the rows below).
+CREATE TABLE org_members (
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'billing', 'member')),
+    all_companies   INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX org_members_user ON org_members(user_id);
+CREATE INDEX org_members_all ON org_members(org_id, all_companies, user_id);
+CREATE INDEX org_members_role ON org_members(org_id, role);
+
+CREATE TABLE org_member_companies (
+    org_id          TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    company_id      TEXT NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+    PRIMARY KEY (org_id, user_id, company_id),
+    FOREIGN KEY (org_id, user_id) REFERENCES org_members(org_id, user_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX org_member_companies_company ON org_member_companies(company_id, user_id);
+
+-- Direct company assignments.
+CREATE TABLE company_members (
+    company_id      TEXT NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+    user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (company_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX company_members_user ON company_members(user_id);
+
+CREATE TABLE sites (
+    id              TEXT PRIMARY KEY,              -- site_…
+    company_id      TEXT NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+    org_id          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    address         TEXT NOT NULL DEFAULT '',
+    timezone        TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX sites_company ON sites(company_id, id);
+
+CREATE TABLE data_preferences (
+    company_id      TEXT PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+    units           TEXT NOT NULL,
+    timezone        TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    date_format     TEXT NOT NULL,
+    retention_days  INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE data_repositories (
+    org_id          TEXT PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,
+    location        TEXT NOT NULL,
+    region          TEXT,
+    retention_days  INTEGER NOT NULL,
+    credentials     BLOB,                          -- AEAD-sealed JSON; never returned
+    updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE billing_profiles (
+    org_id          TEXT PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+    legal_name      TEXT NOT NULL,
+    billing_email   TEXT NOT NULL,
+    address         TEXT NOT NULL,
+    tax_id          TEXT,
+    plan            TEXT NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
+CREATE TABLE invoices (
+    id              TEXT PRIMARY KEY,              -- ivc_…
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    number          TEXT NOT NULL,
+    issued_on       TEXT NOT NULL,                 -- YYYY-MM-DD
+    amount_cents    INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('draft', 'open', 'paid', 'void')),
+    url             TEXT,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (org_id, number)
+);
+CREATE INDEX invoices_org ON invoices(org_id, issued_on, id);
+
+-- Audit events outlive the organization they describe (no cascade).
+CREATE TABLE audit_events (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,          -- evt_…
+    org_id          TEXT NOT NULL,
+    actor_type      TEXT NOT NULL,                 -- user | api_key | operator
+    actor_id        TEXT,
+    action          TEXT NOT NULL,
+    target_type     TEXT NOT NULL,
+    target_id       TEXT NOT NULL,
+    ip              TEXT,
+    details         TEXT NOT NULL DEFAULT '{}',    -- JSON: changed fields, never secret values
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX audit_events_org ON audit_events(org_id, seq);

@@ -50,7 +50,10 @@ pub fn server_secret(config: &Config) -> Result<Vec<u8>> {
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(&path),
-        Err(e) => Err(Error::Config(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(Error::Config(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -83,7 +86,9 @@ impl App {
     pub fn open(config: Config, bound: SocketAddr) -> Result<App> {
         let secret = server_secret(&config)?;
         let store = Store::open(&config.data_dir)?;
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(App {
             public_url: config.public_url_for(bound),
             store,

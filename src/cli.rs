@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Write an online, consistent copy of the database to FILE.
     Backup {
         #[command(flatten)]
@@ -113,6 +118,39 @@ enum UserCommand {
         common: Common,
         /// User ID or email.
         user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// Create an organization owned by an existing user.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Unique slug (a-z, 0-9, -).
+        #[arg(long)]
+        slug: String,
+        /// Email of the owner (an existing user).
+        #[arg(long)]
+        owner_email: String,
+    },
+    /// List organizations.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import invoices from a JSON file (`[{number, issued_on, amount_cents, currency, status, url?}]`).
+    ImportInvoices {
+        #[command(flatten)]
+        common: Common,
+        /// Organization ID.
+        #[arg(long)]
+        org: String,
+        /// JSON file.
+        file: PathBuf,
     },
 }
 
@@ -178,7 +216,10 @@ pub fn main() -> i32 {
         Err(e) => {
             eprintln!("tenantry: {e}");
             match e {
-                Error::Config(_) | Error::Validation(_) | Error::Conflict(_) | Error::SchemaTooNew { .. } => 2,
+                Error::Config(_)
+                | Error::Validation(_)
+                | Error::Conflict(_)
+                | Error::SchemaTooNew { .. } => 2,
                 _ => 1,
             }
         }
@@ -187,24 +228,38 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { common, listen, public_url } => {
+        Command::Serve {
+            common,
+            listen,
+            public_url,
+        } => {
             let config = load_config(&common, &[("listen", listen), ("public_url", public_url)])?;
             init_logging(config.log_format);
             serve(config)
         }
-        Command::Init { common, admin_email, admin_name, password_stdin: _ } => {
+        Command::Init {
+            common,
+            admin_email,
+            admin_name,
+            password_stdin: _,
+        } => {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
             let password = read_password_stdin()?;
             let app = open_app(config)?;
             let user = service::setup::init_admin(
                 &app,
-                service::setup::SetupInput { email: admin_email, password, name: admin_name },
+                service::setup::SetupInput {
+                    email: admin_email,
+                    password,
+                    name: admin_name,
+                },
             )?;
             println!("created instance admin {} ({})", user.email, user.id);
             Ok(())
         }
         Command::User { command } => user_command(command),
+        Command::Org { command } => org_command(command),
         Command::Backup { common, file } => {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
@@ -216,7 +271,11 @@ fn run(cli: Cli) -> Result<()> {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
             crate::store::restore(&config.data_dir, &file)?;
-            println!("restored {} into {}", file.display(), config.data_dir.display());
+            println!(
+                "restored {} into {}",
+                file.display(),
+                config.data_dir.display()
+            );
             Ok(())
         }
         Command::Openapi => {
@@ -228,18 +287,35 @@ fn run(cli: Cli) -> Result<()> {
 
 fn user_command(cmd: UserCommand) -> Result<()> {
     match cmd {
-        UserCommand::Create { common, email, name, password_stdin, sso } => {
+        UserCommand::Create {
+            common,
+            email,
+            name,
+            password_stdin,
+            sso,
+        } => {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
             if password_stdin && sso.is_some() {
-                return Err(Error::Config("--password-stdin and --sso exclude each other".into()));
+                return Err(Error::Config(
+                    "--password-stdin and --sso exclude each other".into(),
+                ));
             }
-            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
             let app = open_app(config)?;
             let user = service::users::create_by_operator(
                 &app,
                 &service::authz::operator(),
-                service::users::NewUserInput { email, name, password, sso },
+                service::users::NewUserInput {
+                    email,
+                    name,
+                    password,
+                    sso,
+                },
             )?;
             println!("created user {} ({})", user.email, user.id);
             Ok(())
@@ -275,8 +351,9 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             let id = match crate::domain::UserId::parse(&user) {
                 Some(id) => id,
                 None => {
-                    let email = crate::domain::Email::parse(&user)
-                        .map_err(|_| Error::Config(format!("{user:?} is neither a user ID nor an email")))?;
+                    let email = crate::domain::Email::parse(&user).map_err(|_| {
+                        Error::Config(format!("{user:?} is neither a user ID nor an email"))
+                    })?;
                     app.store
                         .read(|c| c.user_by_email(&email))?
                         .ok_or_else(|| Error::Config(format!("no user with email {email}")))?
@@ -288,6 +365,67 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn org_command(cmd: OrgCommand) -> Result<()> {
+    let common = match &cmd {
+        OrgCommand::Create { common, .. }
+        | OrgCommand::List { common }
+        | OrgCommand::ImportInvoices { common, .. } => common.clone(),
+    };
+    let config = load_config(&common, &[])?;
+    init_logging(config.log_format);
+    let app = open_app(config)?;
+    let op = service::authz::operator();
+    match cmd {
+        OrgCommand::Create {
+            name,
+            slug,
+            owner_email,
+            ..
+        } => {
+            let org = service::orgs::create_by_operator(
+                &app,
+                &op,
+                service::orgs::NewOrg {
+                    name,
+                    slug,
+                    owner_email: Some(owner_email),
+                },
+            )?;
+            println!("created organization {} ({})", org.slug, org.id);
+        }
+        OrgCommand::List { .. } => {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = service::orgs::list_all(&app, cursor.as_deref(), service::PAGE_MAX)?;
+                for o in &page.data {
+                    println!("{}\t{}\t{}", o.id, o.slug, o.name);
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        OrgCommand::ImportInvoices { org, file, .. } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+            let items: Vec<service::org_settings::InvoiceInput> = serde_json::from_str(&text)
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "{} is not a JSON list of invoices: {e}",
+                        file.display()
+                    ))
+                })?;
+            let r = service::org_settings::import_invoices_by_operator(&app, &op, &org, items)?;
+            println!(
+                "imported invoices: {} created, {} updated",
+                r.created, r.updated
+            );
+        }
+    }
+    Ok(())
 }
 
 fn raise_open_files_limit() {

@@ -22,23 +22,116 @@ pub enum Kind {
 
 /// Every configuration key: name, type, default (as text, empty = none) and a one-line help.
 pub const KEYS: &[(&str, Kind, &str, &str)] = &[
-    ("listen", Kind::Str, "127.0.0.1:8080", "address and port to listen on"),
-    ("data_dir", Kind::Str, "./data", "directory for the database, secrets and caches"),
-    ("public_url", Kind::Str, "", "external base URL used for every link (default http://{listen})"),
-    ("server_secret", Kind::Str, "", "secret for keyed hashes (default: generated into data_dir/secret.key)"),
-    ("allow_org_creation", Kind::Bool, "false", "let any signed-in user create organizations"),
-    ("billing_contact_email", Kind::Str, "", "shown when an organization has no billing data"),
+    (
+        "listen",
+        Kind::Str,
+        "127.0.0.1:8080",
+        "address and port to listen on",
+    ),
+    (
+        "data_dir",
+        Kind::Str,
+        "./data",
+        "directory for the database, secrets and caches",
+    ),
+    (
+        "public_url",
+        Kind::Str,
+        "",
+        "external base URL used for every link (default http://{listen})",
+    ),
+    (
+        "server_secret",
+        Kind::Str,
+        "",
+        "secret for keyed hashes (default: generated into data_dir/secret.key)",
+    ),
+    (
+        "allow_org_creation",
+        Kind::Bool,
+        "false",
+        "let any signed-in user create organizations",
+    ),
+    (
+        "billing_contact_email",
+        Kind::Str,
+        "",
+        "shown when an organization has no billing data",
+    ),
+    (
+        "features.api_keys",
+        Kind::Bool,
+        "true",
+        "default of the api_keys feature for organizations",
+    ),
+    (
+        "features.billing",
+        Kind::Bool,
+        "true",
+        "default of the billing feature for organizations",
+    ),
+    (
+        "features.sso",
+        Kind::Bool,
+        "false",
+        "default of the sso feature for organizations",
+    ),
     ("email.mode", Kind::Str, "outbox", "smtp | outbox | plugin"),
-    ("email.smtp_url", Kind::Str, "", "smtp://host:port or smtps://host:port"),
-    ("email.from", Kind::Str, "tenantry@localhost", "sender address of outgoing email"),
-    ("invitations.ttl_hours", Kind::Int, "168", "how long an invitation link stays valid"),
-    ("http.read_timeout_secs", Kind::Int, "15", "deadline for a request header and for an idle keep-alive connection"),
-    ("http.request_timeout_secs", Kind::Int, "60", "deadline for reading a body and writing a response"),
-    ("http.workers", Kind::Int, "0", "request worker threads (0 = 4 per core)"),
-    ("session.idle_timeout_hours", Kind::Int, "168", "a session unused this long expires"),
-    ("session.absolute_timeout_hours", Kind::Int, "720", "a session expires this long after sign-in"),
+    (
+        "email.smtp_url",
+        Kind::Str,
+        "",
+        "smtp://host:port or smtps://host:port",
+    ),
+    (
+        "email.from",
+        Kind::Str,
+        "tenantry@localhost",
+        "sender address of outgoing email",
+    ),
+    (
+        "invitations.ttl_hours",
+        Kind::Int,
+        "168",
+        "how long an invitation link stays valid",
+    ),
+    (
+        "http.read_timeout_secs",
+        Kind::Int,
+        "15",
+        "deadline for a request header and for an idle keep-alive connection",
+    ),
+    (
+        "http.request_timeout_secs",
+        Kind::Int,
+        "60",
+        "deadline for reading a body and writing a response",
+    ),
+    (
+        "http.workers",
+        Kind::Int,
+        "0",
+        "request worker threads (0 = 4 per core)",
+    ),
+    (
+        "session.idle_timeout_hours",
+        Kind::Int,
+        "168",
+        "a session unused this long expires",
+    ),
+    (
+        "session.absolute_timeout_hours",
+        Kind::Int,
+        "720",
+        "a session expires this long after sign-in",
+    ),
     ("log_format", Kind::Str, "text", "text | json"),
-    ("debug.panic_route", Kind::Bool, "false", "testing only: GET /__debug/panic panics inside a handler"),
+    (
+        "debug.panic_route",
+        Kind::Bool,
+        "false",
+        "testing only: GET /__debug/panic panics inside a handler",
+    ),
 ];
 
 /// Layered raw values keyed by dotted name, before validation.
@@ -108,7 +201,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -156,6 +253,8 @@ pub struct Config {
     pub allow_org_creation: bool,
     /// Billing contact email.
     pub billing_contact_email: Option<String>,
+    /// Default tenant features: api_keys, billing, sso.
+    pub default_features: [bool; 3],
     /// Email delivery mode.
     pub email_mode: EmailMode,
     /// SMTP URL when `email_mode` is SMTP.
@@ -186,7 +285,11 @@ impl Config {
         let mut errs: Vec<String> = Vec::new();
         let get = |key: &str| -> (String, &'static str) {
             raw.get(key).cloned().unwrap_or_else(|| {
-                let d = KEYS.iter().find(|(k, ..)| *k == key).map(|k| k.2).unwrap_or("");
+                let d = KEYS
+                    .iter()
+                    .find(|(k, ..)| *k == key)
+                    .map(|k| k.2)
+                    .unwrap_or("");
                 (d.to_string(), "default")
             })
         };
@@ -195,7 +298,9 @@ impl Config {
             match v.trim().parse::<u64>() {
                 Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    errs.push(format!("`{key}` ({src}) must be a whole number from {min} to {max}, got {v:?}"));
+                    errs.push(format!(
+                        "`{key}` ({src}) must be a whole number from {min} to {max}, got {v:?}"
+                    ));
                     min
                 }
             }
@@ -220,18 +325,27 @@ impl Config {
         let listen = match listen_s.parse::<SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
-                errs.push(format!("`listen` ({src}) must be an address like 127.0.0.1:8080, got {listen_s:?}"));
+                errs.push(format!(
+                    "`listen` ({src}) must be an address like 127.0.0.1:8080, got {listen_s:?}"
+                ));
                 "127.0.0.1:8080".parse().expect("valid default")
             }
         };
         let public_url = opt("public_url").map(|u| u.trim_end_matches('/').to_string());
         if let Some(u) = &public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains(['?', '#', ' ']) {
-                errs.push(format!("`public_url` must be an http:// or https:// base URL without query, got {u:?}"));
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(['?', '#', ' '])
+            {
+                errs.push(format!(
+                    "`public_url` must be an http:// or https:// base URL without query, got {u:?}"
+                ));
             }
         }
         let server_secret = opt("server_secret").map(Secret::new);
-        if server_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+        if server_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
             errs.push("`server_secret` must be at least 32 characters".into());
         }
         let email_mode = match get("email.mode").0.as_str() {
@@ -239,7 +353,9 @@ impl Config {
             "outbox" => EmailMode::Outbox,
             "plugin" => EmailMode::Plugin,
             other => {
-                errs.push(format!("`email.mode` must be smtp, outbox or plugin, got {other:?}"));
+                errs.push(format!(
+                    "`email.mode` must be smtp, outbox or plugin, got {other:?}"
+                ));
                 EmailMode::Outbox
             }
         };
@@ -261,7 +377,12 @@ impl Config {
             }
         };
         let workers = match int("http.workers", 0, 1024, &mut errs) {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4,
+            0 => {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    * 4
+            }
             n => n as usize,
         };
         let cfg = Config {
@@ -271,6 +392,11 @@ impl Config {
             server_secret,
             allow_org_creation: bool_("allow_org_creation", &mut errs),
             billing_contact_email: opt("billing_contact_email"),
+            default_features: [
+                bool_("features.api_keys", &mut errs),
+                bool_("features.billing", &mut errs),
+                bool_("features.sso", &mut errs),
+            ],
             email_mode,
             smtp_url: smtp_url.map(Secret::new),
             email_from: get("email.from").0,
@@ -278,8 +404,10 @@ impl Config {
             read_timeout_secs: int("http.read_timeout_secs", 1, 3600, &mut errs),
             request_timeout_secs: int("http.request_timeout_secs", 1, 3600, &mut errs),
             workers,
-            session_idle_secs: int("session.idle_timeout_hours", 1, 24 * 365, &mut errs) as i64 * 3600,
-            session_absolute_secs: int("session.absolute_timeout_hours", 1, 24 * 3650, &mut errs) as i64
+            session_idle_secs: int("session.idle_timeout_hours", 1, 24 * 365, &mut errs) as i64
+                * 3600,
+            session_absolute_secs: int("session.absolute_timeout_hours", 1, 24 * 3650, &mut errs)
+                as i64
                 * 3600,
             log_format,
             debug_panic_route: bool_("debug.panic_route", &mut errs),
@@ -293,7 +421,9 @@ impl Config {
 
     /// The public base URL, given the address the server actually bound.
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 
@@ -306,7 +436,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("tenantry.toml");
         std::fs::write(&path, file).unwrap();
-        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         let lookup = move |k: &str| env.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone());
         let raw = RawConfig::load(Some(&path), &lookup)?;
         Config::from_raw(&raw)
@@ -337,15 +470,28 @@ mod tests {
     fn unknown_and_bad_keys_are_reported() {
         let e = cfg("lisen = \"x\"", &[]).unwrap_err().to_string();
         assert!(e.contains("unknown key `lisen`"), "{e}");
-        let e = cfg("", &[("TENANTRY_HTTP_READ_TIMEOUT_SECS", "soon"), ("TENANTRY_LISTEN", "nowhere")])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("http.read_timeout_secs") && e.contains("`listen`"), "{e}");
+        let e = cfg(
+            "",
+            &[
+                ("TENANTRY_HTTP_READ_TIMEOUT_SECS", "soon"),
+                ("TENANTRY_LISTEN", "nowhere"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("http.read_timeout_secs") && e.contains("`listen`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn secret_is_redacted_in_debug() {
-        let c = cfg("server_secret = \"0123456789abcdef0123456789abcdef-very-secret\"", &[]).unwrap();
+        let c = cfg(
+            "server_secret = \"0123456789abcdef0123456789abcdef-very-secret\"",
+            &[],
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("very-secret"));
     }
 }

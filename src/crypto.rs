@@ -81,6 +81,7 @@ pub fn new_id(prefix: &str) -> String {
 /// The server's keyed-hash key (HMAC-SHA-256), derived from the server secret.
 pub struct Keyring {
     token_key: hmac::Key,
+    seal_key: ring::aead::LessSafeKey,
 }
 
 impl fmt::Debug for Keyring {
@@ -94,14 +95,58 @@ impl Keyring {
     pub fn new(server_secret: &[u8]) -> Keyring {
         let master = hmac::Key::new(hmac::HMAC_SHA256, server_secret);
         let derive = |label: &[u8]| hmac::sign(&master, label);
+        let seal = derive(b"tenantry/seal/v1");
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, seal.as_ref())
+            .expect("a 32-byte key");
         Keyring {
-            token_key: hmac::Key::new(hmac::HMAC_SHA256, derive(b"tenantry/token-hash/v1").as_ref()),
+            token_key: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                derive(b"tenantry/token-hash/v1").as_ref(),
+            ),
+            seal_key: ring::aead::LessSafeKey::new(unbound),
         }
     }
 
     /// The stored form of a bearer token: HMAC-SHA-256 under the server secret.
     pub fn token_hash(&self, token: &str) -> Vec<u8> {
-        hmac::sign(&self.token_key, token.as_bytes()).as_ref().to_vec()
+        hmac::sign(&self.token_key, token.as_bytes())
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Encrypts `plain` (ChaCha20-Poly1305, random nonce) bound to `context`; the output is
+    /// `nonce || ciphertext || tag`.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Vec<u8> {
+        use ring::aead::{Aad, Nonce};
+        let nonce_bytes = random_bytes::<12>();
+        let mut buf = plain.to_vec();
+        self.seal_key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
+            .expect("sealing cannot fail for in-memory buffers");
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        out
+    }
+
+    /// Decrypts what [`Keyring::seal`] produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        use ring::aead::{Aad, Nonce};
+        if sealed.len() < 12 + 16 {
+            return Err(Error::internal("sealed value too short"));
+        }
+        let (nonce, body) = sealed.split_at(12);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::internal("bad nonce"))?;
+        let mut buf = body.to_vec();
+        let plain = self
+            .seal_key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| Error::internal("sealed value does not open under the server secret"))?;
+        Ok(plain.to_vec())
     }
 
     /// Constant-time check that `token` hashes to `expected`.
@@ -209,6 +254,16 @@ mod tests {
         assert!(k.verify_token(t.expose(), &h));
         assert!(!k.verify_token("other", &h));
         assert_eq!(format!("{t:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn seal_roundtrip_and_context_binding() {
+        let k = Keyring::new(b"secret");
+        let sealed = k.seal("org_a", b"hunter2");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(k.open("org_a", &sealed).unwrap(), b"hunter2");
+        assert!(k.open("org_b", &sealed).is_err());
+        assert!(Keyring::new(b"other").open("org_a", &sealed).is_err());
     }
 
     #[test]

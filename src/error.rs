@@ -36,6 +36,19 @@ pub enum Error {
     InvalidCredentials,
     /// The caller is authenticated but lacks a permission.
     Forbidden(String),
+    /// The caller's role lacks a permission of the catalogue.
+    PermissionDenied {
+        /// The permission identifier, e.g. `members.manage`.
+        permission: &'static str,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A company-only member called an organization route.
+    NotOrgMember,
+    /// The tenant feature is off for this organization.
+    FeatureDisabled(&'static str),
+    /// The change would leave the organization without an owner.
+    LastOwner,
     /// The resource does not exist or is not the caller's to see.
     NotFound,
     /// Too many attempts; retry after this many seconds.
@@ -88,6 +101,10 @@ impl fmt::Display for Error {
             Error::Unauthenticated => write!(f, "authentication required"),
             Error::InvalidCredentials => write!(f, "invalid email or password"),
             Error::Forbidden(m) => write!(f, "forbidden: {m}"),
+            Error::PermissionDenied { permission, reason } => write!(f, "forbidden ({permission}): {reason}"),
+            Error::NotOrgMember => write!(f, "not a member of this organization"),
+            Error::FeatureDisabled(feat) => write!(f, "the `{feat}` feature is off for this organization"),
+            Error::LastOwner => write!(f, "an organization must keep at least one owner"),
             Error::NotFound => write!(f, "not found"),
             Error::RateLimited { retry_after_secs } => {
                 write!(f, "rate limited, retry after {retry_after_secs}s")

@@ -103,7 +103,11 @@ fn punycode_encode(input: &str) -> Option<String> {
         k + (((BASE - TMIN + 1) * delta) / (delta + SKEW))
     }
     fn digit(d: u32) -> char {
-        (if d < 26 { b'a' + d as u8 } else { b'0' + (d - 26) as u8 }) as char
+        (if d < 26 {
+            b'a' + d as u8
+        } else {
+            b'0' + (d - 26) as u8
+        }) as char
     }
     let chars: Vec<u32> = input.chars().map(|c| c as u32).collect();
     let mut out: String = input.chars().filter(|c| c.is_ascii()).collect();
@@ -157,7 +161,10 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
@@ -166,12 +173,24 @@ mod tests {
             Email::parse("a@bücher.example").unwrap().as_str(),
             "a@xn--bcher-kva.example"
         );
-        assert_eq!(Email::parse("x@münchen.de").unwrap().domain(), "xn--mnchen-3ya.de");
+        assert_eq!(
+            Email::parse("x@münchen.de").unwrap().domain(),
+            "xn--mnchen-3ya.de"
+        );
     }
 
     #[test]
     fn rejects_bad_addresses() {
-        for bad in ["", "no-at", "a@b", "a b@c.de", "a@c.de\r\nBcc: x@y.z", "@c.de", "a@-c.de", "a@c..de"] {
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "a b@c.de",
+            "a@c.de\r\nBcc: x@y.z",
+            "@c.de",
+            "a@-c.de",
+            "a@c..de",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -9,9 +9,10 @@ pub fn is_well_formed(s: &str, prefix: &str) -> bool {
         return false;
     };
     rest.len() == 26
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b.is_ascii_lowercase() && !matches!(b, b'i' | b'l' | b'o' | b'u')))
+        && rest.bytes().all(|b| {
+            b.is_ascii_digit()
+                || (b.is_ascii_lowercase() && !matches!(b, b'i' | b'l' | b'o' | b'u'))
+        })
 }
 
 macro_rules! id_type {
@@ -51,6 +52,11 @@ macro_rules! id_type {
 }
 
 id_type!(UserId, "usr", "A user ID (`usr_…`).");
+id_type!(OrgId, "org", "An organization ID (`org_…`).");
+id_type!(CompanyId, "cmp", "A company ID (`cmp_…`).");
+id_type!(SiteId, "site", "A site ID (`site_…`).");
+id_type!(InvoiceId, "ivc", "An invoice ID (`ivc_…`).");
+id_type!(EventId, "evt", "An audit event ID (`evt_…`).");
 
 #[cfg(test)]
 mod tests {

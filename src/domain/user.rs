@@ -127,9 +127,15 @@ pub fn validate_name(field: &str, raw: &str, errs: &mut Vec<FieldError>) -> Stri
     if name.is_empty() {
         errs.push(FieldError::new(field, "must not be empty"));
     } else if name.chars().count() > NAME_MAX {
-        errs.push(FieldError::new(field, format!("must be at most {NAME_MAX} characters")));
+        errs.push(FieldError::new(
+            field,
+            format!("must be at most {NAME_MAX} characters"),
+        ));
     } else if name.chars().any(|c| c.is_control()) {
-        errs.push(FieldError::new(field, "must not contain control characters"));
+        errs.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     name.to_string()
 }
@@ -137,9 +143,15 @@ pub fn validate_name(field: &str, raw: &str, errs: &mut Vec<FieldError>) -> Stri
 /// Validates a new password.
 pub fn validate_password(field: &str, pw: &str, errs: &mut Vec<FieldError>) {
     if pw.chars().count() < PASSWORD_MIN {
-        errs.push(FieldError::new(field, format!("must be at least {PASSWORD_MIN} characters")));
+        errs.push(FieldError::new(
+            field,
+            format!("must be at least {PASSWORD_MIN} characters"),
+        ));
     } else if pw.len() > PASSWORD_MAX {
-        errs.push(FieldError::new(field, format!("must be at most {PASSWORD_MAX} bytes")));
+        errs.push(FieldError::new(
+            field,
+            format!("must be at most {PASSWORD_MAX} bytes"),
+        ));
     }
 }
 
@@ -159,9 +171,13 @@ pub fn validate_locale(field: &str, locale: &str, errs: &mut Vec<FieldError>) {
     let lang_ok = parts
         .next()
         .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
-    let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let rest_ok =
+        parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !lang_ok || !rest_ok || locale.len() > 35 {
-        errs.push(FieldError::new(field, "must be a BCP 47 language tag such as en or pt-BR"));
+        errs.push(FieldError::new(
+            field,
+            "must be a BCP 47 language tag such as en or pt-BR",
+        ));
     }
 }
 

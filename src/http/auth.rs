@@ -20,7 +20,7 @@ pub fn session(app: &App, req: &Req) -> Result<SessionInfo> {
 /// The signed-in session if any.
 pub fn optional_session(app: &App, req: &Req) -> Result<Option<SessionInfo>> {
     match req.cookie(SESSION_COOKIE) {
-        Some(token) if !token.is_empty() => authenticate(app, token),
+        Some(token) if !token.is_empty() => authenticate(app, token, &req.client_ip()),
         _ => Ok(None),
     }
 }
@@ -49,7 +49,9 @@ pub fn clear_cookie(app: &App) -> String {
 }
 
 fn same_origin(app: &App, origin: &str) -> bool {
-    origin.trim_end_matches('/').eq_ignore_ascii_case(&app.public_url)
+    origin
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(&app.public_url)
 }
 
 /// Refuses cookie-authenticated unsafe requests with a foreign or `null` Origin, or with

@@ -67,7 +67,9 @@ impl ConnTracker {
     /// A request from `peer` is being handled.
     pub fn begin(&self, peer: SocketAddr) {
         let now = Instant::now();
-        let mut shard = self.shards[shard_of(&peer)].lock().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self.shards[shard_of(&peer)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         shard
             .entry(peer)
             .and_modify(|s| s.busy_since = Some(now))
@@ -80,7 +82,9 @@ impl ConnTracker {
     /// The response to `peer` has been written; the idle deadline starts again.
     pub fn end(&self, peer: SocketAddr) {
         let now = Instant::now();
-        let mut shard = self.shards[shard_of(&peer)].lock().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self.shards[shard_of(&peer)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(s) = shard.get_mut(&peer) {
             s.busy_since = None;
             s.idle_since = now;
@@ -108,7 +112,11 @@ impl ConnTracker {
             return out;
         };
         for entry in dir.flatten() {
-            let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<RawFd>().ok()) else {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<RawFd>().ok())
+            else {
                 continue;
             };
             if let Some(peer) = self.peer_of(fd) {
@@ -150,7 +158,9 @@ impl ConnTracker {
             shard.retain(|peer, _| live.contains_key(peer));
         }
         for (peer, fds) in &live {
-            let mut shard = self.shards[shard_of(peer)].lock().unwrap_or_else(|e| e.into_inner());
+            let mut shard = self.shards[shard_of(peer)]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let state = shard.entry(*peer).or_insert(State {
                 idle_since: now,
                 busy_since: None,

@@ -14,10 +14,18 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::Unauthenticated => (401, "unauthenticated", "Authentication required"),
         Error::InvalidCredentials => (401, "invalid_credentials", "Invalid email or password"),
         Error::Forbidden(_) => (403, "forbidden", "Forbidden"),
+        Error::PermissionDenied { .. } => (403, "forbidden", "Forbidden"),
+        Error::NotOrgMember => (403, "not_org_member", "Not a member of this organization"),
+        Error::FeatureDisabled(_) => (403, "feature_disabled", "Feature disabled"),
+        Error::LastOwner => (409, "last_owner", "Last owner"),
         Error::NotFound => (404, "not_found", "Not found"),
         Error::RateLimited { .. } => (429, "rate_limited", "Too many attempts"),
         Error::Conflict(_) => (409, "conflict", "Conflict"),
-        Error::SetupTokenInvalid => (404, "setup_token_invalid", "Setup link is invalid or already used"),
+        Error::SetupTokenInvalid => (
+            404,
+            "setup_token_invalid",
+            "Setup link is invalid or already used",
+        ),
         Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
         Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
             (500, "internal", "Internal server error")
@@ -38,6 +46,16 @@ pub fn from_error(e: &Error) -> Resp {
         Error::Unauthenticated => "sign in or send a valid API key".to_string(),
         Error::InvalidCredentials => "the email or password is wrong".to_string(),
         Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
+        Error::PermissionDenied { reason, .. } => reason.clone(),
+        Error::NotOrgMember => {
+            "you are a member of companies in this organization, not of the organization itself; ask an organization admin to add you".to_string()
+        }
+        Error::FeatureDisabled(feat) => {
+            format!("the `{feat}` feature is off for this organization; an instance administrator can turn it on")
+        }
+        Error::LastOwner => {
+            "an organization must keep at least one owner; make someone else owner first".to_string()
+        }
         Error::NotFound => "no such resource".to_string(),
         Error::RateLimited { retry_after_secs } => {
             format!("too many attempts; try again in {retry_after_secs} seconds")
@@ -52,6 +70,12 @@ pub fn from_error(e: &Error) -> Resp {
         "detail": detail,
         "code": code,
     });
+    if let Error::PermissionDenied { permission, .. } = e {
+        body["permission"] = json!(permission);
+    }
+    if let Error::FeatureDisabled(feat) = e {
+        body["feature"] = json!(feat);
+    }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();
     }

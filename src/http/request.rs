@@ -76,7 +76,12 @@ impl Req {
     /// `validation_failed` naming the field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         let ct = self.header("content-type").unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if mime != "application/json" {
             return Err(Error::InvalidJson(
                 "send the body as JSON with Content-Type: application/json".into(),

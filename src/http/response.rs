@@ -68,7 +68,11 @@ impl Resp {
             let _ = write!(out, "{k}: {v}\r\n");
         }
         let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
-        if !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cache-control")) {
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("cache-control"))
+        {
             out.extend_from_slice(b"Cache-Control: no-store\r\n");
         }
         out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");

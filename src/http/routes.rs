@@ -47,6 +47,43 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/api/v1/me/preferences"        => api::me::get_preferences;
     "PUT"   "/api/v1/me/preferences"        => api::me::put_preferences;
     "GET"   "/api/v1/me/memberships"        => api::me::memberships;
+    "GET"   "/api/v1/me/sections"           => api::me::sections;
+    "GET"   "/api/v1/me/access"             => api::me::access;
+    "GET"   "/api/v1/orgs"                  => api::orgs::list;
+    "POST"  "/api/v1/orgs"                  => api::orgs::create;
+    "GET"   "/api/v1/orgs/{org}"            => api::orgs::get;
+    "PATCH" "/api/v1/orgs/{org}"            => api::orgs::patch;
+    "DELETE" "/api/v1/orgs/{org}"           => api::orgs::delete;
+    "GET"   "/api/v1/orgs/{org}/features"   => api::orgs::get_features;
+    "PUT"   "/api/v1/orgs/{org}/features"   => api::orgs::put_features;
+    "GET"   "/api/v1/orgs/{org}/members"    => api::orgs::list_members;
+    "POST"  "/api/v1/orgs/{org}/members"    => api::orgs::add_member;
+    "PATCH" "/api/v1/orgs/{org}/members/{user}" => api::orgs::patch_member;
+    "DELETE" "/api/v1/orgs/{org}/members/{user}" => api::orgs::remove_member;
+    "POST"  "/api/v1/orgs/{org}/transfer-ownership" => api::orgs::transfer;
+    "GET"   "/api/v1/orgs/{org}/companies"  => api::companies::list;
+    "POST"  "/api/v1/orgs/{org}/companies"  => api::companies::create;
+    "GET"   "/api/v1/orgs/{org}/data-repository" => api::orgs::get_repository;
+    "PUT"   "/api/v1/orgs/{org}/data-repository" => api::orgs::put_repository;
+    "GET"   "/api/v1/orgs/{org}/billing"    => api::orgs::get_billing;
+    "PUT"   "/api/v1/orgs/{org}/billing/profile" => api::orgs::put_billing_profile;
+    "GET"   "/api/v1/orgs/{org}/billing/invoices" => api::orgs::list_invoices;
+    "POST"  "/api/v1/orgs/{org}/billing/invoices" => api::orgs::import_invoices;
+    "GET"   "/api/v1/orgs/{org}/audit-log"  => api::orgs::audit_log;
+    "GET"   "/api/v1/companies/{cmp}"       => api::companies::get;
+    "PATCH" "/api/v1/companies/{cmp}"       => api::companies::patch;
+    "DELETE" "/api/v1/companies/{cmp}"      => api::companies::delete;
+    "GET"   "/api/v1/companies/{cmp}/sites" => api::companies::list_sites;
+    "POST"  "/api/v1/companies/{cmp}/sites" => api::companies::create_site;
+    "GET"   "/api/v1/companies/{cmp}/sites/{site}" => api::companies::get_site;
+    "PATCH" "/api/v1/companies/{cmp}/sites/{site}" => api::companies::patch_site;
+    "DELETE" "/api/v1/companies/{cmp}/sites/{site}" => api::companies::delete_site;
+    "GET"   "/api/v1/companies/{cmp}/data-preferences" => api::companies::get_preferences;
+    "PUT"   "/api/v1/companies/{cmp}/data-preferences" => api::companies::put_preferences;
+    "GET"   "/api/v1/companies/{cmp}/members" => api::companies::list_members;
+    "POST"  "/api/v1/companies/{cmp}/members" => api::companies::add_member;
+    "PATCH" "/api/v1/companies/{cmp}/members/{user}" => api::companies::patch_member;
+    "DELETE" "/api/v1/companies/{cmp}/members/{user}" => api::companies::remove_member;
     "GET"   "/__debug/panic"                => api::system::debug_panic, page;
     "GET"   "/"                             => pages::home::show, page;
     "GET"   "/login"                        => pages::login::show, page;
@@ -88,7 +125,11 @@ fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {
 /// Finds the route for a request and runs it; 404 and 405 (with `Allow`) otherwise.
 pub fn dispatch(app: &App, req: &mut Req) -> Resp {
     let path = req.path.clone();
-    let method = if req.method == "HEAD" { "GET".to_string() } else { req.method.clone() };
+    let method = if req.method == "HEAD" {
+        "GET".to_string()
+    } else {
+        req.method.clone()
+    };
     let mut allowed: Vec<&str> = Vec::new();
     for route in ROUTES {
         if !matches(route.path, &path, req) {
@@ -113,8 +154,13 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
     if allowed.contains(&"GET") {
         allowed.push("HEAD");
     }
-    problem::http(405, "method_not_allowed", "Method not allowed", &format!("this route accepts {}", allowed.join(", ")))
-        .header("Allow", allowed.join(", "))
+    problem::http(
+        405,
+        "method_not_allowed",
+        "Method not allowed",
+        &format!("this route accepts {}", allowed.join(", ")),
+    )
+    .header("Allow", allowed.join(", "))
 }
 
 /// The path as it may appear in logs (segments that carry tokens are redacted).
@@ -126,7 +172,14 @@ pub fn loggable_path(path: &str) -> String {
         }
     }
     if path.len() > 200 {
-        return format!("{}…", &path[..path.char_indices().nth(200).map(|(i, _)| i).unwrap_or(path.len())]);
+        return format!(
+            "{}…",
+            &path[..path
+                .char_indices()
+                .nth(200)
+                .map(|(i, _)| i)
+                .unwrap_or(path.len())]
+        );
     }
     path.to_string()
 }

@@ -51,7 +51,8 @@ pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std
     );
     tracker.spawn_watchdog(Duration::from_millis(500), stop.clone());
     let workers = app.config.workers;
-    let quiet_for = Duration::from_secs(2 * (app.config.read_timeout_secs + app.config.request_timeout_secs));
+    let quiet_for =
+        Duration::from_secs(2 * (app.config.read_timeout_secs + app.config.request_timeout_secs));
     let shared = Arc::new(Shared {
         app,
         tracker,
@@ -132,8 +133,7 @@ fn worker(front: &tiny_http::Server, shared: &Shared, died: &AtomicBool, quiet_f
 fn header_bytes(rq: &tiny_http::Request) -> usize {
     rq.url().len()
         + 16
-        + rq
-            .headers()
+        + rq.headers()
             .iter()
             .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
             .sum::<usize>()
@@ -173,7 +173,12 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let outcome = catch_unwind(AssertUnwindSafe(|| process(shared, &mut rq, peer)));
     let (resp, must_close) = outcome.unwrap_or_else(|_| {
         (
-            problem::http(500, "internal", "Internal server error", "something went wrong on the server; it has been logged"),
+            problem::http(
+                500,
+                "internal",
+                "Internal server error",
+                "something went wrong on the server; it has been logged",
+            ),
             true,
         )
     });
@@ -234,13 +239,26 @@ fn refuse_oversized(shared: &Shared, rq: tiny_http::Request, peer: SocketAddr, l
 fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (Resp, bool) {
     if header_bytes(rq) > MAX_HEADER {
         return (
-            problem::http(431, "headers_too_large", "Request headers too large", "request headers are limited to 32 KiB"),
+            problem::http(
+                431,
+                "headers_too_large",
+                "Request headers too large",
+                "request headers are limited to 32 KiB",
+            ),
             true,
         );
     }
     let url = rq.url().to_string();
     if !url.starts_with('/') {
-        return (problem::http(400, "bad_request", "Bad request", "the request target must be a path"), true);
+        return (
+            problem::http(
+                400,
+                "bad_request",
+                "Bad request",
+                "the request target must be a path",
+            ),
+            true,
+        );
     }
     let mut body = Vec::new();
     if rq.body_length() != Some(0) {
@@ -248,13 +266,26 @@ fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (R
         match reader.take(MAX_BODY as u64 + 1).read_to_end(&mut body) {
             Ok(_) if body.len() > MAX_BODY => {
                 return (
-                    problem::http(413, "payload_too_large", "Request body too large", &format!("request bodies are limited to {MAX_BODY} bytes")),
+                    problem::http(
+                        413,
+                        "payload_too_large",
+                        "Request body too large",
+                        &format!("request bodies are limited to {MAX_BODY} bytes"),
+                    ),
                     true,
                 )
             }
             Ok(_) => {}
             Err(_) => {
-                return (problem::http(400, "bad_request", "Bad request", "the request body could not be read"), true)
+                return (
+                    problem::http(
+                        400,
+                        "bad_request",
+                        "Bad request",
+                        "the request body could not be read",
+                    ),
+                    true,
+                )
             }
         }
     }
@@ -269,7 +300,12 @@ fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (R
         headers: rq
             .headers()
             .iter()
-            .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_ascii_lowercase(),
+                    h.value.as_str().to_string(),
+                )
+            })
             .collect(),
         body,
         peer,

@@ -91,7 +91,7 @@ pub fn start_session(app: &App, user: &crate::domain::UserId) -> Result<NewSessi
 }
 
 /// Resolves a session cookie value; `None` when unknown, expired, or the user is disabled.
-pub fn authenticate(app: &App, token: &str) -> Result<Option<SessionInfo>> {
+pub fn authenticate(app: &App, token: &str, client_ip: &str) -> Result<Option<SessionInfo>> {
     if token.len() != 43 {
         return Ok(None);
     }
@@ -106,7 +106,10 @@ pub fn authenticate(app: &App, token: &str) -> Result<Option<SessionInfo>> {
     else {
         return Ok(None);
     };
-    if row.expires_at <= now || row.last_seen_at + app.config.session_idle_secs <= now || user.disabled {
+    if row.expires_at <= now
+        || row.last_seen_at + app.config.session_idle_secs <= now
+        || user.disabled
+    {
         app.store.write(|tx| tx.delete_session(&hash))?;
         return Ok(None);
     }
@@ -115,7 +118,10 @@ pub fn authenticate(app: &App, token: &str) -> Result<Option<SessionInfo>> {
         app.store.write(|tx| tx.touch_session(&hash, now))?;
     }
     Ok(Some(SessionInfo {
-        principal: Principal { user },
+        principal: Principal {
+            user,
+            client_ip: client_ip.to_string(),
+        },
         csrf_token: row.csrf_token,
     }))
 }

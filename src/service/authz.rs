@@ -1,14 +1,23 @@
-//! Authorization in one place. A use case that needs a right takes a proof value that only
-//! this module can construct, so a handler cannot skip the check.
+//! Authorization in one place. The role → permission table of SPEC §2 lives here, and so do
+//! the access proofs ([`OrgAccess`], [`CompanyCtx`], [`InstanceAdmin`]) that use cases require:
+//! only this module can build them, so a handler cannot skip the check, and every query a use
+//! case runs is scoped by the organization inside the proof. A resource of another
+//! organization is "not found", exactly like one that does not exist.
 
-use crate::domain::User;
+use crate::app::App;
+use crate::domain::entities::{Company, Organization, Via};
+use crate::domain::{
+    CompanyAccess, CompanyId, CompanyRole, Feature, OrgId, OrgRole, Permission, User,
+};
 use crate::error::{Error, Result};
 
-/// Who is calling: a signed-in user (API keys join in a later step).
+/// Who is calling: a signed-in user, from a client address.
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The signed-in user.
     pub user: User,
+    /// Client address (for audit).
+    pub client_ip: String,
 }
 
 /// Proof that the caller is an instance administrator.
@@ -29,7 +38,9 @@ pub fn instance_admin(p: &Principal) -> Result<InstanceAdmin<'_>> {
     if p.user.is_instance_admin {
         Ok(InstanceAdmin { principal: p })
     } else {
-        Err(Error::Forbidden("this needs an instance administrator".into()))
+        Err(Error::Forbidden(
+            "this needs an instance administrator".into(),
+        ))
     }
 }
 
@@ -40,4 +51,363 @@ pub struct Operator(());
 /// The CLI runs as the operator of the instance.
 pub fn operator() -> Operator {
     Operator(())
+}
+
+/// Does an organization role include a permission? The table of SPEC §2.
+pub fn org_role_permits(role: OrgRole, p: Permission) -> bool {
+    use OrgRole::*;
+    use Permission::*;
+    match p {
+        OrgRead | MembersRead => true,
+        OrgUpdate | MembersManage | CompaniesManage | ApiKeysManage | DataRepositoryRead
+        | AuditRead => {
+            matches!(role, Owner | Admin)
+        }
+        OrgDelete | OwnersManage | DataRepositoryManage => role == Owner,
+        BillingRead | BillingManage => matches!(role, Owner | Billing),
+        // Company permissions follow the company role that organization access grants.
+        CompanyRead
+        | CompanyUpdate
+        | SitesManage
+        | DataPreferencesManage
+        | CompanyMembersManage => company_role_permits(role.company_role(), p),
+    }
+}
+
+/// Does a company role include a company permission?
+pub fn company_role_permits(role: CompanyRole, p: Permission) -> bool {
+    match p {
+        Permission::CompanyRead => true,
+        Permission::CompanyUpdate
+        | Permission::SitesManage
+        | Permission::DataPreferencesManage
+        | Permission::CompanyMembersManage => role == CompanyRole::Admin,
+        _ => false,
+    }
+}
+
+/// The effective feature switches of an organization (explicit value, else the config default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `api_keys`.
+    pub api_keys: bool,
+    /// `billing`.
+    pub billing: bool,
+    /// `sso`.
+    pub sso: bool,
+}
+
+impl Features {
+    /// Reads the stored JSON switches over the config defaults.
+    pub fn resolve(app: &App, stored: &str) -> Features {
+        let v: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
+        let d = app.config.default_features;
+        let get = |k: &str, def: bool| v.get(k).and_then(|b| b.as_bool()).unwrap_or(def);
+        Features {
+            api_keys: get("api_keys", d[0]),
+            billing: get("billing", d[1]),
+            sso: get("sso", d[2]),
+        }
+    }
+
+    /// Whether one feature is on.
+    pub fn on(&self, f: Feature) -> bool {
+        match f {
+            Feature::ApiKeys => self.api_keys,
+            Feature::Billing => self.billing,
+            Feature::Sso => self.sso,
+        }
+    }
+}
+
+/// Proof of access to one organization: the caller's role there (or instance-admin oversight).
+#[derive(Debug, Clone)]
+pub struct OrgAccess {
+    /// The organization.
+    pub org: Organization,
+    /// The caller's role; `None` for an instance admin who is not a member.
+    pub role: Option<OrgRole>,
+    /// The caller's company access (members only).
+    pub company_access: Option<CompanyAccess>,
+    /// Effective tenant features.
+    pub features: Features,
+    /// The caller.
+    pub principal: Principal,
+}
+
+impl OrgAccess {
+    /// The organization ID every query of the use case is scoped by.
+    pub fn org_id(&self) -> &OrgId {
+        &self.org.id
+    }
+
+    /// Checks a permission (and the feature it needs); the error says which and why.
+    pub fn require(&self, p: Permission) -> Result<()> {
+        let (allowed, reasons) = self.explain(p);
+        if allowed {
+            return Ok(());
+        }
+        if let Some(f) = p.feature() {
+            if !self.features.on(f) && self.role.is_some_and(|r| org_role_permits(r, p)) {
+                return Err(Error::FeatureDisabled(f.as_str()));
+            }
+        }
+        Err(Error::PermissionDenied {
+            permission: p.as_str(),
+            reason: reasons.join("; "),
+        })
+    }
+
+    /// Whether a permission is granted, with the reasons in words.
+    pub fn explain(&self, p: Permission) -> (bool, Vec<String>) {
+        let mut reasons = Vec::new();
+        let role_ok = match self.role {
+            Some(r) => {
+                let ok = org_role_permits(r, p);
+                reasons.push(if ok {
+                    format!("your role `{}` includes `{}`", r.as_str(), p.as_str())
+                } else {
+                    format!(
+                        "your role `{}` does not include `{}`",
+                        r.as_str(),
+                        p.as_str()
+                    )
+                });
+                ok
+            }
+            None => {
+                let ok = p == Permission::OrgRead;
+                reasons.push(if ok {
+                    "instance administrators can see every organization".to_string()
+                } else {
+                    "you are an instance administrator but not a member of this organization"
+                        .to_string()
+                });
+                ok
+            }
+        };
+        let feature_ok = match p.feature() {
+            Some(f) => {
+                let on = self.features.on(f);
+                reasons.push(format!(
+                    "the `{}` feature is {} for this organization",
+                    f.as_str(),
+                    if on { "on" } else { "off" }
+                ));
+                on
+            }
+            None => true,
+        };
+        (role_ok && feature_ok, reasons)
+    }
+
+    /// Whether the caller's organization access covers a company of this organization.
+    pub fn reaches_company(&self, app: &App, company: &CompanyId) -> Result<bool> {
+        match &self.company_access {
+            Some(CompanyAccess::All) => Ok(true),
+            Some(CompanyAccess::List(_)) => app
+                .store
+                .read(|c| c.member_has_company(self.org_id(), &self.principal.user.id, company)),
+            None => Ok(false),
+        }
+    }
+}
+
+/// Builds the proof of access to an organization from an untrusted ID. Unknown and foreign
+/// organizations are `not_found`; a member of its companies only gets `not_org_member`.
+pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
+    let id = OrgId::parse(org_id).ok_or(Error::NotFound)?;
+    let (org, membership, company_access, features, direct) = app.store.read(|c| {
+        let Some(org) = c.org(&id)? else {
+            return Ok((None, None, None, String::new(), false));
+        };
+        let m = c.membership(&id, &p.user.id)?;
+        let access = match &m {
+            Some(m) if m.all_companies => Some(CompanyAccess::All),
+            Some(_) => Some(CompanyAccess::List(c.member_company_ids(&id, &p.user.id)?)),
+            None => None,
+        };
+        let direct = m.is_none() && !c.direct_companies_in_org(&id, &p.user.id)?.is_empty();
+        Ok((Some(org), m, access, c.org_features(&id)?, direct))
+    })?;
+    let org = org.ok_or(Error::NotFound)?;
+    let features = Features::resolve(app, &features);
+    match membership {
+        Some(m) => Ok(OrgAccess {
+            org,
+            role: Some(m.role),
+            company_access,
+            features,
+            principal: p.clone(),
+        }),
+        None if p.user.is_instance_admin => Ok(OrgAccess {
+            org,
+            role: None,
+            company_access: None,
+            features,
+            principal: p.clone(),
+        }),
+        None if direct => Err(Error::NotOrgMember),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// Like [`org_access`], then requires a permission.
+pub fn org_permission(
+    app: &App,
+    p: &Principal,
+    org_id: &str,
+    perm: Permission,
+) -> Result<OrgAccess> {
+    let a = org_access(app, p, org_id)?;
+    a.require(perm)?;
+    Ok(a)
+}
+
+/// Proof of access to one company: the caller's effective company role there.
+#[derive(Debug, Clone)]
+pub struct CompanyCtx {
+    /// The company.
+    pub company: Company,
+    /// Effective role (the higher of direct and organization-derived).
+    pub role: CompanyRole,
+    /// Where the effective role comes from.
+    pub via: Via,
+    /// Organization role, when the caller is an organization member.
+    pub org_role: Option<OrgRole>,
+    /// The caller.
+    pub principal: Principal,
+}
+
+impl CompanyCtx {
+    /// The organization every query is scoped by.
+    pub fn org_id(&self) -> &OrgId {
+        &self.company.org
+    }
+
+    /// The company.
+    pub fn company_id(&self) -> &CompanyId {
+        &self.company.id
+    }
+
+    /// Checks a company permission.
+    pub fn require(&self, p: Permission) -> Result<()> {
+        if company_role_permits(self.role, p) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied {
+            permission: p.as_str(),
+            reason: format!(
+                "your role `{}` in company {} does not include `{}`",
+                self.role.as_str(),
+                self.company.name,
+                p.as_str()
+            ),
+        })
+    }
+
+    /// Company members are visible to company `member` and `admin`, not to `viewer`.
+    pub fn require_member_list(&self) -> Result<()> {
+        if self.role >= CompanyRole::Member {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied {
+                permission: Permission::CompanyRead.as_str(),
+                reason: "company viewers see sites and data preferences only".into(),
+            })
+        }
+    }
+}
+
+/// The effective company role of a user, or `None` when they cannot reach the company.
+pub fn company_role_of(
+    app: &App,
+    user: &crate::domain::UserId,
+    company: &Company,
+) -> Result<Option<(CompanyRole, Via, Option<OrgRole>)>> {
+    app.store.read(|c| {
+        let direct = c.direct_company_role(&company.id, user)?;
+        let m = c.membership(&company.org, user)?;
+        let via_org = match &m {
+            Some(m)
+                if m.all_companies || c.member_has_company(&company.org, user, &company.id)? =>
+            {
+                Some(m.role.company_role())
+            }
+            _ => None,
+        };
+        let org_role = m.map(|m| m.role);
+        Ok(match (direct, via_org) {
+            (Some(d), Some(o)) if o > d => Some((o, Via::Organization, org_role)),
+            (Some(d), _) => Some((d, Via::Direct, org_role)),
+            (None, Some(o)) => Some((o, Via::Organization, org_role)),
+            (None, None) => None,
+        })
+    })
+}
+
+/// Builds the proof of access to a company from an untrusted ID; `not_found` when the caller
+/// cannot reach it.
+pub fn company_access(app: &App, p: &Principal, company_id: &str) -> Result<CompanyCtx> {
+    let id = CompanyId::parse(company_id).ok_or(Error::NotFound)?;
+    let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
+    let (role, via, org_role) =
+        company_role_of(app, &p.user.id, &company)?.ok_or(Error::NotFound)?;
+    Ok(CompanyCtx {
+        company,
+        role,
+        via,
+        org_role,
+        principal: p.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_table_matches_spec() {
+        use OrgRole::*;
+        use Permission::*;
+        let cases: &[(Permission, [bool; 4])] = &[
+            // owner, admin, billing, member
+            (OrgRead, [true, true, true, true]),
+            (MembersRead, [true, true, true, true]),
+            (OrgUpdate, [true, true, false, false]),
+            (OrgDelete, [true, false, false, false]),
+            (OwnersManage, [true, false, false, false]),
+            (MembersManage, [true, true, false, false]),
+            (CompaniesManage, [true, true, false, false]),
+            (ApiKeysManage, [true, true, false, false]),
+            (BillingRead, [true, false, true, false]),
+            (BillingManage, [true, false, true, false]),
+            (DataRepositoryRead, [true, true, false, false]),
+            (DataRepositoryManage, [true, false, false, false]),
+            (AuditRead, [true, true, false, false]),
+            (CompanyRead, [true, true, true, true]),
+            (SitesManage, [true, true, false, false]),
+        ];
+        for (p, expect) in cases {
+            for (role, want) in [Owner, Admin, Billing, Member].iter().zip(expect) {
+                assert_eq!(org_role_permits(*role, *p), *want, "{role:?} {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn company_roles() {
+        assert!(company_role_permits(
+            CompanyRole::Viewer,
+            Permission::CompanyRead
+        ));
+        assert!(!company_role_permits(
+            CompanyRole::Member,
+            Permission::SitesManage
+        ));
+        assert!(company_role_permits(
+            CompanyRole::Admin,
+            Permission::CompanyMembersManage
+        ));
+    }
 }

@@ -1,7 +1,5 @@
 //! The personal scope: the signed-in user's profile, preferences and memberships.
 
-use serde::Serialize;
-
 use crate::app::App;
 use crate::domain::user::{validate_locale, validate_name, validate_timezone};
 use crate::domain::{Preferences, Theme, User};
@@ -48,7 +46,10 @@ pub fn put_preferences(app: &App, p: &Principal, input: PreferencesInput) -> Res
     validate_timezone("timezone", &input.timezone, &mut errs);
     let theme = Theme::parse(&input.theme);
     if theme.is_none() {
-        errs.push(FieldError::new("theme", "must be one of system, light, dark"));
+        errs.push(FieldError::new(
+            "theme",
+            "must be one of system, light, dark",
+        ));
     }
     let (Some(theme), true) = (theme, errs.is_empty()) else {
         return Err(Error::Validation(errs));
@@ -62,22 +63,4 @@ pub fn put_preferences(app: &App, p: &Principal, input: PreferencesInput) -> Res
     app.store
         .write(|tx| tx.update_preferences(&p.user.id, &prefs, now))?;
     Ok(prefs)
-}
-
-/// The caller's organization and company memberships.
-#[derive(Debug, Serialize)]
-pub struct Memberships {
-    /// Organization memberships with role and company access.
-    pub organizations: Vec<serde_json::Value>,
-    /// Company memberships with the effective role and how it is held.
-    pub companies: Vec<serde_json::Value>,
-}
-
-/// Lists memberships. Organizations and companies arrive with their own capability; until
-/// then every user has none.
-pub fn memberships(_app: &App, _p: &Principal) -> Result<Memberships> {
-    Ok(Memberships {
-        organizations: Vec::new(),
-        companies: Vec::new(),
-    })
 }

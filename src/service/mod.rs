@@ -1,11 +1,18 @@
 //! Use cases, one file per area. Each takes the [`App`](crate::app::App) and, where access is
 //! restricted, an access proof from [`authz`] that only that module can build.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod companies;
 pub mod me;
+pub mod members;
+pub mod org_settings;
+pub mod orgs;
 pub mod ratelimit;
 pub mod setup;
+pub mod sites;
 pub mod users;
 
 /// Current unix time in seconds.
@@ -29,3 +36,17 @@ pub struct Page<T> {
 pub const PAGE_DEFAULT: usize = 50;
 /// Maximum page size.
 pub const PAGE_MAX: usize = 200;
+
+/// Turns `limit + 1` fetched rows into a page whose cursor is the last row's key.
+pub fn page_of<T>(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    Page {
+        data: rows,
+        next_cursor,
+    }
+}

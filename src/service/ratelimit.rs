@@ -86,7 +86,12 @@ mod tests {
 
     #[test]
     fn locks_after_free_failures_and_backs_off() {
-        let l = Limiter::new(3, Duration::from_millis(50), Duration::from_secs(1), Duration::from_secs(60));
+        let l = Limiter::new(
+            3,
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        );
         for _ in 0..2 {
             l.failure("a");
             assert!(l.check("a").is_ok());

@@ -34,16 +34,31 @@ fn create(app: &App, input: NewUserInput) -> Result<User> {
     }
     if let Some(s) = &input.sso {
         if input.password.is_some() {
-            errs.push(FieldError::new("password", "an SSO account has no password"));
+            errs.push(FieldError::new(
+                "password",
+                "an SSO account has no password",
+            ));
         }
-        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            errs.push(FieldError::new("sso", "must be a plugin name (letters, digits, - and _)"));
+        if s.is_empty()
+            || s.len() > 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            errs.push(FieldError::new(
+                "sso",
+                "must be a plugin name (letters, digits, - and _)",
+            ));
         }
     }
     let Some(email) = email.filter(|_| errs.is_empty()) else {
         return Err(Error::Validation(errs));
     };
-    let hash = input.password.as_ref().map(|p| app.hasher.hash(p)).transpose()?;
+    let hash = input
+        .password
+        .as_ref()
+        .map(|p| app.hasher.hash(p))
+        .transpose()?;
     let mut user = new_password_user(email, name, false, false);
     if let Some(provider) = input.sso {
         user.auth = Auth::Sso;
@@ -51,7 +66,9 @@ fn create(app: &App, input: NewUserInput) -> Result<User> {
     }
     app.store.write(|tx| {
         if tx.user_by_email(&user.email)?.is_some() {
-            return Err(Error::Conflict("a user with this email already exists".into()));
+            return Err(Error::Conflict(
+                "a user with this email already exists".into(),
+            ));
         }
         tx.insert_user(crate::store::NewUser {
             user: &user,
@@ -88,14 +105,22 @@ pub fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<User>>
 }
 
 /// Lists users (instance admin).
-pub fn list_by_admin(app: &App, _admin: &InstanceAdmin<'_>, cursor: Option<&str>, limit: usize) -> Result<Page<User>> {
+pub fn list_by_admin(
+    app: &App,
+    _admin: &InstanceAdmin<'_>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<User>> {
     list(app, cursor, limit)
 }
 
 /// Disables or re-enables a user; disabling ends their sessions at once.
 pub fn set_disabled(app: &App, by: Option<&UserId>, id: &UserId, disabled: bool) -> Result<User> {
     if disabled && by == Some(id) {
-        return Err(Error::field("disabled", "you cannot disable your own account"));
+        return Err(Error::field(
+            "disabled",
+            "you cannot disable your own account",
+        ));
     }
     let now = now();
     app.store.write(|tx| {
@@ -110,6 +135,11 @@ pub fn set_disabled(app: &App, by: Option<&UserId>, id: &UserId, disabled: bool)
 }
 
 /// Disables or re-enables a user (instance admin).
-pub fn set_disabled_by_admin(app: &App, admin: &InstanceAdmin<'_>, id: &UserId, disabled: bool) -> Result<User> {
+pub fn set_disabled_by_admin(
+    app: &App,
+    admin: &InstanceAdmin<'_>,
+    id: &UserId,
+    disabled: bool,
+) -> Result<User> {
     set_disabled(app, Some(&admin.principal().user.id), id, disabled)
 }

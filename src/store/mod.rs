@@ -3,7 +3,11 @@
 //! Use cases get a [`Tx`] (write) or [`Conn`] (read) and call the typed methods defined in the
 //! submodules, one per table group.
 
+mod audit;
+mod companies;
 mod migrations;
+mod org_settings;
+mod orgs;
 mod sessions;
 mod setup;
 mod users;
@@ -17,7 +21,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+pub use companies::CompanyMemberRow;
 pub use migrations::SCHEMA_VERSION;
+pub use org_settings::DataRepositoryRow;
+pub use orgs::MembershipRow;
 pub use sessions::SessionRow;
 pub use users::{Credentials, NewUser};
 
@@ -59,9 +66,12 @@ fn db_err(e: rusqlite::Error) -> Error {
 
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -70,12 +80,14 @@ impl Store {
     /// Refuses a database written by a newer binary.
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+            Error::Config(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(DB_FILE);
-        let writer = Connection::open(&path).map_err(|e| {
-            Error::Config(format!("cannot open database {}: {e}", path.display()))
-        })?;
+        let writer = Connection::open(&path)
+            .map_err(|e| Error::Config(format!("cannot open database {}: {e}", path.display())))?;
         configure(&writer)?;
         migrations::apply(&writer)?;
         let mut readers = Vec::with_capacity(READERS);
@@ -116,18 +128,25 @@ impl Store {
                 if let Some(c) = pool.pop() {
                     break c;
                 }
-                pool = self.reader_freed.wait(pool).unwrap_or_else(|e| e.into_inner());
+                pool = self
+                    .reader_freed
+                    .wait(pool)
+                    .unwrap_or_else(|e| e.into_inner());
             }
         };
         let out = f(&Conn(&conn));
-        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
         self.reader_freed.notify_one();
         out
     }
 
     /// True when the database answers a trivial query.
     pub fn ping(&self) -> bool {
-        self.read(|c| c.0.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err)).is_ok()
+        self.read(|c| c.0.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .is_ok()
     }
 
     /// Online, consistent copy of the database into `dest` (SQLite backup API).
@@ -154,7 +173,8 @@ fn backup_connection(src: &Connection, dest: &Path) -> Result<()> {
             .map_err(db_err)?;
     }
     // A backup is one self-contained file, not a WAL database.
-    dst.pragma_update(None, "journal_mode", "DELETE").map_err(db_err)?;
+    dst.pragma_update(None, "journal_mode", "DELETE")
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -164,7 +184,8 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Result<()> {
     if !path.exists() {
         return Err(Error::Config(format!("no database at {}", path.display())));
     }
-    let src = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+    let src =
+        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
     src.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
     backup_connection(&src, dest)
 }
@@ -179,7 +200,10 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<()> {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(|e| Error::Config(format!("{} is not a SQLite database: {e}", src.display())))?;
     if ok != "ok" {
-        return Err(Error::Config(format!("backup {} failed its integrity check: {ok}", src.display())));
+        return Err(Error::Config(format!(
+            "backup {} failed its integrity check: {ok}",
+            src.display()
+        )));
     }
     let version: i64 = check
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -192,13 +216,15 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<()> {
     }
     let path = data_dir.join(DB_FILE);
     let mut dst = Connection::open(&path).map_err(db_err)?;
-    dst.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+    dst.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err)?;
     {
         let b = rusqlite::backup::Backup::new(&check, &mut dst).map_err(db_err)?;
         b.run_to_completion(256, Duration::from_millis(0), None)
             .map_err(db_err)?;
     }
-    dst.pragma_update(None, "wal_checkpoint", "TRUNCATE").map_err(db_err)?;
+    dst.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -211,7 +237,10 @@ impl DataDirLock {
     /// Takes the lock or explains that another process holds it.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+            Error::Config(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(LOCK_FILE);
         let file = File::options()
@@ -235,5 +264,6 @@ impl DataDirLock {
 pub fn integrity_check(data_dir: &Path) -> Result<String> {
     let c = Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(db_err)?;
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db_err)
+    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(db_err)
 }

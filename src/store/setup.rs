@@ -51,7 +51,11 @@ impl Tx<'_> {
     /// Number of instance admins (checked inside the setup transaction).
     pub fn count_instance_admins(&self) -> Result<i64> {
         self.0
-            .query_row("SELECT count(*) FROM users WHERE is_instance_admin = 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM users WHERE is_instance_admin = 1",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db_err)
     }
 }

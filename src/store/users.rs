@@ -70,7 +70,9 @@ impl Conn<'_> {
     /// A user and their password hash, by email.
     pub fn credentials_by_email(&self, email: &Email) -> Result<Option<Credentials>> {
         self.0
-            .prepare_cached(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS}, password_hash FROM users WHERE email = ?1"
+            ))
             .map_err(db_err)?
             .query_row([email.as_str()], |r| {
                 Ok(Credentials {
@@ -99,7 +101,11 @@ impl Conn<'_> {
     /// Number of instance admins.
     pub fn count_instance_admins(&self) -> Result<i64> {
         self.0
-            .query_row("SELECT count(*) FROM users WHERE is_instance_admin = 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM users WHERE is_instance_admin = 1",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db_err)
     }
 }

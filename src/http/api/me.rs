@@ -13,7 +13,7 @@ use crate::service::me::{self, PreferencesInput};
 
 /// The user record for a session that was just created (login response body).
 pub fn user_json_by_session(app: &App, s: &NewSession) -> Result<User> {
-    authenticate(app, s.token.expose())?
+    authenticate(app, s.token.expose(), "")?
         .map(|i| i.principal.user)
         .ok_or(Error::Unauthenticated)
 }
@@ -74,5 +74,30 @@ pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
 /// `GET /api/v1/me/memberships`.
 pub fn memberships(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
-    Ok(Resp::json(200, &me::memberships(app, &p)?))
+    Ok(Resp::json(
+        200,
+        &crate::service::access::memberships(app, &p)?,
+    ))
+}
+
+/// `GET /api/v1/me/sections`.
+pub fn sections(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    Ok(Resp::json(200, &crate::service::access::sections(app, &p)?))
+}
+
+/// `GET /api/v1/me/access?org=…&permission=…` (or `company=…`).
+pub fn access(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let permission = req
+        .query_param("permission")
+        .ok_or_else(|| Error::field("permission", "is required"))?;
+    let answer = crate::service::access::explain(
+        app,
+        &p,
+        req.query_param("org").as_deref(),
+        req.query_param("company").as_deref(),
+        &permission,
+    )?;
+    Ok(Resp::json(200, &answer))
 }

@@ -1,7 +1,9 @@
 //! JSON API handlers (`/api/v1/…`), thin: parse, authorize, call the service, render.
 
 pub mod auth;
+pub mod companies;
 pub mod me;
+pub mod orgs;
 pub mod setup;
 pub mod system;
 pub mod users;
@@ -16,7 +18,12 @@ pub fn page_params(req: &Req) -> Result<(Option<String>, usize)> {
         None => PAGE_DEFAULT,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => return Err(Error::field("limit", &format!("must be a number from 1 to {PAGE_MAX}"))),
+            _ => {
+                return Err(Error::field(
+                    "limit",
+                    &format!("must be a number from 1 to {PAGE_MAX}"),
+                ))
+            }
         },
     };
     Ok((req.query_param("cursor").filter(|c| !c.is_empty()), limit))

@@ -20,7 +20,12 @@ pub fn readyz(app: &App, _req: &Req) -> Result<Resp> {
     if app.store.ping() {
         Ok(Resp::json(200, &json!({"status": "ready"})))
     } else {
-        Ok(crate::http::problem::http(503, "not_ready", "Not ready", "the database does not answer"))
+        Ok(crate::http::problem::http(
+            503,
+            "not_ready",
+            "Not ready",
+            "the database does not answer",
+        ))
     }
 }
 

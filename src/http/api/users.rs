@@ -32,7 +32,10 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let admin = instance_admin(&p)?;
     let (cursor, limit) = page_params(req)?;
-    Ok(Resp::json(200, &users::list_by_admin(app, &admin, cursor.as_deref(), limit)?))
+    Ok(Resp::json(
+        200,
+        &users::list_by_admin(app, &admin, cursor.as_deref(), limit)?,
+    ))
 }
 
 /// `POST /api/v1/users`.
@@ -59,5 +62,8 @@ pub fn update(app: &App, req: &Req) -> Result<Resp> {
     let admin = instance_admin(&p)?;
     let id = UserId::parse(req.param("user")).ok_or(Error::NotFound)?;
     let b: PatchBody = req.json()?;
-    Ok(Resp::json(200, &users::set_disabled_by_admin(app, &admin, &id, b.disabled)?))
+    Ok(Resp::json(
+        200,
+        &users::set_disabled_by_admin(app, &admin, &id, b.disabled)?,
+    ))
 }

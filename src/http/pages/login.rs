@@ -43,13 +43,21 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     match service::auth::login(app, &email, &password, &req.client_ip()) {
         Ok(s) => Ok(Resp::see_other("/").header("Set-Cookie", session_cookie(app, &s))),
-        Err(Error::InvalidCredentials) => render(app, req, 401, &email, Some("The email or password is wrong.")),
+        Err(Error::InvalidCredentials) => render(
+            app,
+            req,
+            401,
+            &email,
+            Some("The email or password is wrong."),
+        ),
         Err(Error::RateLimited { retry_after_secs }) => Ok(render(
             app,
             req,
             429,
             &email,
-            Some(&format!("Too many attempts. Try again in {retry_after_secs} seconds.")),
+            Some(&format!(
+                "Too many attempts. Try again in {retry_after_secs} seconds."
+            )),
         )?
         .header("Retry-After", retry_after_secs.to_string())),
         Err(e) => Err(e),
@@ -60,9 +68,10 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
 pub fn logout(app: &App, req: &Req) -> Result<Resp> {
     if let Some(s) = optional_session(app, req)? {
         let form = req.form();
-        let ok = form
-            .get("csrf_token")
-            .is_some_and(|t| app.keyring.verify_token(t, &app.keyring.token_hash(&s.csrf_token)));
+        let ok = form.get("csrf_token").is_some_and(|t| {
+            app.keyring
+                .verify_token(t, &app.keyring.token_hash(&s.csrf_token))
+        });
         if !ok {
             return Ok(csrf_failed(app));
         }

@@ -31,13 +31,21 @@ pub fn form_csrf(req: &Req) -> (String, Option<String>) {
 /// True when the submitted form token matches the pre-session cookie (constant time).
 pub fn form_csrf_ok(app: &App, req: &Req, submitted: Option<&String>) -> bool {
     match (req.cookie(CSRF_COOKIE), submitted) {
-        (Some(c), Some(s)) if !c.is_empty() => app.keyring.verify_token(s, &app.keyring.token_hash(c)),
+        (Some(c), Some(s)) if !c.is_empty() => {
+            app.keyring.verify_token(s, &app.keyring.token_hash(c))
+        }
         _ => false,
     }
 }
 
 /// A simple message page.
-pub fn message(app: &App, status: u16, heading: &str, text: &str, link: Option<(&str, &str)>) -> Resp {
+pub fn message(
+    app: &App,
+    status: u16,
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Resp {
     let data = json!({
         "heading": heading,
         "text": text,
@@ -48,7 +56,9 @@ pub fn message(app: &App, status: u16, heading: &str, text: &str, link: Option<(
         Ok(html) => Resp::html(status, html),
         Err(e) => {
             log::error!("{e}");
-            Resp::new(500).header("Content-Type", "text/plain").body(b"internal error".to_vec())
+            Resp::new(500)
+                .header("Content-Type", "text/plain")
+                .body(b"internal error".to_vec())
         }
     }
 }
@@ -60,9 +70,21 @@ pub fn error_page(app: &App, e: &Error) -> Resp {
         Error::Unauthenticated => Resp::see_other("/login"),
         Error::Internal(_) | Error::Config(_) | Error::SchemaTooNew { .. } => {
             log::error!("{e}");
-            message(app, 500, title, "Something went wrong on the server. It has been logged.", None)
+            message(
+                app,
+                500,
+                title,
+                "Something went wrong on the server. It has been logged.",
+                None,
+            )
         }
-        Error::NotFound => message(app, 404, "Page not found", "There is nothing at this address.", Some(("/", "Go to the start page"))),
+        Error::NotFound => message(
+            app,
+            404,
+            "Page not found",
+            "There is nothing at this address.",
+            Some(("/", "Go to the start page")),
+        ),
         other => message(app, status, title, &other.to_string(), None),
     }
 }

@@ -21,7 +21,15 @@ fn invalid(app: &App) -> Resp {
     )
 }
 
-fn render(app: &App, req: &Req, status: u16, token: &str, name: &str, email: &str, error: Option<String>) -> Result<Resp> {
+fn render(
+    app: &App,
+    req: &Req,
+    status: u16,
+    token: &str,
+    name: &str,
+    email: &str,
+    error: Option<String>,
+) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(req);
     let html = app.views.page(
         "setup",

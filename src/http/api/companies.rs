@@ -1,0 +1,224 @@
+//! `/api/v1/orgs/{org}/companies` and `/api/v1/companies/{cmp}…`: companies, sites, data
+//! preferences and company members.
+
+use serde::Deserialize;
+
+use super::page_params;
+use crate::app::App;
+use crate::domain::entities::DataPreferences;
+use crate::error::Result;
+use crate::http::auth::principal;
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::authz::{company_access, org_access};
+use crate::service::companies;
+use crate::service::sites::{self, SiteInput};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCompany {
+    name: String,
+    slug: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchCompany {
+    name: Option<String>,
+    slug: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteBody {
+    name: Option<String>,
+    address: Option<String>,
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefsBody {
+    units: String,
+    timezone: String,
+    currency: String,
+    date_format: String,
+    retention_days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddCompanyMember {
+    email: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchCompanyMember {
+    role: String,
+}
+
+/// `GET /api/v1/orgs/{org}/companies`.
+pub fn list(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &companies::list(app, &access, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/companies`.
+pub fn create(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: CreateCompany = req.json()?;
+    Ok(Resp::json(
+        201,
+        &companies::create(app, &access, &b.name, &b.slug)?,
+    ))
+}
+
+/// `GET /api/v1/companies/{cmp}`.
+pub fn get(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    Ok(Resp::json(200, &companies::get(&ctx)?))
+}
+
+/// `PATCH /api/v1/companies/{cmp}`.
+pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: PatchCompany = req.json()?;
+    Ok(Resp::json(
+        200,
+        &companies::update(app, &ctx, b.name, b.slug)?,
+    ))
+}
+
+/// `DELETE /api/v1/companies/{cmp}`.
+pub fn delete(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    companies::delete(app, &p, &ctx)?;
+    Ok(Resp::new(204))
+}
+
+/// `GET /api/v1/companies/{cmp}/sites`.
+pub fn list_sites(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &sites::list(app, &ctx, cursor.as_deref(), limit)?,
+    ))
+}
+
+fn site_input(b: SiteBody) -> SiteInput {
+    SiteInput {
+        name: b.name,
+        address: b.address,
+        timezone: b.timezone,
+    }
+}
+
+/// `POST /api/v1/companies/{cmp}/sites`.
+pub fn create_site(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: SiteBody = req.json()?;
+    Ok(Resp::json(201, &sites::create(app, &ctx, site_input(b))?))
+}
+
+/// `GET /api/v1/companies/{cmp}/sites/{site}`.
+pub fn get_site(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    Ok(Resp::json(200, &sites::get(app, &ctx, req.param("site"))?))
+}
+
+/// `PATCH /api/v1/companies/{cmp}/sites/{site}`.
+pub fn patch_site(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: SiteBody = req.json()?;
+    Ok(Resp::json(
+        200,
+        &sites::update(app, &ctx, req.param("site"), site_input(b))?,
+    ))
+}
+
+/// `DELETE /api/v1/companies/{cmp}/sites/{site}`.
+pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    sites::delete(app, &ctx, req.param("site"))?;
+    Ok(Resp::new(204))
+}
+
+/// `GET /api/v1/companies/{cmp}/data-preferences`.
+pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    Ok(Resp::json(200, &sites::get_preferences(app, &ctx)?))
+}
+
+/// `PUT /api/v1/companies/{cmp}/data-preferences`.
+pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: PrefsBody = req.json()?;
+    let prefs = DataPreferences {
+        units: b.units,
+        timezone: b.timezone,
+        currency: b.currency,
+        date_format: b.date_format,
+        retention_days: b.retention_days,
+    };
+    Ok(Resp::json(200, &sites::put_preferences(app, &ctx, prefs)?))
+}
+
+/// `GET /api/v1/companies/{cmp}/members`.
+pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &companies::list_members(app, &ctx, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/companies/{cmp}/members` (existing user).
+pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: AddCompanyMember = req.json()?;
+    Ok(Resp::json(
+        201,
+        &companies::add_member(app, &ctx, &b.email, &b.role)?,
+    ))
+}
+
+/// `PATCH /api/v1/companies/{cmp}/members/{user}`.
+pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    let b: PatchCompanyMember = req.json()?;
+    Ok(Resp::json(
+        200,
+        &companies::update_member(app, &ctx, req.param("user"), &b.role)?,
+    ))
+}
+
+/// `DELETE /api/v1/companies/{cmp}/members/{user}`.
+pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let ctx = company_access(app, &p, req.param("cmp"))?;
+    companies::remove_member(app, &ctx, req.param("user"))?;
+    Ok(Resp::new(204))
+}

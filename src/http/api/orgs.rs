@@ -1,0 +1,327 @@
+//! `/api/v1/orgs…`: organizations, features, the admin team, organization settings and the
+//! audit log.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::page_params;
+use crate::app::App;
+use crate::domain::entities::BillingProfile;
+use crate::domain::{CompanyAccess, OrgRole};
+use crate::error::{Error, Result};
+use crate::http::auth::principal;
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::authz::{instance_admin, org_access};
+use crate::service::members::parse_role;
+use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
+use crate::service::orgs::{self, NewOrg};
+use crate::service::{audit, members};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    name: String,
+    slug: String,
+    owner_email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchOrg {
+    name: Option<String>,
+    slug: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    email: String,
+    role: String,
+    company_access: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchMember {
+    role: Option<String>,
+    company_access: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    user_id: String,
+}
+
+/// Present-but-null stays `Some(Null)`; absent is `None` (via `default`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutRepository {
+    kind: String,
+    #[serde(default)]
+    location: String,
+    region: Option<String>,
+    retention_days: i64,
+    #[serde(default, deserialize_with = "present")]
+    credentials: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutProfile {
+    legal_name: String,
+    billing_email: String,
+    address: String,
+    tax_id: Option<String>,
+    plan: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportInvoices {
+    invoices: Vec<InvoiceInput>,
+}
+
+fn company_access(field: &str, v: &Value) -> Result<CompanyAccess> {
+    CompanyAccess::from_json(field, v).map_err(|e| Error::Validation(vec![e]))
+}
+
+fn role(s: &str) -> Result<OrgRole> {
+    parse_role("role", s)
+}
+
+/// `GET /api/v1/orgs`.
+pub fn list(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &orgs::list(app, &p, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/orgs`.
+pub fn create(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let b: CreateOrg = req.json()?;
+    let org = orgs::create(
+        app,
+        &p,
+        NewOrg {
+            name: b.name,
+            slug: b.slug,
+            owner_email: b.owner_email,
+        },
+    )?;
+    let access = org_access(app, &p, org.id.as_str())?;
+    Ok(Resp::json(201, &orgs::get(&access)?))
+}
+
+/// `GET /api/v1/orgs/{org}`.
+pub fn get(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(200, &orgs::get(&access)?))
+}
+
+/// `PATCH /api/v1/orgs/{org}`.
+pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PatchOrg = req.json()?;
+    Ok(Resp::json(
+        200,
+        &orgs::update(app, &access, b.name, b.slug)?,
+    ))
+}
+
+/// `DELETE /api/v1/orgs/{org}`.
+pub fn delete(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    orgs::delete(app, &access)?;
+    Ok(Resp::new(204))
+}
+
+/// `GET /api/v1/orgs/{org}/features`.
+pub fn get_features(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(200, &orgs::features(&access)))
+}
+
+/// `PUT /api/v1/orgs/{org}/features` (instance admins; partial update).
+pub fn put_features(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let admin = instance_admin(&p)?;
+    let b: serde_json::Map<String, Value> = req.json()?;
+    Ok(Resp::json(
+        200,
+        &orgs::put_features(app, &admin, &access, &b)?,
+    ))
+}
+
+/// `GET /api/v1/orgs/{org}/members`.
+pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &members::list(app, &access, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/members` (existing user).
+pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: AddMember = req.json()?;
+    let (r, ca) = (
+        role(&b.role)?,
+        company_access("company_access", &b.company_access)?,
+    );
+    Ok(Resp::json(
+        201,
+        &members::add(app, &access, &b.email, r, ca)?,
+    ))
+}
+
+/// `PATCH /api/v1/orgs/{org}/members/{user}`.
+pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PatchMember = req.json()?;
+    let r = b.role.as_deref().map(role).transpose()?;
+    let ca = b
+        .company_access
+        .as_ref()
+        .map(|v| company_access("company_access", v))
+        .transpose()?;
+    Ok(Resp::json(
+        200,
+        &members::update(app, &access, req.param("user"), r, ca)?,
+    ))
+}
+
+/// `DELETE /api/v1/orgs/{org}/members/{user}`.
+pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    members::remove(app, &access, req.param("user"))?;
+    Ok(Resp::new(204))
+}
+
+/// `POST /api/v1/orgs/{org}/transfer-ownership`.
+pub fn transfer(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: Transfer = req.json()?;
+    Ok(Resp::json(
+        200,
+        &members::transfer_ownership(app, &access, &b.user_id)?,
+    ))
+}
+
+/// `GET /api/v1/orgs/{org}/data-repository`.
+pub fn get_repository(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(
+        200,
+        &org_settings::get_repository(app, &access)?,
+    ))
+}
+
+/// `PUT /api/v1/orgs/{org}/data-repository`.
+pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PutRepository = req.json()?;
+    let credentials = match b.credentials {
+        None => Credentials::Keep,
+        Some(Value::Null) => Credentials::Clear,
+        Some(Value::Object(m)) => Credentials::Set(m),
+        Some(_) => {
+            return Err(Error::field(
+                "credentials",
+                "must be an object of strings, or null to clear",
+            ))
+        }
+    };
+    let input = RepositoryInput {
+        kind: b.kind,
+        location: b.location,
+        region: b.region,
+        retention_days: b.retention_days,
+        credentials,
+    };
+    Ok(Resp::json(
+        200,
+        &org_settings::put_repository(app, &access, input)?,
+    ))
+}
+
+/// `GET /api/v1/orgs/{org}/billing`.
+pub fn get_billing(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(200, &org_settings::get_billing(app, &access)?))
+}
+
+/// `PUT /api/v1/orgs/{org}/billing/profile`.
+pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PutProfile = req.json()?;
+    let profile = BillingProfile {
+        legal_name: b.legal_name,
+        billing_email: b.billing_email,
+        address: b.address,
+        tax_id: b.tax_id,
+        plan: b.plan,
+    };
+    Ok(Resp::json(
+        200,
+        &org_settings::put_billing_profile(app, &access, profile)?,
+    ))
+}
+
+/// `GET /api/v1/orgs/{org}/billing/invoices`.
+pub fn list_invoices(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &org_settings::list_invoices(app, &access, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/billing/invoices` (import; upsert by number).
+pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: ImportInvoices = req.json()?;
+    Ok(Resp::json(
+        200,
+        &org_settings::import_invoices(app, &access, b.invoices)?,
+    ))
+}
+
+/// `GET /api/v1/orgs/{org}/audit-log`.
+pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &audit::list(app, &access, cursor.as_deref(), limit)?,
+    ))
+}

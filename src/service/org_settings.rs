@@ -1,0 +1,412 @@
+//! Organization-wide settings: the data repository (credentials write-only, sealed at rest
+//! under the server secret, never returned, logged or audited) and billing (profile and
+//! invoices, visible per role and only with the `billing` feature).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::domain::entities::{BillingProfile, DataRepository, Invoice};
+use crate::domain::user::validate_name;
+use crate::domain::{Email, InvoiceId, OrgId, Permission};
+use crate::error::{Error, FieldError, Result};
+use crate::service::audit::{self, Actor};
+use crate::service::authz::OrgAccess;
+use crate::service::sites::{is_currency, RETENTION_DAYS};
+use crate::service::{now, page_of, Page};
+
+/// The data repository when none was configured.
+pub fn default_repository() -> DataRepository {
+    DataRepository {
+        kind: "embedded".into(),
+        location: String::new(),
+        region: None,
+        retention_days: 365,
+        credentials_set: false,
+    }
+}
+
+/// Reads the setting (owner/admin).
+pub fn get_repository(app: &App, access: &OrgAccess) -> Result<DataRepository> {
+    access.require(Permission::DataRepositoryRead)?;
+    Ok(app
+        .store
+        .read(|c| c.data_repository(access.org_id()))?
+        .map(|r| r.repo)
+        .unwrap_or_else(default_repository))
+}
+
+/// What the caller wants done with the credentials.
+#[derive(Debug)]
+pub enum Credentials {
+    /// Keep what is stored.
+    Keep,
+    /// Remove them.
+    Clear,
+    /// Replace them with this object.
+    Set(serde_json::Map<String, Value>),
+}
+
+/// Submitted repository fields.
+#[derive(Debug)]
+pub struct RepositoryInput {
+    /// Kind.
+    pub kind: String,
+    /// Location.
+    pub location: String,
+    /// Region.
+    pub region: Option<String>,
+    /// Retention.
+    pub retention_days: i64,
+    /// Credentials action.
+    pub credentials: Credentials,
+}
+
+fn credentials_context(org: &OrgId) -> String {
+    format!("data_repository:{org}")
+}
+
+/// Replaces the setting (owner). Credentials are sealed; the response and the audit event
+/// only say whether credentials are set.
+pub fn put_repository(
+    app: &App,
+    access: &OrgAccess,
+    input: RepositoryInput,
+) -> Result<DataRepository> {
+    access.require(Permission::DataRepositoryManage)?;
+    let mut errs: Vec<FieldError> = Vec::new();
+    if !matches!(input.kind.as_str(), "embedded" | "s3" | "postgres" | "sftp") {
+        errs.push(FieldError::new(
+            "kind",
+            "must be one of embedded, s3, postgres, sftp",
+        ));
+    }
+    let location = input.location.trim().to_string();
+    if input.kind != "embedded" && location.is_empty() {
+        errs.push(FieldError::new("location", "is required for this kind"));
+    }
+    if location.chars().count() > 2048 || location.chars().any(char::is_control) {
+        errs.push(FieldError::new(
+            "location",
+            "must be at most 2048 characters without control characters",
+        ));
+    }
+    if let Some(r) = &input.region {
+        if r.is_empty()
+            || r.len() > 64
+            || !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            errs.push(FieldError::new(
+                "region",
+                "must be a region name such as eu-west-1",
+            ));
+        }
+    }
+    if !RETENTION_DAYS.contains(&input.retention_days) {
+        errs.push(FieldError::new("retention_days", "must be from 1 to 3650"));
+    }
+    if let Credentials::Set(m) = &input.credentials {
+        if m.len() > 20 {
+            errs.push(FieldError::new("credentials", "has at most 20 fields"));
+        }
+        for (k, v) in m {
+            if !v.as_str().is_some_and(|s| s.len() <= 8192) || k.len() > 64 {
+                errs.push(FieldError::new(
+                    format!("credentials.{k}"),
+                    "must be a string of at most 8192 bytes",
+                ));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let org = access.org_id();
+    let now = now();
+    let repo = app.store.write(|tx| {
+        let existing = tx.data_repository(org)?.and_then(|r| r.sealed_credentials);
+        let (sealed, what) = match &input.credentials {
+            Credentials::Keep => (existing, "unchanged"),
+            Credentials::Clear => (None, "cleared"),
+            Credentials::Set(m) => (
+                Some(app.keyring.seal(
+                    &credentials_context(org),
+                    Value::Object(m.clone()).to_string().as_bytes(),
+                )),
+                "replaced",
+            ),
+        };
+        let repo = DataRepository {
+            kind: input.kind.clone(),
+            location: location.clone(),
+            region: input.region.clone(),
+            retention_days: input.retention_days,
+            credentials_set: sealed.is_some(),
+        };
+        tx.put_data_repository(org, &repo, sealed.as_deref(), now)?;
+        audit::record(
+            tx,
+            org,
+            &Actor::of(&access.principal),
+            "data_repository.updated",
+            ("organization", org.as_str()),
+            json!({"kind": repo.kind, "location": repo.location, "region": repo.region,
+                   "retention_days": repo.retention_days, "credentials": what}),
+        )?;
+        Ok(repo)
+    })?;
+    Ok(repo)
+}
+
+/// The billing page's data.
+#[derive(Debug, Serialize)]
+pub struct BillingView {
+    /// `configured` or `not_configured`.
+    pub status: &'static str,
+    /// The profile when configured.
+    pub profile: Option<BillingProfile>,
+    /// Who to contact about billing (from configuration).
+    pub billing_contact_email: Option<String>,
+    /// A sentence for the page.
+    pub message: String,
+}
+
+/// Billing overview (owner and billing roles, `billing` feature on).
+pub fn get_billing(app: &App, access: &OrgAccess) -> Result<BillingView> {
+    access.require(Permission::BillingRead)?;
+    let profile = app.store.read(|c| c.billing_profile(access.org_id()))?;
+    let contact = app.config.billing_contact_email.clone();
+    let message = match (&profile, &contact) {
+        (Some(_), _) => "Billing profile on file.".to_string(),
+        (None, Some(c)) => format!("No billing profile has been set up for this organization yet. For billing questions, email {c}."),
+        (None, None) => "No billing profile has been set up for this organization yet.".to_string(),
+    };
+    Ok(BillingView {
+        status: if profile.is_some() {
+            "configured"
+        } else {
+            "not_configured"
+        },
+        profile,
+        billing_contact_email: contact,
+        message,
+    })
+}
+
+/// Replaces the billing profile (owner and billing roles).
+pub fn put_billing_profile(
+    app: &App,
+    access: &OrgAccess,
+    p: BillingProfile,
+) -> Result<BillingProfile> {
+    access.require(Permission::BillingManage)?;
+    let mut errs: Vec<FieldError> = Vec::new();
+    let legal_name = validate_name("legal_name", &p.legal_name, &mut errs);
+    let email = Email::parse(&p.billing_email)
+        .map_err(|m| errs.push(FieldError::new("billing_email", m)))
+        .ok();
+    let address = p.address.trim().to_string();
+    if address.is_empty() || address.chars().count() > 1000 {
+        errs.push(FieldError::new("address", "must be 1 to 1000 characters"));
+    }
+    let tax_id = p
+        .tax_id
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if tax_id.as_ref().is_some_and(|t| {
+        t.len() > 32
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-' || b == b'.')
+    }) {
+        errs.push(FieldError::new(
+            "tax_id",
+            "must be at most 32 letters, digits, spaces, dots or hyphens",
+        ));
+    }
+    let plan = p.plan.trim().to_string();
+    if plan.is_empty() || plan.chars().count() > 64 {
+        errs.push(FieldError::new("plan", "must be 1 to 64 characters"));
+    }
+    let Some(email) = email.filter(|_| errs.is_empty()) else {
+        return Err(Error::Validation(errs));
+    };
+    let profile = BillingProfile {
+        legal_name,
+        billing_email: email.to_string(),
+        address,
+        tax_id,
+        plan,
+    };
+    let now = now();
+    let org = access.org_id();
+    app.store.write(|tx| {
+        tx.put_billing_profile(org, &profile, now)?;
+        audit::record(
+            tx,
+            org,
+            &Actor::of(&access.principal),
+            "billing.profile_updated",
+            ("organization", org.as_str()),
+            serde_json::to_value(&profile).unwrap_or_default(),
+        )
+    })?;
+    Ok(profile)
+}
+
+/// Invoices, newest first (owner and billing roles).
+pub fn list_invoices(
+    app: &App,
+    access: &OrgAccess,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Invoice>> {
+    access.require(Permission::BillingRead)?;
+    let after = match cursor {
+        None => None,
+        Some(c) => Some(
+            c.split_once('|')
+                .ok_or_else(|| Error::field("cursor", "is not a cursor returned by this list"))?,
+        ),
+    };
+    let rows = app
+        .store
+        .read(|c| c.list_invoices(access.org_id(), after, limit + 1))?;
+    Ok(page_of(rows, limit, |i| {
+        format!("{}|{}", i.issued_on, i.id)
+    }))
+}
+
+/// One invoice to import.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceInput {
+    /// Number, unique per organization (re-importing updates it).
+    pub number: String,
+    /// `YYYY-MM-DD`.
+    pub issued_on: String,
+    /// Minor units.
+    pub amount_cents: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// `draft|open|paid|void`.
+    pub status: String,
+    /// Document link.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Result of an import.
+#[derive(Debug, Serialize)]
+pub struct ImportResult {
+    /// New invoices.
+    pub created: usize,
+    /// Invoices updated by number.
+    pub updated: usize,
+}
+
+fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
+    let mut errs = Vec::new();
+    if items.len() > 1000 {
+        errs.push(FieldError::new(
+            "invoices",
+            "import at most 1000 invoices at once",
+        ));
+    }
+    for (i, inv) in items.iter().enumerate() {
+        let f = |name: &str| format!("invoices[{i}].{name}");
+        if inv.number.trim().is_empty() || inv.number.len() > 64 {
+            errs.push(FieldError::new(f("number"), "must be 1 to 64 characters"));
+        }
+        if chrono::NaiveDate::parse_from_str(&inv.issued_on, "%Y-%m-%d").is_err() {
+            errs.push(FieldError::new(f("issued_on"), "must be a date YYYY-MM-DD"));
+        }
+        if inv.amount_cents < 0 {
+            errs.push(FieldError::new(f("amount_cents"), "must not be negative"));
+        }
+        if !is_currency(&inv.currency) {
+            errs.push(FieldError::new(f("currency"), "must be an ISO 4217 code"));
+        }
+        if !matches!(inv.status.as_str(), "draft" | "open" | "paid" | "void") {
+            errs.push(FieldError::new(
+                f("status"),
+                "must be draft, open, paid or void",
+            ));
+        }
+        if inv
+            .url
+            .as_ref()
+            .is_some_and(|u| !u.starts_with("https://") || u.len() > 2048)
+        {
+            errs.push(FieldError::new(f("url"), "must be an https:// link"));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errs))
+    }
+}
+
+fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Result<ImportResult> {
+    validate_invoices(&items)?;
+    let now = now();
+    app.store.write(|tx| {
+        let mut r = ImportResult {
+            created: 0,
+            updated: 0,
+        };
+        for inv in &items {
+            let invoice = Invoice {
+                id: InvoiceId::generate(),
+                number: inv.number.trim().to_string(),
+                issued_on: inv.issued_on.clone(),
+                amount_cents: inv.amount_cents,
+                currency: inv.currency.clone(),
+                status: inv.status.clone(),
+                url: inv.url.clone(),
+            };
+            if tx.upsert_invoice(org, &invoice, now)? {
+                r.created += 1;
+            } else {
+                r.updated += 1;
+            }
+        }
+        audit::record(
+            tx,
+            org,
+            actor,
+            "billing.invoices_imported",
+            ("organization", org.as_str()),
+            json!({"created": r.created, "updated": r.updated}),
+        )?;
+        Ok(r)
+    })
+}
+
+/// Imports invoices over the API (owner and billing roles).
+pub fn import_invoices(
+    app: &App,
+    access: &OrgAccess,
+    items: Vec<InvoiceInput>,
+) -> Result<ImportResult> {
+    access.require(Permission::BillingManage)?;
+    import(app, access.org_id(), &Actor::of(&access.principal), items)
+}
+
+/// Imports invoices from the CLI.
+pub fn import_invoices_by_operator(
+    app: &App,
+    _op: &crate::service::authz::Operator,
+    org: &str,
+    items: Vec<InvoiceInput>,
+) -> Result<ImportResult> {
+    let id = OrgId::parse(org)
+        .ok_or_else(|| Error::Config(format!("{org:?} is not an organization ID")))?;
+    if app.store.read(|c| c.org(&id))?.is_none() {
+        return Err(Error::Config(format!("no organization {org}")));
+    }
+    import(app, &id, &Actor::operator(), items)
+}
