@@ -160,3 +160,20 @@ CREATE TABLE audit_events (
     created_at      INTEGER NOT NULL
 );
 CREATE INDEX audit_events_org ON audit_events(org_id, seq);
+
+-- Organization API keys. Only the public ID and an HMAC-SHA-256 of the secret are stored.
+CREATE TABLE api_keys (
+    id              TEXT PRIMARY KEY,              -- key_… (its body is the public part of the key)
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    scopes          TEXT NOT NULL,                 -- space-separated
+    secret_hash     BLOB NOT NULL,
+    created_by      TEXT,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER,
+    last_used_at    INTEGER,
+    use_count       INTEGER NOT NULL DEFAULT 0,
+    revoked_at      INTEGER,
+    rotated_from    TEXT
+);
+CREATE INDEX api_keys_org ON api_keys(org_id, id);

@@ -32,6 +32,8 @@ pub struct App {
     pub login_client_limiter: Limiter,
     /// Page and email templates.
     pub views: Views,
+    /// API key cache and usage counters.
+    pub keys: crate::service::keycache::KeyCache,
 }
 
 const SECRET_FILE: &str = "secret.key";
@@ -107,6 +109,7 @@ impl App {
                 Duration::from_secs(15 * 60),
             ),
             views: Views::new()?,
+            keys: crate::service::keycache::KeyCache::new(),
             config,
         })
     }

@@ -471,7 +471,25 @@ fn serve(config: Config) -> Result<()> {
         .name("janitor".into())
         .spawn(move || janitor(&janitor_app, &janitor_stop))
         .map_err(Error::internal)?;
-    crate::http::serve(app, listener, stop).map_err(Error::internal)
+    let flusher_app = app.clone();
+    let flusher_stop = stop.clone();
+    let flusher = std::thread::Builder::new()
+        .name("key-usage".into())
+        .spawn(move || {
+            while !flusher_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if let Err(e) = flusher_app.keys.flush_if_due(&flusher_app.store) {
+                    log::warn!("API key usage flush failed (will retry): {e}");
+                }
+            }
+        })
+        .map_err(Error::internal)?;
+    let served = crate::http::serve(app.clone(), listener, stop);
+    let _ = flusher.join();
+    if let Err(e) = app.keys.flush(&app.store) {
+        log::error!("final API key usage flush failed: {e}");
+    }
+    served.map_err(Error::internal)
 }
 
 /// Periodic housekeeping: purge expired sessions.

@@ -43,6 +43,17 @@ pub enum Error {
         /// Why, in words.
         reason: String,
     },
+    /// An API key lacks the scope (named) an operation needs.
+    InsufficientScope(&'static str),
+    /// A presented API key was refused; the code says why (`key_malformed`, `key_unknown`, …).
+    KeyRejected(&'static str),
+    /// An API key was passed in the query string.
+    KeyInQuery,
+    /// The key was used in the last 10 minutes; revoking needs `force`.
+    KeyRecentlyUsed {
+        /// When it was last used (RFC 3339).
+        last_used_at: String,
+    },
     /// A company-only member called an organization route.
     NotOrgMember,
     /// The tenant feature is off for this organization.
@@ -103,6 +114,10 @@ impl fmt::Display for Error {
             Error::Forbidden(m) => write!(f, "forbidden: {m}"),
             Error::PermissionDenied { permission, reason } => write!(f, "forbidden ({permission}): {reason}"),
             Error::NotOrgMember => write!(f, "not a member of this organization"),
+            Error::InsufficientScope(s) => write!(f, "the API key lacks the `{s}` scope"),
+            Error::KeyRejected(code) => write!(f, "API key refused: {code}"),
+            Error::KeyInQuery => write!(f, "API key in the query string"),
+            Error::KeyRecentlyUsed { last_used_at } => write!(f, "key used recently ({last_used_at})"),
             Error::FeatureDisabled(feat) => write!(f, "the `{feat}` feature is off for this organization"),
             Error::LastOwner => write!(f, "an organization must keep at least one owner"),
             Error::NotFound => write!(f, "not found"),

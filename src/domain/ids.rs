@@ -57,6 +57,7 @@ id_type!(CompanyId, "cmp", "A company ID (`cmp_…`).");
 id_type!(SiteId, "site", "A site ID (`site_…`).");
 id_type!(InvoiceId, "ivc", "An invoice ID (`ivc_…`).");
 id_type!(EventId, "evt", "An audit event ID (`evt_…`).");
+id_type!(KeyId, "key", "An API key ID (`key_…`).");
 
 #[cfg(test)]
 mod tests {

@@ -25,9 +25,26 @@ pub fn optional_session(app: &App, req: &Req) -> Result<Option<SessionInfo>> {
     }
 }
 
-/// The calling principal, or `unauthenticated`.
+/// The calling principal: an API key (`Authorization: Bearer`), else the session; or
+/// `unauthenticated`.
 pub fn principal(app: &App, req: &Req) -> Result<Principal> {
+    if let Some(h) = req.header("authorization") {
+        let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthenticated);
+        }
+        return crate::service::api_keys::authenticate(app, rest.trim(), &req.client_ip());
+    }
     Ok(session(app, req)?.principal)
+}
+
+/// True when the query string carries something that looks like an API key.
+pub fn key_in_query(req: &Req) -> bool {
+    req.query.contains("tnt_")
+        || req
+            .query_pairs()
+            .iter()
+            .any(|(_, v)| v.trim_start().starts_with("tnt_"))
 }
 
 /// `Set-Cookie` value for a new session.

@@ -16,6 +16,10 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::Forbidden(_) => (403, "forbidden", "Forbidden"),
         Error::PermissionDenied { .. } => (403, "forbidden", "Forbidden"),
         Error::NotOrgMember => (403, "not_org_member", "Not a member of this organization"),
+        Error::InsufficientScope(_) => (403, "insufficient_scope", "Insufficient scope"),
+        Error::KeyRejected(code) => (401, code, "API key refused"),
+        Error::KeyInQuery => (400, "key_in_query", "API key in the query string"),
+        Error::KeyRecentlyUsed { .. } => (409, "key_recently_used", "Key in use"),
         Error::FeatureDisabled(_) => (403, "feature_disabled", "Feature disabled"),
         Error::LastOwner => (409, "last_owner", "Last owner"),
         Error::NotFound => (404, "not_found", "Not found"),
@@ -47,6 +51,24 @@ pub fn from_error(e: &Error) -> Resp {
         Error::InvalidCredentials => "the email or password is wrong".to_string(),
         Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
         Error::PermissionDenied { reason, .. } => reason.clone(),
+        Error::InsufficientScope(s) => format!("this API key needs the `{s}` scope"),
+        Error::KeyRejected(code) => match *code {
+            "key_unknown" => "this API key does not exist".to_string(),
+            "key_revoked" => "this API key has been revoked".to_string(),
+            "key_expired" => "this API key has expired".to_string(),
+            "key_disabled" => "API keys are turned off for this organization".to_string(),
+            "key_empty" => "the Authorization header has no key after Bearer".to_string(),
+            "key_wrong_prefix" => "tenantry API keys start with tnt_".to_string(),
+            "key_truncated" => "this API key is incomplete; copy the whole key".to_string(),
+            "key_bad_checksum" => "this API key has a typo (its checksum does not match)".to_string(),
+            _ => "this is not a tenantry API key".to_string(),
+        },
+        Error::KeyInQuery => {
+            "never put an API key in a URL; send it as Authorization: Bearer <key>".to_string()
+        }
+        Error::KeyRecentlyUsed { last_used_at } => format!(
+            "this key was used at {last_used_at}, less than 10 minutes ago; move its traffic first or pass force=true"
+        ),
         Error::NotOrgMember => {
             "you are a member of companies in this organization, not of the organization itself; ask an organization admin to add you".to_string()
         }
@@ -72,6 +94,12 @@ pub fn from_error(e: &Error) -> Resp {
     });
     if let Error::PermissionDenied { permission, .. } = e {
         body["permission"] = json!(permission);
+    }
+    if let Error::InsufficientScope(s) = e {
+        body["scope"] = json!(s);
+    }
+    if let Error::KeyRecentlyUsed { last_used_at } = e {
+        body["last_used_at"] = json!(last_used_at);
     }
     if let Error::FeatureDisabled(feat) = e {
         body["feature"] = json!(feat);

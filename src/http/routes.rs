@@ -70,6 +70,12 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/api/v1/orgs/{org}/billing/invoices" => api::orgs::list_invoices;
     "POST"  "/api/v1/orgs/{org}/billing/invoices" => api::orgs::import_invoices;
     "GET"   "/api/v1/orgs/{org}/audit-log"  => api::orgs::audit_log;
+    "GET"   "/api/v1/orgs/{org}/api-keys"   => api::keys::list;
+    "POST"  "/api/v1/orgs/{org}/api-keys"   => api::keys::create;
+    "PATCH" "/api/v1/orgs/{org}/api-keys/{key}" => api::keys::patch;
+    "DELETE" "/api/v1/orgs/{org}/api-keys/{key}" => api::keys::revoke;
+    "POST"  "/api/v1/orgs/{org}/api-keys/{key}/rotate" => api::keys::rotate;
+    "POST"  "/api/v1/keys/verify"           => api::keys::verify;
     "GET"   "/api/v1/companies/{cmp}"       => api::companies::get;
     "PATCH" "/api/v1/companies/{cmp}"       => api::companies::patch;
     "DELETE" "/api/v1/companies/{cmp}"      => api::companies::delete;
@@ -131,6 +137,9 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
         req.method.clone()
     };
     let mut allowed: Vec<&str> = Vec::new();
+    if !req.query.is_empty() && super::auth::key_in_query(req) {
+        return problem::from_error(&crate::error::Error::KeyInQuery);
+    }
     for route in ROUTES {
         if !matches(route.path, &path, req) {
             continue;

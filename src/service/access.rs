@@ -60,14 +60,14 @@ pub fn memberships(app: &App, p: &Principal) -> Result<Memberships> {
     app.store.read(|c| {
         let mut orgs = Vec::new();
         let mut companies: BTreeMap<String, CompanyMembership> = BTreeMap::new();
-        for (org, m) in c.memberships_of(&p.user.id)? {
+        for (org, m) in c.memberships_of(&p.user()?.id)? {
             let (list, access): (Vec<Company>, CompanyAccess) = if m.all_companies {
                 (
                     c.list_companies(&org.id, "", usize::MAX >> 1)?,
                     CompanyAccess::All,
                 )
             } else {
-                let l = c.list_member_companies(&org.id, &p.user.id, "", usize::MAX >> 1)?;
+                let l = c.list_member_companies(&org.id, &p.user()?.id, "", usize::MAX >> 1)?;
                 let ids = l.iter().map(|c| c.id.clone()).collect();
                 (l, CompanyAccess::List(ids))
             };
@@ -93,7 +93,7 @@ pub fn memberships(app: &App, p: &Principal) -> Result<Memberships> {
                 company_access: access,
             });
         }
-        for (co, role) in c.direct_companies_of(&p.user.id)? {
+        for (co, role) in c.direct_companies_of(&p.user()?.id)? {
             let e = companies
                 .entry(co.id.to_string())
                 .or_insert(CompanyMembership {
@@ -257,7 +257,7 @@ pub fn explain(
             let id = OrgId::parse(org).ok_or(Error::NotFound)?;
             let names = app
                 .store
-                .read(|c| c.direct_companies_in_org(&id, &p.user.id))?;
+                .read(|c| c.direct_companies_in_org(&id, &p.user()?.id))?;
             Ok(AccessAnswer {
                 allowed: false,
                 reasons: vec![format!(

@@ -25,9 +25,13 @@ pub struct Actor {
 impl Actor {
     /// The actor for a signed-in principal.
     pub fn of(p: &Principal) -> Actor {
+        let (kind, id) = match &p.subject {
+            crate::service::authz::Subject::User(u) => ("user", u.id.to_string()),
+            crate::service::authz::Subject::ApiKey(k) => ("api_key", k.key_id.to_string()),
+        };
         Actor {
-            kind: "user",
-            id: Some(p.user.id.to_string()),
+            kind,
+            id: Some(id),
             ip: Some(p.client_ip.clone()).filter(|s| !s.is_empty()),
         }
     }

@@ -118,10 +118,7 @@ pub fn authenticate(app: &App, token: &str, client_ip: &str) -> Result<Option<Se
         app.store.write(|tx| tx.touch_session(&hash, now))?;
     }
     Ok(Some(SessionInfo {
-        principal: Principal {
-            user,
-            client_ip: client_ip.to_string(),
-        },
+        principal: Principal::for_user(user, client_ip),
         csrf_token: row.csrf_token,
     }))
 }

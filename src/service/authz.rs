@@ -5,19 +5,125 @@
 //! organization is "not found", exactly like one that does not exist.
 
 use crate::app::App;
+use crate::domain::apikey::Scope;
 use crate::domain::entities::{Company, Organization, Via};
 use crate::domain::{
-    CompanyAccess, CompanyId, CompanyRole, Feature, OrgId, OrgRole, Permission, User,
+    CompanyAccess, CompanyId, CompanyRole, Feature, KeyId, OrgId, OrgRole, Permission, User, UserId,
 };
 use crate::error::{Error, Result};
 
-/// Who is calling: a signed-in user, from a client address.
+/// An API key acting as a principal of its organization.
+#[derive(Debug, Clone)]
+pub struct KeyPrincipal {
+    /// The key.
+    pub key_id: KeyId,
+    /// Its organization (the only one it can see).
+    pub org_id: OrgId,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A signed-in user (session cookie).
+    User(User),
+    /// An organization API key (`Authorization: Bearer`).
+    ApiKey(KeyPrincipal),
+}
+
+/// Who is calling, from which client address.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The signed-in user.
-    pub user: User,
+    /// User or key.
+    pub subject: Subject,
     /// Client address (for audit).
     pub client_ip: String,
+}
+
+impl Principal {
+    /// A signed-in user principal.
+    pub fn for_user(user: User, client_ip: &str) -> Principal {
+        Principal {
+            subject: Subject::User(user),
+            client_ip: client_ip.to_string(),
+        }
+    }
+
+    /// The user, or `forbidden` for an API key (personal and admin routes are for people).
+    pub fn user(&self) -> Result<&User> {
+        match &self.subject {
+            Subject::User(u) => Ok(u),
+            Subject::ApiKey(_) => Err(Error::Forbidden(
+                "API keys act for an organization; this route is for signed-in people".into(),
+            )),
+        }
+    }
+
+    /// The user's ID, if a person is calling.
+    pub fn user_id(&self) -> Option<&UserId> {
+        match &self.subject {
+            Subject::User(u) => Some(&u.id),
+            Subject::ApiKey(_) => None,
+        }
+    }
+
+    /// The key, if an API key is calling.
+    pub fn key(&self) -> Option<&KeyPrincipal> {
+        match &self.subject {
+            Subject::ApiKey(k) => Some(k),
+            Subject::User(_) => None,
+        }
+    }
+
+    /// Whether the caller is an instance administrator (never true for keys).
+    pub fn is_instance_admin(&self) -> bool {
+        matches!(&self.subject, Subject::User(u) if u.is_instance_admin)
+    }
+}
+
+/// The scope an API key needs for a permission; `None` when no key may ever have it (API
+/// keys, owners, deletion, billing changes, data repository: no privilege escalation).
+pub fn scope_for(p: Permission) -> Option<Scope> {
+    use Permission::*;
+    match p {
+        OrgRead => Some(Scope::OrgRead),
+        MembersRead => Some(Scope::MembersRead),
+        MembersManage => Some(Scope::MembersWrite),
+        CompaniesManage
+        | CompanyUpdate
+        | SitesManage
+        | DataPreferencesManage
+        | CompanyMembersManage => Some(Scope::CompaniesWrite),
+        CompanyRead => Some(Scope::CompaniesRead),
+        BillingRead => Some(Scope::BillingRead),
+        AuditRead => Some(Scope::AuditRead),
+        OrgUpdate | OrgDelete | OwnersManage | ApiKeysManage | BillingManage
+        | DataRepositoryRead | DataRepositoryManage => None,
+    }
+}
+
+fn key_explain(k: &KeyPrincipal, p: Permission) -> (bool, String) {
+    match scope_for(p) {
+        Some(s) if k.scopes.contains(&s) => {
+            (true, format!("this API key has the `{}` scope", s.as_str()))
+        }
+        Some(s) => (
+            false,
+            format!("this API key lacks the `{}` scope", s.as_str()),
+        ),
+        None => (false, format!("API keys can never hold `{}`", p.as_str())),
+    }
+}
+
+fn key_denied(k: &KeyPrincipal, p: Permission) -> Error {
+    match scope_for(p) {
+        Some(s) if !k.scopes.contains(&s) => Error::InsufficientScope(s.as_str()),
+        _ => Error::PermissionDenied {
+            permission: p.as_str(),
+            reason: format!("API keys can never hold `{}`", p.as_str()),
+        },
+    }
 }
 
 /// Proof that the caller is an instance administrator.
@@ -35,7 +141,8 @@ impl<'a> InstanceAdmin<'a> {
 
 /// Checks the instance-admin flag.
 pub fn instance_admin(p: &Principal) -> Result<InstanceAdmin<'_>> {
-    if p.user.is_instance_admin {
+    p.user()?;
+    if p.is_instance_admin() {
         Ok(InstanceAdmin { principal: p })
     } else {
         Err(Error::Forbidden(
@@ -147,6 +254,14 @@ impl OrgAccess {
         if allowed {
             return Ok(());
         }
+        if let Some(k) = self.principal.key() {
+            if let Some(f) = p.feature().filter(|f| !self.features.on(*f)) {
+                if key_explain(k, p).0 {
+                    return Err(Error::FeatureDisabled(f.as_str()));
+                }
+            }
+            return Err(key_denied(k, p));
+        }
         if let Some(f) = p.feature() {
             if !self.features.on(f) && self.role.is_some_and(|r| org_role_permits(r, p)) {
                 return Err(Error::FeatureDisabled(f.as_str()));
@@ -161,30 +276,37 @@ impl OrgAccess {
     /// Whether a permission is granted, with the reasons in words.
     pub fn explain(&self, p: Permission) -> (bool, Vec<String>) {
         let mut reasons = Vec::new();
-        let role_ok = match self.role {
-            Some(r) => {
-                let ok = org_role_permits(r, p);
-                reasons.push(if ok {
-                    format!("your role `{}` includes `{}`", r.as_str(), p.as_str())
-                } else {
-                    format!(
-                        "your role `{}` does not include `{}`",
-                        r.as_str(),
-                        p.as_str()
-                    )
-                });
+        let role_ok = match (self.role, self.principal.key()) {
+            (_, Some(k)) => {
+                let (ok, why) = key_explain(k, p);
+                reasons.push(why);
                 ok
             }
-            None => {
-                let ok = p == Permission::OrgRead;
-                reasons.push(if ok {
-                    "instance administrators can see every organization".to_string()
-                } else {
-                    "you are an instance administrator but not a member of this organization"
-                        .to_string()
-                });
-                ok
-            }
+            (role, None) => match role {
+                Some(r) => {
+                    let ok = org_role_permits(r, p);
+                    reasons.push(if ok {
+                        format!("your role `{}` includes `{}`", r.as_str(), p.as_str())
+                    } else {
+                        format!(
+                            "your role `{}` does not include `{}`",
+                            r.as_str(),
+                            p.as_str()
+                        )
+                    });
+                    ok
+                }
+                None => {
+                    let ok = p == Permission::OrgRead;
+                    reasons.push(if ok {
+                        "instance administrators can see every organization".to_string()
+                    } else {
+                        "you are an instance administrator but not a member of this organization"
+                            .to_string()
+                    });
+                    ok
+                }
+            },
         };
         let feature_ok = match p.feature() {
             Some(f) => {
@@ -205,9 +327,12 @@ impl OrgAccess {
     pub fn reaches_company(&self, app: &App, company: &CompanyId) -> Result<bool> {
         match &self.company_access {
             Some(CompanyAccess::All) => Ok(true),
-            Some(CompanyAccess::List(_)) => app
-                .store
-                .read(|c| c.member_has_company(self.org_id(), &self.principal.user.id, company)),
+            Some(CompanyAccess::List(_)) => match self.principal.user_id() {
+                Some(uid) => app
+                    .store
+                    .read(|c| c.member_has_company(self.org_id(), uid, company)),
+                None => Ok(false),
+            },
             None => Ok(false),
         }
     }
@@ -217,17 +342,36 @@ impl OrgAccess {
 /// organizations are `not_found`; a member of its companies only gets `not_org_member`.
 pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
     let id = OrgId::parse(org_id).ok_or(Error::NotFound)?;
+    let user = match &p.subject {
+        Subject::ApiKey(k) => {
+            // A key sees its own organization only; any other is "not found".
+            if k.org_id != id {
+                return Err(Error::NotFound);
+            }
+            let (org, features) = app
+                .store
+                .read(|c| Ok((c.org(&id)?, c.org_features(&id)?)))?;
+            return Ok(OrgAccess {
+                org: org.ok_or(Error::NotFound)?,
+                role: None,
+                company_access: Some(CompanyAccess::All),
+                features: Features::resolve(app, &features),
+                principal: p.clone(),
+            });
+        }
+        Subject::User(u) => u,
+    };
     let (org, membership, company_access, features, direct) = app.store.read(|c| {
         let Some(org) = c.org(&id)? else {
             return Ok((None, None, None, String::new(), false));
         };
-        let m = c.membership(&id, &p.user.id)?;
+        let m = c.membership(&id, &user.id)?;
         let access = match &m {
             Some(m) if m.all_companies => Some(CompanyAccess::All),
-            Some(_) => Some(CompanyAccess::List(c.member_company_ids(&id, &p.user.id)?)),
+            Some(_) => Some(CompanyAccess::List(c.member_company_ids(&id, &user.id)?)),
             None => None,
         };
-        let direct = m.is_none() && !c.direct_companies_in_org(&id, &p.user.id)?.is_empty();
+        let direct = m.is_none() && !c.direct_companies_in_org(&id, &user.id)?.is_empty();
         Ok((Some(org), m, access, c.org_features(&id)?, direct))
     })?;
     let org = org.ok_or(Error::NotFound)?;
@@ -240,7 +384,7 @@ pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
             features,
             principal: p.clone(),
         }),
-        None if p.user.is_instance_admin => Ok(OrgAccess {
+        None if user.is_instance_admin => Ok(OrgAccess {
             org,
             role: None,
             company_access: None,
@@ -292,6 +436,13 @@ impl CompanyCtx {
 
     /// Checks a company permission.
     pub fn require(&self, p: Permission) -> Result<()> {
+        if let Some(k) = self.principal.key() {
+            return if key_explain(k, p).0 {
+                Ok(())
+            } else {
+                Err(key_denied(k, p))
+            };
+        }
         if company_role_permits(self.role, p) {
             return Ok(());
         }
@@ -308,6 +459,13 @@ impl CompanyCtx {
 
     /// Company members are visible to company `member` and `admin`, not to `viewer`.
     pub fn require_member_list(&self) -> Result<()> {
+        if let Some(k) = self.principal.key() {
+            return if k.scopes.contains(&Scope::MembersRead) {
+                Ok(())
+            } else {
+                Err(Error::InsufficientScope(Scope::MembersRead.as_str()))
+            };
+        }
         if self.role >= CompanyRole::Member {
             Ok(())
         } else {
@@ -351,8 +509,13 @@ pub fn company_role_of(
 pub fn company_access(app: &App, p: &Principal, company_id: &str) -> Result<CompanyCtx> {
     let id = CompanyId::parse(company_id).ok_or(Error::NotFound)?;
     let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
-    let (role, via, org_role) =
-        company_role_of(app, &p.user.id, &company)?.ok_or(Error::NotFound)?;
+    let (role, via, org_role) = match &p.subject {
+        Subject::ApiKey(k) if k.org_id == company.org => {
+            (CompanyRole::Admin, Via::Organization, None)
+        }
+        Subject::ApiKey(_) => return Err(Error::NotFound),
+        Subject::User(u) => company_role_of(app, &u.id, &company)?.ok_or(Error::NotFound)?,
+    };
     Ok(CompanyCtx {
         company,
         role,

@@ -51,7 +51,12 @@ pub fn list(
             .store
             .read(|c| c.list_companies(access.org_id(), after, limit + 1))?,
         Some(CompanyAccess::List(_)) => app.store.read(|c| {
-            c.list_member_companies(access.org_id(), &access.principal.user.id, after, limit + 1)
+            c.list_member_companies(
+                access.org_id(),
+                &access.principal.user()?.id,
+                after,
+                limit + 1,
+            )
         })?,
         None => {
             access.require(Permission::CompanyRead)?;
@@ -322,7 +327,7 @@ pub fn update_member(app: &App, ctx: &CompanyCtx, user: &str, role: &str) -> Res
 /// team instead.
 pub fn remove_member(app: &App, ctx: &CompanyCtx, user: &str) -> Result<()> {
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
-    if user != ctx.principal.user.id {
+    if Some(&user) != ctx.principal.user_id() {
         ctx.require(Permission::CompanyMembersManage)?;
     }
     app.store.write(|tx| {

@@ -10,7 +10,7 @@ use crate::service::now;
 /// Re-reads the caller's user record.
 pub fn get(app: &App, p: &Principal) -> Result<User> {
     app.store
-        .read(|c| c.user_by_id(&p.user.id))?
+        .read(|c| c.user_by_id(&p.user()?.id))?
         .ok_or(Error::Unauthenticated)
 }
 
@@ -23,8 +23,8 @@ pub fn update_name(app: &App, p: &Principal, name: &str) -> Result<User> {
     }
     let now = now();
     app.store.write(|tx| {
-        tx.update_user_name(&p.user.id, &name, now)?;
-        tx.user_by_id(&p.user.id)?.ok_or(Error::Unauthenticated)
+        tx.update_user_name(&p.user()?.id, &name, now)?;
+        tx.user_by_id(&p.user()?.id)?.ok_or(Error::Unauthenticated)
     })
 }
 
@@ -61,6 +61,6 @@ pub fn put_preferences(app: &App, p: &Principal, input: PreferencesInput) -> Res
     };
     let now = now();
     app.store
-        .write(|tx| tx.update_preferences(&p.user.id, &prefs, now))?;
+        .write(|tx| tx.update_preferences(&p.user()?.id, &prefs, now))?;
     Ok(prefs)
 }

@@ -122,12 +122,12 @@ pub fn update(
     access.require(Permission::MembersManage)?;
     let target = UserId::parse(target).ok_or(Error::NotFound)?;
     let org = access.org_id();
-    let me = &access.principal.user.id;
+    let me = access.principal.user_id();
     let now = now();
     app.store.write(|tx| {
         let current = tx.membership(org, &target)?.ok_or(Error::NotFound)?;
         let caller_is_owner = access.role == Some(OrgRole::Owner);
-        if &target == me && !caller_is_owner {
+        if Some(&target) == me && !caller_is_owner {
             return Err(Error::Forbidden(
                 "you cannot change your own role or company access; ask an owner".into(),
             ));
@@ -168,7 +168,7 @@ pub fn update(
 pub fn remove(app: &App, access: &OrgAccess, target: &str) -> Result<()> {
     let target = UserId::parse(target).ok_or(Error::NotFound)?;
     let org = access.org_id();
-    let leaving = target == access.principal.user.id;
+    let leaving = Some(&target) == access.principal.user_id();
     if !leaving {
         access.require(Permission::MembersManage)?;
     }
@@ -204,7 +204,7 @@ pub fn transfer_ownership(app: &App, access: &OrgAccess, to: &str) -> Result<Org
     let to = UserId::parse(to)
         .ok_or_else(|| Error::field("user_id", "is not a member of this organization"))?;
     let org = access.org_id();
-    let me = access.principal.user.id.clone();
+    let me = access.principal.user()?.id.clone();
     if to == me {
         return Err(Error::field("user_id", "you are already an owner"));
     }

@@ -2,10 +2,12 @@
 //! restricted, an access proof from [`authz`] that only that module can build.
 
 pub mod access;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod companies;
+pub mod keycache;
 pub mod me;
 pub mod members;
 pub mod org_settings;

@@ -105,7 +105,8 @@ fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Resu
 /// Creates an organization as a signed-in user: instance admins always (optionally for
 /// another owner), anyone when `allow_org_creation` is on (they become owner).
 pub fn create(app: &App, p: &Principal, input: NewOrg) -> Result<Organization> {
-    if !p.user.is_instance_admin {
+    let user = p.user()?;
+    if !user.is_instance_admin {
         if !app.config.allow_org_creation {
             return Err(Error::Forbidden(
                 "organization creation is limited to instance administrators here".into(),
@@ -118,7 +119,7 @@ pub fn create(app: &App, p: &Principal, input: NewOrg) -> Result<Organization> {
             ));
         }
     }
-    insert(app, input, Some(&p.user), &Actor::of(p))
+    insert(app, input, Some(user), &Actor::of(p))
 }
 
 /// Creates an organization from the CLI (`owner_email` required).
@@ -138,11 +139,23 @@ pub fn list(
     limit: usize,
 ) -> Result<Page<Organization>> {
     let after = cursor.unwrap_or("");
+    if let Some(k) = p.key() {
+        // A key lists its own organization.
+        let access =
+            crate::service::authz::org_permission(app, p, k.org_id.as_str(), Permission::OrgRead)?;
+        let rows = if access.org.id.as_str() > after {
+            vec![access.org]
+        } else {
+            vec![]
+        };
+        return Ok(page_of(rows, limit, |o| o.id.to_string()));
+    }
+    let user = p.user()?;
     let rows = app.store.read(|c| {
-        if p.user.is_instance_admin {
+        if user.is_instance_admin {
             c.list_orgs(after, limit + 1)
         } else {
-            c.list_orgs_of(&p.user.id, after, limit + 1)
+            c.list_orgs_of(&user.id, after, limit + 1)
         }
     })?;
     Ok(page_of(rows, limit, |o| o.id.to_string()))
@@ -215,6 +228,8 @@ pub fn update(
 pub fn delete(app: &App, access: &OrgAccess) -> Result<()> {
     access.require(Permission::OrgDelete)?;
     let id = access.org_id();
+    let _g = app.keys.gate();
+    app.keys.drop_org(id);
     app.store.write(|tx| {
         tx.delete_org(id)?;
         audit::record(
@@ -257,6 +272,7 @@ pub fn put_features(
     }
     let id = access.org_id();
     let now = now();
+    let _g = app.keys.gate();
     let stored = app.store.write(|tx| {
         let mut current: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&tx.org_features(id)?).unwrap_or_default();
@@ -275,5 +291,7 @@ pub fn put_features(
         )?;
         Ok(text)
     })?;
-    Ok(features_json(&Features::resolve(app, &stored)))
+    let features = Features::resolve(app, &stored);
+    app.keys.set_org_enabled(id, features.api_keys);
+    Ok(features_json(&features))
 }

@@ -141,5 +141,5 @@ pub fn set_disabled_by_admin(
     id: &UserId,
     disabled: bool,
 ) -> Result<User> {
-    set_disabled(app, Some(&admin.principal().user.id), id, disabled)
+    set_disabled(app, admin.principal().user_id(), id, disabled)
 }

@@ -3,6 +3,7 @@
 //! Use cases get a [`Tx`] (write) or [`Conn`] (read) and call the typed methods defined in the
 //! submodules, one per table group.
 
+mod api_keys;
 mod audit;
 mod companies;
 mod migrations;
@@ -21,6 +22,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+pub use api_keys::KeyRow;
 pub use companies::CompanyMemberRow;
 pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;

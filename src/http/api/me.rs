@@ -14,7 +14,7 @@ use crate::service::me::{self, PreferencesInput};
 /// The user record for a session that was just created (login response body).
 pub fn user_json_by_session(app: &App, s: &NewSession) -> Result<User> {
     authenticate(app, s.token.expose(), "")?
-        .map(|i| i.principal.user)
+        .and_then(|i| i.principal.user().ok().cloned())
         .ok_or(Error::Unauthenticated)
 }
 

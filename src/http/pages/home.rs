@@ -13,7 +13,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
     let Some(s) = optional_session(app, req)? else {
         return Ok(Resp::see_other("/login"));
     };
-    let u = &s.principal.user;
+    let u = s.principal.user()?;
     let html = app.views.page(
         "home",
         "Signed in",

@@ -1,0 +1,118 @@
+//! `/api/v1/orgs/{org}/api-keys…` and `POST /api/v1/keys/verify`.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::page_params;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::http::auth::principal;
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::api_keys;
+use crate::service::authz::org_access;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchKey {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateKey {
+    expire_old_in_seconds: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    key: String,
+}
+
+/// `GET /api/v1/orgs/{org}/api-keys`.
+pub fn list(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let (cursor, limit) = page_params(req)?;
+    Ok(Resp::json(
+        200,
+        &api_keys::list(app, &access, cursor.as_deref(), limit)?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/api-keys`.
+pub fn create(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: CreateKey = req.json()?;
+    let created = api_keys::create(app, &access, &b.name, &b.scopes, b.expires_at.as_deref())?;
+    Ok(Resp::json(201, &created))
+}
+
+/// `PATCH /api/v1/orgs/{org}/api-keys/{key}`.
+pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PatchKey = req.json()?;
+    let expires = match &b.expires_at {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.as_str())),
+        Some(_) => {
+            return Err(Error::field(
+                "expires_at",
+                "must be an RFC 3339 time or null",
+            ))
+        }
+    };
+    Ok(Resp::json(
+        200,
+        &api_keys::update(app, &access, req.param("key"), b.name.as_deref(), expires)?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/api-keys/{key}/rotate`.
+pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: RotateKey = req.json()?;
+    Ok(Resp::json(
+        201,
+        &api_keys::rotate(app, &access, req.param("key"), b.expire_old_in_seconds)?,
+    ))
+}
+
+/// `DELETE /api/v1/orgs/{org}/api-keys/{key}` (`?force=true` for a recently used key).
+pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let force = match req.query_param("force").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::field("force", "must be true or false")),
+    };
+    api_keys::revoke(app, &access, req.param("key"), force)?;
+    Ok(Resp::new(204))
+}
+
+/// `POST /api/v1/keys/verify`.
+pub fn verify(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let b: VerifyBody = req.json()?;
+    Ok(Resp::json(200, &api_keys::verify_for(app, &p, &b.key)?))
+}
