@@ -177,3 +177,63 @@ CREATE TABLE api_keys (
     rotated_from    TEXT
 );
 CREATE INDEX api_keys_org ON api_keys(org_id, id);
+
+-- Email-bound invitations to an organization (role + company access) or to one company.
+CREATE TABLE invitations (
+    id              TEXT PRIMARY KEY,              -- inv_…
+    org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    company_id      TEXT REFERENCES companies(id) ON DELETE CASCADE,   -- NULL: organization invitation
+    email           TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    all_companies   INTEGER NOT NULL DEFAULT 0,
+    company_ids     TEXT NOT NULL DEFAULT '[]',    -- JSON list when not all_companies
+    inviter_id      TEXT REFERENCES users(id) ON DELETE SET NULL,
+    inviter_name    TEXT NOT NULL,
+    token_hash      BLOB NOT NULL UNIQUE,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'revoked')),
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,              -- pending and past this: expired
+    accepted_at     INTEGER,
+    accepted_by     TEXT,
+    revoked_at      INTEGER
+);
+CREATE UNIQUE INDEX invitations_one_pending ON invitations(org_id, coalesce(company_id, ''), email)
+    WHERE status = 'pending';
+CREATE INDEX invitations_org ON invitations(org_id, id);
+
+-- The persistent outbox. Bodies carry live links, so they are sealed under the server secret
+-- and erased once delivered; the status metadata stays.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient       TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    template        TEXT NOT NULL,
+    sealed_body     BLOB,                          -- sealed JSON {text, html}; NULL once delivered
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    invitation_id   TEXT
+);
+CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+CREATE INDEX outbox_invitation ON outbox(invitation_id);
+
+CREATE TABLE password_resets (
+    token_hash      BLOB PRIMARY KEY,
+    user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    used_at         INTEGER
+) WITHOUT ROWID;
+CREATE INDEX password_resets_user ON password_resets(user_id);
+
+CREATE TABLE email_verifications (
+    token_hash      BLOB PRIMARY KEY,
+    user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    email           TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    used_at         INTEGER
+) WITHOUT ROWID;

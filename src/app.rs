@@ -30,10 +30,18 @@ pub struct App {
     pub login_account_limiter: Limiter,
     /// Sign-in failures per client address.
     pub login_client_limiter: Limiter,
+    /// Password-reset and verification requests per address.
+    pub reset_limiter: Limiter,
+    /// Password-reset requests per client address.
+    pub reset_client_limiter: Limiter,
+    /// Invitation acceptance attempts per client address.
+    pub invite_limiter: Limiter,
     /// Page and email templates.
     pub views: Views,
     /// API key cache and usage counters.
     pub keys: crate::service::keycache::KeyCache,
+    /// Wakes the email worker.
+    pub doorbell: crate::service::mail::Doorbell,
 }
 
 const SECRET_FILE: &str = "secret.key";
@@ -108,7 +116,26 @@ impl App {
                 Duration::from_secs(15 * 60),
                 Duration::from_secs(15 * 60),
             ),
-            views: Views::new()?,
+            reset_limiter: Limiter::new(
+                5,
+                Duration::from_secs(60),
+                Duration::from_secs(3600),
+                Duration::from_secs(3600),
+            ),
+            reset_client_limiter: Limiter::new(
+                30,
+                Duration::from_secs(60),
+                Duration::from_secs(3600),
+                Duration::from_secs(3600),
+            ),
+            invite_limiter: Limiter::new(
+                20,
+                Duration::from_secs(1),
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(15 * 60),
+            ),
+            views: Views::with_overrides(config.email_templates_dir.as_deref())?,
+            doorbell: Default::default(),
             keys: crate::service::keycache::KeyCache::new(),
             config,
         })

@@ -484,7 +484,12 @@ fn serve(config: Config) -> Result<()> {
             }
         })
         .map_err(Error::internal)?;
+    let mailer = crate::service::mail::spawn_worker(app.clone(), stop.clone())?;
     let served = crate::http::serve(app.clone(), listener, stop);
+    app.doorbell.ring();
+    if let Some(m) = mailer {
+        let _ = m.join();
+    }
     let _ = flusher.join();
     if let Err(e) = app.keys.flush(&app.store) {
         log::error!("final API key usage flush failed: {e}");

@@ -90,6 +90,18 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "sender address of outgoing email",
     ),
     (
+        "email.templates_dir",
+        Kind::Str,
+        "",
+        "directory whose email templates replace the built-in ones",
+    ),
+    (
+        "email.give_up_hours",
+        Kind::Int,
+        "24",
+        "stop retrying a message this long after it was queued",
+    ),
+    (
         "invitations.ttl_hours",
         Kind::Int,
         "168",
@@ -261,6 +273,10 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// Sender address.
     pub email_from: String,
+    /// Email template override directory.
+    pub email_templates_dir: Option<PathBuf>,
+    /// Retry window of a message, in seconds.
+    pub email_give_up_secs: i64,
     /// Invitation lifetime in hours.
     pub invitation_ttl_hours: u64,
     /// Header / idle deadline in seconds.
@@ -400,6 +416,8 @@ impl Config {
             email_mode,
             smtp_url: smtp_url.map(Secret::new),
             email_from: get("email.from").0,
+            email_templates_dir: opt("email.templates_dir").map(PathBuf::from),
+            email_give_up_secs: int("email.give_up_hours", 1, 24 * 30, &mut errs) as i64 * 3600,
             invitation_ttl_hours: int("invitations.ttl_hours", 1, 24 * 365, &mut errs),
             read_timeout_secs: int("http.read_timeout_secs", 1, 3600, &mut errs),
             request_timeout_secs: int("http.request_timeout_secs", 1, 3600, &mut errs),

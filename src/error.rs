@@ -54,6 +54,27 @@ pub enum Error {
         /// When it was last used (RFC 3339).
         last_used_at: String,
     },
+    /// No invitation has this token.
+    InvitationNotFound,
+    /// The invitation expired.
+    InvitationExpired,
+    /// The invitation was revoked (or replaced by a newer link).
+    InvitationRevoked,
+    /// The invitation was already accepted.
+    InvitationUsed,
+    /// The signed-in email differs from the invited one.
+    EmailMismatch {
+        /// The invited address, partly masked.
+        invited: String,
+        /// The signed-in address.
+        signed_in: String,
+    },
+    /// The account's email address is not verified yet.
+    EmailUnverified,
+    /// The user signs in with SSO; their IT administrator manages the password.
+    SsoManaged,
+    /// A reset or verification token is unknown, used or expired.
+    TokenInvalid,
     /// A company-only member called an organization route.
     NotOrgMember,
     /// The tenant feature is off for this organization.
@@ -114,6 +135,14 @@ impl fmt::Display for Error {
             Error::Forbidden(m) => write!(f, "forbidden: {m}"),
             Error::PermissionDenied { permission, reason } => write!(f, "forbidden ({permission}): {reason}"),
             Error::NotOrgMember => write!(f, "not a member of this organization"),
+            Error::InvitationNotFound => write!(f, "invitation not found"),
+            Error::InvitationExpired => write!(f, "invitation expired"),
+            Error::InvitationRevoked => write!(f, "invitation revoked"),
+            Error::InvitationUsed => write!(f, "invitation already used"),
+            Error::EmailMismatch { .. } => write!(f, "signed-in email differs from the invited one"),
+            Error::EmailUnverified => write!(f, "email not verified"),
+            Error::SsoManaged => write!(f, "password managed by SSO"),
+            Error::TokenInvalid => write!(f, "token invalid, used or expired"),
             Error::InsufficientScope(s) => write!(f, "the API key lacks the `{s}` scope"),
             Error::KeyRejected(code) => write!(f, "API key refused: {code}"),
             Error::KeyInQuery => write!(f, "API key in the query string"),

@@ -16,6 +16,14 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::Forbidden(_) => (403, "forbidden", "Forbidden"),
         Error::PermissionDenied { .. } => (403, "forbidden", "Forbidden"),
         Error::NotOrgMember => (403, "not_org_member", "Not a member of this organization"),
+        Error::InvitationNotFound => (404, "invitation_not_found", "Invitation not found"),
+        Error::InvitationExpired => (410, "invitation_expired", "Invitation expired"),
+        Error::InvitationRevoked => (410, "invitation_revoked", "Invitation no longer valid"),
+        Error::InvitationUsed => (409, "invitation_used", "Invitation already used"),
+        Error::EmailMismatch { .. } => (403, "email_mismatch", "Signed in with another email"),
+        Error::EmailUnverified => (403, "email_unverified", "Email not verified"),
+        Error::SsoManaged => (409, "sso_managed", "Password managed by SSO"),
+        Error::TokenInvalid => (400, "token_invalid", "Link invalid or expired"),
         Error::InsufficientScope(_) => (403, "insufficient_scope", "Insufficient scope"),
         Error::KeyRejected(code) => (401, code, "API key refused"),
         Error::KeyInQuery => (400, "key_in_query", "API key in the query string"),
@@ -69,6 +77,18 @@ pub fn from_error(e: &Error) -> Resp {
         Error::KeyRecentlyUsed { last_used_at } => format!(
             "this key was used at {last_used_at}, less than 10 minutes ago; move its traffic first or pass force=true"
         ),
+        Error::InvitationNotFound => "this invitation link is not valid; check that you copied the whole link".to_string(),
+        Error::InvitationExpired => "this invitation has expired; ask the person who invited you to resend it".to_string(),
+        Error::InvitationRevoked => {
+            "this invitation link is no longer valid; it was revoked or replaced by a newer one".to_string()
+        }
+        Error::InvitationUsed => "this invitation has already been accepted".to_string(),
+        Error::EmailMismatch { invited, signed_in } => format!(
+            "this invitation is for {invited}, but you are signed in as {signed_in}; sign out, or ask the person who invited you to resend it to your address"
+        ),
+        Error::EmailUnverified => "confirm your email address first, then accept the invitation".to_string(),
+        Error::SsoManaged => "you sign in with SSO; your IT administrator manages your password".to_string(),
+        Error::TokenInvalid => "this link is invalid, was already used, or has expired; ask for a new one".to_string(),
         Error::NotOrgMember => {
             "you are a member of companies in this organization, not of the organization itself; ask an organization admin to add you".to_string()
         }

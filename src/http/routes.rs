@@ -76,6 +76,17 @@ pub static ROUTES: &[Route] = routes! {
     "DELETE" "/api/v1/orgs/{org}/api-keys/{key}" => api::keys::revoke;
     "POST"  "/api/v1/orgs/{org}/api-keys/{key}/rotate" => api::keys::rotate;
     "POST"  "/api/v1/keys/verify"           => api::keys::verify;
+    "GET"   "/api/v1/orgs/{org}/invitations" => api::invitations::list;
+    "POST"  "/api/v1/orgs/{org}/invitations" => api::invitations::create_org;
+    "POST"  "/api/v1/companies/{cmp}/invitations" => api::invitations::create_company;
+    "POST"  "/api/v1/invitations/accept"    => api::invitations::accept;
+    "POST"  "/api/v1/invitations/{inv}/resend" => api::invitations::resend;
+    "DELETE" "/api/v1/invitations/{inv}"    => api::invitations::revoke;
+    "POST"  "/api/v1/auth/password-reset"   => api::invitations::request_reset;
+    "POST"  "/api/v1/auth/password-reset/confirm" => api::invitations::confirm_reset;
+    "POST"  "/api/v1/auth/verify-email"     => api::invitations::verify_email;
+    "POST"  "/api/v1/me/password-reset"     => api::invitations::request_my_reset;
+    "POST"  "/api/v1/me/verify-email"       => api::invitations::resend_verification;
     "GET"   "/api/v1/companies/{cmp}"       => api::companies::get;
     "PATCH" "/api/v1/companies/{cmp}"       => api::companies::patch;
     "DELETE" "/api/v1/companies/{cmp}"      => api::companies::delete;
@@ -97,6 +108,15 @@ pub static ROUTES: &[Route] = routes! {
     "POST"  "/logout"                       => pages::login::logout, page;
     "GET"   "/setup"                        => pages::setup::show, page;
     "POST"  "/setup"                        => pages::setup::submit, page;
+    "GET"   "/invite/{token}"               => pages::invite::show, page;
+    "POST"  "/invite/{token}/accept"        => pages::invite::accept, page;
+    "POST"  "/invite/{token}/signup"        => pages::invite::signup, page;
+    "GET"   "/forgot-password"              => pages::password::forgot, page;
+    "POST"  "/forgot-password"              => pages::password::forgot_submit, page;
+    "GET"   "/reset-password"               => pages::password::reset, page;
+    "POST"  "/reset-password"               => pages::password::reset_submit, page;
+    "GET"   "/verify-email"                 => pages::password::verify_email, page;
+    "GET"   "/dev/outbox"                   => pages::outbox::show, page;
 };
 
 fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {

@@ -61,7 +61,7 @@ pub fn check_access(
 }
 
 /// Granting a role needs the rights for it: `owners.manage` for owner, else `members.manage`.
-fn require_grant(access: &OrgAccess, role: OrgRole) -> Result<()> {
+pub fn require_grant(access: &OrgAccess, role: OrgRole) -> Result<()> {
     access.require(Permission::MembersManage)?;
     if role == OrgRole::Owner {
         access.require(Permission::OwnersManage)?;

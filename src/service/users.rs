@@ -73,8 +73,13 @@ fn create(app: &App, input: NewUserInput) -> Result<User> {
         tx.insert_user(crate::store::NewUser {
             user: &user,
             password_hash: hash.as_deref(),
-        })
+        })?;
+        if user.auth == Auth::Password {
+            crate::service::passwords::queue_verification(app, tx, &user)?;
+        }
+        Ok(())
     })?;
+    app.doorbell.ring();
     log::info!("user {} created", user.id);
     Ok(user)
 }

@@ -6,11 +6,14 @@
 mod api_keys;
 mod audit;
 mod companies;
+mod invitations;
 mod migrations;
 mod org_settings;
 mod orgs;
+mod outbox;
 mod sessions;
 mod setup;
+mod tokens;
 mod users;
 
 use std::fs::File;
@@ -24,10 +27,13 @@ use crate::error::{Error, Result};
 
 pub use api_keys::KeyRow;
 pub use companies::CompanyMemberRow;
+pub use invitations::InvitationRow;
 pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;
 pub use orgs::MembershipRow;
+pub use outbox::OutboxRow;
 pub use sessions::SessionRow;
+pub use tokens::TokenRow;
 pub use users::{Credentials, NewUser};
 
 /// The database file name inside the data dir.

@@ -12,11 +12,55 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("setup", include_str!("templates/setup.hbs")),
     ("home", include_str!("templates/home.hbs")),
     ("message", include_str!("templates/message.hbs")),
+    ("invite", include_str!("templates/invite.hbs")),
+    ("forgot", include_str!("templates/forgot.hbs")),
+    ("reset", include_str!("templates/reset.hbs")),
+    ("outbox", include_str!("templates/outbox.hbs")),
 ];
+
+/// Email templates: subject and text (not HTML-escaped) and HTML (escaped), per message kind.
+pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
+    (
+        "invitation",
+        include_str!("templates/email/invitation.subject.hbs"),
+        include_str!("templates/email/invitation.txt.hbs"),
+        include_str!("templates/email/invitation.html.hbs"),
+    ),
+    (
+        "password_reset",
+        include_str!("templates/email/password_reset.subject.hbs"),
+        include_str!("templates/email/password_reset.txt.hbs"),
+        include_str!("templates/email/password_reset.html.hbs"),
+    ),
+    (
+        "password_changed",
+        include_str!("templates/email/password_changed.subject.hbs"),
+        include_str!("templates/email/password_changed.txt.hbs"),
+        include_str!("templates/email/password_changed.html.hbs"),
+    ),
+    (
+        "email_verification",
+        include_str!("templates/email/email_verification.subject.hbs"),
+        include_str!("templates/email/email_verification.txt.hbs"),
+        include_str!("templates/email/email_verification.html.hbs"),
+    ),
+];
+
+/// A rendered email.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RenderedEmail {
+    /// One line, CR/LF removed.
+    pub subject: String,
+    /// Plain text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
 
 /// The template registry.
 pub struct Views {
     hb: Handlebars<'static>,
+    text: Handlebars<'static>,
 }
 
 impl std::fmt::Debug for Views {
@@ -28,13 +72,61 @@ impl std::fmt::Debug for Views {
 impl Views {
     /// Registers the embedded templates (strict mode: a missing variable is an error).
     pub fn new() -> Result<Views> {
+        Self::with_overrides(None)
+    }
+
+    /// Registers the embedded templates; email templates found in `dir` (same file names as
+    /// `src/views/templates/email/`) replace the embedded ones.
+    pub fn with_overrides(dir: Option<&std::path::Path>) -> Result<Views> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         for (name, src) in TEMPLATES {
             hb.register_template_string(name, src)
                 .map_err(|e| Error::internal(format!("template {name}: {e}")))?;
         }
-        Ok(Views { hb })
+        let mut text = Handlebars::new();
+        text.register_escape_fn(handlebars::no_escape);
+        for (name, subject, txt, html) in EMAIL_TEMPLATES {
+            let load = |suffix: &str, embedded: &'static str| -> Result<String> {
+                match dir.map(|d| d.join(format!("{name}.{suffix}.hbs"))) {
+                    Some(p) if p.exists() => std::fs::read_to_string(&p)
+                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display()))),
+                    _ => Ok(embedded.to_string()),
+                }
+            };
+            let reg = |h: &mut Handlebars<'static>, key: String, src: String| {
+                h.register_template_string(&key, src)
+                    .map_err(|e| Error::Config(format!("email template {key}: {e}")))
+            };
+            reg(
+                &mut text,
+                format!("{name}.subject"),
+                load("subject", subject)?,
+            )?;
+            reg(&mut text, format!("{name}.txt"), load("txt", txt)?)?;
+            reg(&mut hb, format!("email/{name}.html"), load("html", html)?)?;
+        }
+        Ok(Views { hb, text })
+    }
+
+    /// Renders an email; the subject is one line with control characters removed, so a
+    /// user-controlled name cannot inject headers.
+    pub fn email<T: Serialize>(&self, name: &str, data: &T) -> Result<RenderedEmail> {
+        let r = |h: &Handlebars<'static>, key: String| {
+            h.render(&key, data)
+                .map_err(|e| Error::internal(format!("render {key}: {e}")))
+        };
+        let subject = r(&self.text, format!("{name}.subject"))?;
+        let subject: String = subject
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        Ok(RenderedEmail {
+            subject,
+            text: r(&self.text, format!("{name}.txt"))?,
+            html: r(&self.hb, format!("email/{name}.html"))?,
+        })
     }
 
     /// Renders a page: `template` inside the layout with `title`.

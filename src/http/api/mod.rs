@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod companies;
+pub mod invitations;
 pub mod keys;
 pub mod me;
 pub mod orgs;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok};
+use super::{csrf_failed, form_csrf, form_csrf_ok, safe_next, session_csrf_ok};
 use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
@@ -13,10 +13,13 @@ use crate::service;
 
 fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(req);
+    let next = safe_next(req.query_param("next").as_ref())
+        .or_else(|| safe_next(req.form().get("next")))
+        .unwrap_or_default();
     let html = app.views.page(
         "login",
         "Sign in",
-        &json!({"csrf_token": csrf, "email": email, "error": error}),
+        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next}),
     )?;
     let mut resp = Resp::html(status, html);
     if let Some(c) = set_cookie {
@@ -28,7 +31,8 @@ fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -
 /// `GET /login`.
 pub fn show(app: &App, req: &Req) -> Result<Resp> {
     if optional_session(app, req)?.is_some() {
-        return Ok(Resp::see_other("/"));
+        let next = safe_next(req.query_param("next").as_ref()).unwrap_or_else(|| "/".into());
+        return Ok(Resp::see_other(&next));
     }
     render(app, req, 200, "", None)
 }
@@ -42,7 +46,10 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
     let email = form.get("email").cloned().unwrap_or_default();
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     match service::auth::login(app, &email, &password, &req.client_ip()) {
-        Ok(s) => Ok(Resp::see_other("/").header("Set-Cookie", session_cookie(app, &s))),
+        Ok(s) => {
+            let next = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
+            Ok(Resp::see_other(&next).header("Set-Cookie", session_cookie(app, &s)))
+        }
         Err(Error::InvalidCredentials) => render(
             app,
             req,
@@ -67,17 +74,13 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
 /// `POST /logout` (form, signed in).
 pub fn logout(app: &App, req: &Req) -> Result<Resp> {
     if let Some(s) = optional_session(app, req)? {
-        let form = req.form();
-        let ok = form.get("csrf_token").is_some_and(|t| {
-            app.keyring
-                .verify_token(t, &app.keyring.token_hash(&s.csrf_token))
-        });
-        if !ok {
+        if !session_csrf_ok(app, &s, req) {
             return Ok(csrf_failed(app));
         }
         if let Some(token) = req.cookie(SESSION_COOKIE) {
             service::auth::logout(app, token)?;
         }
     }
-    Ok(Resp::see_other("/login").header("Set-Cookie", clear_cookie(app)))
+    let next = safe_next(req.form().get("next")).unwrap_or_else(|| "/login".into());
+    Ok(Resp::see_other(&next).header("Set-Cookie", clear_cookie(app)))
 }

@@ -2,7 +2,10 @@
 //! session's token when signed in, otherwise a double-submit cookie set by the form page.
 
 pub mod home;
+pub mod invite;
 pub mod login;
+pub mod outbox;
+pub mod password;
 pub mod setup;
 
 use serde_json::json;
@@ -36,6 +39,25 @@ pub fn form_csrf_ok(app: &App, req: &Req, submitted: Option<&String>) -> bool {
         }
         _ => false,
     }
+}
+
+/// A local path to go back to after signing in or out (never another site).
+pub fn safe_next(next: Option<&String>) -> Option<String> {
+    let n = next?.trim();
+    let ok = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.contains('\\')
+        && n.len() <= 512
+        && !n.chars().any(|c| c.is_control());
+    ok.then(|| n.to_string())
+}
+
+/// Checks a signed-in form's CSRF token (constant time).
+pub fn session_csrf_ok(app: &App, s: &crate::service::auth::SessionInfo, req: &Req) -> bool {
+    req.form().get("csrf_token").is_some_and(|t| {
+        app.keyring
+            .verify_token(t, &app.keyring.token_hash(&s.csrf_token))
+    })
 }
 
 /// A simple message page.

@@ -1,0 +1,135 @@
+//! `/forgot-password`, `/reset-password?token=…` and `/verify-email?token=…`.
+
+use serde_json::json;
+
+use super::{csrf_failed, form_csrf, form_csrf_ok, message};
+use crate::app::App;
+use crate::crypto::Secret;
+use crate::error::{Error, Result};
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::passwords;
+
+fn page(
+    app: &App,
+    req: &Req,
+    template: &str,
+    title: &str,
+    status: u16,
+    mut data: serde_json::Value,
+) -> Result<Resp> {
+    let (csrf, cookie) = form_csrf(req);
+    data["csrf_token"] = json!(csrf);
+    let mut resp = Resp::html(status, app.views.page(template, title, &data)?);
+    if let Some(c) = cookie {
+        resp = resp.header("Set-Cookie", c);
+    }
+    Ok(resp)
+}
+
+/// `GET /forgot-password`.
+pub fn forgot(app: &App, req: &Req) -> Result<Resp> {
+    page(
+        app,
+        req,
+        "forgot",
+        "Reset your password",
+        200,
+        json!({"sent": false, "error": null}),
+    )
+}
+
+/// `POST /forgot-password`: the same answer whether or not the account exists.
+pub fn forgot_submit(app: &App, req: &Req) -> Result<Resp> {
+    let form = req.form();
+    if !form_csrf_ok(app, req, form.get("csrf_token")) {
+        return Ok(csrf_failed(app));
+    }
+    let email = form.get("email").cloned().unwrap_or_default();
+    if crate::domain::Email::parse(&email).is_err() {
+        return page(
+            app,
+            req,
+            "forgot",
+            "Reset your password",
+            422,
+            json!({"sent": false, "error": "Enter a valid email address."}),
+        );
+    }
+    passwords::request(app, &email, &req.client_ip())?;
+    page(
+        app,
+        req,
+        "forgot",
+        "Reset your password",
+        200,
+        json!({"sent": true, "error": null}),
+    )
+}
+
+fn invalid_link(app: &App) -> Resp {
+    message(
+        app,
+        400,
+        "Link invalid or expired",
+        "This password reset link is invalid, was already used, or has expired (links work for 30 minutes). Ask for a new one.",
+        Some(("/forgot-password", "Ask for a new link")),
+    )
+}
+
+/// `GET /reset-password?token=…`.
+pub fn reset(app: &App, req: &Req) -> Result<Resp> {
+    let token = req.query_param("token").unwrap_or_default();
+    if token.len() != 43 || !passwords::reset_token_usable(app, &token)? {
+        return Ok(invalid_link(app));
+    }
+    page(
+        app,
+        req,
+        "reset",
+        "Choose a new password",
+        200,
+        json!({"token": token, "error": null}),
+    )
+}
+
+/// `POST /reset-password`.
+pub fn reset_submit(app: &App, req: &Req) -> Result<Resp> {
+    let form = req.form();
+    if !form_csrf_ok(app, req, form.get("csrf_token")) {
+        return Ok(csrf_failed(app));
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let password = Secret::new(form.get("password").cloned().unwrap_or_default());
+    match passwords::confirm(app, &token, &password) {
+        Ok(()) => Ok(message(
+            app,
+            200,
+            "Password changed",
+            "Your password was changed and every session was signed out. Sign in with the new password.",
+            Some(("/login", "Sign in")),
+        )),
+        Err(Error::Validation(errs)) => {
+            let text = errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ");
+            page(app, req, "reset", "Choose a new password", 422, json!({"token": token, "error": format!("The password {text}.")}))
+        }
+        Err(Error::TokenInvalid) => Ok(invalid_link(app)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /verify-email?token=…`.
+pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
+    let token = req.query_param("token").unwrap_or_default();
+    match passwords::verify_email(app, &token) {
+        Ok(()) => Ok(message(app, 200, "Email confirmed", "Your email address is confirmed.", Some(("/", "Continue")))),
+        Err(Error::TokenInvalid) => Ok(message(
+            app,
+            400,
+            "Link invalid or expired",
+            "This confirmation link is invalid, was already used, or has expired. Sign in and ask for a new one.",
+            Some(("/login", "Sign in")),
+        )),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,601 @@
+//! Email-bound invitations: to the organization (role + company access) or to one company
+//! (company role). One pending invitation per address and target; inviters need the rights
+//! they grant; the token is 256-bit, stored hashed, valid `invitations.ttl_hours`. Resend
+//! issues a new token (the old link dies) and resets the expiry; re-addressing does the same
+//! for a new address in one step. Acceptance needs the signed-in, verified address to equal
+//! the invited one, and creates the membership and consumes the invitation in one
+//! transaction.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::crypto::{new_token, Secret};
+use crate::domain::user::rfc3339;
+use crate::domain::{CompanyAccess, CompanyRole, Email, OrgRole, Permission, User};
+use crate::error::{Error, Result};
+use crate::service::audit::{self, Actor};
+use crate::service::authz::{
+    company_access, org_access, CompanyCtx, OrgAccess, Principal, Subject,
+};
+use crate::service::members::{check_access, require_grant};
+use crate::service::{mail, now, page_of, Page};
+use crate::store::{InvitationRow, Tx};
+
+/// Delivery state of the latest invitation email.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    /// `queued` | `sending` | `sent` | `failed` | `held`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Last error (e.g. a permanent SMTP refusal).
+    pub last_error: Option<String>,
+}
+
+/// An invitation as its organization's admins see it (never the token).
+#[derive(Debug, Serialize)]
+pub struct InvitationView {
+    /// `inv_…`
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// Company, for a company invitation.
+    pub company: Option<String>,
+    /// Invited address.
+    pub email: String,
+    /// Role to grant.
+    pub role: String,
+    /// Company access (organization invitations).
+    pub company_access: Option<CompanyAccess>,
+    /// Who invited.
+    pub inviter: serde_json::Value,
+    /// `pending` | `accepted` | `revoked` | `expired`.
+    pub status: &'static str,
+    /// Created.
+    pub created_at: String,
+    /// Expiry.
+    pub expires_at: String,
+    /// Delivery of the latest email.
+    pub delivery: Option<Delivery>,
+}
+
+/// The derived status (`expired` is pending past its expiry).
+pub fn status_of(i: &InvitationRow, now: i64) -> &'static str {
+    match i.status.as_str() {
+        "accepted" => "accepted",
+        "revoked" => "revoked",
+        _ if i.expires_at <= now => "expired",
+        _ => "pending",
+    }
+}
+
+fn view(app: &App, i: &InvitationRow) -> Result<InvitationView> {
+    let delivery = app
+        .store
+        .read(|c| c.invitation_email(&i.id))?
+        .map(|m| Delivery {
+            status: m.status,
+            attempts: m.attempts,
+            last_error: m.last_error,
+        });
+    Ok(InvitationView {
+        id: i.id.clone(),
+        org: i.org_id.to_string(),
+        company: i.company_id.as_ref().map(|c| c.to_string()),
+        email: i.email.clone(),
+        role: i.role.clone(),
+        company_access: i.company_id.is_none().then(|| access_of(i)),
+        inviter: json!({"id": i.inviter_id, "name": i.inviter_name}),
+        status: status_of(i, now()),
+        created_at: rfc3339(i.created_at),
+        expires_at: rfc3339(i.expires_at),
+        delivery,
+    })
+}
+
+fn access_of(i: &InvitationRow) -> CompanyAccess {
+    if i.all_companies {
+        CompanyAccess::All
+    } else {
+        CompanyAccess::List(i.company_ids.clone())
+    }
+}
+
+fn inviter_of(p: &Principal, org_name: &str) -> (Option<crate::domain::UserId>, String) {
+    match &p.subject {
+        Subject::User(u) => (Some(u.id.clone()), u.name.clone()),
+        Subject::ApiKey(_) => (None, format!("{org_name} (API key)")),
+    }
+}
+
+/// Masks an address for display to someone else: `a***e@example.com`.
+pub fn mask_email(email: &str) -> String {
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    let chars: Vec<char> = local.chars().collect();
+    let masked = match chars.len() {
+        0 => String::new(),
+        1 | 2 => format!("{}***", chars[0]),
+        n => format!("{}***{}", chars[0], chars[n - 1]),
+    };
+    format!("{masked}@{domain}")
+}
+
+fn describe_access(app: &App, i: &InvitationRow) -> Result<String> {
+    if i.company_id.is_some() {
+        return Ok(String::new());
+    }
+    if i.all_companies {
+        return Ok("all companies".into());
+    }
+    let names = app.store.read(|c| {
+        let mut v = Vec::new();
+        for id in &i.company_ids {
+            if let Some(co) = c.company(id)? {
+                v.push(co.name);
+            }
+        }
+        Ok(v)
+    })?;
+    Ok(if names.is_empty() {
+        "no companies yet".into()
+    } else {
+        names.join(", ")
+    })
+}
+
+fn target_name(app: &App, i: &InvitationRow) -> Result<String> {
+    app.store.read(|c| {
+        Ok(match &i.company_id {
+            Some(cmp) => c.company(cmp)?.map(|x| x.name).unwrap_or_default(),
+            None => c.org(&i.org_id)?.map(|o| o.name).unwrap_or_default(),
+        })
+    })
+}
+
+/// Queues the invitation email carrying `token` (in `tx`).
+fn send(
+    app: &App,
+    tx: &Tx<'_>,
+    inv: &InvitationRow,
+    token: &Secret,
+    access_text: &str,
+    target: &str,
+) -> Result<()> {
+    let link = format!("{}/invite/{}", app.public_url, token.expose());
+    mail::queue(
+        app,
+        tx,
+        "invitation",
+        &inv.email,
+        &json!({
+            "inviter_name": inv.inviter_name,
+            "target_name": target,
+            "role": inv.role,
+            "access": access_text,
+            "link": link,
+            "email": inv.email,
+            "expires": rfc3339(inv.expires_at),
+        }),
+        Some(&inv.id),
+    )?;
+    Ok(())
+}
+
+fn ttl(app: &App) -> i64 {
+    app.config.invitation_ttl_hours as i64 * 3600
+}
+
+fn is_member(tx: &Tx<'_>, inv: &InvitationRow) -> Result<bool> {
+    let Some(user) = tx.user_by_email(&Email::from_trusted(inv.email.clone()))? else {
+        return Ok(false);
+    };
+    Ok(match &inv.company_id {
+        None => tx.membership(&inv.org_id, &user.id)?.is_some(),
+        Some(c) => tx.direct_company_role(c, &user.id)?.is_some(),
+    })
+}
+
+/// Row, outbox message and audit event in one transaction.
+fn create(
+    app: &App,
+    p: &Principal,
+    mut inv: InvitationRow,
+    access: Option<&OrgAccess>,
+) -> Result<InvitationView> {
+    let target = target_name(app, &inv)?;
+    let access_text = describe_access(app, &inv)?;
+    let token = new_token();
+    app.store.write(|tx| {
+        if is_member(tx, &inv)? {
+            return Err(Error::Conflict("this person is already a member".into()));
+        }
+        if tx.pending_invitation(&inv.org_id, inv.company_id.as_ref(), &inv.email)?.is_some() {
+            return Err(Error::Conflict(
+                "a pending invitation for this address exists; resend it instead".into(),
+            ));
+        }
+        if let Some(a) = access {
+            let role = OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member);
+            let ca = check_access(tx, a, role, access_of(&inv))?;
+            inv.all_companies = matches!(ca, CompanyAccess::All);
+            inv.company_ids = match ca {
+                CompanyAccess::All => Vec::new(),
+                CompanyAccess::List(ids) => ids,
+            };
+        }
+        tx.insert_invitation(&inv, &app.keyring.token_hash(token.expose()))?;
+        send(app, tx, &inv, &token, &access_text, &target)?;
+        audit::record(
+            tx,
+            &inv.org_id,
+            &Actor::of(p),
+            "invitation.created",
+            ("invitation", &inv.id),
+            json!({"email": inv.email, "role": inv.role, "company": inv.company_id, "company_access": access_of(&inv)}),
+        )
+    })?;
+    app.doorbell.ring();
+    view(app, &inv)
+}
+
+/// Invites an address to the organization.
+pub fn invite_to_org(
+    app: &App,
+    access: &OrgAccess,
+    email: &str,
+    role: OrgRole,
+    ca: CompanyAccess,
+) -> Result<InvitationView> {
+    require_grant(access, role)?;
+    let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
+    let (inviter_id, inviter_name) = inviter_of(&access.principal, &access.org.name);
+    let now = now();
+    let inv = InvitationRow {
+        id: crate::crypto::new_id("inv"),
+        org_id: access.org_id().clone(),
+        company_id: None,
+        email: email.to_string(),
+        role: role.as_str().to_string(),
+        all_companies: matches!(ca, CompanyAccess::All),
+        company_ids: match ca {
+            CompanyAccess::All => Vec::new(),
+            CompanyAccess::List(ids) => ids,
+        },
+        inviter_id,
+        inviter_name,
+        status: "pending".into(),
+        created_at: now,
+        expires_at: now + ttl(app),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    create(app, &access.principal, inv, Some(access))
+}
+
+/// Invites an address to one company.
+pub fn invite_to_company(
+    app: &App,
+    ctx: &CompanyCtx,
+    email: &str,
+    role: &str,
+) -> Result<InvitationView> {
+    ctx.require(Permission::CompanyMembersManage)?;
+    let role = CompanyRole::parse(role)
+        .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))?;
+    let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
+    let (inviter_id, inviter_name) = inviter_of(&ctx.principal, &ctx.company.name);
+    let now = now();
+    let inv = InvitationRow {
+        id: crate::crypto::new_id("inv"),
+        org_id: ctx.org_id().clone(),
+        company_id: Some(ctx.company_id().clone()),
+        email: email.to_string(),
+        role: role.as_str().to_string(),
+        all_companies: false,
+        company_ids: Vec::new(),
+        inviter_id,
+        inviter_name,
+        status: "pending".into(),
+        created_at: now,
+        expires_at: now + ttl(app),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    create(app, &ctx.principal, inv, None)
+}
+
+/// Lists the organization's invitations (`pending_only`, or all).
+pub fn list(
+    app: &App,
+    access: &OrgAccess,
+    pending_only: bool,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<InvitationView>> {
+    access.require(Permission::MembersManage)?;
+    let rows = app.store.read(|c| {
+        c.list_invitations(
+            access.org_id(),
+            pending_only,
+            cursor.unwrap_or(""),
+            limit + 1,
+        )
+    })?;
+    let page = page_of(rows, limit, |i| i.id.clone());
+    let mut data = Vec::with_capacity(page.data.len());
+    for i in &page.data {
+        data.push(view(app, i)?);
+    }
+    Ok(Page {
+        data,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Loads an invitation the caller may manage (404 otherwise, as for any foreign resource).
+fn manageable(app: &App, p: &Principal, id: &str) -> Result<InvitationRow> {
+    if !id.starts_with("inv_") {
+        return Err(Error::NotFound);
+    }
+    let inv = app
+        .store
+        .read(|c| c.invitation(id))?
+        .ok_or(Error::NotFound)?;
+    match &inv.company_id {
+        None => {
+            let access = match org_access(app, p, inv.org_id.as_str()) {
+                Err(Error::NotOrgMember) => return Err(Error::NotFound),
+                other => other?,
+            };
+            require_grant(
+                &access,
+                OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member),
+            )?;
+        }
+        Some(cmp) => {
+            let ctx = company_access(app, p, cmp.as_str())?;
+            ctx.require(Permission::CompanyMembersManage)?;
+        }
+    }
+    Ok(inv)
+}
+
+/// Resends with a new token (old link dead, expiry reset), optionally to a new address.
+pub fn resend(
+    app: &App,
+    p: &Principal,
+    id: &str,
+    new_email: Option<&str>,
+) -> Result<InvitationView> {
+    let mut inv = manageable(app, p, id)?;
+    if inv.status != "pending" {
+        return Err(Error::Conflict(format!(
+            "this invitation is {}; create a new one instead",
+            inv.status
+        )));
+    }
+    let old_email = inv.email.clone();
+    if let Some(e) = new_email {
+        inv.email = Email::parse(e)
+            .map_err(|m| Error::field("email", m))?
+            .to_string();
+    }
+    inv.expires_at = now() + ttl(app);
+    let access_text = describe_access(app, &inv)?;
+    let target = target_name(app, &inv)?;
+    app.store.write(|tx| {
+        if inv.email != old_email {
+            if tx
+                .pending_invitation(&inv.org_id, inv.company_id.as_ref(), &inv.email)?
+                .is_some()
+            {
+                return Err(Error::Conflict(
+                    "a pending invitation for that address exists already".into(),
+                ));
+            }
+            if is_member(tx, &inv)? {
+                return Err(Error::Conflict("that person is already a member".into()));
+            }
+        }
+        tx.cancel_invitation_emails(&inv.id)?;
+        let token = new_token();
+        send(app, tx, &inv, &token, &access_text, &target)?;
+        tx.reissue_invitation(
+            &inv.id,
+            &inv.email,
+            &app.keyring.token_hash(token.expose()),
+            inv.expires_at,
+        )?;
+        let (action, details) = if inv.email != old_email {
+            (
+                "invitation.readdressed",
+                json!({"from": old_email, "to": inv.email}),
+            )
+        } else {
+            ("invitation.resent", json!({"email": inv.email}))
+        };
+        audit::record(
+            tx,
+            &inv.org_id,
+            &Actor::of(p),
+            action,
+            ("invitation", &inv.id),
+            details,
+        )
+    })?;
+    app.doorbell.ring();
+    view(app, &inv)
+}
+
+/// Revokes a pending invitation.
+pub fn revoke(app: &App, p: &Principal, id: &str) -> Result<()> {
+    let inv = manageable(app, p, id)?;
+    let now = now();
+    app.store.write(|tx| {
+        if !tx.revoke_invitation(&inv.id, now)? {
+            return Err(Error::Conflict(format!(
+                "this invitation is {}",
+                inv.status
+            )));
+        }
+        tx.cancel_invitation_emails(&inv.id)?;
+        audit::record(
+            tx,
+            &inv.org_id,
+            &Actor::of(p),
+            "invitation.revoked",
+            ("invitation", &inv.id),
+            json!({"email": inv.email}),
+        )
+    })
+}
+
+/// What a token points at, for the pages.
+#[derive(Debug)]
+pub struct Lookup {
+    /// The invitation.
+    pub invitation: InvitationRow,
+    /// Organization or company name.
+    pub target_name: String,
+    /// Human description of the company access.
+    pub access_text: String,
+}
+
+/// Resolves a token; the error says why it cannot be used.
+pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
+    if token.len() != 43 {
+        return Err(Error::InvitationNotFound);
+    }
+    let hash = app.keyring.token_hash(token);
+    let inv = app
+        .store
+        .read(|c| c.invitation_by_token(&hash))?
+        .ok_or(Error::InvitationNotFound)?;
+    match status_of(&inv, now()) {
+        "accepted" => return Err(Error::InvitationUsed),
+        "revoked" => return Err(Error::InvitationRevoked),
+        "expired" => return Err(Error::InvitationExpired),
+        _ => {}
+    }
+    Ok(Lookup {
+        target_name: target_name(app, &inv)?,
+        access_text: describe_access(app, &inv)?,
+        invitation: inv,
+    })
+}
+
+/// Accepts an invitation as the signed-in user, atomically.
+pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
+    if let Err(secs) = app.invite_limiter.check(&p.client_ip) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    let user: &User = p.user()?;
+    let found = lookup(app, token);
+    if matches!(found, Err(Error::InvitationNotFound)) {
+        app.invite_limiter.failure(&p.client_ip);
+    }
+    let inv = found?.invitation;
+    if inv.email != user.email.as_str() {
+        return Err(Error::EmailMismatch {
+            invited: mask_email(&inv.email),
+            signed_in: user.email.to_string(),
+        });
+    }
+    if !user.email_verified {
+        return Err(Error::EmailUnverified);
+    }
+    let now = now();
+    app.store.write(|tx| {
+        if !tx.accept_invitation(&inv.id, &user.id, now)? {
+            return Err(Error::InvitationUsed);
+        }
+        match &inv.company_id {
+            None => {
+                if tx.membership(&inv.org_id, &user.id)?.is_none() {
+                    let role = OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member);
+                    // Companies deleted since the invitation was sent are dropped.
+                    let access = match access_of(&inv) {
+                        CompanyAccess::All => CompanyAccess::All,
+                        CompanyAccess::List(ids) => {
+                            let mut kept = Vec::new();
+                            for id in ids {
+                                if tx.count_companies_in_org(
+                                    &inv.org_id,
+                                    std::slice::from_ref(&id),
+                                )? == 1
+                                {
+                                    kept.push(id);
+                                }
+                            }
+                            CompanyAccess::List(kept)
+                        }
+                    };
+                    tx.upsert_org_member(&inv.org_id, &user.id, role, &access, now)?;
+                }
+            }
+            Some(cmp) => {
+                let role = CompanyRole::parse(&inv.role).unwrap_or(CompanyRole::Viewer);
+                let current = tx.direct_company_role(cmp, &user.id)?;
+                if current.is_none_or(|c| c < role) {
+                    tx.upsert_company_member(&inv.org_id, cmp, &user.id, role, now)?;
+                }
+            }
+        }
+        audit::record(
+            tx,
+            &inv.org_id,
+            &Actor::of(p),
+            "invitation.accepted",
+            ("invitation", &inv.id),
+            json!({"user": user.id, "role": inv.role, "company": inv.company_id}),
+        )
+    })?;
+    let inv = app
+        .store
+        .read(|c| c.invitation(&inv.id))?
+        .ok_or(Error::NotFound)?;
+    view(app, &inv)
+}
+
+/// Creates the account for exactly the invited address (verified by the invitation) and
+/// signs it in; the caller then accepts.
+pub fn sign_up(app: &App, token: &str, name: &str, password: &Secret) -> Result<User> {
+    let l = lookup(app, token)?;
+    let email = Email::from_trusted(l.invitation.email.clone());
+    let mut errs = Vec::new();
+    let name = crate::domain::user::validate_name("name", name, &mut errs);
+    crate::domain::user::validate_password("password", password.expose(), &mut errs);
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let phc = app.hasher.hash(password)?;
+    let user = crate::service::setup::new_password_user(email, name, false, true);
+    app.store.write(|tx| {
+        if tx.user_by_email(&user.email)?.is_some() {
+            return Err(Error::Conflict(
+                "an account with this address exists; sign in instead".into(),
+            ));
+        }
+        tx.insert_user(crate::store::NewUser {
+            user: &user,
+            password_hash: Some(&phc),
+        })
+    })?;
+    log::info!("user {} created from an invitation", user.id);
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_email("alice@example.com"), "a***e@example.com");
+        assert_eq!(mask_email("al@example.com"), "a***@example.com");
+        assert_eq!(mask_email("a@example.com"), "a***@example.com");
+    }
+}

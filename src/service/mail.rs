@@ -1,0 +1,369 @@
+//! Email: messages are rendered and queued in the outbox inside the transaction of the change
+//! that causes them, sealed under the server secret; a delivery worker sends them after
+//! commit, with retries and exponential back-off (first retry after 5 s, doubling to 10 min,
+//! given up after `email.give_up_hours`), and erases each body once delivered. Nothing is lost
+//! on restart: a message caught mid-send is queued again (at-least-once delivery).
+//!
+//! Delivery goes through the [`Deliver`] seam: built-in SMTP ([`SmtpDelivery`]) now, an
+//! email-delivery plugin later. In `outbox` mode messages are held, not sent, and readable on
+//! the development outbox page.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::app::App;
+use crate::config::EmailMode;
+use crate::error::{Error, Result};
+use crate::store::{OutboxRow, Tx};
+use crate::views::RenderedEmail;
+
+/// Where an outgoing message's body is sealed (AEAD associated data).
+const SEAL_CONTEXT: &str = "outbox";
+const FIRST_RETRY_SECS: i64 = 5;
+const MAX_RETRY_SECS: i64 = 600;
+
+/// Why a delivery attempt failed.
+#[derive(Debug, Clone)]
+pub struct DeliveryError {
+    /// True when retrying cannot help (e.g. SMTP 5xx, invalid recipient).
+    pub permanent: bool,
+    /// What happened (no message content, no secrets).
+    pub message: String,
+}
+
+/// A message ready to hand to a transport.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Sender.
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+    /// Template name.
+    pub template: String,
+    /// Rendered content.
+    pub content: RenderedEmail,
+}
+
+/// A way to deliver email.
+pub trait Deliver: Send + Sync {
+    /// Delivers one message.
+    fn deliver(&self, msg: &Outgoing) -> std::result::Result<(), DeliveryError>;
+}
+
+/// Wakes the delivery worker when a message is queued.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Doorbell {
+    /// Signals that work is waiting.
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, max: Duration) {
+        let mut rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        if !*rung {
+            rung = self
+                .cv
+                .wait_timeout(rung, max)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *rung = false;
+    }
+}
+
+/// Renders `template` with `data` and queues it for `to` in the caller's transaction.
+/// Call [`Doorbell::ring`] after the commit.
+pub fn queue(
+    app: &App,
+    tx: &Tx<'_>,
+    template: &str,
+    to: &str,
+    data: &Value,
+    invitation_id: Option<&str>,
+) -> Result<i64> {
+    let content = app.views.email(template, data)?;
+    let body = serde_json::to_vec(&content).map_err(Error::internal)?;
+    let sealed = app.keyring.seal(SEAL_CONTEXT, &body);
+    let status = if app.config.email_mode == EmailMode::Outbox {
+        "held"
+    } else {
+        "queued"
+    };
+    tx.enqueue_email(
+        to,
+        &content.subject,
+        template,
+        &sealed,
+        status,
+        crate::service::now(),
+        invitation_id,
+    )
+}
+
+/// Opens a queued message's body.
+pub fn open_body(app: &App, row: &OutboxRow) -> Result<Option<RenderedEmail>> {
+    match &row.sealed_body {
+        None => Ok(None),
+        Some(sealed) => {
+            let plain = app.keyring.open(SEAL_CONTEXT, sealed)?;
+            serde_json::from_slice(&plain)
+                .map(Some)
+                .map_err(Error::internal)
+        }
+    }
+}
+
+/// Back-off before attempt `attempts + 1`.
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exp = (attempts - 1).clamp(0, 20) as u32;
+    (FIRST_RETRY_SECS.saturating_mul(1i64 << exp)).min(MAX_RETRY_SECS)
+}
+
+/// Built-in SMTP delivery (lettre): `smtp://[user:pass@]host[:port]` uses STARTTLS when the
+/// server offers it (`?tls=required` insists, `?tls=none` never tries); `smtps://` is TLS
+/// from the first byte.
+pub struct SmtpDelivery {
+    transport: lettre::SmtpTransport,
+}
+
+impl std::fmt::Debug for SmtpDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpDelivery")
+    }
+}
+
+impl SmtpDelivery {
+    /// Builds the transport from the configured URL.
+    pub fn from_url(url: &str) -> Result<SmtpDelivery> {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
+        let bad = |m: &str| Error::Config(format!("`email.smtp_url` {m}"));
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("must look like smtp://host:port"))?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (auth, hostport) = match rest.rsplit_once('@') {
+            Some((a, h)) => (Some(a), h),
+            None => (None, rest),
+        };
+        let hostport = hostport.trim_end_matches('/');
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("has an invalid port"))?),
+            None => (hostport, if scheme == "smtps" { 465 } else { 587 }),
+        };
+        if host.is_empty() {
+            return Err(bad("has no host"));
+        }
+        let params = || {
+            TlsParameters::new(host.to_string()).map_err(|e| bad(&format!("TLS setup failed: {e}")))
+        };
+        let tls = match (scheme, query) {
+            ("smtps", _) => Tls::Wrapper(params()?),
+            ("smtp", "tls=none") => Tls::None,
+            ("smtp", "tls=required") => Tls::Required(params()?),
+            ("smtp", "") => Tls::Opportunistic(params()?),
+            _ => {
+                return Err(bad(
+                    "must use smtp:// or smtps://, with optional ?tls=none|required",
+                ))
+            }
+        };
+        let mut b = lettre::SmtpTransport::builder_dangerous(host)
+            .port(port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(20)));
+        if let Some(a) = auth {
+            let (u, p) = a.split_once(':').unwrap_or((a, ""));
+            let dec = |s: &str| {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            b = b.credentials(Credentials::new(dec(u), dec(p)));
+        }
+        Ok(SmtpDelivery {
+            transport: b.build(),
+        })
+    }
+}
+
+impl Deliver for SmtpDelivery {
+    fn deliver(&self, msg: &Outgoing) -> std::result::Result<(), DeliveryError> {
+        use lettre::message::{Mailbox, MultiPart};
+        use lettre::Transport;
+        let permanent = |m: String| DeliveryError {
+            permanent: true,
+            message: m,
+        };
+        let from: Mailbox = msg
+            .from
+            .parse()
+            .map_err(|e| permanent(format!("invalid sender: {e}")))?;
+        let to: Mailbox = msg
+            .to
+            .parse()
+            .map_err(|e| permanent(format!("invalid recipient: {e}")))?;
+        let email = lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(msg.content.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                msg.content.text.clone(),
+                msg.content.html.clone(),
+            ))
+            .map_err(|e| permanent(format!("cannot build the message: {e}")))?;
+        self.transport
+            .send(&email)
+            .map(|_| ())
+            .map_err(|e| DeliveryError {
+                permanent: e.is_permanent(),
+                message: format!("smtp: {e}"),
+            })
+    }
+}
+
+/// The transport for the configured mode (`None` in outbox mode).
+pub fn transport(app: &App) -> Result<Option<Arc<dyn Deliver>>> {
+    match app.config.email_mode {
+        EmailMode::Outbox => Ok(None),
+        EmailMode::Smtp => {
+            let url = app.config.smtp_url.as_ref().ok_or_else(|| Error::Config("`email.smtp_url` is not set".into()))?;
+            Ok(Some(Arc::new(SmtpDelivery::from_url(url.expose())?)))
+        }
+        EmailMode::Plugin => Err(Error::Config(
+            "`email.mode = plugin` needs an email-delivery plugin, and plugins are not available in this build".into(),
+        )),
+    }
+}
+
+/// Runs one delivery attempt for the next due message; false when none was due.
+pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
+    let now = crate::service::now();
+    let Some(row) = app.store.write(|tx| tx.claim_due_email(now))? else {
+        return Ok(false);
+    };
+    let content = match open_body(app, &row) {
+        Ok(Some(c)) => c,
+        Ok(None) | Err(_) => {
+            app.store
+                .write(|tx| tx.email_failed(row.id, "message body unavailable"))?;
+            return Ok(true);
+        }
+    };
+    let out = Outgoing {
+        from: app.config.email_from.clone(),
+        to: row.recipient.clone(),
+        template: row.template.clone(),
+        content,
+    };
+    let result = transport.deliver(&out);
+    let now = crate::service::now();
+    match result {
+        Ok(()) => {
+            app.store.write(|tx| tx.email_sent(row.id, now))?;
+            log::info!(
+                "email {} ({}) delivered after {} attempt(s)",
+                row.id,
+                row.template,
+                row.attempts
+            );
+        }
+        Err(e) if e.permanent => {
+            app.store.write(|tx| tx.email_failed(row.id, &e.message))?;
+            log::warn!(
+                "email {} ({}) failed permanently: {}",
+                row.id,
+                row.template,
+                e.message
+            );
+        }
+        Err(e) if now - row.created_at >= app.config.email_give_up_secs => {
+            app.store
+                .write(|tx| tx.email_failed(row.id, &format!("gave up: {}", e.message)))?;
+            log::warn!(
+                "email {} ({}) given up after {} attempts: {}",
+                row.id,
+                row.template,
+                row.attempts,
+                e.message
+            );
+        }
+        Err(e) => {
+            let at = now + backoff_secs(row.attempts);
+            app.store
+                .write(|tx| tx.email_retry(row.id, at, &e.message))?;
+            log::info!(
+                "email {} ({}) will be retried in {}s: {}",
+                row.id,
+                row.template,
+                at - now,
+                e.message
+            );
+        }
+    }
+    Ok(true)
+}
+
+/// Starts the delivery worker (no-op in outbox mode). Messages interrupted by a crash are
+/// queued again first.
+pub fn spawn_worker(
+    app: Arc<App>,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    let Some(transport) = transport(&app)? else {
+        return Ok(None);
+    };
+    let n = app.store.write(|tx| tx.requeue_interrupted_emails())?;
+    if n > 0 {
+        log::info!("{n} interrupted email(s) queued again");
+    }
+    let handle = std::thread::Builder::new()
+        .name("mail".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match deliver_one(&app, transport.as_ref()) {
+                    Ok(true) => continue,
+                    Ok(false) => app.doorbell.wait(Duration::from_millis(500)),
+                    Err(e) => {
+                        log::error!("email worker: {e}");
+                        app.doorbell.wait(Duration::from_secs(1));
+                    }
+                }
+            }
+        })
+        .map_err(Error::internal)?;
+    Ok(Some(handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_ten_minutes() {
+        assert_eq!(backoff_secs(1), 5);
+        assert_eq!(backoff_secs(2), 10);
+        assert_eq!(backoff_secs(3), 20);
+        assert_eq!(backoff_secs(12), 600);
+        assert_eq!(backoff_secs(60), 600);
+    }
+
+    #[test]
+    fn smtp_urls() {
+        assert!(SmtpDelivery::from_url("smtp://127.0.0.1:2525?tls=none").is_ok());
+        assert!(SmtpDelivery::from_url("smtps://mail.example.com").is_ok());
+        assert!(SmtpDelivery::from_url("smtp://user:p%40ss@mail.example.com:587").is_ok());
+        assert!(SmtpDelivery::from_url("http://x").is_err());
+        assert!(SmtpDelivery::from_url("smtp://:25").is_err());
+    }
+}

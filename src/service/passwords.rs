@@ -1,0 +1,185 @@
+//! Password reset and email verification. Reset tokens are 256-bit, stored hashed, valid 30
+//! minutes, single use, and a newer one kills older ones; a completed reset ends every session
+//! of the user, does not sign in, and sends a "your password was changed" notice. The public
+//! request answers the same whether or not the account exists (and for SSO accounts).
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::crypto::{new_token, Secret};
+use crate::domain::user::validate_password;
+use crate::domain::{Auth, Email, User};
+use crate::error::{Error, Result};
+use crate::service::authz::Principal;
+use crate::service::{mail, now};
+use crate::store::Tx;
+
+/// Reset links expire after this many seconds.
+pub const RESET_TTL_SECS: i64 = 30 * 60;
+/// Verification links expire after this many seconds.
+pub const VERIFY_TTL_SECS: i64 = 7 * 24 * 3600;
+
+fn reset_for(app: &App, user: &User) -> Result<()> {
+    let token = new_token();
+    let hash = app.keyring.token_hash(token.expose());
+    let now = now();
+    let link = format!("{}/reset-password?token={}", app.public_url, token.expose());
+    app.store.write(|tx| {
+        tx.insert_password_reset(&hash, &user.id, now, now + RESET_TTL_SECS)?;
+        mail::queue(
+            app,
+            tx,
+            "password_reset",
+            user.email.as_str(),
+            &json!({"name": user.name, "email": user.email, "link": link}),
+            None,
+        )
+    })?;
+    app.doorbell.ring();
+    Ok(())
+}
+
+/// Public request: always succeeds from the caller's point of view. Throttled per address and
+/// per client; throttled, unknown, disabled and SSO accounts get no email.
+pub fn request(app: &App, email: &str, client: &str) -> Result<()> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(());
+    };
+    for (limiter, key) in [
+        (&app.reset_limiter, email.as_str()),
+        (&app.reset_client_limiter, client),
+    ] {
+        if limiter.check(key).is_err() {
+            return Ok(());
+        }
+        limiter.failure(key);
+    }
+    match app.store.read(|c| c.user_by_email(&email))? {
+        Some(u) if u.auth == Auth::Password && !u.disabled => reset_for(app, &u),
+        _ => Ok(()),
+    }
+}
+
+/// Signed-in request ("Send password reset email"); SSO users get `sso_managed`.
+pub fn request_for_me(app: &App, p: &Principal) -> Result<()> {
+    let user = p.user()?;
+    if user.auth == Auth::Sso {
+        return Err(Error::SsoManaged);
+    }
+    if let Err(secs) = app.reset_limiter.check(user.email.as_str()) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    app.reset_limiter.failure(user.email.as_str());
+    reset_for(app, user)
+}
+
+/// True when a reset token can still be used (for the reset page).
+pub fn reset_token_usable(app: &App, token: &str) -> Result<bool> {
+    let hash = app.keyring.token_hash(token);
+    let now = now();
+    app.store.write(|tx| {
+        Ok(tx
+            .password_reset(&hash)?
+            .is_some_and(|t| t.used_at.is_none() && t.expires_at > now))
+    })
+}
+
+/// Sets a new password with a reset token.
+pub fn confirm(app: &App, token: &str, password: &Secret) -> Result<()> {
+    let mut errs = Vec::new();
+    validate_password("password", password.expose(), &mut errs);
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    let hash = app.keyring.token_hash(token);
+    let phc = app.hasher.hash(password)?;
+    let now = now();
+    let link = format!("{}/forgot-password", app.public_url);
+    app.store.write(|tx| {
+        let row = tx.password_reset(&hash)?.ok_or(Error::TokenInvalid)?;
+        if row.used_at.is_some() || row.expires_at <= now {
+            return Err(Error::TokenInvalid);
+        }
+        let user = tx.user_by_id(&row.user_id)?.ok_or(Error::TokenInvalid)?;
+        if user.auth == Auth::Sso || user.disabled {
+            return Err(Error::TokenInvalid);
+        }
+        tx.use_password_reset(&hash, now)?;
+        tx.set_password(&user.id, &phc, now)?;
+        tx.delete_user_sessions(&user.id)?;
+        mail::queue(
+            app,
+            tx,
+            "password_changed",
+            user.email.as_str(),
+            &json!({"name": user.name, "email": user.email, "link": link}),
+            None,
+        )?;
+        log::info!("password of {} reset; all sessions ended", user.id);
+        Ok(())
+    })?;
+    app.doorbell.ring();
+    Ok(())
+}
+
+/// Queues a verification email for a new account (in the caller's transaction).
+pub fn queue_verification(app: &App, tx: &Tx<'_>, user: &User) -> Result<()> {
+    let token = new_token();
+    let hash = app.keyring.token_hash(token.expose());
+    let now = now();
+    tx.insert_email_verification(
+        &hash,
+        &user.id,
+        user.email.as_str(),
+        now,
+        now + VERIFY_TTL_SECS,
+    )?;
+    let link = format!("{}/verify-email?token={}", app.public_url, token.expose());
+    mail::queue(
+        app,
+        tx,
+        "email_verification",
+        user.email.as_str(),
+        &json!({"name": user.name, "email": user.email, "link": link}),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Sends a new verification email to the signed-in user.
+pub fn resend_verification(app: &App, p: &Principal) -> Result<()> {
+    let user = p.user()?;
+    if user.email_verified {
+        return Err(Error::Conflict(
+            "your email address is already verified".into(),
+        ));
+    }
+    if let Err(secs) = app.reset_limiter.check(&format!("verify:{}", user.email)) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    app.reset_limiter.failure(&format!("verify:{}", user.email));
+    app.store.write(|tx| queue_verification(app, tx, user))?;
+    app.doorbell.ring();
+    Ok(())
+}
+
+/// Confirms an address with a verification token.
+pub fn verify_email(app: &App, token: &str) -> Result<()> {
+    let hash = app.keyring.token_hash(token);
+    let now = now();
+    app.store.write(|tx| {
+        let row = tx.email_verification(&hash)?.ok_or(Error::TokenInvalid)?;
+        if row.used_at.is_some() || row.expires_at <= now {
+            return Err(Error::TokenInvalid);
+        }
+        let user = tx.user_by_id(&row.user_id)?.ok_or(Error::TokenInvalid)?;
+        if row.email.as_deref() != Some(user.email.as_str()) {
+            return Err(Error::TokenInvalid);
+        }
+        tx.complete_email_verification(&hash, &user.id, now)
+    })
+}
