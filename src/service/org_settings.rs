@@ -112,7 +112,7 @@ pub fn put_repository(
             errs.push(FieldError::new("credentials", "has at most 20 fields"));
         }
         for (k, v) in m {
-            if !v.as_str().is_some_and(|s| s.len() <= 8192) || k.len() > 64 {
+            if v.as_str().is_none_or(|s| s.len() > 8192) || k.len() > 64 {
                 errs.push(FieldError::new(
                     format!("credentials.{k}"),
                     "must be a string of at most 8192 bytes",
