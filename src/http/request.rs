@@ -87,30 +87,20 @@ impl Req {
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
         }
-        let text = std::str::from_utf8(&self.body)
-            .map_err(|_| Error::InvalidJson("body is not UTF-8".into()))?;
-        let de = &mut serde_json::Deserializer::from_str(text);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                match inner.classify() {
-                    serde_json::error::Category::Data => {
-                        let msg = inner.to_string();
-                        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                        let field = if path == "." {
-                            // Missing / unknown field errors name the field in the message.
-                            msg.split('`').nth(1).unwrap_or("body").to_string()
-                        } else {
-                            path
-                        };
-                        Err(Error::Validation(vec![FieldError::new(field, msg)]))
-                    }
-                    _ => Err(Error::InvalidJson(inner.to_string())),
-                }
-            }
-        }
+        // Syntax first (the whole body, trailing text included): 400. Then the shape: 422.
+        let value: serde_json::Value = serde_json::from_slice(&self.body)
+            .map_err(|e| Error::InvalidJson(e.to_string()))?;
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.into_inner().to_string();
+            let field = if path == "." {
+                // Missing / unknown field errors name the field in the message.
+                msg.split('`').nth(1).unwrap_or("body").to_string()
+            } else {
+                path
+            };
+            Error::Validation(vec![FieldError::new(field, msg)])
+        })
     }
 
     /// Decodes an `application/x-www-form-urlencoded` body.
