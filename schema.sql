@@ -201,6 +201,12 @@ CREATE UNIQUE INDEX invitations_one_pending ON invitations(org_id, coalesce(comp
     WHERE status = 'pending';
 CREATE INDEX invitations_org ON invitations(org_id, id);
 
+-- Links replaced by a resend or re-address: they answer "no longer valid", not "not found".
+CREATE TABLE invitation_retired_tokens (
+    token_hash      BLOB PRIMARY KEY,
+    invitation_id   TEXT NOT NULL REFERENCES invitations(id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
 -- The persistent outbox. Bodies carry live links, so they are sealed under the server secret
 -- and erased once delivered; the status metadata stays.
 CREATE TABLE outbox (

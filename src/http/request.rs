@@ -88,8 +88,8 @@ impl Req {
             ));
         }
         // Syntax first (the whole body, trailing text included): 400. Then the shape: 422.
-        let value: serde_json::Value = serde_json::from_slice(&self.body)
-            .map_err(|e| Error::InvalidJson(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&self.body).map_err(|e| Error::InvalidJson(e.to_string()))?;
         serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
             let path = e.path().to_string();
             let msg = e.into_inner().to_string();

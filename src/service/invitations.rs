@@ -468,10 +468,11 @@ pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
         return Err(Error::InvitationNotFound);
     }
     let hash = app.keyring.token_hash(token);
-    let inv = app
-        .store
-        .read(|c| c.invitation_by_token(&hash))?
-        .ok_or(Error::InvitationNotFound)?;
+    let inv = app.store.read(|c| match c.invitation_by_token(&hash)? {
+        Some(inv) => Ok(inv),
+        None if c.invitation_token_retired(&hash)? => Err(Error::InvitationRevoked),
+        None => Err(Error::InvitationNotFound),
+    })?;
     match status_of(&inv, now()) {
         "accepted" => return Err(Error::InvitationUsed),
         "revoked" => return Err(Error::InvitationRevoked),

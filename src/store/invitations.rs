@@ -106,6 +106,15 @@ inv_reads!(Conn<'_>);
 inv_reads!(Tx<'_>);
 
 impl Conn<'_> {
+    /// Whether a token was replaced by a resend or re-address.
+    pub fn invitation_token_retired(&self, token_hash: &[u8]) -> Result<bool> {
+        self.0
+            .prepare_cached("SELECT 1 FROM invitation_retired_tokens WHERE token_hash = ?1")
+            .map_err(db_err)?
+            .exists([token_hash])
+            .map_err(db_err)
+    }
+
     /// Invitations of an organization ordered by ID after `cursor` (`pending_only` filters).
     pub fn list_invitations(
         &self,
@@ -168,6 +177,14 @@ impl Tx<'_> {
         token_hash: &[u8],
         expires_at: i64,
     ) -> Result<()> {
+        // The old link is remembered so it answers "no longer valid", not "not found".
+        self.0
+            .execute(
+                "INSERT OR IGNORE INTO invitation_retired_tokens (token_hash, invitation_id) \
+                 SELECT token_hash, id FROM invitations WHERE id = ?1",
+                [id],
+            )
+            .map_err(db_err)?;
         self.0
             .execute(
                 "UPDATE invitations SET email = ?2, token_hash = ?3, expires_at = ?4 WHERE id = ?1 AND status = 'pending'",
