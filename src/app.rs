@@ -146,3 +146,57 @@ impl App {
         self.public_url.starts_with("https://")
     }
 }
+
+fn secret_copy_path(db_file: &Path) -> std::path::PathBuf {
+    let mut name = db_file.as_os_str().to_owned();
+    name.push(".secret.key");
+    std::path::PathBuf::from(name)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Config(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Copies the generated server secret next to a backup (`FILE.secret.key`, mode 0600):
+/// sessions, API keys and sealed credentials in the backup are only usable with it. Nothing
+/// is copied when the secret comes from configuration.
+pub fn backup_secret(config: &Config, backup_file: &Path) -> Result<Option<std::path::PathBuf>> {
+    if config.server_secret.is_some() {
+        return Ok(None);
+    }
+    let src = config.data_dir.join(SECRET_FILE);
+    let bytes = std::fs::read(&src)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", src.display())))?;
+    let dest = secret_copy_path(backup_file);
+    write_private(&dest, &bytes)?;
+    Ok(Some(dest))
+}
+
+/// Installs the secret saved next to a backup into the data dir, keeping a different
+/// existing one as `secret.key.replaced`. Returns whether a secret was installed.
+pub fn restore_secret(config: &Config, backup_file: &Path) -> Result<bool> {
+    let saved = secret_copy_path(backup_file);
+    let Ok(bytes) = std::fs::read(&saved) else {
+        return Ok(false);
+    };
+    let dest = config.data_dir.join(SECRET_FILE);
+    if let Ok(current) = std::fs::read(&dest) {
+        if current == bytes {
+            return Ok(true);
+        }
+        std::fs::rename(&dest, config.data_dir.join("secret.key.replaced"))
+            .map_err(|e| Error::Config(format!("cannot set aside {}: {e}", dest.display())))?;
+    }
+    write_private(&dest, &bytes)?;
+    Ok(true)
+}

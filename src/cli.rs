@@ -265,6 +265,12 @@ fn run(cli: Cli) -> Result<()> {
             init_logging(config.log_format);
             crate::store::backup(&config.data_dir, &file)?;
             println!("backup written to {}", file.display());
+            if let Some(secret) = crate::app::backup_secret(&config, &file)? {
+                println!(
+                    "server secret written to {} (keep it with the backup, as private as the data)",
+                    secret.display()
+                );
+            }
             Ok(())
         }
         Command::Restore { common, file } => {
@@ -276,6 +282,14 @@ fn run(cli: Cli) -> Result<()> {
                 file.display(),
                 config.data_dir.display()
             );
+            if crate::app::restore_secret(&config, &file)? {
+                println!("server secret restored from the backup");
+            } else if config.server_secret.is_none() {
+                println!(
+                    "note: no {}.secret.key beside the backup; sessions, API keys and stored credentials need the secret it was made with",
+                    file.display()
+                );
+            }
             Ok(())
         }
         Command::Openapi => {

@@ -26,7 +26,8 @@ pub fn issue_token_if_needed(app: &App) -> Result<Option<Secret>> {
 /// True when `token` is an unused setup token.
 pub fn token_is_valid(app: &App, token: &str) -> Result<bool> {
     let hash = app.keyring.token_hash(token);
-    app.store.read(|c| c.setup_token_valid(&hash))
+    app.store
+        .read(|c| Ok(c.count_instance_admins()? == 0 && c.setup_token_valid(&hash)?))
 }
 
 /// Input for creating the first admin.
@@ -89,7 +90,7 @@ pub fn complete(app: &App, token: &str, input: SetupInput) -> Result<User> {
     let user = new_password_user(email, name, true, true);
     let now = now();
     app.store.write(|tx| {
-        if !tx.consume_setup_token(&hash, now)? {
+        if !tx.consume_setup_token(&hash, now)? || tx.count_instance_admins()? > 0 {
             return Err(Error::SetupTokenInvalid);
         }
         tx.insert_user(crate::store::NewUser {
@@ -110,6 +111,8 @@ pub fn init_admin(app: &App, input: SetupInput) -> Result<User> {
         if tx.count_instance_admins()? > 0 {
             return Err(Error::Conflict("an instance admin already exists".into()));
         }
+        // A setup link printed earlier must die with the first admin.
+        tx.delete_setup_tokens()?;
         tx.insert_user(crate::store::NewUser {
             user: &user,
             password_hash: Some(&password_hash),

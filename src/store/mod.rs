@@ -176,8 +176,10 @@ fn backup_connection(src: &Connection, dest: &Path) -> Result<()> {
     let mut dst = Connection::open(dest)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", dest.display())))?;
     {
+        // One step: a step-by-step copy restarts whenever the server writes, and may never
+        // finish under sustained writes. One step holds a read snapshot instead.
         let b = rusqlite::backup::Backup::new(src, &mut dst).map_err(db_err)?;
-        b.run_to_completion(256, Duration::from_millis(0), None)
+        b.run_to_completion(i32::MAX, Duration::from_millis(0), None)
             .map_err(db_err)?;
     }
     // A backup is one self-contained file, not a WAL database.
@@ -228,7 +230,7 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<()> {
         .map_err(db_err)?;
     {
         let b = rusqlite::backup::Backup::new(&check, &mut dst).map_err(db_err)?;
-        b.run_to_completion(256, Duration::from_millis(0), None)
+        b.run_to_completion(i32::MAX, Duration::from_millis(0), None)
             .map_err(db_err)?;
     }
     dst.pragma_update(None, "wal_checkpoint", "TRUNCATE")

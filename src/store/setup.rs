@@ -36,6 +36,14 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Removes every setup token (an admin now exists).
+    pub fn delete_setup_tokens(&self) -> Result<()> {
+        self.0
+            .execute("DELETE FROM setup_tokens", [])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Marks the token used; false when it was unknown or already used.
     pub fn consume_setup_token(&self, token_hash: &[u8], now: i64) -> Result<bool> {
         let n = self
