@@ -200,6 +200,20 @@ pub fn loggable_path(path: &str) -> String {
             return format!("{p}[redacted]");
         }
     }
+    if path.contains("tnt_") {
+        // Never log something shaped like an API key, even pasted into a path.
+        return path
+            .split('/')
+            .map(|seg| {
+                if seg.contains("tnt_") {
+                    "[redacted]"
+                } else {
+                    seg
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+    }
     if path.len() > 200 {
         return format!(
             "{}…",

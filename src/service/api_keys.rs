@@ -366,10 +366,13 @@ pub fn revoke(app: &App, access: &OrgAccess, id: &str, force: bool) -> Result<()
 
 /// Checks a bearer key and returns the principal.
 pub fn authenticate(app: &App, raw: &str, client_ip: &str) -> Result<Principal> {
-    match app
-        .keys
-        .verify(&app.store, &app.keyring, app.config.default_features, raw)?
-    {
+    match app.keys.verify(
+        &app.store,
+        &app.keyring,
+        app.config.default_features,
+        raw,
+        None,
+    )? {
         Ok(v) => Ok(Principal {
             subject: Subject::ApiKey(KeyPrincipal {
                 key_id: v.key_id,
@@ -417,9 +420,13 @@ pub fn verify_for(app: &App, caller: &Principal, raw: &str) -> Result<VerifyAnsw
     if !k.scopes.contains(&Scope::KeysVerify) {
         return Err(Error::InsufficientScope(Scope::KeysVerify.as_str()));
     }
-    let verdict = app
-        .keys
-        .verify(&app.store, &app.keyring, app.config.default_features, raw)?;
+    let verdict = app.keys.verify(
+        &app.store,
+        &app.keyring,
+        app.config.default_features,
+        raw,
+        Some(&k.org_id),
+    )?;
     Ok(match verdict {
         Ok(Verified {
             key_id,

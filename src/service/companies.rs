@@ -45,6 +45,7 @@ pub fn list(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Company>> {
+    access.require(Permission::CompanyRead)?;
     let after = cursor.unwrap_or("");
     let rows = match &access.company_access {
         Some(CompanyAccess::All) => app

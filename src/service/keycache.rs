@@ -27,12 +27,19 @@ use crate::store::{KeyRow, Store};
 pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
 const NEGATIVE_CAP: usize = 100_000;
 
+/// Usage counters of one key. They outlive cache entries: `put` replaces the record but
+/// keeps the counters, so a use counted on an entry being replaced is never lost.
+#[derive(Debug, Default)]
+struct Counters {
+    uses: AtomicU64,
+    last_used: AtomicI64,
+}
+
 #[derive(Debug)]
 struct Entry {
     /// `None`: no key has this ID.
     record: Option<KeyRow>,
-    uses: AtomicU64,
-    last_used: AtomicI64,
+    counters: Arc<Counters>,
 }
 
 /// A verified key.
@@ -135,8 +142,7 @@ impl KeyCache {
         }
         let e = Arc::new(Entry {
             record,
-            uses: AtomicU64::new(0),
-            last_used: AtomicI64::new(0),
+            counters: Arc::default(),
         });
         keys.insert(id.clone(), e.clone());
         Ok(e)
@@ -160,13 +166,15 @@ impl KeyCache {
         Ok(on)
     }
 
-    /// Verifies a presented key and, when valid, counts a use.
+    /// Verifies a presented key and, when valid, counts a use. With `only_org`, a key of any
+    /// other organization is `Unknown` whatever its state, and is not counted.
     pub fn verify(
         &self,
         store: &Store,
         keyring: &Keyring,
         defaults: [bool; 3],
         raw: &str,
+        only_org: Option<&OrgId>,
     ) -> Result<std::result::Result<Verified, Refusal>> {
         let parsed = match apikey::parse(raw) {
             Ok(p) => p,
@@ -176,7 +184,9 @@ impl KeyCache {
         let Some(rec) = &entry.record else {
             return Ok(Err(Refusal::Unknown));
         };
-        if !keyring.verify_token(parsed.full, &rec.secret_hash) {
+        if only_org.is_some_and(|o| o != &rec.org_id)
+            || !keyring.verify_token(parsed.full, &rec.secret_hash)
+        {
             return Ok(Err(Refusal::Unknown));
         }
         let now = now();
@@ -189,8 +199,8 @@ impl KeyCache {
         if !self.api_keys_enabled(store, &rec.org_id, defaults)? {
             return Ok(Err(Refusal::Disabled));
         }
-        entry.uses.fetch_add(1, Ordering::Relaxed);
-        entry.last_used.fetch_max(now, Ordering::Relaxed);
+        entry.counters.uses.fetch_add(1, Ordering::Relaxed);
+        entry.counters.last_used.fetch_max(now, Ordering::Relaxed);
         Ok(Ok(Verified {
             key_id: rec.id.clone(),
             org_id: rec.org_id.clone(),
@@ -199,29 +209,21 @@ impl KeyCache {
         }))
     }
 
-    /// Replaces the cached record of a key (call with the gate held, after the write).
+    /// Replaces the cached record of a key (call with the gate held, after the write); its
+    /// usage counters carry over untouched.
     pub fn put(&self, rec: KeyRow) {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        match keys.get(&rec.id) {
-            Some(old) => {
-                let e = Arc::new(Entry {
-                    uses: AtomicU64::new(old.uses.swap(0, Ordering::Relaxed)),
-                    last_used: AtomicI64::new(old.last_used.load(Ordering::Relaxed)),
-                    record: Some(rec.clone()),
-                });
-                keys.insert(rec.id.clone(), e);
-            }
-            None => {
-                keys.insert(
-                    rec.id.clone(),
-                    Arc::new(Entry {
-                        record: Some(rec.clone()),
-                        uses: AtomicU64::new(0),
-                        last_used: AtomicI64::new(0),
-                    }),
-                );
-            }
-        }
+        let counters = keys
+            .get(&rec.id)
+            .map(|e| e.counters.clone())
+            .unwrap_or_default();
+        keys.insert(
+            rec.id.clone(),
+            Arc::new(Entry {
+                record: Some(rec),
+                counters,
+            }),
+        );
     }
 
     /// Sets an organization's `api_keys` switch (gate held).
@@ -252,8 +254,8 @@ impl KeyCache {
             .get(id)
             .map(|e| {
                 (
-                    e.uses.load(Ordering::Relaxed),
-                    e.last_used.load(Ordering::Relaxed),
+                    e.counters.uses.load(Ordering::Relaxed),
+                    e.counters.last_used.load(Ordering::Relaxed),
                 )
             })
             .unwrap_or((0, 0))
@@ -277,13 +279,13 @@ impl KeyCache {
             let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
             keys.iter()
                 .filter_map(|(id, e)| {
-                    let n = e.uses.swap(0, Ordering::Relaxed);
+                    let n = e.counters.uses.swap(0, Ordering::Relaxed);
                     (n > 0).then(|| {
                         (
                             e.clone(),
                             id.clone(),
                             n,
-                            e.last_used.load(Ordering::Relaxed),
+                            e.counters.last_used.load(Ordering::Relaxed),
                         )
                     })
                 })
@@ -300,7 +302,7 @@ impl KeyCache {
         });
         if let Err(e) = res {
             for (entry, _, n, _) in &batch {
-                entry.uses.fetch_add(*n, Ordering::Relaxed);
+                entry.counters.uses.fetch_add(*n, Ordering::Relaxed);
             }
             return Err(e);
         }
