@@ -224,11 +224,15 @@ fn refuse_oversized(shared: &Shared, rq: tiny_http::Request, peer: SocketAddr, l
         let _ = write_to(rq.into_writer(), &resp.to_bytes(true, false));
         return;
     }
-    let mut response = tiny_http::Response::from_data(resp.body).with_status_code(413);
+    // `upgrade` is the only way to write on this connection without dropping the request
+    // (and so its body reader). It sends the status line and headers without a length; the
+    // problem body follows and the connection is then shut, so clients read it to the end.
+    let mut response = tiny_http::Response::empty(413);
     if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "application/problem+json") {
         response = response.with_header(h);
     }
     let mut stream = rq.upgrade("close", response);
+    let _ = std::io::Write::write_all(&mut stream, &resp.body);
     let _ = std::io::Write::flush(&mut stream);
     shared.tracker.shutdown_both(peer);
     let n = shared.undrained.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,0 +1,113 @@
+//! Bare tiny_http 0.12 server: the benchmark ceiling and the negative control
+//! for the burst/starvation test in `tests/hardening.rs`.
+//!
+//! It deliberately does nothing clever: N worker threads loop on
+//! `server.recv()` and answer `{"ok":true}`. Connection handling (keep-alive,
+//! the per-connection task pool) is plain tiny_http behaviour, including its
+//! tendency to starve most of a connection burst behind a few keep-alive
+//! connections.
+//!
+//! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 --workers 4`
+//! (defaults: `127.0.0.1:8081`, workers = available_parallelism * 2).
+//! Prints exactly one line on stdout once bound: `listening on http://ADDR`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+
+fn usage() -> &'static str {
+    "usage: bare_hello [--listen ADDR] [--workers N]"
+}
+
+fn main() -> ExitCode {
+    let mut listen = String::from("127.0.0.1:8081");
+    let mut workers = thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4);
+
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let result = match flag.as_str() {
+            "--listen" => value("--listen").map(|v| listen = v),
+            "--workers" => value("--workers").and_then(|v| match v.parse::<usize>() {
+                Ok(n) if n > 0 => {
+                    workers = n;
+                    Ok(())
+                }
+                _ => Err(format!("invalid --workers value: {v}")),
+            }),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                return ExitCode::SUCCESS;
+            }
+            other => Err(format!("unknown argument: {other}")),
+        };
+        if let Err(e) = result {
+            eprintln!("bare_hello: {e}\n{}", usage());
+            return ExitCode::from(2);
+        }
+    }
+
+    let server = match tiny_http::Server::http(listen.as_str()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("bare_hello: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match server.server_addr().to_ip() {
+        Some(a) => a,
+        None => {
+            eprintln!("bare_hello: not listening on an IP address");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = out.flush();
+    }
+
+    let content_type =
+        tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
+            .expect("static header is valid");
+
+    let handles: Vec<_> = (0..workers)
+        .map(|i| {
+            let server = Arc::clone(&server);
+            let content_type = content_type.clone();
+            thread::Builder::new()
+                .name(format!("bare-worker-{i}"))
+                .spawn(move || loop {
+                    let request = match server.recv() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            eprintln!("bare_hello: recv failed: {e}");
+                            return;
+                        }
+                    };
+                    let response = tiny_http::Response::from_string(r#"{"ok":true}"#)
+                        .with_header(content_type.clone());
+                    let _ = request.respond(response);
+                })
+                .expect("spawn worker thread")
+        })
+        .collect();
+
+    for h in handles {
+        let _ = h.join();
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,13 @@
+//! Integration test binary: shared support code plus the test modules.
+
+mod support;
+
+mod api_keys;
+mod architecture;
+mod cli;
+mod email_flows;
+mod foundation;
+mod hardening;
+mod openapi;
+mod orgs_matrix;
+mod orgs_rules;
