@@ -19,7 +19,11 @@ fn leaks(krate: &str, home: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
-    let patterns = [format!("{krate}::"), format!("use {krate}"), format!("extern crate {krate}")];
+    let patterns = [
+        format!("{krate}::"),
+        format!("use {krate}"),
+        format!("extern crate {krate}"),
+    ];
     files
         .into_iter()
         .filter(|f| !f.starts_with(root.join(home)))
