@@ -95,7 +95,7 @@ impl App {
     /// Opens everything for a server bound at `bound` (or a CLI command, with the listen address).
     pub fn open(config: Config, bound: SocketAddr) -> Result<App> {
         let secret = server_secret(&config)?;
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with_readers(&config.data_dir, config.workers.max(4))?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -103,7 +103,8 @@ impl App {
             public_url: config.public_url_for(bound),
             store,
             keyring: Keyring::new(&secret),
-            hasher: PasswordHasherPool::new(cores),
+            // One core stays free for everything else while sign-ins hash.
+            hasher: PasswordHasherPool::new(cores.saturating_sub(1).max(1)),
             login_account_limiter: Limiter::new(
                 5,
                 Duration::from_secs(1),

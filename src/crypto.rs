@@ -156,10 +156,12 @@ impl Keyring {
 }
 
 /// Argon2id password hashing with OWASP parameters (m = 19 MiB, t = 2, p = 1) and a bound on
-/// how many hashes run at once, so a sign-in flood cannot take every core.
+/// how many hashes run at once and how many wait: a sign-in flood gets `busy` answers instead
+/// of tying up every HTTP worker, so other requests keep their latency.
 pub struct PasswordHasherPool {
     argon: Argon2<'static>,
-    permits: Mutex<usize>,
+    state: Mutex<(usize, usize)>,
+    max_waiting: usize,
     freed: Condvar,
 }
 
@@ -169,37 +171,54 @@ impl fmt::Debug for PasswordHasherPool {
     }
 }
 
+/// Too many hashes are already running or waiting; try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HasherBusy;
+
 impl PasswordHasherPool {
-    /// A pool allowing `concurrency` simultaneous hashes.
+    /// A pool allowing `concurrency` simultaneous hashes and `max_waiting` queued ones.
     pub fn new(concurrency: usize) -> Self {
+        Self::with_queue(concurrency, 2 * concurrency.max(1))
+    }
+
+    /// A pool with an explicit waiting-queue bound.
+    pub fn with_queue(concurrency: usize, max_waiting: usize) -> Self {
         let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
         PasswordHasherPool {
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-            permits: Mutex::new(concurrency.max(1)),
+            state: Mutex::new((concurrency.max(1), 0)),
+            max_waiting,
             freed: Condvar::new(),
         }
     }
 
-    fn with_permit<T>(&self, f: impl FnOnce() -> T) -> T {
+    fn with_permit<T>(&self, f: impl FnOnce() -> T) -> std::result::Result<T, HasherBusy> {
         {
-            let mut p = self.permits.lock().unwrap_or_else(|e| e.into_inner());
-            while *p == 0 {
-                p = self.freed.wait(p).unwrap_or_else(|e| e.into_inner());
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if s.0 == 0 {
+                if s.1 >= self.max_waiting {
+                    return Err(HasherBusy);
+                }
+                s.1 += 1;
+                while s.0 == 0 {
+                    s = self.freed.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                s.1 -= 1;
             }
-            *p -= 1;
+            s.0 -= 1;
         }
         struct Release<'a>(&'a PasswordHasherPool);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                *self.0.permits.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                self.0.state.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
                 self.0.freed.notify_one();
             }
         }
         let _release = Release(self);
-        f()
+        Ok(f())
     }
 
-    /// Hashes a password into a PHC string.
+    /// Hashes a password into a PHC string (`rate_limited` when the pool is saturated).
     pub fn hash(&self, password: &Secret) -> Result<String> {
         let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(Error::internal)?;
         self.with_permit(|| {
@@ -208,12 +227,15 @@ impl PasswordHasherPool {
                 .map(|h| h.to_string())
                 .map_err(Error::internal)
         })
+        .map_err(|_| Error::RateLimited {
+            retry_after_secs: 1,
+        })?
     }
 
     /// Verifies a password against a PHC string (constant-time inside argon2).
-    pub fn verify(&self, password: &Secret, phc: &str) -> bool {
+    pub fn verify(&self, password: &Secret, phc: &str) -> std::result::Result<bool, HasherBusy> {
         let Ok(parsed) = PasswordHash::new(phc) else {
-            return false;
+            return Ok(false);
         };
         self.with_permit(|| {
             self.argon
@@ -223,13 +245,16 @@ impl PasswordHasherPool {
     }
 
     /// Burns the same work as a verification, for unknown accounts (timing parity).
-    pub fn dummy_verify(&self, password: &Secret) {
+    pub fn dummy_verify(&self, password: &Secret) -> std::result::Result<(), HasherBusy> {
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let phc = DUMMY.get_or_init(|| {
-            self.hash(&Secret::new("tenantry-dummy-password"))
+            let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("salt");
+            self.argon
+                .hash_password(b"tenantry-dummy-password", &salt)
+                .map(|h| h.to_string())
                 .unwrap_or_default()
         });
-        let _ = self.verify(password, phc);
+        self.verify(password, phc).map(|_| ())
     }
 }
 
@@ -267,11 +292,36 @@ mod tests {
     }
 
     #[test]
+    fn a_saturated_pool_answers_busy_instead_of_queueing_forever() {
+        let p = std::sync::Arc::new(PasswordHasherPool::with_queue(1, 1));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let p1 = p.clone();
+        let holder = std::thread::spawn(move || {
+            p1.with_permit(|| {
+                tx.send(()).unwrap();
+                hold_rx.recv().unwrap();
+            })
+        });
+        rx.recv().unwrap();
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || p2.with_permit(|| ()));
+        // Wait until the waiter is queued, then a third caller is refused at once.
+        while p.state.lock().unwrap().1 == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(p.with_permit(|| ()), Err(HasherBusy));
+        hold_tx.send(()).unwrap();
+        assert!(holder.join().unwrap().is_ok());
+        assert!(waiter.join().unwrap().is_ok());
+    }
+
+    #[test]
     fn password_roundtrip() {
         let p = PasswordHasherPool::new(1);
         let h = p.hash(&Secret::new("hunter2hunter2")).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(p.verify(&Secret::new("hunter2hunter2"), &h));
-        assert!(!p.verify(&Secret::new("wrong"), &h));
+        assert_eq!(p.verify(&Secret::new("hunter2hunter2"), &h), Ok(true));
+        assert_eq!(p.verify(&Secret::new("wrong"), &h), Ok(false));
     }
 }

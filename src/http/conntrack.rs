@@ -13,7 +13,7 @@
 //!   down.
 //!
 //! Workers report request start and end by peer address ([`ConnTracker::begin`] /
-//! [`ConnTracker::end`]). Once a second the watchdog lists this process's sockets that were
+//! [`ConnTracker::end`]). Twice a second the watchdog lists this process's sockets that were
 //! accepted on our port (`/proc/self/fd` + `getsockname`/`getpeername`), and calls
 //! `shutdown(2)` on those past a deadline; tiny_http then sees end-of-stream and drops the
 //! connection. An fd can be closed and reused between the listing and the shutdown; the peer

@@ -198,6 +198,9 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
 /// Logs one line per request: method, path without query, status, duration. Path segments
 /// that carry tokens are redacted.
 fn access_log(method: &str, path: &str, status: u16, start: Instant) {
+    if !log::log_enabled!(target: "tenantry::access", log::Level::Info) {
+        return;
+    }
     let path = super::routes::loggable_path(path);
     log::info!(
         target: "tenantry::access",

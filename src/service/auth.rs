@@ -47,16 +47,13 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
         Ok(e) => app.store.read(|c| c.credentials_by_email(&e))?,
         Err(_) => None,
     };
-    let ok = match &creds {
-        Some(c) => match &c.password_hash {
-            Some(h) => app.hasher.verify(password, h),
-            None => {
-                app.hasher.dummy_verify(password);
-                false
-            }
-        },
+    let busy = |_| Error::RateLimited {
+        retry_after_secs: 1,
+    };
+    let ok = match creds.as_ref().and_then(|c| c.password_hash.as_ref()) {
+        Some(h) => app.hasher.verify(password, h).map_err(busy)?,
         None => {
-            app.hasher.dummy_verify(password);
+            app.hasher.dummy_verify(password).map_err(busy)?;
             false
         }
     };

@@ -350,9 +350,10 @@ pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
             }
             let (org, features) = app
                 .store
-                .read(|c| Ok((c.org(&id)?, c.org_features(&id)?)))?;
+                .read(|c| c.org_with_features(&id))?
+                .ok_or(Error::NotFound)?;
             return Ok(OrgAccess {
-                org: org.ok_or(Error::NotFound)?,
+                org,
                 role: None,
                 company_access: Some(CompanyAccess::All),
                 features: Features::resolve(app, &features),

@@ -23,8 +23,9 @@ struct Entry {
 }
 
 impl Limiter {
-    /// `free_failures` failures are allowed; each further one locks the key for
-    /// `base * 2^(n - free_failures)`, capped at `max`. A key is forgotten after
+    /// The `free_failures`-th failure and each one after it lock the key for
+    /// `base * 2^(n - free_failures)`, capped at `max` (so with 5, the sixth attempt in a
+    /// row is refused). A key is forgotten after
     /// `forget_after` without failures.
     pub fn new(free_failures: u32, base: Duration, max: Duration, forget_after: Duration) -> Self {
         Limiter {

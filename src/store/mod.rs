@@ -39,7 +39,7 @@ pub use users::{Credentials, NewUser};
 /// The database file name inside the data dir.
 pub const DB_FILE: &str = "tenantry.db";
 const LOCK_FILE: &str = "tenantry.lock";
-const READERS: usize = 4;
+const DEFAULT_READERS: usize = 4;
 
 /// A write transaction (IMMEDIATE). Only `Store::write` creates one.
 pub struct Tx<'a>(rusqlite::Transaction<'a>);
@@ -87,6 +87,12 @@ impl Store {
     /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
     /// Refuses a database written by a newer binary.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Self::open_with_readers(data_dir, DEFAULT_READERS)
+    }
+
+    /// Like [`Store::open`] with `readers` pooled read connections (one per HTTP worker
+    /// keeps readers from queueing behind each other).
+    pub fn open_with_readers(data_dir: &Path, readers_n: usize) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             Error::Config(format!(
                 "cannot create data dir {}: {e}",
@@ -98,8 +104,8 @@ impl Store {
             .map_err(|e| Error::Config(format!("cannot open database {}: {e}", path.display())))?;
         configure(&writer)?;
         migrations::apply(&writer)?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
+        let mut readers = Vec::with_capacity(readers_n.max(1));
+        for _ in 0..readers_n.max(1) {
             let c = Connection::open_with_flags(
                 &path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -40,6 +40,16 @@ macro_rules! org_reads {
                     .map_err(db_err)
             }
 
+            /// An organization with its explicit feature switches, in one query.
+            pub fn org_with_features(&self, id: &OrgId) -> Result<Option<(Organization, String)>> {
+                self.0
+                    .prepare_cached("SELECT id, name, slug, created_at, features FROM organizations WHERE id = ?1")
+                    .map_err(db_err)?
+                    .query_row([id.as_str()], |r| Ok((row_to_org(r)?, r.get(4)?)))
+                    .optional()
+                    .map_err(db_err)
+            }
+
             /// The explicit feature switches (JSON object text).
             pub fn org_features(&self, id: &OrgId) -> Result<String> {
                 self.0

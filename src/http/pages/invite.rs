@@ -68,7 +68,7 @@ fn render(app: &App, req: &Req, status: u16, error: Option<String>) -> Result<Re
     let mut set_cookie = None;
     match optional_session(app, req)? {
         None => {
-            let (csrf, cookie) = form_csrf(req);
+            let (csrf, cookie) = form_csrf(app, req);
             set_cookie = cookie;
             data["signed_out"] = json!(true);
             data["csrf_token"] = json!(csrf);

@@ -20,12 +20,13 @@ use crate::error::Error;
 pub const CSRF_COOKIE: &str = "tenantry_csrf";
 
 /// The pre-session CSRF token for a form page: the cookie's value, or a new one to set.
-pub fn form_csrf(req: &Req) -> (String, Option<String>) {
+pub fn form_csrf(app: &App, req: &Req) -> (String, Option<String>) {
     match req.cookie(CSRF_COOKIE) {
         Some(t) if t.len() == 43 => (t.to_string(), None),
         _ => {
             let t = new_token().expose().to_string();
-            let cookie = format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict");
+            let secure = if app.secure_cookies() { "; Secure" } else { "" };
+            let cookie = format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}");
             (t.clone(), Some(cookie))
         }
     }
@@ -58,6 +59,27 @@ pub fn session_csrf_ok(app: &App, s: &crate::service::auth::SessionInfo, req: &R
         app.keyring
             .verify_token(t, &app.keyring.token_hash(&s.csrf_token))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        let ok = |s: &str| safe_next(Some(&s.to_string()));
+        assert_eq!(ok("/invite/abc").as_deref(), Some("/invite/abc"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(ok(bad), None, "{bad:?}");
+        }
+    }
 }
 
 /// A simple message page.

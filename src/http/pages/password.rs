@@ -18,7 +18,7 @@ fn page(
     status: u16,
     mut data: serde_json::Value,
 ) -> Result<Resp> {
-    let (csrf, cookie) = form_csrf(req);
+    let (csrf, cookie) = form_csrf(app, req);
     data["csrf_token"] = json!(csrf);
     let mut resp = Resp::html(status, app.views.page(template, title, &data)?);
     if let Some(c) = cookie {

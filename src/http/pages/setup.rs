@@ -30,7 +30,7 @@ fn render(
     email: &str,
     error: Option<String>,
 ) -> Result<Resp> {
-    let (csrf, set_cookie) = form_csrf(req);
+    let (csrf, set_cookie) = form_csrf(app, req);
     let html = app.views.page(
         "setup",
         "Set up tenantry",
