@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::support::assert_problem;
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 use tenantry::domain::apikey::{self, FormatError};
@@ -34,26 +35,6 @@ const ALL_SCOPES: &[&str] = &[
     "audit:read",
     "keys:verify",
 ];
-
-/// Asserts an RFC 9457 problem with the given status and `code`; returns the body.
-fn assert_problem(resp: &Response, status: u16, code: &str) -> Value {
-    assert_eq!(
-        resp.status,
-        status,
-        "expected {status} ({code}), got {} body {:?}",
-        resp.status,
-        resp.text()
-    );
-    let ct = resp.header("content-type").unwrap_or_default();
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "expected application/problem+json, got {ct:?} (body {:?})",
-        resp.text()
-    );
-    let body = resp.json();
-    assert_eq!(body["code"], code, "problem `code` mismatch: {body}");
-    body
-}
 
 fn assert_status(resp: &Response, status: u16, what: &str) -> Value {
     assert_eq!(

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::support::assert_problem;
 use crate::support::server::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD};
 use crate::support::{Response, Session, TestServer};
 
@@ -706,25 +707,6 @@ fn login(server: &TestServer, email: &str, password: &str) -> Session {
     assert_eq!(r.status, 200, "login {email}: {}", r.text());
     assert!(s.cookie.is_some());
     s
-}
-
-fn assert_problem(r: &Response, status: u16, code: &str) -> Value {
-    assert_eq!(
-        r.status,
-        status,
-        "expected {status} {code}, got {}: {}",
-        r.status,
-        r.text()
-    );
-    assert!(
-        r.header("content-type")
-            .is_some_and(|c| c.starts_with("application/problem+json")),
-        "content-type {:?}",
-        r.header("content-type")
-    );
-    let v = r.json();
-    assert_eq!(v["code"], code, "{v}");
-    v
 }
 
 fn h1(html: &str) -> String {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::cli::{integrity, login};
+use crate::support::assert_problem;
 use crate::support::client::SESSION_COOKIE;
 use crate::support::server::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD};
 use crate::support::{Client, Response, Session, TestServer};
@@ -40,27 +41,6 @@ pub(crate) fn setup_token(server: &TestServer) -> Option<String> {
 pub(crate) fn bootstrap(server: &TestServer) -> Session {
     ready(server);
     server.bootstrap_admin()
-}
-
-/// Asserts an RFC 9457 problem+json error with the given status and `code`; returns the body.
-fn assert_problem(resp: &Response, status: u16, code: &str) -> Value {
-    assert_eq!(
-        resp.status,
-        status,
-        "expected {status} ({code}), got {} body {:?}",
-        resp.status,
-        resp.text()
-    );
-    let ct = resp.header("content-type").unwrap_or_default();
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "expected application/problem+json, got {ct:?} (body {:?})",
-        resp.text()
-    );
-    let body = resp.json();
-    assert_eq!(body["status"], status, "problem `status` mismatch: {body}");
-    assert_eq!(body["code"], code, "problem `code` mismatch: {body}");
-    body
 }
 
 /// Asserts a 422 `validation_failed` whose first error names `field`.

@@ -11,8 +11,9 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::assert_problem;
 use crate::support::client::{encode_request, send_while_reading, KeepAlive};
-use crate::support::{BareHello, Client, Response, TestServer};
+use crate::support::{BareHello, Client, TestServer};
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -23,38 +24,6 @@ static BURST_LOCK: Mutex<()> = Mutex::new(());
 
 fn burst_lock() -> std::sync::MutexGuard<'static, ()> {
     BURST_LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Asserts an RFC 9457 problem+json error with the given status and `code`.
-fn assert_problem(resp: &Response, status: u16, code: &str) {
-    assert_eq!(
-        resp.status,
-        status,
-        "expected {status} ({code}), got {} body {:?}",
-        resp.status,
-        resp.text()
-    );
-    let ct = resp.header("content-type").unwrap_or_default();
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "expected Content-Type application/problem+json, got {ct:?} (body {:?})",
-        resp.text()
-    );
-    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_else(|e| {
-        panic!(
-            "{status} ({code}) body is not JSON ({e}): {:?}; headers: {:?}",
-            resp.text(),
-            resp.headers
-        )
-    });
-    for key in ["type", "title", "detail"] {
-        assert!(
-            body[key].is_string(),
-            "problem body lacks string `{key}`: {body}"
-        );
-    }
-    assert_eq!(body["status"], status, "problem `status` mismatch: {body}");
-    assert_eq!(body["code"], code, "problem `code` mismatch: {body}");
 }
 
 fn assert_healthz(addr: SocketAddr, context: &str) {

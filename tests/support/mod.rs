@@ -3,7 +3,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod problem;
 pub mod server;
 
 pub use client::{Client, KeepAlive, Response, Session};
+pub use problem::assert_problem;
 pub use server::{BareHello, TestServer};

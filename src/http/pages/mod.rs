@@ -61,27 +61,6 @@ pub fn session_csrf_ok(app: &App, s: &crate::service::auth::SessionInfo, req: &R
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_stays_on_this_site() {
-        let ok = |s: &str| safe_next(Some(&s.to_string()));
-        assert_eq!(ok("/invite/abc").as_deref(), Some("/invite/abc"));
-        for bad in [
-            "//evil.example",
-            "https://evil.example",
-            "/\\evil.example",
-            "evil",
-            "/a\nb",
-            "",
-        ] {
-            assert_eq!(ok(bad), None, "{bad:?}");
-        }
-    }
-}
-
 /// A simple message page.
 pub fn message(
     app: &App,
@@ -142,4 +121,25 @@ pub fn csrf_failed(app: &App) -> Resp {
         "This form was not submitted from this site, or it expired. Go back, reload the page and try again.",
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        let ok = |s: &str| safe_next(Some(&s.to_string()));
+        assert_eq!(ok("/invite/abc").as_deref(), Some("/invite/abc"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(ok(bad), None, "{bad:?}");
+        }
+    }
 }
