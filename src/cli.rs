@@ -479,6 +479,7 @@ fn serve(config: Config) -> Result<()> {
         let _ = out.flush();
     }
     log::info!("serving on {bound} (public URL {})", app.public_url);
+    app.store.defer_checkpoints()?;
     let janitor_app = app.clone();
     let janitor_stop = stop.clone();
     std::thread::Builder::new()
@@ -511,12 +512,15 @@ fn serve(config: Config) -> Result<()> {
     served.map_err(Error::internal)
 }
 
-/// Periodic housekeeping: purge expired sessions.
+/// Periodic housekeeping: WAL checkpoints every second, expired sessions every 10 minutes.
 fn janitor(app: &App, stop: &AtomicBool) {
     let mut ticks = 0u64;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_secs(1));
         ticks += 1;
+        if let Err(e) = app.store.checkpoint() {
+            log::warn!("WAL checkpoint failed (will retry): {e}");
+        }
         if ticks % 600 == 1 {
             let now = service::now();
             let idle = app.config.session_idle_secs;

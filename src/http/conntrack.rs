@@ -13,7 +13,7 @@
 //!   down.
 //!
 //! Workers report request start and end by peer address ([`ConnTracker::begin`] /
-//! [`ConnTracker::end`]). Twice a second the watchdog lists this process's sockets that were
+//! [`ConnTracker::end`]). Every 50 ms the watchdog lists this process's sockets that were
 //! accepted on our port (`/proc/self/fd` + `getsockname`/`getpeername`), and calls
 //! `shutdown(2)` on those past a deadline; tiny_http then sees end-of-stream and drops the
 //! connection. An fd can be closed and reused between the listing and the shutdown; the peer
@@ -36,6 +36,8 @@ struct State {
     idle_since: Instant,
     /// When the request in progress started, if any.
     busy_since: Option<Instant>,
+    /// Whether any request has come in on this connection.
+    served: bool,
 }
 
 /// Shared per-connection state, keyed by the client's address (unique per TCP connection).
@@ -46,7 +48,11 @@ pub struct ConnTracker {
     request_timeout: Duration,
     shards: Vec<Mutex<HashMap<SocketAddr, State>>>,
     closed_by_deadline: std::sync::atomic::AtomicU64,
+    starving: std::sync::atomic::AtomicUsize,
 }
+
+/// A connection accepted this long ago without a first request counts as waiting.
+const WAITING: Duration = Duration::from_millis(40);
 
 fn shard_of(addr: &SocketAddr) -> usize {
     (addr.port() as usize) % SHARDS
@@ -61,6 +67,7 @@ impl ConnTracker {
             request_timeout,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             closed_by_deadline: Default::default(),
+            starving: Default::default(),
         })
     }
 
@@ -72,10 +79,14 @@ impl ConnTracker {
             .unwrap_or_else(|e| e.into_inner());
         shard
             .entry(peer)
-            .and_modify(|s| s.busy_since = Some(now))
+            .and_modify(|s| {
+                s.busy_since = Some(now);
+                s.served = true;
+            })
             .or_insert(State {
                 idle_since: now,
                 busy_since: Some(now),
+                served: true,
             });
     }
 
@@ -99,6 +110,14 @@ impl ConnTracker {
                 let _ = shutdown(fd, Shutdown::Read);
             }
         }
+    }
+
+    /// Takes one rotation when the last sweep saw connections waiting for their first
+    /// request: closing one keep-alive connection frees a tiny_http thread for one of them.
+    pub fn take_rotation(&self) -> bool {
+        self.starving
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// How many connections the watchdog has closed for missing a deadline.
@@ -153,6 +172,7 @@ impl ConnTracker {
             live.entry(peer).or_default().push(fd);
         }
         let mut expired = Vec::new();
+        let mut waiting = 0usize;
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.retain(|peer, _| live.contains_key(peer));
@@ -164,7 +184,13 @@ impl ConnTracker {
             let state = shard.entry(*peer).or_insert(State {
                 idle_since: now,
                 busy_since: None,
+                served: false,
             });
+            // Accepted, seen by an earlier sweep, and still no request: most likely queued
+            // inside tiny_http behind keep-alive connections (see `server`), not slow.
+            if !state.served && now.duration_since(state.idle_since) >= WAITING {
+                waiting += 1;
+            }
             let late = match state.busy_since {
                 Some(start) => now.duration_since(start) > self.request_timeout,
                 None => now.duration_since(state.idle_since) > self.header_timeout,
@@ -173,6 +199,7 @@ impl ConnTracker {
                 expired.push((*peer, fds.clone()));
             }
         }
+        self.starving.store(waiting, Ordering::Relaxed);
         for (peer, fds) in expired {
             for fd in fds {
                 // Re-check: the fd may have been closed and reused since the listing.

@@ -157,6 +157,24 @@ impl Store {
         out
     }
 
+    /// Moves committed pages from the WAL into the database without blocking writers
+    /// (`PASSIVE`). The server runs it every second from a background thread and turns off
+    /// SQLite's automatic checkpoint, which would otherwise run inside a request's commit
+    /// now and then and stall it (and every request queued behind the writer).
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = Connection::open(&self.path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(db_err)
+    }
+
+    /// Stops automatic checkpoints on the writer; call [`Store::checkpoint`] periodically.
+    pub fn defer_checkpoints(&self) -> Result<()> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)
+    }
+
     /// True when the database answers a trivial query.
     pub fn ping(&self) -> bool {
         self.read(|c| c.0.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
