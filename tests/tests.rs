@@ -5,6 +5,7 @@ mod support;
 mod api_keys;
 mod architecture;
 mod cli;
+mod cli_orgs;
 mod email_delivery;
 mod email_flows;
 mod foundation;
