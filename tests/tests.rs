@@ -2,6 +2,7 @@
 
 mod support;
 
+mod accept_supervision;
 mod api_keys;
 mod architecture;
 mod cli;

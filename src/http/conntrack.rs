@@ -49,6 +49,42 @@ pub struct ConnTracker {
     shards: Vec<Mutex<HashMap<SocketAddr, State>>>,
     closed_by_deadline: std::sync::atomic::AtomicU64,
     starving: std::sync::atomic::AtomicUsize,
+    stalled_since: Mutex<Option<Instant>>,
+    accept_stalled: AtomicBool,
+    sweeps: std::sync::atomic::AtomicU64,
+}
+
+/// Connections waiting in the kernel's accept queue this long mean nobody is accepting.
+const ACCEPT_STALL: Duration = Duration::from_secs(1);
+
+/// Length of the accept queue of the TCP socket listening on `port` (Linux: the `rx_queue`
+/// of the LISTEN row in `/proc/net/tcp{,6}`), or `None` when it cannot be read.
+fn accept_queue_len(port: u16) -> Option<usize> {
+    let mut found = None;
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 5 || f[3] != "0A" {
+                continue;
+            }
+            let local_port = f[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port != Some(port) {
+                continue;
+            }
+            let rx = f[4]
+                .split(':')
+                .nth(1)
+                .and_then(|q| usize::from_str_radix(q, 16).ok())?;
+            found = Some(found.unwrap_or(0) + rx);
+        }
+    }
+    found
 }
 
 /// A connection accepted this long ago without a first request counts as waiting.
@@ -68,6 +104,9 @@ impl ConnTracker {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             closed_by_deadline: Default::default(),
             starving: Default::default(),
+            stalled_since: Mutex::new(None),
+            accept_stalled: AtomicBool::new(false),
+            sweeps: Default::default(),
         })
     }
 
@@ -118,6 +157,27 @@ impl ConnTracker {
         self.starving
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// True once (then reset) when connections have waited in the accept queue for
+    /// [`ACCEPT_STALL`]: tiny_http's accept thread is gone (it can die by panicking, e.g. when
+    /// the process runs out of file descriptors, without reporting an error).
+    pub fn take_accept_stalled(&self) -> bool {
+        self.accept_stalled.swap(false, Ordering::Relaxed)
+    }
+
+    fn check_accept_queue(&self, now: Instant) {
+        let queued = accept_queue_len(self.port).unwrap_or(0);
+        let mut since = self.stalled_since.lock().unwrap_or_else(|e| e.into_inner());
+        if queued == 0 {
+            *since = None;
+            return;
+        }
+        let start = *since.get_or_insert(now);
+        if now.duration_since(start) >= ACCEPT_STALL {
+            *since = None;
+            self.accept_stalled.store(true, Ordering::Relaxed);
+        }
     }
 
     /// How many connections the watchdog has closed for missing a deadline.
@@ -200,6 +260,11 @@ impl ConnTracker {
             }
         }
         self.starving.store(waiting, Ordering::Relaxed);
+        // The accept-queue check reads the network namespace's whole socket table, so it runs
+        // on every tenth sweep only (every 500 ms).
+        if self.sweeps.fetch_add(1, Ordering::Relaxed) % 10 == 0 {
+            self.check_accept_queue(now);
+        }
         for (peer, fds) in expired {
             for fd in fds {
                 // Re-check: the fd may have been closed and reused since the listing.

@@ -85,9 +85,13 @@ pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std
             );
         }
         drop(front);
-        // Wait for shutdown or for the accept thread to die.
+        // Wait for shutdown or for the accept thread to die: it reports an accept error to
+        // the workers, or (when it panicked) connections pile up unaccepted.
         while !stop.load(Ordering::Relaxed) && !died.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+            if shared.tracker.take_accept_stalled() {
+                died.store(true, Ordering::Relaxed);
+            }
         }
         if stop.load(Ordering::Relaxed) {
             break;
