@@ -2,7 +2,7 @@
 //! constant-time checks. Nothing else in the crate touches raw cryptographic primitives.
 
 use std::fmt;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -155,15 +155,18 @@ impl Keyring {
     }
 }
 
-/// Argon2id password hashing with OWASP parameters (m = 19 MiB, t = 2, p = 1) and a bound on
-/// how many hashes run at once and how many wait: a sign-in flood gets `busy` answers instead
-/// of tying up every HTTP worker, so other requests keep their latency.
+/// Argon2id password hashing with OWASP parameters (m = 19 MiB, t = 2, p = 1) on dedicated
+/// threads that run at a lower scheduling priority (nice about 10), with a bound on how many
+/// hashes may wait: a sign-in flood gets `busy` answers instead of tying up every HTTP worker,
+/// and the hashing that does run yields the CPU to other requests.
 pub struct PasswordHasherPool {
-    argon: Argon2<'static>,
-    state: Mutex<(usize, usize)>,
-    max_waiting: usize,
-    freed: Condvar,
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// Hashes running or queued.
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    capacity: usize,
 }
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
 
 impl fmt::Debug for PasswordHasherPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,54 +178,106 @@ impl fmt::Debug for PasswordHasherPool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HasherBusy;
 
+fn argon() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Lowers the calling thread's scheduling priority (nice about 10); best effort.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    let Ok(value) = ThreadPriorityValue::try_from(25u8) else {
+        return;
+    };
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Crossplatform(value),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+    ) {
+        log::warn!("could not lower the password-hashing threads' priority: {e:?}");
+    }
+}
+
 impl PasswordHasherPool {
-    /// A pool allowing `concurrency` simultaneous hashes and `max_waiting` queued ones.
-    pub fn new(concurrency: usize) -> Self {
-        Self::with_queue(concurrency, 2 * concurrency.max(1))
+    /// A pool of `threads` hashing threads and room for as many queued hashes again.
+    pub fn new(threads: usize) -> Self {
+        Self::with_queue(threads, 2 * threads.max(1))
     }
 
     /// A pool with an explicit waiting-queue bound.
-    pub fn with_queue(concurrency: usize, max_waiting: usize) -> Self {
-        let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    pub fn with_queue(threads: usize, max_waiting: usize) -> Self {
+        let threads = threads.max(1);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = {
+                            let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
+                            guard.recv()
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawn a password-hashing thread");
+        }
         PasswordHasherPool {
-            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-            state: Mutex::new((concurrency.max(1), 0)),
-            max_waiting,
-            freed: Condvar::new(),
+            jobs: Mutex::new(tx),
+            in_flight: Default::default(),
+            capacity: threads + max_waiting,
         }
     }
 
-    fn with_permit<T>(&self, f: impl FnOnce() -> T) -> std::result::Result<T, HasherBusy> {
-        {
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if s.0 == 0 {
-                if s.1 >= self.max_waiting {
-                    return Err(HasherBusy);
-                }
-                s.1 += 1;
-                while s.0 == 0 {
-                    s = self.freed.wait(s).unwrap_or_else(|e| e.into_inner());
-                }
-                s.1 -= 1;
-            }
-            s.0 -= 1;
+    /// Runs `f` on a hashing thread and waits for its answer, or refuses at once when the
+    /// pool is full.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::result::Result<T, HasherBusy> {
+        use std::sync::atomic::Ordering;
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+        if taken.is_err() {
+            return Err(HasherBusy);
         }
-        struct Release<'a>(&'a PasswordHasherPool);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.0.state.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
-                self.0.freed.notify_one();
-            }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let in_flight = self.in_flight.clone();
+        let job: Job = Box::new(move || {
+            let out = f();
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(out);
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job);
+        if sent.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(HasherBusy);
         }
-        let _release = Release(self);
-        Ok(f())
+        rx.recv().map_err(|_| HasherBusy)
     }
 
     /// Hashes a password into a PHC string (`rate_limited` when the pool is saturated).
     pub fn hash(&self, password: &Secret) -> Result<String> {
         let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(Error::internal)?;
-        self.with_permit(|| {
-            self.argon
+        let password = password.clone();
+        self.run(move || {
+            argon()
                 .hash_password(password.expose().as_bytes(), &salt)
                 .map(|h| h.to_string())
                 .map_err(Error::internal)
@@ -234,13 +289,16 @@ impl PasswordHasherPool {
 
     /// Verifies a password against a PHC string (constant-time inside argon2).
     pub fn verify(&self, password: &Secret, phc: &str) -> std::result::Result<bool, HasherBusy> {
-        let Ok(parsed) = PasswordHash::new(phc) else {
+        if PasswordHash::new(phc).is_err() {
             return Ok(false);
-        };
-        self.with_permit(|| {
-            self.argon
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok()
+        }
+        let (password, phc) = (password.clone(), phc.to_string());
+        self.run(move || {
+            PasswordHash::new(&phc).is_ok_and(|parsed| {
+                argon()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
     }
 
@@ -249,7 +307,7 @@ impl PasswordHasherPool {
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let phc = DUMMY.get_or_init(|| {
             let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("salt");
-            self.argon
+            argon()
                 .hash_password(b"tenantry-dummy-password", &salt)
                 .map(|h| h.to_string())
                 .unwrap_or_default()
@@ -294,26 +352,48 @@ mod tests {
     #[test]
     fn a_saturated_pool_answers_busy_instead_of_queueing_forever() {
         let p = std::sync::Arc::new(PasswordHasherPool::with_queue(1, 1));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let hold_rx = std::sync::Arc::new(Mutex::new(hold_rx));
         let p1 = p.clone();
+        let h1 = hold_rx.clone();
         let holder = std::thread::spawn(move || {
-            p1.with_permit(|| {
-                tx.send(()).unwrap();
-                hold_rx.recv().unwrap();
+            p1.run(move || {
+                started_tx.send(()).unwrap();
+                h1.lock().unwrap().recv().unwrap();
             })
         });
-        rx.recv().unwrap();
+        started_rx.recv().unwrap();
+        // One more fits in the queue; the next one is refused at once.
         let p2 = p.clone();
-        let waiter = std::thread::spawn(move || p2.with_permit(|| ()));
-        // Wait until the waiter is queued, then a third caller is refused at once.
-        while p.state.lock().unwrap().1 == 0 {
+        let waiter = std::thread::spawn(move || p2.run(|| ()));
+        while p.in_flight.load(std::sync::atomic::Ordering::Acquire) < 2 {
             std::thread::yield_now();
         }
-        assert_eq!(p.with_permit(|| ()), Err(HasherBusy));
+        assert_eq!(p.run(|| ()), Err(HasherBusy));
         hold_tx.send(()).unwrap();
         assert!(holder.join().unwrap().is_ok());
         assert!(waiter.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn hashing_threads_run_at_a_lower_priority() {
+        let p = PasswordHasherPool::new(1);
+        let nice = p
+            .run(|| {
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+                // Field 19 is the nice value; the command name (field 2) may hold spaces.
+                let after = stat
+                    .rsplit_once(')')
+                    .map(|(_, r)| r.to_string())
+                    .unwrap_or_default();
+                after
+                    .split_whitespace()
+                    .nth(16)
+                    .and_then(|n| n.parse::<i32>().ok())
+            })
+            .unwrap();
+        assert!(nice.is_some_and(|n| n > 0), "nice = {nice:?}");
     }
 
     #[test]

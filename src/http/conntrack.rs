@@ -52,6 +52,8 @@ pub struct ConnTracker {
     stalled_since: Mutex<Option<Instant>>,
     accept_stalled: AtomicBool,
     sweeps: std::sync::atomic::AtomicU64,
+    last_new_conn: Mutex<Instant>,
+    saw_new_conn: AtomicBool,
 }
 
 /// Connections waiting in the kernel's accept queue this long mean nobody is accepting.
@@ -107,6 +109,8 @@ impl ConnTracker {
             stalled_since: Mutex::new(None),
             accept_stalled: AtomicBool::new(false),
             sweeps: Default::default(),
+            last_new_conn: Mutex::new(Instant::now()),
+            saw_new_conn: AtomicBool::new(false),
         })
     }
 
@@ -122,10 +126,13 @@ impl ConnTracker {
                 s.busy_since = Some(now);
                 s.served = true;
             })
-            .or_insert(State {
-                idle_since: now,
-                busy_since: Some(now),
-                served: true,
+            .or_insert_with(|| {
+                self.saw_new_conn.store(true, Ordering::Relaxed);
+                State {
+                    idle_since: now,
+                    busy_since: Some(now),
+                    served: true,
+                }
             });
     }
 
@@ -233,6 +240,7 @@ impl ConnTracker {
         }
         let mut expired = Vec::new();
         let mut waiting = 0usize;
+        let mut new_peers = 0usize;
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.retain(|peer, _| live.contains_key(peer));
@@ -241,10 +249,13 @@ impl ConnTracker {
             let mut shard = self.shards[shard_of(peer)]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            let state = shard.entry(*peer).or_insert(State {
-                idle_since: now,
-                busy_since: None,
-                served: false,
+            let state = shard.entry(*peer).or_insert_with(|| {
+                new_peers += 1;
+                State {
+                    idle_since: now,
+                    busy_since: None,
+                    served: false,
+                }
             });
             // Accepted, seen by an earlier sweep, and still no request: most likely queued
             // inside tiny_http behind keep-alive connections (see `server`), not slow.
@@ -260,9 +271,18 @@ impl ConnTracker {
             }
         }
         self.starving.store(waiting, Ordering::Relaxed);
-        // The accept-queue check reads the network namespace's whole socket table, so it runs
-        // on every tenth sweep only (every 500 ms).
-        if self.sweeps.fetch_add(1, Ordering::Relaxed) % 10 == 0 {
+        // The accept-queue check reads the network namespace's whole socket table (which
+        // holds every TIME_WAIT socket of a busy host, and takes kernel locks the network
+        // stack needs), so it runs only when no new connection has shown up for a second —
+        // which is also exactly what a dead accept thread looks like — and at most every
+        // 500 ms.
+        if new_peers > 0 || self.saw_new_conn.swap(false, Ordering::Relaxed) {
+            *self.last_new_conn.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        }
+        let quiet = now
+            .duration_since(*self.last_new_conn.lock().unwrap_or_else(|e| e.into_inner()))
+            >= Duration::from_secs(1);
+        if quiet && self.sweeps.fetch_add(1, Ordering::Relaxed) % 10 == 0 {
             self.check_accept_queue(now);
         }
         for (peer, fds) in expired {
