@@ -239,26 +239,25 @@ fn create(
     view(app, &inv)
 }
 
-/// Invites an address to the organization.
-pub fn invite_to_org(
+/// A new pending invitation row (its token is set when it is stored).
+fn pending_row(
     app: &App,
-    access: &OrgAccess,
-    email: &str,
-    role: OrgRole,
-    ca: CompanyAccess,
-) -> Result<InvitationView> {
-    require_grant(access, role)?;
-    let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
-    let (inviter_id, inviter_name) = inviter_of(&access.principal, &access.org.name);
+    org: &crate::domain::OrgId,
+    company: Option<&crate::domain::CompanyId>,
+    email: &Email,
+    role: &str,
+    access: CompanyAccess,
+    (inviter_id, inviter_name): (Option<crate::domain::UserId>, String),
+) -> InvitationRow {
     let now = now();
-    let inv = InvitationRow {
+    InvitationRow {
         id: crate::crypto::new_id("inv"),
-        org_id: access.org_id().clone(),
-        company_id: None,
+        org_id: org.clone(),
+        company_id: company.cloned(),
         email: email.to_string(),
-        role: role.as_str().to_string(),
-        all_companies: matches!(ca, CompanyAccess::All),
-        company_ids: match ca {
+        role: role.to_string(),
+        all_companies: matches!(access, CompanyAccess::All),
+        company_ids: match access {
             CompanyAccess::All => Vec::new(),
             CompanyAccess::List(ids) => ids,
         },
@@ -269,7 +268,28 @@ pub fn invite_to_org(
         expires_at: now + ttl(app),
         accepted_at: None,
         revoked_at: None,
-    };
+    }
+}
+
+/// Invites an address to the organization.
+pub fn invite_to_org(
+    app: &App,
+    access: &OrgAccess,
+    email: &str,
+    role: OrgRole,
+    ca: CompanyAccess,
+) -> Result<InvitationView> {
+    require_grant(access, role)?;
+    let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
+    let inv = pending_row(
+        app,
+        access.org_id(),
+        None,
+        &email,
+        role.as_str(),
+        ca,
+        inviter_of(&access.principal, &access.org.name),
+    );
     create(app, &access.principal, inv, Some(access))
 }
 
@@ -284,24 +304,15 @@ pub fn invite_to_company(
     let role = CompanyRole::parse(role)
         .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
-    let (inviter_id, inviter_name) = inviter_of(&ctx.principal, &ctx.company.name);
-    let now = now();
-    let inv = InvitationRow {
-        id: crate::crypto::new_id("inv"),
-        org_id: ctx.org_id().clone(),
-        company_id: Some(ctx.company_id().clone()),
-        email: email.to_string(),
-        role: role.as_str().to_string(),
-        all_companies: false,
-        company_ids: Vec::new(),
-        inviter_id,
-        inviter_name,
-        status: "pending".into(),
-        created_at: now,
-        expires_at: now + ttl(app),
-        accepted_at: None,
-        revoked_at: None,
-    };
+    let inv = pending_row(
+        app,
+        ctx.org_id(),
+        Some(ctx.company_id()),
+        &email,
+        role.as_str(),
+        CompanyAccess::List(Vec::new()),
+        inviter_of(&ctx.principal, &ctx.company.name),
+    );
     create(app, &ctx.principal, inv, None)
 }
 
