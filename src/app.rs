@@ -4,11 +4,13 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::crypto::{random_bytes, Keyring, PasswordHasherPool};
 use crate::error::{Error, Result};
+use crate::service::hooks::{Hooks, NoPlugins};
 use crate::service::ratelimit::Limiter;
 use crate::store::Store;
 use crate::views::Views;
@@ -21,7 +23,7 @@ pub struct App {
     /// Base URL for every absolute link.
     pub public_url: String,
     /// The database.
-    pub store: Store,
+    pub store: Arc<Store>,
     /// Keyed hashing under the server secret.
     pub keyring: Keyring,
     /// Bounded Argon2id hashing.
@@ -42,6 +44,8 @@ pub struct App {
     pub keys: crate::service::keycache::KeyCache,
     /// Wakes the email worker.
     pub doorbell: crate::service::mail::Doorbell,
+    /// Plugins (none outside `serve` and `plugin` commands).
+    pub hooks: Arc<dyn Hooks>,
 }
 
 const SECRET_FILE: &str = "secret.key";
@@ -94,8 +98,30 @@ fn create_secret(path: &Path) -> Result<Vec<u8>> {
 impl App {
     /// Opens everything for a server bound at `bound` (or a CLI command, with the listen address).
     pub fn open(config: Config, bound: SocketAddr) -> Result<App> {
+        Self::open_with(config, bound, false)
+    }
+
+    /// Like [`App::open`], and loads the configured plugins (compiling them, or taking
+    /// them from the compile cache).
+    pub fn open_with_plugins(config: Config, bound: SocketAddr) -> Result<App> {
+        Self::open_with(config, bound, true)
+    }
+
+    fn open_with(config: Config, bound: SocketAddr, plugins: bool) -> Result<App> {
         let secret = server_secret(&config)?;
-        let store = Store::open_with_readers(&config.data_dir, config.workers.max(4))?;
+        let store = Arc::new(Store::open_with_readers(
+            &config.data_dir,
+            config.workers.max(4),
+        )?);
+        let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
+            Arc::new(crate::plugin_host::PluginHost::load(
+                &config.plugins,
+                &config.data_dir,
+                Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
+            )?)
+        } else {
+            Arc::new(NoPlugins)
+        };
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -138,6 +164,7 @@ impl App {
             views: Views::with_overrides(config.email_templates_dir.as_deref())?,
             doorbell: Default::default(),
             keys: crate::service::keycache::KeyCache::new(),
+            hooks,
             config,
         })
     }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+mod plugin;
+
 use crate::app::App;
 use crate::config::{Config, LogFormat, RawConfig};
 use crate::crypto::Secret;
@@ -83,6 +85,11 @@ enum Command {
         common: Common,
         /// Backup file.
         file: PathBuf,
+    },
+    /// Check and list WebAssembly plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -292,6 +299,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Plugin { command } => plugin::run(command),
         Command::Openapi => {
             println!("{}", crate::http::api::system::OPENAPI.trim_end());
             Ok(())
@@ -460,7 +468,7 @@ fn serve(config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(Error::internal)?;
-    let app = Arc::new(App::open(config, bound)?);
+    let app = Arc::new(App::open_with_plugins(config, bound)?);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(Error::internal)?;

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod plugins;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
+pub use plugins::PluginConfig;
 
 /// The type of a configuration key, used for parsing and for the reference table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +139,12 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "720",
         "a session expires this long after sign-in",
     ),
+    (
+        "email.plugin",
+        Kind::Str,
+        "",
+        "name of the email-delivery plugin when email.mode = plugin",
+    ),
     ("log_format", Kind::Str, "text", "text | json"),
     (
         "debug.panic_route",
@@ -150,6 +158,7 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
 #[derive(Default)]
 pub struct RawConfig {
     values: BTreeMap<String, (String, &'static str)>,
+    plugins: Vec<PluginConfig>,
 }
 
 impl RawConfig {
@@ -178,9 +187,14 @@ impl RawConfig {
     }
 
     fn merge_toml(&mut self, text: &str, path: &Path) -> Result<()> {
-        let table: toml::Table = text
+        let mut table: toml::Table = text
             .parse()
             .map_err(|e| Error::Config(format!("{} is not valid TOML: {e}", path.display())))?;
+        if let Some(plugins) = table.remove("plugins") {
+            let base = path.parent().unwrap_or(Path::new("."));
+            self.plugins = plugins::parse(&plugins, base)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        }
         let mut flat = Vec::new();
         flatten("", &toml::Value::Table(table), &mut flat);
         for (key, value) in flat {
@@ -291,6 +305,10 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// Log format.
     pub log_format: LogFormat,
+    /// The email-delivery plugin when `email_mode` is `Plugin`.
+    pub email_plugin: Option<String>,
+    /// Configured plugins (`[plugins.NAME]` tables).
+    pub plugins: Vec<PluginConfig>,
     /// Testing only: enable the panic route.
     pub debug_panic_route: bool,
 }
@@ -381,6 +399,16 @@ impl Config {
                 errs.push("`email.smtp_url` must start with smtp:// or smtps://".into());
             }
         }
+        let email_plugin = opt("email.plugin");
+        if email_mode == EmailMode::Plugin {
+            match &email_plugin {
+                None => errs.push("`email.mode` is plugin but `email.plugin` is not set".into()),
+                Some(n) if !raw.plugins.iter().any(|p| &p.name == n) => errs.push(format!(
+                    "`email.plugin` names {n:?}, but there is no [plugins.{n}] table"
+                )),
+                Some(_) => {}
+            }
+        }
         if email_mode == EmailMode::Smtp && smtp_url.is_none() {
             errs.push("`email.mode` is smtp but `email.smtp_url` is not set".into());
         }
@@ -428,6 +456,8 @@ impl Config {
                 as i64
                 * 3600,
             log_format,
+            email_plugin,
+            plugins: raw.plugins.clone(),
             debug_panic_route: bool_("debug.panic_route", &mut errs),
         };
         if errs.is_empty() {

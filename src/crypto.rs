@@ -49,6 +49,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Fills a slice of any length from the operating system's CSPRNG.
+pub fn fill_random(buf: &mut [u8]) {
+    SystemRandom::new()
+        .fill(buf)
+        .expect("the operating system random source failed");
+}
+
 /// A new 256-bit token, URL-safe base64 without padding (43 characters).
 pub fn new_token() -> Secret {
     Secret(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))

@@ -94,6 +94,20 @@ pub enum Error {
     SetupTokenInvalid,
     /// The user account is disabled.
     AccountDisabled,
+    /// A single sign-on could not be started or finished; the code says why
+    /// (`sso_not_configured`, `sso_state_invalid`, `sso_email_unverified`,
+    /// `sso_domain_mismatch`, `sso_provider_failed`).
+    Sso {
+        /// Stable code.
+        code: &'static str,
+        /// A sentence safe to show.
+        message: String,
+    },
+    /// Billing data comes from a plugin that failed this time.
+    BillingUnavailable {
+        /// Who to contact about billing (from configuration).
+        contact: Option<String>,
+    },
     /// The database is newer than this binary.
     SchemaTooNew {
         /// Version found in the database.
@@ -156,6 +170,8 @@ impl fmt::Display for Error {
             Error::Conflict(m) => write!(f, "conflict: {m}"),
             Error::SetupTokenInvalid => write!(f, "setup token is invalid or already used"),
             Error::AccountDisabled => write!(f, "account disabled"),
+            Error::Sso { code, message } => write!(f, "single sign-on failed ({code}): {message}"),
+            Error::BillingUnavailable { .. } => write!(f, "billing data is temporarily unavailable"),
             Error::SchemaTooNew { found, supported } => write!(
                 f,
                 "database schema version {found} is newer than this binary supports ({supported}); upgrade tenantry"

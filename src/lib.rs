@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod plugin_host;
 pub mod service;
 pub mod store;
 pub mod views;

@@ -39,9 +39,33 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
             "Setup link is invalid or already used",
         ),
         Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
+        Error::Sso { code, .. } => (
+            match *code {
+                "sso_provider_failed" => 502,
+                "sso_email_unverified" | "sso_domain_mismatch" => 403,
+                _ => 400,
+            },
+            code,
+            "Single sign-on failed",
+        ),
+        Error::BillingUnavailable { .. } => (
+            503,
+            "billing_unavailable",
+            "Billing data temporarily unavailable",
+        ),
         Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
             (500, "internal", "Internal server error")
         }
+    }
+}
+
+/// The sentence shown when a billing plugin fails.
+pub fn billing_unavailable_text(contact: Option<&str>) -> String {
+    match contact {
+        Some(c) => {
+            format!("Billing data is temporarily unavailable. For billing questions, email {c}.")
+        }
+        None => "Billing data is temporarily unavailable. Try again later.".to_string(),
     }
 }
 
@@ -104,6 +128,8 @@ pub fn from_error(e: &Error) -> Resp {
         }
         Error::SetupTokenInvalid => "the setup link is invalid or has already been used".to_string(),
         Error::AccountDisabled => "this account is disabled".to_string(),
+        Error::Sso { message, .. } => message.clone(),
+        Error::BillingUnavailable { contact } => billing_unavailable_text(contact.as_deref()),
     };
     let mut body = json!({
         "type": format!("https://tenantry.dev/problems/{code}"),
@@ -123,6 +149,9 @@ pub fn from_error(e: &Error) -> Resp {
     }
     if let Error::FeatureDisabled(feat) = e {
         body["feature"] = json!(feat);
+    }
+    if let Error::BillingUnavailable { contact } = e {
+        body["billing_contact_email"] = json!(contact);
     }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();

@@ -68,6 +68,12 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/api/v1/orgs/{org}/billing"    => api::orgs::get_billing;
     "PUT"   "/api/v1/orgs/{org}/billing/profile" => api::orgs::put_billing_profile;
     "GET"   "/api/v1/orgs/{org}/billing/invoices" => api::orgs::list_invoices;
+    "GET"   "/api/v1/orgs/{org}/billing/source" => api::sso::get_billing_source;
+    "PUT"   "/api/v1/orgs/{org}/billing/source" => api::sso::put_billing_source;
+    "GET"   "/api/v1/orgs/{org}/sso"        => api::sso::get;
+    "PUT"   "/api/v1/orgs/{org}/sso"        => api::sso::put;
+    "DELETE" "/api/v1/orgs/{org}/sso"       => api::sso::delete;
+    "POST"  "/api/v1/auth/sso/discover"     => api::sso::discover;
     "POST"  "/api/v1/orgs/{org}/billing/invoices" => api::orgs::import_invoices;
     "GET"   "/api/v1/orgs/{org}/audit-log"  => api::orgs::audit_log;
     "GET"   "/api/v1/orgs/{org}/api-keys"   => api::keys::list;
@@ -117,6 +123,9 @@ pub static ROUTES: &[Route] = routes! {
     "POST"  "/reset-password"               => pages::password::reset_submit, page;
     "GET"   "/verify-email"                 => pages::password::verify_email, page;
     "GET"   "/dev/outbox"                   => pages::outbox::show, page;
+    "GET"   "/sso/{plugin}/start"           => pages::sso::start, page;
+    "GET"   "/sso/{plugin}/callback"        => pages::sso::callback, page;
+    "GET"   "/orgs/{org}/billing"           => pages::billing::show, page;
 };
 
 fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {

@@ -4,8 +4,8 @@
 //! given up after `email.give_up_hours`), and erases each body once delivered. Nothing is lost
 //! on restart: a message caught mid-send is queued again (at-least-once delivery).
 //!
-//! Delivery goes through the [`Deliver`] seam: built-in SMTP ([`SmtpDelivery`]) now, an
-//! email-delivery plugin later. In `outbox` mode messages are held, not sent, and readable on
+//! Delivery goes through the [`Deliver`] seam: built-in SMTP ([`SmtpDelivery`]) or an
+//! email-delivery plugin ([`PluginDelivery`]). In `outbox` mode messages are held, not sent, and readable on
 //! the development outbox page.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::config::EmailMode;
 use crate::error::{Error, Result};
+use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
 use crate::store::{OutboxRow, Tx};
 use crate::views::RenderedEmail;
 
@@ -37,6 +38,10 @@ pub struct DeliveryError {
 /// A message ready to hand to a transport.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// Stable across retries of this message (an idempotency key for delivery APIs).
+    pub id: String,
+    /// 1 on the first try.
+    pub attempt: u32,
     /// Sender.
     pub from: String,
     /// Recipient.
@@ -237,12 +242,67 @@ pub fn transport(app: &App) -> Result<Option<Arc<dyn Deliver>>> {
     match app.config.email_mode {
         EmailMode::Outbox => Ok(None),
         EmailMode::Smtp => {
-            let url = app.config.smtp_url.as_ref().ok_or_else(|| Error::Config("`email.smtp_url` is not set".into()))?;
+            let url = app
+                .config
+                .smtp_url
+                .as_ref()
+                .ok_or_else(|| Error::Config("`email.smtp_url` is not set".into()))?;
             Ok(Some(Arc::new(SmtpDelivery::from_url(url.expose())?)))
         }
-        EmailMode::Plugin => Err(Error::Config(
-            "`email.mode = plugin` needs an email-delivery plugin, and plugins are not available in this build".into(),
-        )),
+        EmailMode::Plugin => {
+            let name = app.config.email_plugin.clone().ok_or_else(|| {
+                Error::Config("`email.mode` is plugin but `email.plugin` is not set".into())
+            })?;
+            if !app.hooks.supports(&name, HookKind::EmailDelivery) {
+                // Messages stay queued (and are retried) until the plugin works.
+                log::error!(
+                    "email plugin {name:?} is not loaded or does not implement email-delivery; \
+                     messages stay queued"
+                );
+            }
+            Ok(Some(Arc::new(PluginDelivery {
+                hooks: app.hooks.clone(),
+                plugin: name,
+            })))
+        }
+    }
+}
+
+/// Delivery through an email-delivery plugin. Anything but the plugin's own `permanent`
+/// verdict (a trap, a timeout, a limit hit, invalid output, an unloaded plugin) is retried,
+/// so no message is lost to a broken plugin.
+pub struct PluginDelivery {
+    hooks: Arc<dyn Hooks>,
+    plugin: String,
+}
+
+impl Deliver for PluginDelivery {
+    fn deliver(&self, msg: &Outgoing) -> std::result::Result<(), DeliveryError> {
+        let message = EmailMessage {
+            id: msg.id.clone(),
+            template: msg.template.clone(),
+            sender: msg.from.clone(),
+            recipient: msg.to.clone(),
+            subject: msg.content.subject.clone(),
+            text: msg.content.text.clone(),
+            html: msg.content.html.clone(),
+            attempt: msg.attempt,
+        };
+        match self.hooks.email_deliver(&self.plugin, &message) {
+            Ok(EmailOutcome::Delivered(_)) => Ok(()),
+            Ok(EmailOutcome::Permanent(why)) => Err(DeliveryError {
+                permanent: true,
+                message: format!("plugin {}: {why}", self.plugin),
+            }),
+            Ok(EmailOutcome::Retryable(why)) => Err(DeliveryError {
+                permanent: false,
+                message: format!("plugin {}: {why}", self.plugin),
+            }),
+            Err(e) => Err(DeliveryError {
+                permanent: false,
+                message: format!("plugin {}: {} ({e})", self.plugin, e.code()),
+            }),
+        }
     }
 }
 
@@ -261,6 +321,8 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
         }
     };
     let out = Outgoing {
+        id: format!("tenantry-{}-{}", row.created_at, row.id),
+        attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
         from: app.config.email_from.clone(),
         to: row.recipient.clone(),
         template: row.template.clone(),

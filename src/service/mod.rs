@@ -6,7 +6,9 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod billing_source;
 pub mod companies;
+pub mod hooks;
 pub mod invitations;
 pub mod keycache;
 pub mod mail;
@@ -15,9 +17,11 @@ pub mod members;
 pub mod org_settings;
 pub mod orgs;
 pub mod passwords;
+pub mod plugin_kv;
 pub mod ratelimit;
 pub mod setup;
 pub mod sites;
+pub mod sso;
 pub mod users;
 
 /// Current unix time in seconds.

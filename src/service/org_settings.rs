@@ -176,7 +176,10 @@ pub struct BillingView {
 /// Billing overview (owner and billing roles, `billing` feature on).
 pub fn get_billing(app: &App, access: &OrgAccess) -> Result<BillingView> {
     access.require(Permission::BillingRead)?;
-    let profile = app.store.read(|c| c.billing_profile(access.org_id()))?;
+    let profile = match crate::service::billing_source::plugin_for(app, access.org_id())? {
+        Some(plugin) => crate::service::billing_source::profile(app, access, &plugin)?,
+        None => app.store.read(|c| c.billing_profile(access.org_id()))?,
+    };
     let contact = app.config.billing_contact_email.clone();
     let message = match (&profile, &contact) {
         (Some(_), _) => "Billing profile on file.".to_string(),
@@ -195,13 +198,8 @@ pub fn get_billing(app: &App, access: &OrgAccess) -> Result<BillingView> {
     })
 }
 
-/// Replaces the billing profile (owner and billing roles).
-pub fn put_billing_profile(
-    app: &App,
-    access: &OrgAccess,
-    p: BillingProfile,
-) -> Result<BillingProfile> {
-    access.require(Permission::BillingManage)?;
+/// The built-in checks of a billing profile (also applied to profiles from plugins).
+pub fn check_profile(p: BillingProfile) -> Result<BillingProfile> {
     let mut errs: Vec<FieldError> = Vec::new();
     let legal_name = validate_name("legal_name", &p.legal_name, &mut errs);
     let email = Email::parse(&p.billing_email)
@@ -233,13 +231,29 @@ pub fn put_billing_profile(
     let Some(email) = email.filter(|_| errs.is_empty()) else {
         return Err(Error::Validation(errs));
     };
-    let profile = BillingProfile {
+    Ok(BillingProfile {
         legal_name,
         billing_email: email.to_string(),
         address,
         tax_id,
         plan,
-    };
+    })
+}
+
+/// Replaces the billing profile (owner and billing roles).
+pub fn put_billing_profile(
+    app: &App,
+    access: &OrgAccess,
+    p: BillingProfile,
+) -> Result<BillingProfile> {
+    access.require(Permission::BillingManage)?;
+    let profile = check_profile(p)?;
+    if let Some(plugin) = crate::service::billing_source::plugin_for(app, access.org_id())? {
+        let errs = crate::service::billing_source::validate(app, access, &plugin, &profile)?;
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+    }
     let now = now();
     let org = access.org_id();
     app.store.write(|tx| {
@@ -264,6 +278,10 @@ pub fn list_invoices(
     limit: usize,
 ) -> Result<Page<Invoice>> {
     access.require(Permission::BillingRead)?;
+    if let Some(plugin) = crate::service::billing_source::plugin_for(app, access.org_id())? {
+        let all = crate::service::billing_source::invoices(app, access, &plugin)?;
+        return Ok(crate::service::billing_source::paginate(all, cursor, limit));
+    }
     let after = match cursor {
         None => None,
         Some(c) => Some(
@@ -307,7 +325,7 @@ pub struct ImportResult {
     pub updated: usize,
 }
 
-fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
+pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
     let mut errs = Vec::new();
     if items.len() > 1000 {
         errs.push(FieldError::new(

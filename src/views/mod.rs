@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("forgot", include_str!("templates/forgot.hbs")),
     ("reset", include_str!("templates/reset.hbs")),
     ("outbox", include_str!("templates/outbox.hbs")),
+    ("billing", include_str!("templates/billing.hbs")),
 ];
 
 /// Email templates: subject and text (not HTML-escaped) and HTML (escaped), per message kind.

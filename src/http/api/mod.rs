@@ -7,6 +7,7 @@ pub mod keys;
 pub mod me;
 pub mod orgs;
 pub mod setup;
+pub mod sso;
 pub mod system;
 pub mod users;
 

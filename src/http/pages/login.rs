@@ -44,6 +44,19 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
         return Ok(csrf_failed(app));
     }
     let email = form.get("email").cloned().unwrap_or_default();
+    // An address in a domain with single sign-on goes to its identity provider.
+    if let Some(route) = service::sso::route_for(app, &email)? {
+        let mut target = form_urlencoded::Serializer::new(String::new());
+        target.append_pair("email", email.trim());
+        if let Some(next) = safe_next(form.get("next")) {
+            target.append_pair("next", &next);
+        }
+        return Ok(Resp::see_other(&format!(
+            "/sso/{}/start?{}",
+            route.plugin,
+            target.finish()
+        )));
+    }
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     match service::auth::login(app, &email, &password, &req.client_ip()) {
         Ok(s) => {

@@ -1,12 +1,14 @@
 //! Server-rendered pages (handlebars, no JavaScript). Form posts carry a CSRF token: the
 //! session's token when signed in, otherwise a double-submit cookie set by the form page.
 
+pub mod billing;
 pub mod home;
 pub mod invite;
 pub mod login;
 pub mod outbox;
 pub mod password;
 pub mod setup;
+pub mod sso;
 
 use serde_json::json;
 

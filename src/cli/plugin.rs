@@ -1,0 +1,125 @@
+//! `tenantry plugin check|list`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::{init_logging, load_config, Common};
+use crate::error::{Error, Result};
+use crate::service::hooks::Hooks;
+
+/// Plugin commands.
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Check a component against the plugin contract: which world it implements, what it
+    /// imports, and whether this host can run it (exit code 2 when it cannot).
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the configured plugins and their state (loads each, using the compile cache).
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a plugin command.
+pub fn run(cmd: PluginCommand) -> Result<()> {
+    match cmd {
+        PluginCommand::Check { file, json } => check(&file, json),
+        PluginCommand::List { common, json } => list(&common, json),
+    }
+}
+
+fn check(file: &Path, json: bool) -> Result<()> {
+    let found = crate::plugin_host::inspect(file).map_err(Error::Config)?;
+    if json {
+        let v = serde_json::json!({
+            "file": file.display().to_string(),
+            "ok": found.ok(),
+            "worlds": found.worlds,
+            "imports": found.imports,
+            "exports": found.exports,
+            "problems": found.problems,
+        });
+        println!("{v:#}");
+    } else {
+        println!("{}", file.display());
+        println!(
+            "  worlds:  {}",
+            if found.worlds.is_empty() {
+                "none".to_string()
+            } else {
+                found.worlds.join(", ")
+            }
+        );
+        println!("  exports: {}", found.exports.join(", "));
+        println!("  imports:");
+        for i in &found.imports {
+            let how = match i.provided_as {
+                "granted" => "granted by the host",
+                _ => "not granted: defined as a trap (the call fails if the plugin uses it)",
+            };
+            println!("    {}  — {how}", i.name);
+        }
+        if found.ok() {
+            println!("  result:  ok, satisfies the tenantry:plugin@1.0.0 contract");
+        }
+    }
+    if found.ok() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{} does not satisfy the plugin contract: {}",
+            file.display(),
+            found.problems.join("; ")
+        )))
+    }
+}
+
+fn list(common: &Common, json: bool) -> Result<()> {
+    let config = load_config(common, &[])?;
+    init_logging(config.log_format);
+    let store = Arc::new(crate::store::Store::open(&config.data_dir)?);
+    let host = crate::plugin_host::PluginHost::load(
+        &config.plugins,
+        &config.data_dir,
+        Arc::new(crate::service::plugin_kv::StoreKv::new(store)),
+    )?;
+    let status = host.status();
+    if json {
+        println!("{:#}", serde_json::json!(status));
+        return Ok(());
+    }
+    if status.is_empty() {
+        println!("no plugins configured (add [plugins.NAME] tables to the config file)");
+        return Ok(());
+    }
+    for p in &status {
+        println!("{}  {}", p.name, p.state);
+        println!("  file:          {}", p.file);
+        if !p.worlds.is_empty() {
+            println!("  worlds:        {}", p.worlds.join(", "));
+        }
+        println!(
+            "  allowed hosts: {}",
+            if p.allowed_hosts.is_empty() {
+                "none".to_string()
+            } else {
+                p.allowed_hosts.join(", ")
+            }
+        );
+        if let Some(e) = &p.error {
+            println!("  error:         {e}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `/orgs/{org}/billing`: the billing overview page (profile and recent invoices), or the
+//! "temporarily unavailable" notice with the billing contact when a billing plugin fails.
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::http::auth::optional_session;
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::authz::org_access;
+use crate::service::org_settings;
+
+/// `GET /orgs/{org}/billing`.
+pub fn show(app: &App, req: &Req) -> Result<Resp> {
+    let Some(s) = optional_session(app, req)? else {
+        return Ok(Resp::see_other("/login"));
+    };
+    let access = org_access(app, &s.principal, req.param("org"))?;
+    let overview = org_settings::get_billing(app, &access)
+        .and_then(|b| Ok((b, org_settings::list_invoices(app, &access, None, 20)?)));
+    let (status, data) = match overview {
+        Ok((billing, invoices)) => (
+            200,
+            json!({
+                "org": access.org.name,
+                "available": true,
+                "profile": billing.profile,
+                "message": billing.message,
+                "contact": billing.billing_contact_email,
+                "invoices": invoices.data,
+            }),
+        ),
+        Err(Error::BillingUnavailable { contact }) => (
+            503,
+            json!({
+                "org": access.org.name,
+                "available": false,
+                "profile": null,
+                "message": crate::http::problem::billing_unavailable_text(contact.as_deref()),
+                "contact": contact,
+                "invoices": [],
+            }),
+        ),
+        Err(e) => return Err(e),
+    };
+    let html = app.views.page("billing", "Billing", &data)?;
+    Ok(Resp::html(status, html))
+}

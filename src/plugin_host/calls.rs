@@ -1,0 +1,274 @@
+//! `Hooks` for the plugin host: converts between the service's plain types and the
+//! generated bindings, and bounds every value a plugin returns before anything else sees it
+//! (the services then apply their own domain checks).
+
+use super::bindings::exports::tenantry::plugin::{
+    billing_hooks as bh, email_hooks as eh, sso_hooks as sh,
+};
+use super::bindings::tenantry::plugin::types::PluginError;
+use super::{PluginHost, Slot};
+use crate::service::hooks::{
+    BillingOrg, BillingProfileData, EmailMessage, EmailOutcome, HookError, HookKind, HookResult,
+    Hooks, InvoiceData, PluginStatus, SsoFinish, SsoIdentity, SsoRedirect, SsoStart,
+};
+
+const MAX_TEXT: usize = 4096;
+const MAX_INVOICES: usize = 1000;
+
+fn bounded(field: &str, s: String, max: usize) -> HookResult<String> {
+    if s.len() > max {
+        return Err(HookError::InvalidOutput(format!(
+            "{field} is longer than {max} bytes"
+        )));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(HookError::InvalidOutput(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(s)
+}
+
+fn plugin_error(e: PluginError) -> HookError {
+    let code_ok = !e.code.is_empty()
+        && e.code.len() <= 64
+        && e.code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !code_ok {
+        return HookError::InvalidOutput("plugin-error code is not [a-z0-9_]{1,64}".into());
+    }
+    HookError::Plugin {
+        code: e.code,
+        message: e.message.chars().take(500).collect(),
+    }
+}
+
+fn billing_org(org: &BillingOrg) -> bh::Organization {
+    bh::Organization {
+        id: org.id.clone(),
+        slug: org.slug.clone(),
+        name: org.name.clone(),
+    }
+}
+
+fn profile_out(p: bh::BillingProfile) -> HookResult<BillingProfileData> {
+    Ok(BillingProfileData {
+        legal_name: bounded("legal-name", p.legal_name, 1000)?,
+        billing_email: bounded("billing-email", p.billing_email, 320)?,
+        address: bounded("address", p.address, 2000)?,
+        tax_id: p.tax_id.map(|t| bounded("tax-id", t, 64)).transpose()?,
+        plan: bounded("plan", p.plan, 200)?,
+    })
+}
+
+fn profile_in(p: &BillingProfileData) -> bh::BillingProfile {
+    bh::BillingProfile {
+        legal_name: p.legal_name.clone(),
+        billing_email: p.billing_email.clone(),
+        address: p.address.clone(),
+        tax_id: p.tax_id.clone(),
+        plan: p.plan.clone(),
+    }
+}
+
+impl Hooks for PluginHost {
+    fn supports(&self, name: &str, kind: HookKind) -> bool {
+        self.ready(name, kind).is_ok()
+    }
+
+    fn status(&self) -> Vec<PluginStatus> {
+        self.plugins
+            .values()
+            .map(|slot| match slot {
+                Slot::Ready(p) => PluginStatus {
+                    name: p.config.name.clone(),
+                    file: p.config.file.display().to_string(),
+                    state: "ready",
+                    worlds: p.worlds(),
+                    error: None,
+                    allowed_hosts: p.config.allowed_hosts.clone(),
+                },
+                Slot::Failed { config, error } => PluginStatus {
+                    name: config.name.clone(),
+                    file: config.file.display().to_string(),
+                    state: "failed",
+                    worlds: Vec::new(),
+                    error: Some(error.clone()),
+                    allowed_hosts: config.allowed_hosts.clone(),
+                },
+            })
+            .collect()
+    }
+
+    fn sso_start(&self, plugin: &str, req: SsoStart) -> HookResult<SsoRedirect> {
+        let out = self.call(plugin, HookKind::Sso, |p, store, instance| {
+            let guest = p
+                .sso
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_start(
+                &mut *store,
+                &sh::StartRequest {
+                    state: req.state,
+                    nonce: req.nonce,
+                    redirect_uri: req.redirect_uri,
+                    login_hint: req.login_hint,
+                },
+            )
+        })?;
+        let r = out.map_err(plugin_error)?;
+        let url = bounded("redirect-url", r.redirect_url, 8192)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(HookError::InvalidOutput(
+                "redirect-url is not an absolute http(s) URL".into(),
+            ));
+        }
+        Ok(SsoRedirect {
+            redirect_url: url,
+            flow_data: bounded("flow-data", r.flow_data, MAX_TEXT)?,
+        })
+    }
+
+    fn sso_finish(&self, plugin: &str, req: SsoFinish) -> HookResult<SsoIdentity> {
+        let out = self.call(plugin, HookKind::Sso, |p, store, instance| {
+            let guest = p
+                .sso
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_finish(
+                &mut *store,
+                &sh::FinishRequest {
+                    params: req.params,
+                    state: req.state,
+                    nonce: req.nonce,
+                    redirect_uri: req.redirect_uri,
+                    flow_data: req.flow_data,
+                },
+            )
+        })?;
+        let id = out.map_err(plugin_error)?;
+        if id.subject.trim().is_empty() {
+            return Err(HookError::InvalidOutput("subject is empty".into()));
+        }
+        if id.groups.len() > 200 {
+            return Err(HookError::InvalidOutput("more than 200 groups".into()));
+        }
+        Ok(SsoIdentity {
+            subject: bounded("subject", id.subject, 255)?,
+            email: bounded("email", id.email, 320)?,
+            email_verified: id.email_verified,
+            name: id.name.map(|n| bounded("name", n, 200)).transpose()?,
+            groups: id
+                .groups
+                .into_iter()
+                .map(|g| bounded("group", g, 200))
+                .collect::<HookResult<_>>()?,
+        })
+    }
+
+    fn billing_profile(
+        &self,
+        plugin: &str,
+        org: &BillingOrg,
+    ) -> HookResult<Option<BillingProfileData>> {
+        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
+            let guest = p
+                .billing
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_get_profile(&mut *store, &billing_org(org))
+        })?;
+        out.map_err(plugin_error)?.map(profile_out).transpose()
+    }
+
+    fn billing_invoices(&self, plugin: &str, org: &BillingOrg) -> HookResult<Vec<InvoiceData>> {
+        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
+            let guest = p
+                .billing
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_list_invoices(&mut *store, &billing_org(org))
+        })?;
+        let list = out.map_err(plugin_error)?;
+        if list.len() > MAX_INVOICES {
+            return Err(HookError::InvalidOutput(format!(
+                "more than {MAX_INVOICES} invoices"
+            )));
+        }
+        list.into_iter()
+            .map(|i| {
+                Ok(InvoiceData {
+                    number: bounded("invoice number", i.number, 64)?,
+                    issued_on: bounded("issued-on", i.issued_on, 10)?,
+                    amount_cents: i.amount_cents,
+                    currency: bounded("currency", i.currency, 3)?,
+                    status: bounded("status", i.status, 16)?,
+                    url: i.url.map(|u| bounded("url", u, 2048)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    fn billing_validate(
+        &self,
+        plugin: &str,
+        org: &BillingOrg,
+        profile: &BillingProfileData,
+    ) -> HookResult<Vec<(String, String)>> {
+        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
+            let guest = p
+                .billing
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_validate_profile(&mut *store, &billing_org(org), &profile_in(profile))
+        })?;
+        let errs = out.map_err(plugin_error)?;
+        if errs.len() > 50 {
+            return Err(HookError::InvalidOutput("more than 50 field errors".into()));
+        }
+        errs.into_iter()
+            .map(|e| {
+                Ok((
+                    bounded("field", e.field, 64)?,
+                    bounded("message", e.message, 500)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn email_deliver(&self, plugin: &str, msg: &EmailMessage) -> HookResult<EmailOutcome> {
+        let out = self.call(plugin, HookKind::EmailDelivery, |p, store, instance| {
+            let guest = p
+                .email
+                .as_ref()
+                .expect("checked by ready")
+                .load(&mut *store, instance)?;
+            guest.call_deliver(
+                &mut *store,
+                &eh::Message {
+                    id: msg.id.clone(),
+                    template: msg.template.clone(),
+                    sender: msg.sender.clone(),
+                    recipient: msg.recipient.clone(),
+                    subject: msg.subject.clone(),
+                    text: msg.text.clone(),
+                    html: msg.html.clone(),
+                    attempt: msg.attempt,
+                },
+            )
+        })?;
+        Ok(match out {
+            eh::Delivery::Delivered(id) => {
+                EmailOutcome::Delivered(id.map(|i| bounded("message id", i, 256)).transpose()?)
+            }
+            eh::Delivery::Retryable(why) => EmailOutcome::Retryable(bounded("reason", why, 1000)?),
+            eh::Delivery::Permanent(why) => EmailOutcome::Permanent(bounded("reason", why, 1000)?),
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! `tenantry plugin check`: which worlds a component implements, what it imports, and
+//! whether the host can run it.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_hooks};
+
+/// What `plugin check` found.
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    /// Worlds whose exports the component provides with the right types.
+    pub worlds: Vec<&'static str>,
+    /// Each import and how the host satisfies it.
+    pub imports: Vec<ImportStatus>,
+    /// Names the component exports.
+    pub exports: Vec<String>,
+    /// Reasons the host cannot use it (empty = usable).
+    pub problems: Vec<String>,
+}
+
+/// One import of a component.
+#[derive(Debug, Serialize)]
+pub struct ImportStatus {
+    /// The import's name, e.g. `tenantry:plugin/host@1.0.0`.
+    pub name: String,
+    /// `granted` (the host implements it) or `trap` (defined as a function that traps).
+    pub provided_as: &'static str,
+}
+
+impl Inspection {
+    /// Whether the component satisfies the contract.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Compiles and links a component the way the server would, without running it.
+pub fn inspect(file: &Path) -> Result<Inspection, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let engine = super::new_engine(&[]).map_err(|e| e.to_string())?;
+    let component = wasmtime::component::Component::new(&engine, &bytes).map_err(|e| {
+        format!(
+            "{} is not a WebAssembly component this host can compile: {e:#}",
+            file.display()
+        )
+    })?;
+    let ty = component.component_type();
+    let mut problems = Vec::new();
+    let imports: Vec<ImportStatus> = ty
+        .imports(&engine)
+        .map(|(name, _)| {
+            let granted =
+                name == "tenantry:plugin/host@1.0.0" || name == "tenantry:plugin/types@1.0.0";
+            if !granted && name.starts_with("tenantry:plugin/") {
+                problems.push(format!(
+                    "imports {name}, but this host implements tenantry:plugin@1.0.0"
+                ));
+            }
+            ImportStatus {
+                name: name.to_string(),
+                provided_as: if granted { "granted" } else { "trap" },
+            }
+        })
+        .collect();
+    let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
+    let mut worlds = Vec::new();
+    match super::link(&engine, &component) {
+        Ok(pre) => {
+            if sso_hooks::GuestIndices::new(&pre).is_ok() {
+                worlds.push("sso");
+            }
+            if billing_hooks::GuestIndices::new(&pre).is_ok() {
+                worlds.push("billing-profile");
+            }
+            if email_hooks::GuestIndices::new(&pre).is_ok() {
+                worlds.push("email-delivery");
+            }
+        }
+        Err(e) => problems.push(format!("cannot be linked: {e:#}")),
+    }
+    if worlds.is_empty() {
+        problems.push(
+            "exports none of tenantry:plugin/sso-hooks, billing-hooks or email-hooks @1.0.0 \
+             with the contract's types"
+                .into(),
+        );
+    }
+    Ok(Inspection {
+        worlds,
+        imports,
+        exports,
+        problems,
+    })
+}

@@ -1,0 +1,273 @@
+//! The WebAssembly plugin host — the only module that names wasmtime. It implements
+//! [`crate::service::hooks::Hooks`]: each call gets a fresh `Store` (memory limit, instance
+//! and table limits, an epoch deadline) instantiated from the plugin's `InstancePre`, so a
+//! trap, a timeout or a limit hit ends that call only. Components are compiled once and
+//! cached in `data_dir/plugin-cache`.
+//!
+//! WASI: plugins are granted the `host` interface only. A Rust guest built for
+//! `wasm32-wasip2` still imports a few `wasi:cli` / `wasi:io` functions from its standard
+//! library (panic output, exit); those are defined as functions that trap, so a plugin
+//! that tries to use the environment, stdio, files or sockets stops with a clear error.
+
+mod bindings;
+mod calls;
+mod engine;
+mod host_api;
+mod inspect;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::config::PluginConfig;
+use crate::service::hooks::{HookError, HookKind, HookResult, PluginKv};
+
+pub use inspect::{inspect, Inspection};
+
+use bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_hooks};
+use host_api::{HostState, Limits};
+
+/// A loaded plugin: its configuration, the pre-linked component, and which hooks it has.
+pub(crate) struct Loaded {
+    config: PluginConfig,
+    kv: Arc<dyn PluginKv>,
+    agent: ureq::Agent,
+    pre: InstancePre<HostState>,
+    sso: Option<sso_hooks::GuestIndices>,
+    billing: Option<billing_hooks::GuestIndices>,
+    email: Option<email_hooks::GuestIndices>,
+}
+
+impl Loaded {
+    fn worlds(&self) -> Vec<&'static str> {
+        let mut w = Vec::new();
+        if self.sso.is_some() {
+            w.push(HookKind::Sso.world());
+        }
+        if self.billing.is_some() {
+            w.push(HookKind::BillingProfile.world());
+        }
+        if self.email.is_some() {
+            w.push(HookKind::EmailDelivery.world());
+        }
+        w
+    }
+
+    fn has(&self, kind: HookKind) -> bool {
+        match kind {
+            HookKind::Sso => self.sso.is_some(),
+            HookKind::BillingProfile => self.billing.is_some(),
+            HookKind::EmailDelivery => self.email.is_some(),
+        }
+    }
+}
+
+enum Slot {
+    Ready(Arc<Loaded>),
+    Failed { config: PluginConfig, error: String },
+}
+
+/// Every configured plugin, loaded once at start.
+pub struct PluginHost {
+    engine: Engine,
+    plugins: BTreeMap<String, Slot>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest memory limit among the plugins, in bytes (the pool's bound).
+fn pool_memory(configs: &[PluginConfig]) -> usize {
+    let mib = configs.iter().map(|p| p.memory_mib).max().unwrap_or(64);
+    (mib as usize) << 20
+}
+
+fn new_engine(configs: &[PluginConfig]) -> crate::error::Result<Engine> {
+    let engine = engine::build(pool_memory(configs))
+        .map_err(|e| crate::error::Error::internal(format!("plugin engine: {e:#}")))?;
+    Ok(engine)
+}
+
+impl PluginHost {
+    /// Loads every configured plugin. A plugin that fails to load is logged and reported
+    /// by [`PluginHost::status`]; calls to it answer `plugin_unavailable`.
+    pub fn load(
+        configs: &[PluginConfig],
+        data_dir: &Path,
+        kv: Arc<dyn PluginKv>,
+    ) -> crate::error::Result<PluginHost> {
+        let engine = new_engine(configs)?;
+        engine::start_ticker(&engine);
+        let cache_dir = data_dir.join("plugin-cache");
+        let mut plugins = BTreeMap::new();
+        for cfg in configs {
+            let slot = match load_one(&engine, &cache_dir, cfg, kv.clone()) {
+                Ok(loaded) => {
+                    log::info!(
+                        "plugin {}: ready ({}; may call: {})",
+                        cfg.name,
+                        loaded.worlds().join(", "),
+                        if cfg.allowed_hosts.is_empty() {
+                            "no hosts".to_string()
+                        } else {
+                            cfg.allowed_hosts.join(", ")
+                        }
+                    );
+                    Slot::Ready(Arc::new(loaded))
+                }
+                Err(error) => {
+                    log::error!("plugin {}: not loaded: {error}", cfg.name);
+                    Slot::Failed {
+                        config: cfg.clone(),
+                        error,
+                    }
+                }
+            };
+            plugins.insert(cfg.name.clone(), slot);
+        }
+        Ok(PluginHost { engine, plugins })
+    }
+
+    fn ready(&self, name: &str, kind: HookKind) -> HookResult<Arc<Loaded>> {
+        match self.plugins.get(name) {
+            Some(Slot::Ready(p)) if p.has(kind) => Ok(p.clone()),
+            Some(Slot::Ready(_)) => Err(HookError::Unavailable(format!(
+                "plugin {name:?} does not implement the {} world",
+                kind.world()
+            ))),
+            Some(Slot::Failed { error, .. }) => Err(HookError::Unavailable(format!(
+                "plugin {name:?} failed to load: {error}"
+            ))),
+            None => Err(HookError::Unavailable(format!(
+                "no plugin named {name:?} is configured"
+            ))),
+        }
+    }
+
+    /// Runs `f` against a fresh instance of plugin `name`, within its limits and deadline.
+    fn call<R>(
+        &self,
+        name: &str,
+        kind: HookKind,
+        f: impl FnOnce(
+            &Loaded,
+            &mut Store<HostState>,
+            &wasmtime::component::Instance,
+        ) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        let plugin = self.ready(name, kind)?;
+        let timeout = std::time::Duration::from_millis(plugin.config.timeout_ms);
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                plugin: plugin.clone(),
+                limits: Limits {
+                    memory: (plugin.config.memory_mib as usize) << 20,
+                    memory_hit: false,
+                },
+                deadline: Instant::now() + timeout,
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        let ticks = timeout.as_millis().div_ceil(engine::TICK.as_millis()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&plugin, &mut store, &instance));
+        result.map_err(|e| {
+            let err = classify(&e, store.data().limits.memory_hit);
+            log::warn!("plugin {name}: call failed: {err} ({e:#})");
+            err
+        })
+    }
+}
+
+/// Maps a wasmtime failure to the typed error of that call.
+fn classify(e: &wasmtime::Error, memory_hit: bool) -> HookError {
+    if memory_hit || e.downcast_ref::<host_api::MemoryLimitHit>().is_some() {
+        return HookError::MemoryLimit;
+    }
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => HookError::Timeout,
+            other => HookError::Trap(other.to_string()),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("maximum concurrent") {
+        return HookError::Busy;
+    }
+    HookError::Trap(text.chars().take(500).collect())
+}
+
+fn load_one(
+    engine: &Engine,
+    cache_dir: &Path,
+    cfg: &PluginConfig,
+    kv: Arc<dyn PluginKv>,
+) -> Result<Loaded, String> {
+    let bytes =
+        std::fs::read(&cfg.file).map_err(|e| format!("cannot read {}: {e}", cfg.file.display()))?;
+    let (component, how, took) = engine::load_component(engine, cache_dir, &bytes)
+        .map_err(|e| format!("{} is not a usable component: {e:#}", cfg.file.display()))?;
+    match how {
+        engine::Compiled::Cached => log::info!(
+            "plugin {}: loaded from the compile cache in {} ms",
+            cfg.name,
+            took.as_millis()
+        ),
+        engine::Compiled::Fresh => log::info!(
+            "plugin {}: compiled in {} ms (cached for the next start)",
+            cfg.name,
+            took.as_millis()
+        ),
+    }
+    let pre = link(engine, &component).map_err(|e| format!("{e:#}"))?;
+    let sso = sso_hooks::GuestIndices::new(&pre).ok();
+    let billing = billing_hooks::GuestIndices::new(&pre).ok();
+    let email = email_hooks::GuestIndices::new(&pre).ok();
+    if sso.is_none() && billing.is_none() && email.is_none() {
+        return Err(
+            "the component exports none of tenantry:plugin/sso-hooks, billing-hooks or \
+             email-hooks @1.0.0"
+                .into(),
+        );
+    }
+    Ok(Loaded {
+        config: cfg.clone(),
+        kv,
+        agent: host_api::agent(),
+        pre,
+        sso,
+        billing,
+        email,
+    })
+}
+
+/// Links the `host` interface and defines every other import as a trap.
+fn link(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> wasmtime::Result<InstancePre<HostState>> {
+    let mut linker: Linker<HostState> = Linker::new(engine);
+    bindings::tenantry::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    bindings::tenantry::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    linker.define_unknown_imports_as_traps(component)?;
+    linker.instantiate_pre(component)
+}

@@ -1,0 +1,196 @@
+//! Billing data from a billing-profile plugin. When an organization's billing source is a
+//! plugin, its profile and invoices are read from the plugin on every request (the external
+//! billing system is the source of truth) and checked by the same rules as stored data;
+//! saving a profile also runs the plugin's checks (e.g. tax IDs). A plugin failure of any
+//! kind answers `billing_unavailable` with the billing contact, never a 500.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::domain::entities::{BillingProfile, Invoice};
+use crate::domain::{InvoiceId, OrgId, Permission};
+use crate::error::{Error, FieldError, Result};
+use crate::service::audit::{self, Actor};
+use crate::service::authz::OrgAccess;
+use crate::service::hooks::{BillingOrg, BillingProfileData, HookError, HookKind};
+use crate::service::org_settings::{check_profile, validate_invoices, InvoiceInput};
+use crate::service::{now, Page};
+
+/// The plugin serving an organization's billing data, if any.
+pub fn plugin_for(app: &App, org: &OrgId) -> Result<Option<String>> {
+    app.store.read(|c| c.billing_source(org))
+}
+
+/// Where an organization's billing data comes from.
+#[derive(Debug, Serialize)]
+pub struct BillingSource {
+    /// `stored` or `plugin`.
+    pub source: &'static str,
+    /// The plugin, when `source` is `plugin`.
+    pub plugin: Option<String>,
+}
+
+/// The billing source (billing readers).
+pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
+    access.require(Permission::BillingRead)?;
+    Ok(match plugin_for(app, access.org_id())? {
+        Some(p) => BillingSource {
+            source: "plugin",
+            plugin: Some(p),
+        },
+        None => BillingSource {
+            source: "stored",
+            plugin: None,
+        },
+    })
+}
+
+/// Sets the billing source (billing managers): a loaded billing-profile plugin, or `None`
+/// for the stored profile and invoices.
+pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Result<BillingSource> {
+    access.require(Permission::BillingManage)?;
+    if let Some(p) = &plugin {
+        if !app.hooks.supports(p, HookKind::BillingProfile) {
+            return Err(Error::Validation(vec![FieldError::new(
+                "plugin",
+                format!("no loaded plugin named {p:?} implements billing-profile"),
+            )]));
+        }
+    }
+    let org = access.org_id();
+    app.store.write(|tx| {
+        tx.set_billing_source(org, plugin.as_deref(), now())?;
+        audit::record(
+            tx,
+            org,
+            &Actor::of(&access.principal),
+            "billing.source_changed",
+            ("organization", org.as_str()),
+            json!({"plugin": plugin}),
+        )
+    })?;
+    get_source(app, access)
+}
+
+fn org_ref(app: &App, org: &OrgId) -> Result<BillingOrg> {
+    let o = app.store.read(|c| c.org(org))?.ok_or(Error::NotFound)?;
+    Ok(BillingOrg {
+        id: o.id.to_string(),
+        slug: o.slug,
+        name: o.name,
+    })
+}
+
+fn unavailable(app: &App, plugin: &str, org: &OrgId, e: &HookError) -> Error {
+    log::warn!(
+        "billing plugin {plugin} failed for {org} ({}): {e}",
+        e.code()
+    );
+    Error::BillingUnavailable {
+        contact: app.config.billing_contact_email.clone(),
+    }
+}
+
+/// The profile from the plugin, checked like a stored one.
+pub fn profile(app: &App, access: &OrgAccess, plugin: &str) -> Result<Option<BillingProfile>> {
+    let org = access.org_id();
+    let data = app
+        .hooks
+        .billing_profile(plugin, &org_ref(app, org)?)
+        .map_err(|e| unavailable(app, plugin, org, &e))?;
+    let Some(d) = data else {
+        return Ok(None);
+    };
+    check_profile(BillingProfile {
+        legal_name: d.legal_name,
+        billing_email: d.billing_email,
+        address: d.address,
+        tax_id: d.tax_id,
+        plan: d.plan,
+    })
+    .map(Some)
+    .map_err(|e| unavailable(app, plugin, org, &HookError::InvalidOutput(e.to_string())))
+}
+
+/// Invoices from the plugin, checked like imported ones, newest first.
+pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoice>> {
+    let org = access.org_id();
+    let list = app
+        .hooks
+        .billing_invoices(plugin, &org_ref(app, org)?)
+        .map_err(|e| unavailable(app, plugin, org, &e))?;
+    let inputs: Vec<InvoiceInput> = list
+        .into_iter()
+        .map(|i| InvoiceInput {
+            number: i.number,
+            issued_on: i.issued_on,
+            amount_cents: i.amount_cents,
+            currency: i.currency,
+            status: i.status,
+            url: i.url,
+        })
+        .collect();
+    validate_invoices(&inputs)
+        .map_err(|e| unavailable(app, plugin, org, &HookError::InvalidOutput(e.to_string())))?;
+    let mut out: Vec<Invoice> = inputs
+        .into_iter()
+        .map(|i| Invoice {
+            // Stable per organization and number, so links to an invoice keep working.
+            id: InvoiceId::from_trusted(format!(
+                "ivc_{}",
+                app.keyring.token_hash(&format!("{org}/{}", i.number))[..12]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )),
+            number: i.number,
+            issued_on: i.issued_on,
+            amount_cents: i.amount_cents,
+            currency: i.currency,
+            status: i.status,
+            url: i.url,
+        })
+        .collect();
+    out.sort_by(|a, b| b.issued_on.cmp(&a.issued_on).then(b.number.cmp(&a.number)));
+    Ok(out)
+}
+
+/// One page of an in-memory list; the cursor is the offset of the next page.
+pub fn paginate(all: Vec<Invoice>, cursor: Option<&str>, limit: usize) -> Page<Invoice> {
+    let start = cursor
+        .and_then(|c| c.strip_prefix('o'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(all.len());
+    let end = (start + limit).min(all.len());
+    Page {
+        next_cursor: (end < all.len()).then(|| format!("o{end}")),
+        data: all.into_iter().skip(start).take(limit).collect(),
+    }
+}
+
+/// The plugin's extra checks of a profile being saved.
+pub fn validate(
+    app: &App,
+    access: &OrgAccess,
+    plugin: &str,
+    p: &BillingProfile,
+) -> Result<Vec<FieldError>> {
+    let org = access.org_id();
+    let data = BillingProfileData {
+        legal_name: p.legal_name.clone(),
+        billing_email: p.billing_email.clone(),
+        address: p.address.clone(),
+        tax_id: p.tax_id.clone(),
+        plan: p.plan.clone(),
+    };
+    let errs = app
+        .hooks
+        .billing_validate(plugin, &org_ref(app, org)?, &data)
+        .map_err(|e| unavailable(app, plugin, org, &e))?;
+    Ok(errs
+        .into_iter()
+        .map(|(field, message)| FieldError::new(field, message))
+        .collect())
+}

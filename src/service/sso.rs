@@ -1,0 +1,473 @@
+//! Single sign-on through `sso` plugins. An organization with the `sso` feature picks a
+//! plugin and the email domains it owns; an address in one of those domains signs in there.
+//! The host owns the state, the nonce and the browser binding; the plugin builds the
+//! redirect and turns the callback into an identity. The identity is accepted only with a
+//! verified email in one of that organization's domains (fail closed). First sign-in
+//! provisions the user (`auth = sso`, no password) and, when configured, joins them to the
+//! organization; an existing account with that email is linked (and becomes SSO-managed).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::App;
+use crate::crypto::{new_token, Secret};
+use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, Permission, User};
+use crate::error::{Error, FieldError, Result};
+use crate::service::audit::{self, Actor};
+use crate::service::auth::{start_session, NewSession};
+use crate::service::authz::{Features, OrgAccess};
+use crate::service::hooks::{HookKind, SsoFinish, SsoStart};
+use crate::service::now;
+use crate::store::{NewSsoFlow, SsoFlowRow};
+
+/// How long a started sign-in may take.
+pub const FLOW_TTL_SECS: i64 = 600;
+/// The cookie that binds a sign-in to the browser that started it.
+pub const BINDING_COOKIE: &str = "tenantry_sso";
+const SEAL_CONTEXT: &str = "sso-flow";
+const MAX_DOMAINS: usize = 50;
+
+/// An organization's SSO settings as the API shows them.
+#[derive(Debug, Serialize)]
+pub struct SsoSettings {
+    /// Whether a connection is configured.
+    pub configured: bool,
+    /// The plugin.
+    pub plugin: Option<String>,
+    /// Whether that plugin is loaded and implements `sso`.
+    pub plugin_ready: bool,
+    /// Email domains that sign in here.
+    pub domains: Vec<String>,
+    /// Role given on first sign-in (`null`: users are created but not joined).
+    pub join_role: Option<String>,
+}
+
+/// Body of `PUT /orgs/{org}/sso`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSettingsInput {
+    /// The plugin (must be loaded and implement `sso`).
+    pub plugin: String,
+    /// Email domains, e.g. `["example.com"]`.
+    pub domains: Vec<String>,
+    /// `admin`, `billing`, `member` or null.
+    #[serde(default)]
+    pub join_role: Option<String>,
+}
+
+fn require_sso(access: &OrgAccess) -> Result<()> {
+    if access.features.on(Feature::Sso) {
+        Ok(())
+    } else {
+        Err(Error::FeatureDisabled("sso"))
+    }
+}
+
+/// The SSO settings (organization readers, `sso` feature on).
+pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
+    access.require(Permission::OrgRead)?;
+    require_sso(access)?;
+    let row = app.store.read(|c| c.sso_connection(access.org_id()))?;
+    Ok(match row {
+        Some(r) => SsoSettings {
+            configured: true,
+            plugin_ready: app.hooks.supports(&r.plugin, HookKind::Sso),
+            plugin: Some(r.plugin),
+            domains: r.domains,
+            join_role: r.join_role,
+        },
+        None => SsoSettings {
+            configured: false,
+            plugin: None,
+            plugin_ready: false,
+            domains: Vec::new(),
+            join_role: None,
+        },
+    })
+}
+
+/// Normalises an email domain the way [`Email`] does (lower case, IDN as punycode).
+fn normalise_domain(d: &str) -> std::result::Result<String, &'static str> {
+    let e = Email::parse(&format!("x@{}", d.trim())).map_err(|_| "is not a domain name")?;
+    let domain = e.domain().to_string();
+    if !domain.contains('.') {
+        return Err("must have a dot, like example.com");
+    }
+    Ok(domain)
+}
+
+/// Configures SSO (owners and admins: `org.update`, `sso` feature on). A domain owned by
+/// another organization is a conflict.
+pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> Result<SsoSettings> {
+    access.require(Permission::OrgUpdate)?;
+    require_sso(access)?;
+    let mut errs = Vec::new();
+    if !app.hooks.supports(&input.plugin, HookKind::Sso) {
+        errs.push(FieldError::new(
+            "plugin",
+            format!("no loaded plugin named {:?} implements sso", input.plugin),
+        ));
+    }
+    if input.domains.is_empty() || input.domains.len() > MAX_DOMAINS {
+        errs.push(FieldError::new(
+            "domains",
+            format!("list 1 to {MAX_DOMAINS} email domains"),
+        ));
+    }
+    let mut domains = Vec::new();
+    for (i, d) in input.domains.iter().enumerate() {
+        match normalise_domain(d) {
+            Ok(d) if !domains.contains(&d) => domains.push(d),
+            Ok(_) => {}
+            Err(m) => errs.push(FieldError::new(format!("domains[{i}]"), m)),
+        }
+    }
+    let join_role = match input.join_role.as_deref() {
+        None => None,
+        Some(r @ ("admin" | "billing" | "member")) => Some(r.to_string()),
+        Some(_) => {
+            errs.push(FieldError::new(
+                "join_role",
+                "must be admin, billing, member or null",
+            ));
+            None
+        }
+    };
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    domains.sort();
+    let org = access.org_id();
+    app.store.write(|tx| {
+        tx.put_sso_connection(org, &input.plugin, join_role.as_deref(), &domains, now())?;
+        audit::record(
+            tx,
+            org,
+            &Actor::of(&access.principal),
+            "sso.configured",
+            ("organization", org.as_str()),
+            json!({"plugin": input.plugin, "domains": domains, "join_role": join_role}),
+        )
+    })?;
+    get_settings(app, access)
+}
+
+/// Removes the SSO connection (`org.update`).
+pub fn delete_settings(app: &App, access: &OrgAccess) -> Result<()> {
+    access.require(Permission::OrgUpdate)?;
+    require_sso(access)?;
+    let org = access.org_id();
+    app.store.write(|tx| {
+        if !tx.delete_sso_connection(org)? {
+            return Err(Error::NotFound);
+        }
+        audit::record(
+            tx,
+            org,
+            &Actor::of(&access.principal),
+            "sso.removed",
+            ("organization", org.as_str()),
+            json!({}),
+        )
+    })
+}
+
+/// Where an address signs in with SSO.
+#[derive(Debug, Clone)]
+pub struct SsoRoute {
+    /// The organization that owns the address's domain.
+    pub org_id: OrgId,
+    /// Its plugin.
+    pub plugin: String,
+}
+
+/// The SSO route for an address: its domain belongs to an organization whose `sso`
+/// feature is on. `None` for everyone else (they sign in with a password).
+pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(None);
+    };
+    app.store.read(|c| {
+        let Some(org) = c.sso_org_for_domain(email.domain())? else {
+            return Ok(None);
+        };
+        if !Features::resolve(app, &c.org_features(&org)?).on(Feature::Sso) {
+            return Ok(None);
+        }
+        Ok(c.sso_connection(&org)?.map(|conn| SsoRoute {
+            org_id: org,
+            plugin: conn.plugin,
+        }))
+    })
+}
+
+/// A started sign-in: where to send the browser and the binding cookie to set.
+#[derive(Debug)]
+pub struct Started {
+    /// The identity provider's URL.
+    pub redirect_url: String,
+    /// Value of the [`BINDING_COOKIE`].
+    pub binding: Secret,
+}
+
+fn sso_error(code: &'static str, message: impl Into<String>) -> Error {
+    Error::Sso {
+        code,
+        message: message.into(),
+    }
+}
+
+fn callback_url(app: &App, plugin: &str) -> String {
+    format!("{}/sso/{plugin}/callback", app.public_url)
+}
+
+/// Starts a sign-in for `email` with `plugin`.
+pub fn start(app: &App, plugin: &str, email: &str, next: Option<String>) -> Result<Started> {
+    let route = route_for(app, email)?.filter(|r| r.plugin == plugin).ok_or_else(|| {
+        sso_error(
+            "sso_not_configured",
+            "this email address does not sign in with this single sign-on; sign in with your password",
+        )
+    })?;
+    let state = new_token();
+    let nonce = new_token().expose().to_string();
+    let binding = new_token();
+    let redirect = app
+        .hooks
+        .sso_start(
+            plugin,
+            SsoStart {
+                state: state.expose().to_string(),
+                nonce: nonce.clone(),
+                redirect_uri: callback_url(app, plugin),
+                login_hint: Some(email.trim().to_string()),
+            },
+        )
+        .map_err(|e| {
+            log::warn!("sso start with plugin {plugin} failed: {e}");
+            sso_error(
+                "sso_provider_failed",
+                "the single sign-on service could not start the sign-in; try again later",
+            )
+        })?;
+    let now = now();
+    let flow = SsoFlowRow {
+        org_id: route.org_id,
+        plugin: plugin.to_string(),
+        nonce,
+        flow_data: app
+            .keyring
+            .seal(SEAL_CONTEXT, redirect.flow_data.as_bytes()),
+        browser_hash: app.keyring.token_hash(binding.expose()),
+        next,
+        expires_at: now + FLOW_TTL_SECS,
+    };
+    let state_hash = app.keyring.token_hash(state.expose());
+    app.store.write(|tx| {
+        tx.insert_sso_flow(NewSsoFlow {
+            state_hash: &state_hash,
+            flow: &flow,
+            now,
+        })
+    })?;
+    Ok(Started {
+        redirect_url: redirect.redirect_url,
+        binding,
+    })
+}
+
+/// A finished sign-in.
+#[derive(Debug)]
+pub struct Finished {
+    /// The new session.
+    pub session: NewSession,
+    /// Where to go next.
+    pub next: Option<String>,
+    /// Whether the account was created now.
+    pub created: bool,
+}
+
+/// Finishes a sign-in from the identity provider's callback.
+pub fn finish(
+    app: &App,
+    plugin: &str,
+    params: Vec<(String, String)>,
+    binding: Option<&str>,
+    client_ip: &str,
+) -> Result<Finished> {
+    let state_invalid = || {
+        sso_error(
+            "sso_state_invalid",
+            "this sign-in link is invalid, was already used or has expired; start the sign-in again",
+        )
+    };
+    let state = params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(state_invalid)?;
+    let flow = app
+        .store
+        .write(|tx| tx.take_sso_flow(&app.keyring.token_hash(&state)))?
+        .ok_or_else(state_invalid)?;
+    if flow.plugin != plugin || flow.expires_at <= now() {
+        return Err(state_invalid());
+    }
+    // The state must come back to the browser that started the sign-in.
+    let bound = binding.is_some_and(|b| app.keyring.verify_token(b, &flow.browser_hash));
+    if !bound {
+        return Err(sso_error(
+            "sso_state_invalid",
+            "this sign-in was started in another browser; start it again here",
+        ));
+    }
+    let flow_data = app.keyring.open(SEAL_CONTEXT, &flow.flow_data)?;
+    let identity = app
+        .hooks
+        .sso_finish(
+            plugin,
+            SsoFinish {
+                params,
+                state,
+                nonce: flow.nonce.clone(),
+                redirect_uri: callback_url(app, plugin),
+                flow_data: String::from_utf8_lossy(&flow_data).into_owned(),
+            },
+        )
+        .map_err(|e| {
+            log::warn!("sso finish with plugin {plugin} failed: {e}");
+            sso_error(
+                "sso_provider_failed",
+                "the single sign-on service could not confirm who you are; try again",
+            )
+        })?;
+    if !identity.email_verified {
+        return Err(sso_error(
+            "sso_email_unverified",
+            "your identity provider has not verified your email address, so it cannot be used here",
+        ));
+    }
+    let email = Email::parse(&identity.email).map_err(|_| {
+        sso_error(
+            "sso_domain_mismatch",
+            "your identity provider sent an address that is not a valid email",
+        )
+    })?;
+    // Re-read the connection: it may have changed while the person was at the provider.
+    let conn = app
+        .store
+        .read(|c| c.sso_connection(&flow.org_id))?
+        .filter(|c| c.plugin == plugin)
+        .ok_or_else(state_invalid)?;
+    if !conn.domains.iter().any(|d| d == email.domain()) {
+        return Err(sso_error(
+            "sso_domain_mismatch",
+            format!(
+                "{} is not in a domain of this organization's single sign-on",
+                email.as_str()
+            ),
+        ));
+    }
+    let (user, created) = provision(app, plugin, &flow.org_id, &conn.join_role, &identity, email)?;
+    if user.disabled {
+        return Err(Error::AccountDisabled);
+    }
+    let session = start_session(app, &user.id)?;
+    log::info!(
+        "user {} signed in with sso plugin {plugin} from {client_ip}",
+        user.id
+    );
+    Ok(Finished {
+        session,
+        next: flow.next,
+        created,
+    })
+}
+
+/// Finds or creates the user for an accepted identity, links it, and joins the
+/// organization when configured.
+fn provision(
+    app: &App,
+    plugin: &str,
+    org: &OrgId,
+    join_role: &Option<String>,
+    identity: &crate::service::hooks::SsoIdentity,
+    email: Email,
+) -> Result<(User, bool)> {
+    let now = now();
+    app.store.write(|tx| {
+        let linked = match tx.identity_user(plugin, &identity.subject)? {
+            Some(id) => tx.user_by_id(&id)?,
+            None => None,
+        };
+        let (mut user, created) = match linked {
+            Some(u) => (u, false),
+            None => match tx.user_by_email(&email)? {
+                Some(u) => (u, false),
+                None => {
+                    let name = identity
+                        .name
+                        .clone()
+                        .map(|n| n.trim().to_string())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| {
+                            email
+                                .as_str()
+                                .split('@')
+                                .next()
+                                .unwrap_or_default()
+                                .to_string()
+                        });
+                    let mut u = crate::service::setup::new_password_user(
+                        email.clone(),
+                        name.chars().take(200).collect(),
+                        false,
+                        true,
+                    );
+                    u.auth = Auth::Sso;
+                    u.sso_provider = Some(plugin.to_string());
+                    tx.insert_user(crate::store::NewUser {
+                        user: &u,
+                        password_hash: None,
+                    })?;
+                    (u, true)
+                }
+            },
+        };
+        tx.link_identity(plugin, &identity.subject, &user.id, now)?;
+        if user.auth != Auth::Sso || user.sso_provider.as_deref() != Some(plugin) {
+            tx.make_user_sso(&user.id, plugin, now)?;
+            user.auth = Auth::Sso;
+            user.sso_provider = Some(plugin.to_string());
+        }
+        let actor = Actor {
+            kind: "user",
+            id: Some(user.id.to_string()),
+            ip: None,
+        };
+        if created {
+            audit::record(
+                tx,
+                org,
+                &actor,
+                "sso.user_provisioned",
+                ("user", user.id.as_str()),
+                json!({"plugin": plugin, "email": user.email.as_str()}),
+            )?;
+        }
+        if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
+            if tx.membership(org, &user.id)?.is_none() {
+                tx.upsert_org_member(org, &user.id, role, &CompanyAccess::List(Vec::new()), now)?;
+                audit::record(
+                    tx,
+                    org,
+                    &actor,
+                    "sso.member_joined",
+                    ("user", user.id.as_str()),
+                    json!({"role": role.as_str()}),
+                )?;
+            }
+        }
+        Ok((user, created))
+    })
+}

@@ -1,0 +1,344 @@
+//! Plugin key-value storage, SSO connections, sign-in flows and linked identities, and
+//! billing sources.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{db_err, Conn, Tx};
+use crate::domain::{OrgId, UserId};
+use crate::error::{Error, Result};
+
+/// An organization's SSO connection.
+#[derive(Clone, Debug)]
+pub struct SsoConnectionRow {
+    /// Plugin name.
+    pub plugin: String,
+    /// Role given on first sign-in, when joining is on.
+    pub join_role: Option<String>,
+    /// Email domains, sorted.
+    pub domains: Vec<String>,
+    /// Last change (unix seconds).
+    pub updated_at: i64,
+}
+
+/// A sign-in in progress.
+#[derive(Clone, Debug)]
+pub struct SsoFlowRow {
+    /// The organization whose connection started it.
+    pub org_id: OrgId,
+    /// Plugin name.
+    pub plugin: String,
+    /// Nonce given to the plugin.
+    pub nonce: String,
+    /// Sealed plugin flow data.
+    pub flow_data: Vec<u8>,
+    /// Hash of the browser-binding cookie.
+    pub browser_hash: Vec<u8>,
+    /// Where to go after sign-in.
+    pub next: Option<String>,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// A new sign-in flow.
+pub struct NewSsoFlow<'a> {
+    /// Hash of the state.
+    pub state_hash: &'a [u8],
+    /// The flow.
+    pub flow: &'a SsoFlowRow,
+    /// Now (unix seconds).
+    pub now: i64,
+}
+
+impl Conn<'_> {
+    /// A plugin's stored value.
+    pub fn plugin_kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.0
+            .prepare_cached("SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2")
+            .map_err(db_err)?
+            .query_row([plugin, key], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// The SSO connection of an organization.
+    pub fn sso_connection(&self, org: &OrgId) -> Result<Option<SsoConnectionRow>> {
+        let row = self
+            .0
+            .prepare_cached(
+                "SELECT plugin, join_role, updated_at FROM sso_connections WHERE org_id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([org.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(db_err)?;
+        let Some((plugin, join_role, updated_at)) = row else {
+            return Ok(None);
+        };
+        let domains = self
+            .0
+            .prepare_cached("SELECT domain FROM sso_domains WHERE org_id = ?1 ORDER BY domain")
+            .map_err(db_err)?
+            .query_map([org.as_str()], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(db_err)?;
+        Ok(Some(SsoConnectionRow {
+            plugin,
+            join_role,
+            domains,
+            updated_at,
+        }))
+    }
+
+    /// The organization whose SSO owns an email domain.
+    pub fn sso_org_for_domain(&self, domain: &str) -> Result<Option<OrgId>> {
+        self.0
+            .prepare_cached("SELECT org_id FROM sso_domains WHERE domain = ?1")
+            .map_err(db_err)?
+            .query_row([domain], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)
+            .map(|o| o.map(OrgId::from_trusted))
+    }
+
+    /// The plugin serving an organization's billing data, if any.
+    pub fn billing_source(&self, org: &OrgId) -> Result<Option<String>> {
+        self.0
+            .prepare_cached("SELECT plugin FROM billing_sources WHERE org_id = ?1")
+            .map_err(db_err)?
+            .query_row([org.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+}
+
+impl Tx<'_> {
+    /// The user a provider subject is linked to.
+    pub fn identity_user(&self, plugin: &str, subject: &str) -> Result<Option<UserId>> {
+        self.0
+            .prepare_cached(
+                "SELECT user_id FROM user_identities WHERE plugin = ?1 AND subject = ?2",
+            )
+            .map_err(db_err)?
+            .query_row([plugin, subject], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)
+            .map(|o| o.map(UserId::from_trusted))
+    }
+
+    /// Stores a plugin value; refuses a new key past `max_keys`.
+    pub fn plugin_kv_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+        max_keys: i64,
+        now: i64,
+    ) -> Result<std::result::Result<(), String>> {
+        let exists: bool = self
+            .0
+            .prepare_cached("SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND key = ?2")
+            .map_err(db_err)?
+            .exists([plugin, key])
+            .map_err(db_err)?;
+        if !exists {
+            let n: i64 = self
+                .0
+                .prepare_cached("SELECT count(*) FROM plugin_kv WHERE plugin = ?1")
+                .map_err(db_err)?
+                .query_row([plugin], |r| r.get(0))
+                .map_err(db_err)?;
+            if n >= max_keys {
+                return Ok(Err(format!("a plugin holds at most {max_keys} keys")));
+            }
+        }
+        self.0
+            .prepare_cached(
+                "INSERT INTO plugin_kv (plugin, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .map_err(db_err)?
+            .execute(params![plugin, key, value, now])
+            .map_err(db_err)?;
+        Ok(Ok(()))
+    }
+
+    /// Removes a plugin value.
+    pub fn plugin_kv_delete(&self, plugin: &str, key: &str) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2")
+            .map_err(db_err)?
+            .execute([plugin, key])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Creates or replaces an organization's SSO connection and its domains. A domain that
+    /// belongs to another organization is a `Conflict` naming it.
+    pub fn put_sso_connection(
+        &self,
+        org: &OrgId,
+        plugin: &str,
+        join_role: Option<&str>,
+        domains: &[String],
+        now: i64,
+    ) -> Result<()> {
+        for d in domains {
+            let owner: Option<String> = self
+                .0
+                .prepare_cached("SELECT org_id FROM sso_domains WHERE domain = ?1")
+                .map_err(db_err)?
+                .query_row([d], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            if owner.as_deref().is_some_and(|o| o != org.as_str()) {
+                return Err(Error::Conflict(format!(
+                    "the domain {d} is already used by another organization's SSO"
+                )));
+            }
+        }
+        self.0
+            .prepare_cached(
+                "INSERT INTO sso_connections (org_id, plugin, join_role, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (org_id) DO UPDATE SET \
+                 plugin = excluded.plugin, join_role = excluded.join_role, updated_at = excluded.updated_at",
+            )
+            .map_err(db_err)?
+            .execute(params![org.as_str(), plugin, join_role, now])
+            .map_err(db_err)?;
+        self.0
+            .prepare_cached("DELETE FROM sso_domains WHERE org_id = ?1")
+            .map_err(db_err)?
+            .execute([org.as_str()])
+            .map_err(db_err)?;
+        for d in domains {
+            self.0
+                .prepare_cached("INSERT INTO sso_domains (domain, org_id) VALUES (?1, ?2)")
+                .map_err(db_err)?
+                .execute([d, org.as_str()])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes an organization's SSO connection; false when there was none.
+    pub fn delete_sso_connection(&self, org: &OrgId) -> Result<bool> {
+        let n = self
+            .0
+            .execute(
+                "DELETE FROM sso_connections WHERE org_id = ?1",
+                [org.as_str()],
+            )
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    /// Records a sign-in in progress (and drops expired ones).
+    pub fn insert_sso_flow(&self, f: NewSsoFlow<'_>) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM sso_flows WHERE expires_at <= ?1")
+            .map_err(db_err)?
+            .execute([f.now])
+            .map_err(db_err)?;
+        let flow = f.flow;
+        self.0
+            .prepare_cached(
+                "INSERT INTO sso_flows (state_hash, org_id, plugin, nonce, flow_data, browser_hash, next, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                f.state_hash,
+                flow.org_id.as_str(),
+                flow.plugin,
+                flow.nonce,
+                flow.flow_data,
+                flow.browser_hash,
+                flow.next,
+                f.now,
+                flow.expires_at
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Takes (deletes and returns) a flow by its state hash: each state works once.
+    pub fn take_sso_flow(&self, state_hash: &[u8]) -> Result<Option<SsoFlowRow>> {
+        let row = self
+            .0
+            .prepare_cached(
+                "DELETE FROM sso_flows WHERE state_hash = ?1 \
+                 RETURNING org_id, plugin, nonce, flow_data, browser_hash, next, expires_at",
+            )
+            .map_err(db_err)?
+            .query_row([state_hash], |r| {
+                Ok(SsoFlowRow {
+                    org_id: OrgId::from_trusted(r.get(0)?),
+                    plugin: r.get(1)?,
+                    nonce: r.get(2)?,
+                    flow_data: r.get(3)?,
+                    browser_hash: r.get(4)?,
+                    next: r.get(5)?,
+                    expires_at: r.get(6)?,
+                })
+            })
+            .optional()
+            .map_err(db_err)?;
+        Ok(row)
+    }
+
+    /// Links a provider subject to a user.
+    pub fn link_identity(
+        &self,
+        plugin: &str,
+        subject: &str,
+        user: &UserId,
+        now: i64,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO user_identities (plugin, subject, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+                 ON CONFLICT (plugin, subject) DO UPDATE SET last_used_at = excluded.last_used_at",
+            )
+            .map_err(db_err)?
+            .execute(params![plugin, subject, user.as_str(), now])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Marks a user as signing in through SSO (no password here from now on).
+    pub fn make_user_sso(&self, user: &UserId, plugin: &str, now: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE users SET auth = 'sso', sso_provider = ?2, password_hash = NULL, \
+                 email_verified = 1, updated_at = ?3 WHERE id = ?1",
+            )
+            .map_err(db_err)?
+            .execute(params![user.as_str(), plugin, now])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Serves an organization's billing data from a plugin, or (None) from the stored data.
+    pub fn set_billing_source(&self, org: &OrgId, plugin: Option<&str>, now: i64) -> Result<()> {
+        match plugin {
+            Some(p) => self
+                .0
+                .prepare_cached(
+                    "INSERT INTO billing_sources (org_id, plugin, updated_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (org_id) DO UPDATE SET plugin = excluded.plugin, updated_at = excluded.updated_at",
+                )
+                .map_err(db_err)?
+                .execute(params![org.as_str(), p, now]),
+            None => self
+                .0
+                .prepare_cached("DELETE FROM billing_sources WHERE org_id = ?1")
+                .map_err(db_err)?
+                .execute([org.as_str()]),
+        }
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
