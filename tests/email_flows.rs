@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::support::assert_problem;
+use crate::support::forms::{csrf_cookie, form, input_value, post_form_with_csrf};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD};
 use crate::support::{Response, Session, TestServer};
 
@@ -716,52 +717,6 @@ fn h1(html: &str) -> String {
         .map(|i| start + i)
         .unwrap_or(start);
     html[start..end].to_string()
-}
-
-/// `value` of the hidden input `name`.
-fn input_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let i = html.find(&marker)? + marker.len();
-    let end = html[i..].find('"')?;
-    Some(html[i..i + end].to_string())
-}
-
-/// The `tenantry_csrf` value from a page's `Set-Cookie`.
-fn csrf_cookie(r: &Response) -> Option<String> {
-    r.header_all("set-cookie").iter().find_map(|v| {
-        let (name, val) = v.split(';').next()?.split_once('=')?;
-        (name.trim() == "tenantry_csrf").then(|| val.trim().to_string())
-    })
-}
-
-fn form(fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        s.append_pair(k, v);
-    }
-    s.finish().into_bytes()
-}
-
-/// Posts a form with the pre-session CSRF cookie (and the session cookie, if any).
-fn post_form_with_csrf(
-    s: &mut Session,
-    path: &str,
-    csrf_cookie: &str,
-    fields: &[(&str, &str)],
-) -> Response {
-    let mut cookie = format!("tenantry_csrf={csrf_cookie}");
-    if let Some(c) = &s.cookie {
-        cookie.push_str(&format!("; tenantry_session={c}"));
-    }
-    s.request(
-        "POST",
-        path,
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &cookie),
-        ],
-        Some(&form(fields)),
-    )
 }
 
 /// Posts a signed-in form (session cookie added by the `Session`).

@@ -14,3 +14,4 @@ mod hardening;
 mod openapi;
 mod orgs_matrix;
 mod orgs_rules;
+mod plugins;

@@ -153,6 +153,12 @@ impl PluginHost {
         }
     }
 
+    /// Creates a store, instantiates plugin `name` and drops both, calling nothing: the fixed
+    /// cost every hook call pays (used by the plugin benchmark as its reference).
+    pub fn instantiate_only(&self, name: &str, kind: HookKind) -> HookResult<()> {
+        self.call(name, kind, |_, _, _| Ok(()))
+    }
+
     /// Runs `f` against a fresh instance of plugin `name`, within its limits and deadline.
     fn call<R>(
         &self,

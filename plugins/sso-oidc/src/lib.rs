@@ -1,0 +1,110 @@
+//! `sso-oidc`: a tenantry plugin (world `sso`) that signs people in with any OpenID Connect
+//! provider, using the authorization-code flow with PKCE (S256).
+//!
+//! * [`start`](exports::tenantry::plugin::sso_hooks::Guest::start) discovers the provider
+//!   (`{issuer}/.well-known/openid-configuration`), makes a PKCE verifier from the host's
+//!   random generator and answers the authorization URL; the verifier travels in `flow-data`.
+//! * [`finish`](exports::tenantry::plugin::sso_hooks::Guest::finish) checks the callback,
+//!   exchanges the code at the token endpoint, verifies the ID token (RS256 or ES256, key from
+//!   the provider's JWKS by `kid`) and answers the identity.
+//!
+//! The plugin imports only `host`: settings, key-value storage (discovery and JWKS cache),
+//! clock, randomness, logging and allowlisted HTTP. It never touches WASI: the host defines
+//! every WASI import as a trap. See README.md for settings and error codes.
+
+wit_bindgen::generate!({ path: "../wit", world: "sso" });
+
+mod flow;
+mod jwt;
+mod net;
+mod provider;
+mod settings;
+mod util;
+
+use exports::tenantry::plugin::sso_hooks::{
+    FinishRequest, Guest, Identity, PluginError, StartRequest, StartResponse,
+};
+use tenantry::plugin::host::{self, LogLevel};
+
+/// The exported component: both hooks delegate to [`flow`].
+struct SsoOidc;
+
+impl Guest for SsoOidc {
+    fn start(request: StartRequest) -> Result<StartResponse, PluginError> {
+        install_panic_hook();
+        flow::start(&request).map_err(PluginError::from)
+    }
+
+    fn finish(request: FinishRequest) -> Result<Identity, PluginError> {
+        install_panic_hook();
+        flow::finish(&request).map_err(PluginError::from)
+    }
+}
+
+export!(SsoOidc);
+
+/// Sends panic messages to the host's log (std's default hook would write to WASI stderr,
+/// which the host does not grant).
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            host::log(LogLevel::Error, &format!("sso-oidc panicked: {info}"));
+        }));
+    });
+}
+
+/// The machine-readable codes this plugin answers in `plugin-error.code`.
+pub(crate) mod code {
+    /// A required setting is missing or malformed (`issuer`, `client_id`).
+    pub const MISCONFIGURED: &str = "misconfigured";
+    /// The host handed over something unusable (empty state/nonce, bad `flow-data`).
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// The provider could not be reached (transport error, timeout, host not on the
+    /// allowlist, oversized answer) or its discovery/JWKS endpoint answered non-2xx.
+    pub const UPSTREAM_UNAVAILABLE: &str = "upstream_unavailable";
+    /// The discovery document is not usable (not JSON, missing endpoint, wrong `issuer`).
+    pub const DISCOVERY_FAILED: &str = "discovery_failed";
+    /// The provider redirected back with `error=…`.
+    pub const PROVIDER_ERROR: &str = "provider_error";
+    /// The callback lacks `code`, repeats a parameter, or names another issuer (`iss`).
+    pub const INVALID_CALLBACK: &str = "invalid_callback";
+    /// The callback's `state` is missing or differs from the flow's.
+    pub const STATE_MISMATCH: &str = "state_mismatch";
+    /// The token endpoint answered non-2xx, or 2xx without an `id_token`.
+    pub const TOKEN_EXCHANGE_FAILED: &str = "token_exchange_failed";
+    /// The ID token failed verification (format, algorithm, key, signature or claims).
+    pub const INVALID_ID_TOKEN: &str = "invalid_id_token";
+    /// The verified ID token carries no `email` claim.
+    pub const MISSING_EMAIL: &str = "missing_email";
+    /// The host's random generator answered fewer bytes than asked.
+    pub const INTERNAL: &str = "internal_error";
+}
+
+/// Why a hook failed; becomes the WIT `plugin-error` at the export boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// One of [`code`].
+    pub code: &'static str,
+    /// Human-readable detail for the server log.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` (one of [`code`]) and a log message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Failure> for PluginError {
+    fn from(f: Failure) -> Self {
+        PluginError {
+            code: f.code.to_string(),
+            message: f.message,
+        }
+    }
+}
