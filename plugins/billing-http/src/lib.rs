@@ -306,7 +306,15 @@ fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            host::log(LogLevel::Error, &format!("billing-http panicked: {info}"));
+            let message = info.payload_as_str().unwrap_or("(no message)");
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            host::log(
+                LogLevel::Error,
+                &format!("billing-http panicked{place}: {message}"),
+            );
         }));
     });
 }
