@@ -38,8 +38,11 @@ pub struct BillingHttp;
 
 export!(BillingHttp);
 
-/// The most body text quoted in an error message.
+/// The most characters of an answer body quoted in an error message.
 const MAX_QUOTED_BODY: usize = 200;
+
+/// The longest field-error message the host accepts, in bytes.
+const MAX_FIELD_MESSAGE: usize = 500;
 
 impl Guest for BillingHttp {
     fn get_profile(org: Organization) -> Result<Option<BillingProfile>, PluginError> {
@@ -113,8 +116,10 @@ impl Guest for BillingHttp {
         if body.valid {
             return Ok(Vec::new());
         }
+        // The host takes at most 500 bytes without control characters.
         let message = body
             .message
+            .map(|m| cut(&one_line(&m), MAX_FIELD_MESSAGE))
             .filter(|m| !m.trim().is_empty())
             .unwrap_or_else(|| "This tax ID is not valid.".to_string());
         Ok(vec![FieldError {
@@ -264,14 +269,30 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result
     })
 }
 
-/// The start of a body, as text, for error messages.
+/// The start of a body, as one line of text, for error messages.
 fn quote_body(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = one_line(&String::from_utf8_lossy(body));
     let text = text.trim();
     match text.char_indices().nth(MAX_QUOTED_BODY) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     }
+}
+
+/// `text` with every control character (line breaks included) replaced by a space.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 /// Percent-encodes one URL path segment: everything but RFC 3986 unreserved characters,
@@ -292,11 +313,11 @@ fn encode_path_segment(segment: &str) -> String {
     out
 }
 
-/// Builds a plugin error.
+/// Builds a plugin error (its message on one line).
 fn error(code: &str, message: impl Into<String>) -> PluginError {
     PluginError {
         code: code.to_string(),
-        message: message.into(),
+        message: one_line(&message.into()),
     }
 }
 
@@ -321,7 +342,7 @@ fn install_panic_hook() {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_path_segment;
+    use super::{cut, encode_path_segment, one_line, quote_body};
 
     #[test]
     fn encodes_path_segments() {
@@ -329,5 +350,17 @@ mod tests {
         assert_eq!(encode_path_segment("a b/c?d#é"), "a%20b%2Fc%3Fd%23%C3%A9");
         assert_eq!(encode_path_segment(".."), "%2E%2E");
         assert_eq!(encode_path_segment("."), "%2E");
+    }
+
+    #[test]
+    fn quotes_bodies_on_one_line() {
+        assert_eq!(
+            quote_body(b"<h1>502</h1>\r\n<p>bad</p>\r\n"),
+            "<h1>502</h1>  <p>bad</p>"
+        );
+        assert_eq!(quote_body("é".repeat(300).as_bytes()).chars().count(), 201);
+        assert_eq!(one_line("a\tb\nc"), "a b c");
+        assert_eq!(cut("ééé", 5), "éé");
+        assert_eq!(cut("abc", 10), "abc");
     }
 }

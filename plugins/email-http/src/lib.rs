@@ -62,11 +62,52 @@ impl Guest for EmailHttp {
             headers,
             body,
         };
-        match host::http_send(&request) {
+        let outcome = match host::http_send(&request) {
             Ok(response) => classify(&response),
             Err(e) => transport_outcome(e),
-        }
+        };
+        fit_for_host(outcome)
     }
+}
+
+/// The longest message ID the host accepts, in bytes.
+const MAX_ID: usize = 256;
+
+/// The longest reason kept, in bytes (the host accepts up to 1 000).
+const MAX_REASON: usize = 900;
+
+/// Makes an outcome acceptable to the host, which refuses IDs over 256 bytes and text with
+/// control characters: reasons go on one line and are cut; an unusable ID is dropped (the
+/// message *was* accepted, so it must not turn into a retry).
+fn fit_for_host(outcome: Delivery) -> Delivery {
+    match outcome {
+        Delivery::Delivered(Some(id)) if id.len() > MAX_ID || id.chars().any(char::is_control) => {
+            host::log(
+                LogLevel::Warn,
+                "the email API's message id is too long or has control characters; dropped",
+            );
+            Delivery::Delivered(None)
+        }
+        Delivery::Retryable(why) => Delivery::Retryable(cut(&one_line(&why), MAX_REASON)),
+        Delivery::Permanent(why) => Delivery::Permanent(cut(&one_line(&why), MAX_REASON)),
+        other => other,
+    }
+}
+
+/// `text` with every control character (line breaks included) replaced by a space.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 /// The JSON body POSTed to the endpoint.
@@ -306,5 +347,26 @@ mod tests {
         );
         assert_eq!(error_detail(b"  ").as_deref(), None);
         assert_eq!(error_detail(b"oops").as_deref(), Some("oops"));
+    }
+
+    #[test]
+    fn reasons_fit_the_host() {
+        let long = format!("x\r\n{}", "é".repeat(1000));
+        match fit_for_host(Delivery::Retryable(long)) {
+            Delivery::Retryable(why) => {
+                assert!(why.len() <= MAX_REASON);
+                assert!(why.starts_with("x  é"));
+                assert!(!why.chars().any(char::is_control));
+            }
+            other => panic!("{other:?}"),
+        }
+        match fit_for_host(Delivery::Permanent("a\nb".into())) {
+            Delivery::Permanent(why) => assert_eq!(why, "a b"),
+            other => panic!("{other:?}"),
+        }
+        match fit_for_host(Delivery::Delivered(Some("msg-1".into()))) {
+            Delivery::Delivered(Some(id)) => assert_eq!(id, "msg-1"),
+            other => panic!("{other:?}"),
+        }
     }
 }
