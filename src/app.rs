@@ -38,6 +38,8 @@ pub struct App {
     pub reset_client_limiter: Limiter,
     /// Invitation acceptance attempts per client address.
     pub invite_limiter: Limiter,
+    /// Single sign-on starts per client address (each costs a plugin call and a stored flow).
+    pub sso_start_limiter: Limiter,
     /// Page and email templates.
     pub views: Views,
     /// API key cache and usage counters.
@@ -157,6 +159,12 @@ impl App {
             ),
             invite_limiter: Limiter::new(
                 20,
+                Duration::from_secs(1),
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(15 * 60),
+            ),
+            sso_start_limiter: Limiter::new(
+                30,
                 Duration::from_secs(1),
                 Duration::from_secs(15 * 60),
                 Duration::from_secs(15 * 60),

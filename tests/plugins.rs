@@ -174,6 +174,20 @@ fn sso_signs_in_by_domain_and_provisions_the_user() {
     );
     assert_eq!(r.json()["plugin"], "oidc", "{}", r.text());
 
+    // The JSON sign-in sends such an address to its SSO too, with or without a password.
+    let r = w.server.client().post_json(
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.test", "password": "a-long-password"}),
+    );
+    let p = assert_problem(&r, 400, "sso_required");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/sso/oidc/start?email=ann%40example.test"),
+        "{p}"
+    );
+
     let (r, mut browser) = browser_sign_in(&w, "ann@example.test");
     assert_eq!(r.status, 303, "callback: {}", r.text());
     assert_eq!(r.header("location"), Some("/"));
@@ -251,13 +265,38 @@ fn sso_refuses_unverified_foreign_and_replayed_sign_ins() {
     let r = browser.get("/sso/oidc/start?email=x%40elsewhere.test");
     assert_eq!(r.status, 400, "{}", r.text());
 
-    // Turning the feature off stops routing the domain.
+    // Starting sign-ins is throttled per client (each costs a plugin call and a stored flow).
+    let mut limited = None;
+    for i in 0..40 {
+        let r = browser.get("/sso/oidc/start?email=flood%40example.test");
+        if r.status == 429 {
+            limited = Some(i);
+            assert!(r.header("retry-after").is_some());
+            break;
+        }
+        assert_eq!(r.status, 303, "{}", r.text());
+    }
+    assert!(
+        limited.is_some_and(|i| i >= 25),
+        "throttled after {limited:?} starts"
+    );
+
+    // Break-glass: the instance administrator, whose address is in the SSO domain too, still
+    // signs in with the right password; a wrong one is sent to SSO like everyone else.
+    assert!(crate::support::server::ADMIN_EMAIL.ends_with("@example.test"));
     let mut admin = w.server.session();
+    let r = admin.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": crate::support::server::ADMIN_EMAIL, "password": "not-the-password"}),
+    );
+    assert_problem(&r, 400, "sso_required");
     let r = admin.post_json(
         "/api/v1/auth/login",
         &json!({"email": crate::support::server::ADMIN_EMAIL, "password": crate::support::server::ADMIN_PASSWORD}),
     );
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Turning the feature off stops routing the domain.
     let r = admin.put_json(
         &format!("/api/v1/orgs/{}/features", w.org),
         &json!({"sso": false}),

@@ -43,6 +43,7 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
             });
         }
     }
+    let sso_route = crate::service::sso::route_for(app, email)?;
     let creds = match Email::parse(email) {
         Ok(e) => app.store.read(|c| c.credentials_by_email(&e))?,
         Err(_) => None,
@@ -62,13 +63,39 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
         _ => {
             app.login_account_limiter.failure(&account_key);
             app.login_client_limiter.failure(client);
-            return Err(Error::InvalidCredentials);
+            return Err(match &sso_route {
+                Some(route) => sso_required(app, &route.plugin, email),
+                None => Error::InvalidCredentials,
+            });
         }
     };
+    // Addresses of an organization's SSO domains sign in there. Instance administrators keep
+    // their password (break-glass: an identity provider outage must not lock out the
+    // instance); their right password is the only way past this, so the answer reveals
+    // nothing about other accounts.
+    if let Some(route) = &sso_route {
+        if !user.is_instance_admin {
+            return Err(sso_required(app, &route.plugin, email));
+        }
+        log::warn!(
+            "instance administrator {} signed in with a password in an SSO domain",
+            user.id
+        );
+    }
     app.login_account_limiter.success(&account_key);
     let session = start_session(app, &user.id)?;
     log::info!("user {} signed in", user.id);
     Ok(session)
+}
+
+fn sso_required(app: &App, plugin: &str, email: &str) -> Error {
+    Error::Sso {
+        code: "sso_required",
+        message: format!(
+            "this address signs in with single sign-on; send the browser to {}",
+            crate::service::sso::start_url(app, plugin, email)
+        ),
+    }
 }
 
 /// Creates a session for a user who has just proven who they are.

@@ -201,6 +201,17 @@ pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
     })
 }
 
+/// The URL that starts a sign-in for `email` with `plugin`.
+pub fn start_url(app: &App, plugin: &str, email: &str) -> String {
+    format!(
+        "{}/sso/{plugin}/start?{}",
+        app.public_url,
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", email.trim())
+            .finish()
+    )
+}
+
 /// A started sign-in: where to send the browser and the binding cookie to set.
 #[derive(Debug)]
 pub struct Started {
@@ -221,8 +232,21 @@ fn callback_url(app: &App, plugin: &str) -> String {
     format!("{}/sso/{plugin}/callback", app.public_url)
 }
 
-/// Starts a sign-in for `email` with `plugin`.
-pub fn start(app: &App, plugin: &str, email: &str, next: Option<String>) -> Result<Started> {
+/// Starts a sign-in for `email` with `plugin` from `client` (an IP address). Starts are
+/// throttled per client: from the 30th unfinished start in 15 minutes, 1 s, doubling.
+pub fn start(
+    app: &App,
+    plugin: &str,
+    email: &str,
+    next: Option<String>,
+    client: &str,
+) -> Result<Started> {
+    if let Err(secs) = app.sso_start_limiter.check(client) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    app.sso_start_limiter.failure(client);
     let route = route_for(app, email)?.filter(|r| r.plugin == plugin).ok_or_else(|| {
         sso_error(
             "sso_not_configured",
@@ -373,6 +397,7 @@ pub fn finish(
         return Err(Error::AccountDisabled);
     }
     let session = start_session(app, &user.id)?;
+    app.sso_start_limiter.success(client_ip);
     log::info!(
         "user {} signed in with sso plugin {plugin} from {client_ip}",
         user.id

@@ -48,14 +48,7 @@ pub fn discover(app: &App, req: &Req) -> Result<Resp> {
         Some(r) => json!({
             "sso": true,
             "plugin": r.plugin,
-            "start_url": format!(
-                "{}/sso/{}/start?{}",
-                app.public_url,
-                r.plugin,
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("email", d.email.trim())
-                    .finish()
-            ),
+            "start_url": sso::start_url(app, &r.plugin, &d.email),
         }),
         None => json!({"sso": false, "plugin": null, "start_url": null}),
     };

@@ -44,18 +44,21 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
         return Ok(csrf_failed(app));
     }
     let email = form.get("email").cloned().unwrap_or_default();
-    // An address in a domain with single sign-on goes to its identity provider.
-    if let Some(route) = service::sso::route_for(app, &email)? {
+    let sso_start = |plugin: &str| {
         let mut target = form_urlencoded::Serializer::new(String::new());
         target.append_pair("email", email.trim());
         if let Some(next) = safe_next(form.get("next")) {
             target.append_pair("next", &next);
         }
-        return Ok(Resp::see_other(&format!(
-            "/sso/{}/start?{}",
-            route.plugin,
-            target.finish()
-        )));
+        Resp::see_other(&format!("/sso/{plugin}/start?{}", target.finish()))
+    };
+    // An address in a domain with single sign-on goes to its identity provider (with a
+    // password typed, only an instance administrator's right one signs in here).
+    let password_given = form.get("password").is_some_and(|p| !p.is_empty());
+    if !password_given {
+        if let Some(route) = service::sso::route_for(app, &email)? {
+            return Ok(sso_start(&route.plugin));
+        }
     }
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     match service::auth::login(app, &email, &password, &req.client_ip()) {
@@ -63,6 +66,19 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
             let next = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
             Ok(Resp::see_other(&next).header("Set-Cookie", session_cookie(app, &s)))
         }
+        Err(Error::Sso {
+            code: "sso_required",
+            ..
+        }) => match service::sso::route_for(app, &email)? {
+            Some(route) => Ok(sso_start(&route.plugin)),
+            None => render(
+                app,
+                req,
+                401,
+                &email,
+                Some("The email or password is wrong."),
+            ),
+        },
         Err(Error::InvalidCredentials) => render(
             app,
             req,

@@ -40,6 +40,14 @@ fn failed(app: &App, e: Error) -> Result<Resp> {
             "This account is disabled. Ask your administrator.",
             Some(("/login", "Back to sign-in")),
         )),
+        Error::RateLimited { retry_after_secs } => Ok(message(
+            app,
+            429,
+            "Too many sign-in attempts",
+            &format!("Too many sign-ins were started from here. Try again in {retry_after_secs} seconds."),
+            Some(("/login", "Back to sign-in")),
+        )
+        .header("Retry-After", retry_after_secs.to_string())),
         _ => Err(e),
     }
 }
@@ -48,7 +56,7 @@ fn failed(app: &App, e: Error) -> Result<Resp> {
 pub fn start(app: &App, req: &Req) -> Result<Resp> {
     let email = req.query_param("email").unwrap_or_default();
     let next = safe_next(req.query_param("next").as_ref());
-    match sso::start(app, req.param("plugin"), &email, next) {
+    match sso::start(app, req.param("plugin"), &email, next, &req.client_ip()) {
         Ok(s) => Ok(Resp::see_other(&s.redirect_url).header(
             "Set-Cookie",
             binding_cookie(app, s.binding.expose(), sso::FLOW_TTL_SECS),
