@@ -6,11 +6,13 @@ use super::bindings::exports::tenantry::plugin::{
     billing_hooks as bh, email_hooks as eh, sso_hooks as sh,
 };
 use super::bindings::tenantry::plugin::types::PluginError;
+use super::host_api::HostState;
 use super::{PluginHost, Slot};
 use crate::service::hooks::{
     BillingOrg, BillingProfileData, EmailMessage, EmailOutcome, HookError, HookKind, HookResult,
     Hooks, InvoiceData, PluginStatus, SsoFinish, SsoIdentity, SsoRedirect, SsoStart,
 };
+use wasmtime::Store;
 
 const MAX_TEXT: usize = 4096;
 const MAX_INVOICES: usize = 1000;
@@ -72,6 +74,49 @@ fn profile_in(p: &BillingProfileData) -> bh::BillingProfile {
     }
 }
 
+impl PluginHost {
+    fn sso_call<R>(
+        &self,
+        plugin: &str,
+        f: impl FnOnce(&sh::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        self.call(plugin, HookKind::Sso, |p, store, instance| {
+            let indices = p.sso.as_ref().ok_or_else(|| missing("sso"))?;
+            f(&indices.load(&mut *store, instance)?, store)
+        })
+    }
+
+    fn billing_call<R>(
+        &self,
+        plugin: &str,
+        f: impl FnOnce(&bh::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
+            let indices = p
+                .billing
+                .as_ref()
+                .ok_or_else(|| missing("billing-profile"))?;
+            f(&indices.load(&mut *store, instance)?, store)
+        })
+    }
+
+    fn email_call<R>(
+        &self,
+        plugin: &str,
+        f: impl FnOnce(&eh::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        self.call(plugin, HookKind::EmailDelivery, |p, store, instance| {
+            let indices = p.email.as_ref().ok_or_else(|| missing("email-delivery"))?;
+            f(&indices.load(&mut *store, instance)?, store)
+        })
+    }
+}
+
+/// Unreachable in practice (`ready` checks the hooks first), but an error, not a panic.
+fn missing(world: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("the plugin does not implement {world}"))
+}
+
 impl Hooks for PluginHost {
     fn supports(&self, name: &str, kind: HookKind) -> bool {
         self.ready(name, kind).is_ok()
@@ -102,12 +147,7 @@ impl Hooks for PluginHost {
     }
 
     fn sso_start(&self, plugin: &str, req: SsoStart) -> HookResult<SsoRedirect> {
-        let out = self.call(plugin, HookKind::Sso, |p, store, instance| {
-            let guest = p
-                .sso
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.sso_call(plugin, |guest, store| {
             guest.call_start(
                 &mut *store,
                 &sh::StartRequest {
@@ -132,12 +172,7 @@ impl Hooks for PluginHost {
     }
 
     fn sso_finish(&self, plugin: &str, req: SsoFinish) -> HookResult<SsoIdentity> {
-        let out = self.call(plugin, HookKind::Sso, |p, store, instance| {
-            let guest = p
-                .sso
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.sso_call(plugin, |guest, store| {
             guest.call_finish(
                 &mut *store,
                 &sh::FinishRequest {
@@ -174,24 +209,14 @@ impl Hooks for PluginHost {
         plugin: &str,
         org: &BillingOrg,
     ) -> HookResult<Option<BillingProfileData>> {
-        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
-            let guest = p
-                .billing
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.billing_call(plugin, |guest, store| {
             guest.call_get_profile(&mut *store, &billing_org(org))
         })?;
         out.map_err(plugin_error)?.map(profile_out).transpose()
     }
 
     fn billing_invoices(&self, plugin: &str, org: &BillingOrg) -> HookResult<Vec<InvoiceData>> {
-        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
-            let guest = p
-                .billing
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.billing_call(plugin, |guest, store| {
             guest.call_list_invoices(&mut *store, &billing_org(org))
         })?;
         let list = out.map_err(plugin_error)?;
@@ -220,12 +245,7 @@ impl Hooks for PluginHost {
         org: &BillingOrg,
         profile: &BillingProfileData,
     ) -> HookResult<Vec<(String, String)>> {
-        let out = self.call(plugin, HookKind::BillingProfile, |p, store, instance| {
-            let guest = p
-                .billing
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.billing_call(plugin, |guest, store| {
             guest.call_validate_profile(&mut *store, &billing_org(org), &profile_in(profile))
         })?;
         let errs = out.map_err(plugin_error)?;
@@ -243,12 +263,7 @@ impl Hooks for PluginHost {
     }
 
     fn email_deliver(&self, plugin: &str, msg: &EmailMessage) -> HookResult<EmailOutcome> {
-        let out = self.call(plugin, HookKind::EmailDelivery, |p, store, instance| {
-            let guest = p
-                .email
-                .as_ref()
-                .expect("checked by ready")
-                .load(&mut *store, instance)?;
+        let out = self.email_call(plugin, |guest, store| {
             guest.call_deliver(
                 &mut *store,
                 &eh::Message {
