@@ -812,3 +812,67 @@ fn bad_plugin_config_is_refused_at_start() {
         assert!(err.contains(expect), "{text} → {err}");
     }
 }
+
+#[test]
+fn email_plugin_faults_are_retried_and_its_verdicts_kept() {
+    let dir = unique_temp_dir("tenantry-email-fixture-cfg");
+    let config = write_config(
+        &dir,
+        &["[email]", "mode = \"plugin\"", "plugin = \"fixture\""],
+        &[PluginEntry::new("fixture", "fixture").extra("timeout_ms = 300")],
+    );
+    let server = start_with(&config);
+    let mut admin = server.bootstrap_admin();
+    let org = create_org(&mut admin, "acme");
+    for who in ["flaky", "trap", "loop", "permanent", "malformed"] {
+        let r = admin.post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": format!("{who}@example.test"), "role": "member", "company_access": "all"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let delivery_of = |admin: &mut Session, who: &str| -> Value {
+        let list = admin.get(&format!("/api/v1/orgs/{org}/invitations")).json();
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["email"] == format!("{who}@example.test"))
+            .unwrap_or_else(|| panic!("no invitation for {who}: {list}"))["delivery"]
+            .clone()
+    };
+    // flaky: the first attempt is retryable, the retry (5 s later) delivers.
+    wait_until(
+        "the flaky message to be delivered",
+        Duration::from_secs(30),
+        || delivery_of(&mut admin, "flaky")["status"] == "sent",
+    );
+    assert_eq!(delivery_of(&mut admin, "flaky")["attempts"], 2);
+    // A plugin's own permanent verdict ends the message.
+    let d = delivery_of(&mut admin, "permanent");
+    assert_eq!(d["status"], "failed", "{d}");
+    // A trap, a timeout, or an answer the host refuses is retried: nothing is lost.
+    for (who, code) in [
+        ("trap", "plugin_trap"),
+        ("loop", "plugin_timeout"),
+        ("malformed", "plugin_invalid_output"),
+    ] {
+        wait_until(
+            &format!("a second attempt for {who}"),
+            Duration::from_secs(30),
+            || {
+                delivery_of(&mut admin, who)["attempts"]
+                    .as_i64()
+                    .unwrap_or(0)
+                    >= 2
+            },
+        );
+        let d = delivery_of(&mut admin, who);
+        assert_ne!(d["status"], "failed", "{who}: {d}");
+        assert!(
+            d["last_error"].as_str().unwrap_or_default().contains(code),
+            "{who}: {d}"
+        );
+    }
+    assert_eq!(server.client().get("/healthz").status, 200);
+}
