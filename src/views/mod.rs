@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset", include_str!("templates/reset.hbs")),
     ("outbox", include_str!("templates/outbox.hbs")),
     ("billing", include_str!("templates/billing.hbs")),
+    ("continue", include_str!("templates/continue.hbs")),
 ];
 
 /// Email templates: subject and text (not HTML-escaped) and HTML (escaped), per message kind.

@@ -3,6 +3,7 @@
 //! fake upstream services (an OIDC provider, a billing API, an email API).
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod client;
 pub mod fake_oidc;
 pub mod fake_upstreams;

@@ -44,20 +44,33 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
         return Ok(csrf_failed(app));
     }
     let email = form.get("email").cloned().unwrap_or_default();
-    let sso_start = |plugin: &str| {
+    // Not a redirect: browsers apply the page's `form-action 'self'` to every redirect that
+    // follows a form post, which would stop the one to the identity provider. A page that
+    // moves on by itself (and has a link) starts a new navigation instead.
+    let sso_start = |plugin: &str| -> Result<Resp> {
         let mut target = form_urlencoded::Serializer::new(String::new());
         target.append_pair("email", email.trim());
         if let Some(next) = safe_next(form.get("next")) {
             target.append_pair("next", &next);
         }
-        Resp::see_other(&format!("/sso/{plugin}/start?{}", target.finish()))
+        let html = app.views.page(
+            "continue",
+            "Single sign-on",
+            &json!({
+                "url": format!("/sso/{plugin}/start?{}", target.finish()),
+                "heading": "Single sign-on",
+                "text": "Your organization signs you in. Taking you to its sign-in page…",
+                "link_text": "Continue to your organization's sign-in",
+            }),
+        )?;
+        Ok(Resp::html(200, html))
     };
     // An address in a domain with single sign-on goes to its identity provider (with a
     // password typed, only an instance administrator's right one signs in here).
     let password_given = form.get("password").is_some_and(|p| !p.is_empty());
     if !password_given {
         if let Some(route) = service::sso::route_for(app, &email)? {
-            return Ok(sso_start(&route.plugin));
+            return sso_start(&route.plugin);
         }
     }
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
@@ -70,7 +83,7 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
             code: "sso_required",
             ..
         }) => match service::sso::route_for(app, &email)? {
-            Some(route) => Ok(sso_start(&route.plugin)),
+            Some(route) => sso_start(&route.plugin),
             None => render(
                 app,
                 req,

@@ -1,0 +1,214 @@
+//! A real headless browser for page tests: Debian's Chromium driven through ChromeDriver's
+//! W3C WebDriver HTTP API (JSON over HTTP, spoken with the raw [`Client`]). `scripts/test`
+//! installs the `chromium` and `chromium-driver` packages.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::client::{KeepAlive, Response};
+use super::server::unique_temp_dir;
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// `TENANTRY_TEST_CHROMIUM` or Debian's `/usr/bin/chromium`.
+fn chromium() -> String {
+    std::env::var("TENANTRY_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// `TENANTRY_TEST_CHROMEDRIVER` or Debian's `/usr/bin/chromedriver`.
+fn chromedriver() -> String {
+    std::env::var("TENANTRY_TEST_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
+
+/// One browser session (its own ChromeDriver process and a fresh profile).
+pub struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+    profile: PathBuf,
+}
+
+/// One WebDriver request on its own connection (ChromeDriver keeps connections open, so the
+/// response is read by its Content-Length, not to EOF).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
+    let mut conn = KeepAlive::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    conn.send(method, path, &[("Content-Type", "application/json")], body)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// Starts ChromeDriver and a headless Chromium. Panics with the install command when
+    /// either is missing.
+    pub fn start() -> Browser {
+        for bin in [chromium(), chromedriver()] {
+            assert!(
+                std::path::Path::new(&bin).exists(),
+                "{bin} is missing: install Debian's chromium and chromium-driver \
+                 (scripts/test does this as root: apt-get install chromium chromium-driver)"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http(addr, "GET", "/status", None)
+            .map(|r| r.json()["value"]["ready"] != true)
+            .unwrap_or(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = unique_temp_dir("tenantry-chromium");
+        let mut b = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            profile,
+        };
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium(),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", b.profile.display()),
+                ],
+            },
+        }}});
+        let v = b.call("POST", "/session", Some(caps));
+        b.session = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        b
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
+        let r = http(self.addr, method, path, bytes.as_deref())
+            .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"));
+        let v = r.json();
+        assert!(
+            r.status == 200,
+            "webdriver {method} {path}: {} {v}",
+            r.status
+        );
+        v["value"].clone()
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    /// Navigates to `url` and waits for the page to load.
+    pub fn goto(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
+    }
+
+    /// The current URL.
+    pub fn url(&self) -> String {
+        self.call("GET", &self.s("/url"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The page's HTML.
+    pub fn source(&self) -> String {
+        self.call("GET", &self.s("/source"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    /// Types into the element matched by `css`.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{id}/value")),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Clicks the element matched by `css` (a navigation it starts is waited for).
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{id}/click")),
+            Some(json!({})),
+        );
+    }
+
+    /// Waits until `f(url, html)` holds; panics with the page after `limit`.
+    pub fn wait_for(&self, what: &str, limit: Duration, f: impl Fn(&str, &str) -> bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (url, html) = (self.url(), self.source());
+            if f(&url, &html) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; at {url}:\n{html}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = http(
+                self.addr,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                None,
+            );
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
