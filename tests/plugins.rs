@@ -435,8 +435,49 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
     let p = assert_problem(&r, 422, "validation_failed");
     assert_eq!(p["errors"][0]["field"], "tax_id", "{p}");
 
+    // Billing visibility beyond the roles: a member the billing system names may read (not
+    // change) billing; another member may not.
+    api.add_viewer("acme", "finance@acme.test");
+    let member = |admin: &mut Session, email: &str| -> Session {
+        let r = admin.post_json(
+            "/api/v1/users",
+            &json!({"email": email, "name": email, "password": "member-password-1"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = admin.post_json(
+            &format!("/api/v1/orgs/{org}/members"),
+            &json!({"email": email, "role": "member", "company_access": "all"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let mut s = server.session();
+        let r = s.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": "member-password-1"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        s
+    };
+    let mut finance = member(&mut admin, "finance@acme.test");
+    let mut other = member(&mut admin, "other@acme.test");
+    let r = finance.get(&format!("/api/v1/orgs/{org}/billing"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["profile"]["legal_name"], "Acme Corp");
+    assert_eq!(
+        finance
+            .get(&format!("/api/v1/orgs/{org}/billing/invoices"))
+            .status,
+        200
+    );
+    let r = finance.put_json(&format!("/api/v1/orgs/{org}/billing/profile"), &profile);
+    assert_problem(&r, 403, "forbidden");
+    let r = other.get(&format!("/api/v1/orgs/{org}/billing"));
+    assert_problem(&r, 403, "forbidden");
+
     // The billing API goes down: a clear answer with the contact, never a 500.
     api.set_down(true);
+    // Visibility fails closed.
+    let r = finance.get(&format!("/api/v1/orgs/{org}/billing"));
+    assert_problem(&r, 403, "forbidden");
     let r = admin.get(&format!("/api/v1/orgs/{org}/billing"));
     let p = assert_problem(&r, 503, "billing_unavailable");
     assert_eq!(p["billing_contact_email"], CONTACT, "{p}");

@@ -9,8 +9,8 @@ use super::bindings::tenantry::plugin::types::PluginError;
 use super::host_api::HostState;
 use super::{PluginHost, Slot};
 use crate::service::hooks::{
-    BillingOrg, BillingProfileData, EmailMessage, EmailOutcome, HookError, HookKind, HookResult,
-    Hooks, InvoiceData, PluginStatus, SsoFinish, SsoIdentity, SsoRedirect, SsoStart,
+    BillingMember, BillingOrg, BillingProfileData, EmailMessage, EmailOutcome, HookError, HookKind,
+    HookResult, Hooks, InvoiceData, PluginStatus, SsoFinish, SsoIdentity, SsoRedirect, SsoStart,
 };
 use wasmtime::Store;
 
@@ -260,6 +260,26 @@ impl Hooks for PluginHost {
                 ))
             })
             .collect()
+    }
+
+    fn billing_can_view(
+        &self,
+        plugin: &str,
+        org: &BillingOrg,
+        member: &BillingMember,
+    ) -> HookResult<bool> {
+        let out = self.billing_call(plugin, |guest, store| {
+            guest.call_can_view_billing(
+                &mut *store,
+                &billing_org(org),
+                &bh::Member {
+                    user_id: member.user_id.clone(),
+                    email: member.email.clone(),
+                    role: member.role.clone(),
+                },
+            )
+        })?;
+        out.map_err(plugin_error)
     }
 
     fn email_deliver(&self, plugin: &str, msg: &EmailMessage) -> HookResult<EmailOutcome> {

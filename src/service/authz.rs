@@ -397,6 +397,46 @@ pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
     }
 }
 
+/// Billing read access (`billing.read`): the role table decides first. For a member it
+/// refuses, an organization whose billing source is a plugin lets that plugin's
+/// `can-view-billing` widen read access — never billing changes. Any plugin failure keeps the
+/// refusal (fail closed).
+pub fn require_billing_read(app: &App, access: &OrgAccess) -> Result<()> {
+    let denied = match access.require(Permission::BillingRead) {
+        Ok(()) => return Ok(()),
+        Err(e @ Error::PermissionDenied { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    let (Some(role), Subject::User(user)) = (access.role, &access.principal.subject) else {
+        return Err(denied);
+    };
+    if !access.features.on(Feature::Billing) {
+        return Err(denied);
+    }
+    let Some(plugin) = app.store.read(|c| c.billing_source(access.org_id()))? else {
+        return Err(denied);
+    };
+    let member = crate::service::hooks::BillingMember {
+        user_id: user.id.to_string(),
+        email: user.email.as_str().to_string(),
+        role: role.as_str().to_string(),
+    };
+    let org = crate::service::hooks::BillingOrg::of(&access.org);
+    match app.hooks.billing_can_view(&plugin, &org, &member) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(denied),
+        Err(e) => {
+            log::warn!(
+                "billing plugin {plugin} could not decide billing visibility for {} in {} ({}): {e}",
+                user.id,
+                access.org_id(),
+                e.code()
+            );
+            Err(denied)
+        }
+    }
+}
+
 /// Like [`org_access`], then requires a permission.
 pub fn org_permission(
     app: &App,

@@ -33,7 +33,7 @@ pub struct BillingSource {
 
 /// The billing source (billing readers).
 pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
-    access.require(Permission::BillingRead)?;
+    crate::service::authz::require_billing_read(app, access)?;
     Ok(match plugin_for(app, access.org_id())? {
         Some(p) => BillingSource {
             source: "plugin",
@@ -73,15 +73,6 @@ pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Resu
     get_source(app, access)
 }
 
-fn org_ref(app: &App, org: &OrgId) -> Result<BillingOrg> {
-    let o = app.store.read(|c| c.org(org))?.ok_or(Error::NotFound)?;
-    Ok(BillingOrg {
-        id: o.id.to_string(),
-        slug: o.slug,
-        name: o.name,
-    })
-}
-
 fn unavailable(app: &App, plugin: &str, org: &OrgId, e: &HookError) -> Error {
     log::warn!(
         "billing plugin {plugin} failed for {org} ({}): {e}",
@@ -97,7 +88,7 @@ pub fn profile(app: &App, access: &OrgAccess, plugin: &str) -> Result<Option<Bil
     let org = access.org_id();
     let data = app
         .hooks
-        .billing_profile(plugin, &org_ref(app, org)?)
+        .billing_profile(plugin, &BillingOrg::of(&access.org))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     let Some(d) = data else {
         return Ok(None);
@@ -118,7 +109,7 @@ pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoi
     let org = access.org_id();
     let list = app
         .hooks
-        .billing_invoices(plugin, &org_ref(app, org)?)
+        .billing_invoices(plugin, &BillingOrg::of(&access.org))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     let inputs: Vec<InvoiceInput> = list
         .into_iter()
@@ -187,7 +178,7 @@ pub fn validate(
     };
     let errs = app
         .hooks
-        .billing_validate(plugin, &org_ref(app, org)?, &data)
+        .billing_validate(plugin, &BillingOrg::of(&access.org), &data)
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     Ok(errs
         .into_iter()

@@ -155,6 +155,28 @@ pub struct BillingOrg {
     pub name: String,
 }
 
+impl BillingOrg {
+    /// The organization as billing hooks see it.
+    pub fn of(org: &crate::domain::entities::Organization) -> BillingOrg {
+        BillingOrg {
+            id: org.id.to_string(),
+            slug: org.slug.clone(),
+            name: org.name.clone(),
+        }
+    }
+}
+
+/// A member the roles refuse billing access, asked about by `can-view-billing`.
+#[derive(Clone, Debug)]
+pub struct BillingMember {
+    /// `usr_…`
+    pub user_id: String,
+    /// Email.
+    pub email: String,
+    /// Organization role.
+    pub role: String,
+}
+
 /// A billing profile as a plugin sent it (checked by the service).
 #[derive(Clone, Debug)]
 pub struct BillingProfileData {
@@ -262,6 +284,13 @@ pub trait Hooks: Send + Sync + fmt::Debug {
         org: &BillingOrg,
         profile: &BillingProfileData,
     ) -> HookResult<Vec<(String, String)>>;
+    /// `billing.can-view-billing`.
+    fn billing_can_view(
+        &self,
+        plugin: &str,
+        org: &BillingOrg,
+        member: &BillingMember,
+    ) -> HookResult<bool>;
     /// `email.deliver`.
     fn email_deliver(&self, plugin: &str, msg: &EmailMessage) -> HookResult<EmailOutcome>;
 }
@@ -307,6 +336,14 @@ impl Hooks for NoPlugins {
         _: &BillingOrg,
         _: &BillingProfileData,
     ) -> HookResult<Vec<(String, String)>> {
+        Self::none(plugin)
+    }
+    fn billing_can_view(
+        &self,
+        plugin: &str,
+        _: &BillingOrg,
+        _: &BillingMember,
+    ) -> HookResult<bool> {
         Self::none(plugin)
     }
     fn email_deliver(&self, plugin: &str, _: &EmailMessage) -> HookResult<EmailOutcome> {

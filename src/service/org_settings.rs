@@ -175,7 +175,7 @@ pub struct BillingView {
 
 /// Billing overview (owner and billing roles, `billing` feature on).
 pub fn get_billing(app: &App, access: &OrgAccess) -> Result<BillingView> {
-    access.require(Permission::BillingRead)?;
+    crate::service::authz::require_billing_read(app, access)?;
     let profile = match crate::service::billing_source::plugin_for(app, access.org_id())? {
         Some(plugin) => crate::service::billing_source::profile(app, access, &plugin)?,
         None => app.store.read(|c| c.billing_profile(access.org_id()))?,
@@ -277,7 +277,7 @@ pub fn list_invoices(
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Invoice>> {
-    access.require(Permission::BillingRead)?;
+    crate::service::authz::require_billing_read(app, access)?;
     if let Some(plugin) = crate::service::billing_source::plugin_for(app, access.org_id())? {
         let all = crate::service::billing_source::invoices(app, access, &plugin)?;
         return Ok(crate::service::billing_source::paginate(all, cursor, limit));

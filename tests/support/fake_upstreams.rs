@@ -36,6 +36,8 @@ const REBIND_TIMEOUT: Duration = Duration::from_secs(5);
 /// * `GET /organizations/{slug}/invoices` → 200 `{"invoices": [...]}` with the invoices given
 ///   to [`add_invoice`](Self::add_invoice), in the order they were added (`[]` for an unknown
 ///   slug);
+/// * `GET /organizations/{slug}/billing-viewers` → 200 `{"emails": [...]}` given to
+///   [`add_viewer`](Self::add_viewer), 404 when there are none;
 /// * `POST /tax-ids/validate` with `{"tax_id": "…"}` → 200 `{"valid", "message"}`; a tax ID
 ///   is valid unless it contains `INVALID`;
 /// * anything else → 404; a wrong or missing `Authorization: Bearer {token}` → 401 (no check
@@ -53,6 +55,7 @@ struct BillingState {
     down: bool,
     profiles: BTreeMap<String, Value>,
     invoices: BTreeMap<String, Vec<Value>>,
+    viewers: BTreeMap<String, Vec<String>>,
     requests: Vec<String>,
 }
 
@@ -101,6 +104,17 @@ impl FakeBilling {
             .entry(slug.to_string())
             .or_default()
             .push(invoice);
+    }
+
+    /// Lets `email` read `slug`'s billing although their role does not include it
+    /// (`GET /organizations/{slug}/billing-viewers`; 404 for a slug without viewers).
+    pub fn add_viewer(&self, slug: &str, email: &str) {
+        self.upstream
+            .state()
+            .viewers
+            .entry(slug.to_string())
+            .or_default()
+            .push(email.to_string());
     }
 
     /// While `true`, every request gets 503.
@@ -157,6 +171,10 @@ fn handle_billing(state: &mut BillingState, request: &Incoming) -> (u16, Value) 
             let invoices = state.invoices.get(*slug).cloned().unwrap_or_default();
             (200, json!({ "invoices": invoices }))
         }
+        ("GET", ["organizations", slug, "billing-viewers"]) => match state.viewers.get(*slug) {
+            Some(emails) => (200, json!({ "emails": emails })),
+            None => (404, json!({"error": "no billing viewers"})),
+        },
         ("POST", ["tax-ids", "validate"]) => {
             let tax_id = serde_json::from_slice::<Value>(&request.body)
                 .ok()

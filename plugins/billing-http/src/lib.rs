@@ -11,6 +11,8 @@
 //! * `GET {base_url}/organizations/{slug}/profile` → 200 profile JSON, 404 when there is none.
 //! * `GET {base_url}/organizations/{slug}/invoices` → 200 `{"invoices": [...]}`.
 //! * `POST {base_url}/tax-ids/validate` with `{"tax_id": "…"}` → 200 `{"valid", "message"}`.
+//! * `GET {base_url}/organizations/{slug}/billing-viewers` → 200 `{"emails": [...]}`: people
+//!   who may read billing although their role does not include it; 404 means nobody.
 //!
 //! Errors come back as `plugin-error` with code `upstream_error` (unexpected HTTP status),
 //! `upstream_unavailable` (transport error, timeout, host not on the allowlist),
@@ -27,7 +29,7 @@ wit_bindgen::generate!({
 use std::fmt::Write as _;
 
 use exports::tenantry::plugin::billing_hooks::{
-    BillingProfile, FieldError, Guest, Invoice, Organization,
+    BillingProfile, FieldError, Guest, Invoice, Member, Organization,
 };
 use serde::{Deserialize, Serialize};
 use tenantry::plugin::host::{self, HttpError, HttpRequest, HttpResponse, LogLevel};
@@ -127,6 +129,32 @@ impl Guest for BillingHttp {
             message,
         }])
     }
+
+    fn can_view_billing(org: Organization, member: Member) -> Result<bool, PluginError> {
+        install_panic_hook();
+        let api = Api::from_settings()?;
+        let url = format!(
+            "{}/organizations/{}/billing-viewers",
+            api.base_url,
+            encode_path_segment(&org.slug)
+        );
+        let response = api.send("GET", &url, None)?;
+        if response.status == 404 {
+            return Ok(false);
+        }
+        expect_success(&response, "GET", "billing-viewers")?;
+        let body: ViewersBody = parse_json(&response.body, "billing-viewers")?;
+        Ok(body
+            .emails
+            .iter()
+            .any(|e| e.trim().eq_ignore_ascii_case(&member.email)))
+    }
+}
+
+/// `200` answer of `GET /organizations/{slug}/billing-viewers`.
+#[derive(Deserialize)]
+struct ViewersBody {
+    emails: Vec<String>,
 }
 
 /// `200` answer of `GET /organizations/{slug}/profile`.
