@@ -14,4 +14,5 @@ mod hardening;
 mod openapi;
 mod orgs_matrix;
 mod orgs_rules;
+mod pages_browser;
 mod plugins;
