@@ -265,6 +265,46 @@ fn sso_refuses_unverified_foreign_and_replayed_sign_ins() {
     let r = browser.get("/sso/oidc/start?email=x%40elsewhere.test");
     assert_eq!(r.status, 400, "{}", r.text());
 
+    // Break-glass: the instance administrator, whose address is in the SSO domain too, still
+    // signs in with the right password; a wrong one is sent to SSO like everyone else.
+    assert!(crate::support::server::ADMIN_EMAIL.ends_with("@example.test"));
+    let mut admin = w.server.session();
+    let r = admin.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": crate::support::server::ADMIN_EMAIL, "password": "not-the-password"}),
+    );
+    assert_problem(&r, 400, "sso_required");
+    let r = admin.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": crate::support::server::ADMIN_EMAIL, "password": crate::support::server::ADMIN_PASSWORD}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // A disabled account does not sign in through SSO either.
+    w.idp.set_user(FakeUser::new("idp-5", "dora@example.test"));
+    let (r, _) = browser_sign_in(&w, "dora@example.test");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let users = admin.get("/api/v1/users?limit=200").json();
+    let dora = users["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "dora@example.test")
+        .unwrap_or_else(|| panic!("{users}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin.send_json(
+        "PATCH",
+        &format!("/api/v1/users/{dora}"),
+        &json!({"disabled": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (r, mut b) = browser_sign_in(&w, "dora@example.test");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("disabled"), "{}", r.text());
+    assert_eq!(b.get("/api/v1/me").status, 401);
+
     // Starting sign-ins is throttled per client (each costs a plugin call and a stored flow).
     let mut limited = None;
     for i in 0..40 {
@@ -280,21 +320,6 @@ fn sso_refuses_unverified_foreign_and_replayed_sign_ins() {
         limited.is_some_and(|i| i >= 25),
         "throttled after {limited:?} starts"
     );
-
-    // Break-glass: the instance administrator, whose address is in the SSO domain too, still
-    // signs in with the right password; a wrong one is sent to SSO like everyone else.
-    assert!(crate::support::server::ADMIN_EMAIL.ends_with("@example.test"));
-    let mut admin = w.server.session();
-    let r = admin.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": crate::support::server::ADMIN_EMAIL, "password": "not-the-password"}),
-    );
-    assert_problem(&r, 400, "sso_required");
-    let r = admin.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": crate::support::server::ADMIN_EMAIL, "password": crate::support::server::ADMIN_PASSWORD}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
 
     // Turning the feature off stops routing the domain.
     let r = admin.put_json(

@@ -393,9 +393,6 @@ pub fn finish(
         ));
     }
     let (user, created) = provision(app, plugin, &flow.org_id, &conn.join_role, &identity, email)?;
-    if user.disabled {
-        return Err(Error::AccountDisabled);
-    }
     let session = start_session(app, &user.id)?;
     app.sso_start_limiter.success(client_ip);
     log::info!(
@@ -459,6 +456,10 @@ fn provision(
                 }
             },
         };
+        if user.disabled {
+            // Nothing is linked or changed for a disabled account.
+            return Err(Error::AccountDisabled);
+        }
         tx.link_identity(plugin, &identity.subject, &user.id, now)?;
         if user.auth != Auth::Sso || user.sso_provider.as_deref() != Some(plugin) {
             tx.make_user_sso(&user.id, plugin, now)?;
