@@ -48,6 +48,7 @@ fn main() {
         timeout_ms: 5000,
         http_timeout_ms: 3000,
         http_max_response_kib: 1024,
+        max_concurrent_calls: 4,
     };
     let host = PluginHost::load(
         &[cfg],

@@ -969,3 +969,56 @@ fn sso_in_a_real_browser_from_the_sign_in_page() {
     assert!(browser.source().contains("bea@example.test"));
     assert_eq!(w.idp.token_requests(), 1);
 }
+
+#[test]
+fn a_slow_plugin_cannot_take_every_worker() {
+    let hole = Blackhole::start();
+    let dir = unique_temp_dir("tenantry-busy-cfg");
+    let config = write_config(
+        &dir,
+        &[],
+        &[PluginEntry::new("fixture", "fixture")
+            .allow(&hole.host_port())
+            .extra("timeout_ms = 3000")
+            .extra("http_timeout_ms = 2000")
+            .extra("max_concurrent_calls = 1")
+            .setting("slow_url", &hole.url())],
+    );
+    let server = start_with(&config);
+    let mut admin = server.bootstrap_admin();
+    let mut ids = Vec::new();
+    for mode in ["slow", "ok"] {
+        let id = create_org(&mut admin, mode);
+        let r = admin.put_json(
+            &format!("/api/v1/orgs/{id}/billing/source"),
+            &json!({"plugin": "fixture"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(id);
+    }
+    let (slow, ok) = (ids[0].clone(), ids[1].clone());
+    let mut waiting = admin.clone();
+    let path = format!("/api/v1/orgs/{slow}/billing");
+    let first = std::thread::spawn(move || waiting.get(&path).status);
+    wait_until(
+        "the slow call to reach its upstream",
+        Duration::from_secs(10),
+        || hole.connections() >= 1,
+    );
+    // The plugin's one place is taken: the next call is refused at once, not queued.
+    let r = admin.get(&format!("/api/v1/orgs/{ok}/billing"));
+    assert_problem(&r, 503, "billing_unavailable");
+    assert!(
+        server.stderr_text().contains("(plugin_busy)"),
+        "{}",
+        server.stderr_text()
+    );
+    assert_eq!(server.client().get("/healthz").status, 200);
+    assert_eq!(
+        first.join().unwrap(),
+        503,
+        "the slow call ends at its HTTP timeout"
+    );
+    // The place is free again.
+    assert_eq!(admin.get(&format!("/api/v1/orgs/{ok}/billing")).status, 200);
+}

@@ -26,6 +26,9 @@ pub struct PluginConfig {
     pub http_timeout_ms: u64,
     /// Largest outbound HTTP response body accepted, in KiB.
     pub http_max_response_kib: u64,
+    /// Calls of this plugin that may run at once; more fail at once as busy, so a slow
+    /// upstream cannot hold every HTTP worker.
+    pub max_concurrent_calls: u64,
 }
 
 impl fmt::Debug for PluginConfig {
@@ -42,7 +45,7 @@ impl fmt::Debug for PluginConfig {
 }
 
 const FIELDS: &str =
-    "file, allowed_hosts, settings, memory_mib, timeout_ms, http_timeout_ms, http_max_response_kib";
+    "file, allowed_hosts, settings, memory_mib, timeout_ms, http_timeout_ms, http_max_response_kib, max_concurrent_calls";
 
 /// Whether `name` is a valid plugin name.
 pub fn valid_name(name: &str) -> bool {
@@ -78,6 +81,7 @@ pub fn parse(value: &toml::Value, base: &Path) -> Result<Vec<PluginConfig>, Stri
             timeout_ms: 5000,
             http_timeout_ms: 3000,
             http_max_response_kib: 1024,
+            max_concurrent_calls: 4,
         };
         for (k, v) in t {
             let key = format!("plugins.{name}.{k}");
@@ -125,6 +129,7 @@ pub fn parse(value: &toml::Value, base: &Path) -> Result<Vec<PluginConfig>, Stri
                 "timeout_ms" => p.timeout_ms = int(v, &key, 10, 600_000)?,
                 "http_timeout_ms" => p.http_timeout_ms = int(v, &key, 10, 600_000)?,
                 "http_max_response_kib" => p.http_max_response_kib = int(v, &key, 1, 64 * 1024)?,
+                "max_concurrent_calls" => p.max_concurrent_calls = int(v, &key, 1, 64)?,
                 _ => return Err(format!("unknown key `{key}` (plugin keys: {FIELDS})")),
             }
         }

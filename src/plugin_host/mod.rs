@@ -40,9 +40,32 @@ pub(crate) struct Loaded {
     sso: Option<sso_hooks::GuestIndices>,
     billing: Option<billing_hooks::GuestIndices>,
     email: Option<email_hooks::GuestIndices>,
+    /// Calls running now (bounded by `max_concurrent_calls`).
+    running: std::sync::atomic::AtomicU64,
+}
+
+/// One running call of a plugin; frees its place when dropped.
+struct CallSlot<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Loaded {
+    /// Takes a place among the plugin's concurrent calls, or `None` when all are taken.
+    fn slot(&self) -> Option<CallSlot<'_>> {
+        use std::sync::atomic::Ordering;
+        let max = self.config.max_concurrent_calls;
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| CallSlot(&self.running))
+    }
+
     fn worlds(&self) -> Vec<&'static str> {
         let mut w = Vec::new();
         if self.sso.is_some() {
@@ -171,6 +194,13 @@ impl PluginHost {
         ) -> wasmtime::Result<R>,
     ) -> HookResult<R> {
         let plugin = self.ready(name, kind)?;
+        let Some(_slot) = plugin.slot() else {
+            log::warn!(
+                "plugin {name}: call refused, {} calls already running (max_concurrent_calls)",
+                plugin.config.max_concurrent_calls
+            );
+            return Err(HookError::Busy);
+        };
         let timeout = std::time::Duration::from_millis(plugin.config.timeout_ms);
         let mut store = Store::new(
             &self.engine,
@@ -257,6 +287,7 @@ fn load_one(
         sso,
         billing,
         email,
+        running: Default::default(),
     })
 }
 
