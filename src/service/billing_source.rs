@@ -14,7 +14,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::OrgAccess;
 use crate::service::hooks::{BillingOrg, BillingProfileData, HookError, HookKind};
-use crate::service::org_settings::{check_profile, validate_invoices, InvoiceInput};
+use crate::service::org_settings::{check_profile, validate_invoices};
 use crate::service::{now, Page};
 
 /// The plugin serving an organization's billing data, if any.
@@ -111,36 +111,19 @@ pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoi
         .hooks
         .billing_invoices(plugin, &BillingOrg::of(&access.org))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
-    let inputs: Vec<InvoiceInput> = list
-        .into_iter()
-        .map(|i| InvoiceInput {
-            number: i.number,
-            issued_on: i.issued_on,
-            amount_cents: i.amount_cents,
-            currency: i.currency,
-            status: i.status,
-            url: i.url,
-        })
-        .collect();
-    validate_invoices(&inputs)
+    validate_invoices(&list)
         .map_err(|e| unavailable(app, plugin, org, &HookError::InvalidOutput(e.to_string())))?;
-    let mut out: Vec<Invoice> = inputs
+    let mut out: Vec<Invoice> = list
         .into_iter()
-        .map(|i| Invoice {
+        .map(|i| {
             // Stable per organization and number, so links to an invoice keep working.
-            id: InvoiceId::from_trusted(format!(
-                "ivc_{}",
-                app.keyring.token_hash(&format!("{org}/{}", i.number))[..12]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            )),
-            number: i.number,
-            issued_on: i.issued_on,
-            amount_cents: i.amount_cents,
-            currency: i.currency,
-            status: i.status,
-            url: i.url,
+            let id = app
+                .keyring
+                .token_hash(&format!("{org}/{}", i.number.trim()))[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>();
+            i.into_invoice(InvoiceId::from_trusted(format!("ivc_{id}")))
         })
         .collect();
     out.sort_by(|a, b| b.issued_on.cmp(&a.issued_on).then(b.number.cmp(&a.number)));

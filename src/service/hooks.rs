@@ -192,22 +192,9 @@ pub struct BillingProfileData {
     pub plan: String,
 }
 
-/// An invoice as a plugin sent it (checked by the service).
-#[derive(Clone, Debug)]
-pub struct InvoiceData {
-    /// Number.
-    pub number: String,
-    /// `YYYY-MM-DD`.
-    pub issued_on: String,
-    /// Minor units.
-    pub amount_cents: i64,
-    /// ISO 4217.
-    pub currency: String,
-    /// Status word.
-    pub status: String,
-    /// Document link.
-    pub url: Option<String>,
-}
+/// An invoice as a plugin sent it: the same shape as an imported one, checked by the same
+/// rules before anyone sees it.
+pub type InvoiceData = crate::service::org_settings::InvoiceInput;
 
 /// One outgoing email handed to a delivery plugin.
 #[derive(Clone, Debug)]

@@ -298,7 +298,7 @@ pub fn list_invoices(
 }
 
 /// One invoice to import.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceInput {
     /// Number, unique per organization (re-importing updates it).
@@ -314,6 +314,21 @@ pub struct InvoiceInput {
     /// Document link.
     #[serde(default)]
     pub url: Option<String>,
+}
+
+impl InvoiceInput {
+    /// The invoice under `id` (the number trimmed).
+    pub fn into_invoice(self, id: InvoiceId) -> Invoice {
+        Invoice {
+            id,
+            number: self.number.trim().to_string(),
+            issued_on: self.issued_on,
+            amount_cents: self.amount_cents,
+            currency: self.currency,
+            status: self.status,
+            url: self.url,
+        }
+    }
 }
 
 /// Result of an import.
@@ -377,15 +392,7 @@ fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Re
             updated: 0,
         };
         for inv in &items {
-            let invoice = Invoice {
-                id: InvoiceId::generate(),
-                number: inv.number.trim().to_string(),
-                issued_on: inv.issued_on.clone(),
-                amount_cents: inv.amount_cents,
-                currency: inv.currency.clone(),
-                status: inv.status.clone(),
-                url: inv.url.clone(),
-            };
+            let invoice = inv.clone().into_invoice(InvoiceId::generate());
             if tx.upsert_invoice(org, &invoice, now)? {
                 r.created += 1;
             } else {
