@@ -497,6 +497,24 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
     assert_problem(&r, 403, "forbidden");
     let r = other.get(&format!("/api/v1/orgs/{org}/billing"));
     assert_problem(&r, 403, "forbidden");
+    // The sections and the access explainer say the same.
+    let sections_of = |s: &mut Session| -> Value {
+        let v = s.get("/api/v1/me/sections").json();
+        v["organizations"][0]["sections"].clone()
+    };
+    assert!(sections_of(&mut finance)
+        .as_array()
+        .unwrap()
+        .contains(&json!("billing")));
+    assert!(!sections_of(&mut other)
+        .as_array()
+        .unwrap()
+        .contains(&json!("billing")));
+    let q = format!("/api/v1/me/access?org={org}&permission=billing.read");
+    let a = finance.get(&q).json();
+    assert_eq!(a["allowed"], true, "{a}");
+    assert!(a["reasons"].to_string().contains("billing system"), "{a}");
+    assert_eq!(other.get(&q).json()["allowed"], false);
 
     // The billing API goes down: a clear answer with the contact, never a 500.
     api.set_down(true);

@@ -180,7 +180,12 @@ pub fn sections(app: &App, p: &Principal) -> Result<Sections> {
             (Permission::DataRepositoryRead, "data_repository"),
             (Permission::AuditRead, "audit_log"),
         ] {
-            if access.explain(perm).0 {
+            let shown = match perm {
+                // A billing plugin may widen billing reads beyond the roles.
+                Permission::BillingRead => authz::require_billing_read(app, &access).is_ok(),
+                _ => access.explain(perm).0,
+            };
+            if shown {
                 sections.push(name);
             }
         }
@@ -250,7 +255,17 @@ pub fn explain(
         org.ok_or_else(|| Error::field("org", "give the organization (or company) to check"))?;
     match org_access(app, p, org) {
         Ok(access) => {
-            let (allowed, reasons) = access.explain(perm);
+            let (mut allowed, mut reasons) = access.explain(perm);
+            if perm == Permission::BillingRead
+                && !allowed
+                && authz::require_billing_read(app, &access).is_ok()
+            {
+                allowed = true;
+                reasons.push(
+                    "the organization's billing system (its billing-profile plugin) lets you read billing"
+                        .to_string(),
+                );
+            }
             Ok(AccessAnswer { allowed, reasons })
         }
         Err(Error::NotOrgMember) => {
