@@ -325,3 +325,30 @@ pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
         &audit::list(app, &access, cursor.as_deref(), limit)?,
     ))
 }
+
+/// `GET /api/v1/orgs/{org}/billing/source`.
+pub fn get_billing_source(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(
+        200,
+        &crate::service::billing_source::get_source(app, &access)?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutSource {
+    plugin: Option<String>,
+}
+
+/// `PUT /api/v1/orgs/{org}/billing/source`.
+pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let b: PutSource = req.json()?;
+    Ok(Resp::json(
+        200,
+        &crate::service::billing_source::put_source(app, &access, b.plugin)?,
+    ))
+}

@@ -1,5 +1,5 @@
-//! `/api/v1/orgs/{org}/sso`, `/api/v1/orgs/{org}/billing/source` and
-//! `/api/v1/auth/sso/discover`: plugin-backed settings of an organization.
+//! `/api/v1/orgs/{org}/sso` and `/api/v1/auth/sso/discover`: single sign-on settings of an
+//! organization, and where an address signs in.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -10,7 +10,7 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::org_access;
-use crate::service::{billing_source, sso};
+use crate::service::sso;
 
 /// `GET /api/v1/orgs/{org}/sso`.
 pub fn get(app: &App, req: &Req) -> Result<Resp> {
@@ -53,28 +53,4 @@ pub fn discover(app: &App, req: &Req) -> Result<Resp> {
         None => json!({"sso": false, "plugin": null, "start_url": null}),
     };
     Ok(Resp::json(200, &body))
-}
-
-/// `GET /api/v1/orgs/{org}/billing/source`.
-pub fn get_billing_source(app: &App, req: &Req) -> Result<Resp> {
-    let p = principal(app, req)?;
-    let access = org_access(app, &p, req.param("org"))?;
-    Ok(Resp::json(200, &billing_source::get_source(app, &access)?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PutSource {
-    plugin: Option<String>,
-}
-
-/// `PUT /api/v1/orgs/{org}/billing/source`.
-pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
-    let p = principal(app, req)?;
-    let access = org_access(app, &p, req.param("org"))?;
-    let b: PutSource = req.json()?;
-    Ok(Resp::json(
-        200,
-        &billing_source::put_source(app, &access, b.plugin)?,
-    ))
 }
