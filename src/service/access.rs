@@ -229,8 +229,8 @@ pub fn explain(
     if let Some(cmp) = company {
         let ctx = authz::company_access(app, p, cmp)?;
         if perm.is_company_level() {
-            let allowed = company_role_permits(ctx.role, perm);
-            let via = match ctx.via {
+            let allowed = company_role_permits(ctx.role(), perm);
+            let via = match ctx.via() {
                 Via::Direct => "a direct assignment",
                 Via::Organization => "your organization access",
             };
@@ -238,8 +238,8 @@ pub fn explain(
                 allowed,
                 reasons: vec![format!(
                     "your role in company {} is `{}` (through {via}), which {} `{}`",
-                    ctx.company.name,
-                    ctx.role.as_str(),
+                    ctx.company().name,
+                    ctx.role().as_str(),
                     if allowed {
                         "includes"
                     } else {

@@ -10,10 +10,10 @@ use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::apikey::{self, Scope};
 use crate::domain::user::{rfc3339, validate_name};
-use crate::domain::{KeyId, OrgId, Permission};
+use crate::domain::{KeyId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::{KeyPrincipal, OrgAccess, Principal, Subject};
+use crate::service::authz::{grant_ceiling, perm, Grant, KeyPrincipal, Permit, Principal, Subject};
 use crate::service::keycache::{Refusal, Verified};
 use crate::service::{now, page_of, Page};
 use crate::store::KeyRow;
@@ -136,7 +136,7 @@ fn creator(p: &Principal) -> Option<String> {
 }
 
 fn new_key_row(
-    access: &OrgAccess,
+    access: &Permit<'_, perm::ApiKeysManage>,
     name: String,
     scopes: Vec<Scope>,
     expires_at: Option<i64>,
@@ -151,7 +151,7 @@ fn new_key_row(
             name,
             scopes,
             secret_hash: Vec::new(),
-            created_by: creator(&access.principal),
+            created_by: creator(access.principal()),
             created_at: now(),
             expires_at,
             last_used_at: None,
@@ -166,18 +166,25 @@ fn new_key_row(
 /// Creates a key; the full key is in the answer, once.
 pub fn create(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::ApiKeysManage>,
     name: &str,
     scopes: &[String],
     expires_at: Option<&str>,
 ) -> Result<CreatedKey> {
-    access.require(Permission::ApiKeysManage)?;
     let mut errs = Vec::new();
     let name = validate_name("name", name, &mut errs);
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
     let scopes = parse_scopes(scopes)?;
+    grant_ceiling(
+        app,
+        access.principal(),
+        Grant::KeyScopes {
+            org: access.org_id().clone(),
+            scopes: scopes.clone(),
+        },
+    )?;
     let expires = expires_at
         .map(|s| parse_time("expires_at", s))
         .transpose()?;
@@ -192,7 +199,7 @@ pub fn create(
         audit::record(
             tx,
             access.org_id(),
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "api_key.created",
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "scopes": row.scopes, "expires_at": row.expires_at.map(rfc3339)}),
@@ -208,11 +215,10 @@ pub fn create(
 /// Lists keys with usage.
 pub fn list(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::ApiKeysManage>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<KeyView>> {
-    access.require(Permission::ApiKeysManage)?;
     let rows = app
         .store
         .read(|c| c.list_api_keys(access.org_id(), cursor.unwrap_or(""), limit + 1))?;
@@ -234,12 +240,11 @@ fn find(app: &App, org: &OrgId, id: &str) -> Result<KeyRow> {
 /// expires it at once).
 pub fn update(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::ApiKeysManage>,
     id: &str,
     name: Option<&str>,
     expires_at: Option<Option<&str>>,
 ) -> Result<KeyView> {
-    access.require(Permission::ApiKeysManage)?;
     let mut row = find(app, access.org_id(), id)?;
     if let Some(n) = name {
         let mut errs = Vec::new();
@@ -257,7 +262,7 @@ pub fn update(
         audit::record(
             tx,
             access.org_id(),
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "api_key.updated",
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "expires_at": row.expires_at.map(rfc3339)}),
@@ -280,8 +285,12 @@ pub struct Rotation {
 
 /// Rotates: a successor with the same name and scopes; the old key stops working at
 /// `now + expire_old_in_seconds` (or its earlier expiry).
-pub fn rotate(app: &App, access: &OrgAccess, id: &str, overlap_secs: i64) -> Result<Rotation> {
-    access.require(Permission::ApiKeysManage)?;
+pub fn rotate(
+    app: &App,
+    access: &Permit<'_, perm::ApiKeysManage>,
+    id: &str,
+    overlap_secs: i64,
+) -> Result<Rotation> {
     if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
         return Err(Error::field(
             "expire_old_in_seconds",
@@ -295,6 +304,14 @@ pub fn rotate(app: &App, access: &OrgAccess, id: &str, overlap_secs: i64) -> Res
             "this key is revoked or expired; create a new key instead".into(),
         ));
     }
+    grant_ceiling(
+        app,
+        access.principal(),
+        Grant::KeyScopes {
+            org: access.org_id().clone(),
+            scopes: old.scopes.clone(),
+        },
+    )?;
     let (mut succ, secret) = new_key_row(
         access,
         old.name.clone(),
@@ -314,7 +331,7 @@ pub fn rotate(app: &App, access: &OrgAccess, id: &str, overlap_secs: i64) -> Res
         audit::record(
             tx,
             access.org_id(),
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "api_key.rotated",
             ("api_key", old.id.as_str()),
             json!({"successor": succ.id, "old_expires_at": old_expiry.map(rfc3339)}),
@@ -334,8 +351,12 @@ pub fn rotate(app: &App, access: &OrgAccess, id: &str, overlap_secs: i64) -> Res
 }
 
 /// Revokes a key at once. A key used in the last 10 minutes needs `force`.
-pub fn revoke(app: &App, access: &OrgAccess, id: &str, force: bool) -> Result<()> {
-    access.require(Permission::ApiKeysManage)?;
+pub fn revoke(
+    app: &App,
+    access: &Permit<'_, perm::ApiKeysManage>,
+    id: &str,
+    force: bool,
+) -> Result<()> {
     let row = find(app, access.org_id(), id)?;
     let (last, _) = last_used(app, &row);
     if !force && row.revoked_at.is_none() {
@@ -352,7 +373,7 @@ pub fn revoke(app: &App, access: &OrgAccess, id: &str, force: bool) -> Result<()
         audit::record(
             tx,
             access.org_id(),
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "api_key.revoked",
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "forced": force}),

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::domain::entities::AuditEvent;
-use crate::domain::{EventId, OrgId, Permission};
+use crate::domain::{CompanyId, EventId, OrgId};
 use crate::error::{Error, Result};
-use crate::service::authz::{OrgAccess, Principal};
+use crate::service::authz::{perm, Permit, Principal};
 use crate::service::{now, Page};
 use crate::store::Tx;
 
@@ -71,23 +71,71 @@ pub fn record(
     )
 }
 
-/// The audit log of an organization, newest first; the cursor is stable under inserts.
+/// Company IDs an event is about: a company target, and every `cmp_…` string in its
+/// details (the `company` of site, member and invitation events, company access lists).
+fn companies_of(e: &AuditEvent) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if s.starts_with("cmp_") => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if e.target_type == "company" {
+        out.push(e.target_id.clone());
+    }
+    walk(&e.details, &mut out);
+    out
+}
+
+/// Whether a company-limited reader may see an event: every company it is about must be in
+/// their access, and a grant of access to all companies is not theirs to see. Events about
+/// no company (organization settings, members without company lists) stay visible.
+fn visible_to(limit: Option<&[CompanyId]>, e: &AuditEvent) -> bool {
+    let Some(mine) = limit else {
+        return true;
+    };
+    if e.details.get("company_access").and_then(Value::as_str) == Some("all") {
+        return false;
+    }
+    companies_of(e)
+        .iter()
+        .all(|c| mine.iter().any(|m| m.as_str() == c))
+}
+
+/// The audit log of an organization, newest first; the cursor is stable under inserts. A
+/// company-limited admin sees the events of their companies and the organization-level
+/// events that name no other company.
 pub fn list(
     app: &App,
-    access: &OrgAccess,
+    permit: &Permit<'_, perm::AuditRead>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<AuditEvent>> {
-    access.require(Permission::AuditRead)?;
-    let before = match cursor {
+    let mut before = match cursor {
         None => i64::MAX,
         Some(c) => c
             .parse::<i64>()
             .map_err(|_| Error::field("cursor", "is not a cursor returned by this list"))?,
     };
-    let mut rows = app
-        .store
-        .read(|c| c.list_audit(access.org_id(), before, limit + 1))?;
+    let confine = permit.access().company_limit();
+    let mut rows = Vec::new();
+    // Filtering can thin a batch out; read on until the page is full or the log ends.
+    loop {
+        let batch = app
+            .store
+            .read(|c| c.list_audit(permit.org_id(), before, limit + 1))?;
+        let done = batch.len() <= limit;
+        if let Some((seq, _)) = batch.last() {
+            before = *seq;
+        }
+        rows.extend(batch.into_iter().filter(|(_, e)| visible_to(confine, e)));
+        if done || rows.len() > limit {
+            break;
+        }
+    }
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|(seq, _)| seq.to_string())

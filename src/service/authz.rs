@@ -3,6 +3,14 @@
 //! only this module can build them, so a handler cannot skip the check, and every query a use
 //! case runs is scoped by the organization inside the proof. A resource of another
 //! organization is "not found", exactly like one that does not exist.
+//!
+//! A permission check returns a [`Permit`] (or [`CompanyPermit`]) for that one permission, and
+//! a use case that needs the permission takes the permit as an argument: forgetting the check
+//! does not compile. Every path that grants a role or company access (invitations, direct
+//! adds, member changes, resend, acceptance) goes through [`grant_ceiling`]: nobody — person
+//! or key — grants more than they hold themselves.
+
+use std::marker::PhantomData;
 
 use crate::app::App;
 use crate::domain::apikey::Scope;
@@ -228,28 +236,67 @@ impl Features {
 }
 
 /// Proof of access to one organization: the caller's role there (or instance-admin oversight).
+/// Its fields are private: only this module builds it.
 #[derive(Debug, Clone)]
 pub struct OrgAccess {
-    /// The organization.
-    pub org: Organization,
-    /// The caller's role; `None` for an instance admin who is not a member.
-    pub role: Option<OrgRole>,
-    /// The caller's company access (members only).
-    pub company_access: Option<CompanyAccess>,
-    /// Effective tenant features.
-    pub features: Features,
-    /// The caller.
-    pub principal: Principal,
+    org: Organization,
+    role: Option<OrgRole>,
+    company_access: Option<CompanyAccess>,
+    features: Features,
+    principal: Principal,
 }
 
 impl OrgAccess {
+    /// The organization.
+    pub fn org(&self) -> &Organization {
+        &self.org
+    }
+
+    /// The caller's role; `None` for an instance admin who is not a member, and for keys.
+    pub fn role(&self) -> Option<OrgRole> {
+        self.role
+    }
+
+    /// The caller's company access (members and keys; keys reach every company).
+    pub fn company_access(&self) -> Option<&CompanyAccess> {
+        self.company_access.as_ref()
+    }
+
+    /// Effective tenant features.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Checks permission `P` (and the feature it needs) and returns the permit for it.
+    pub fn permit<P: Perm>(&self) -> Result<Permit<'_, P>> {
+        self.require(P::PERMISSION)?;
+        Ok(Permit {
+            access: self,
+            _p: PhantomData,
+        })
+    }
+
+    /// Whether the caller's company access is limited to a list (not `all`): the list, else
+    /// `None`. Reads of such a caller are confined to these companies.
+    pub fn company_limit(&self) -> Option<&[CompanyId]> {
+        match &self.company_access {
+            Some(CompanyAccess::List(ids)) => Some(ids),
+            _ => None,
+        }
+    }
+
     /// The organization ID every query of the use case is scoped by.
     pub fn org_id(&self) -> &OrgId {
         &self.org.id
     }
 
     /// Checks a permission (and the feature it needs); the error says which and why.
-    pub fn require(&self, p: Permission) -> Result<()> {
+    fn require(&self, p: Permission) -> Result<()> {
         let (allowed, reasons) = self.explain(p);
         if allowed {
             return Ok(());
@@ -401,9 +448,16 @@ pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
 /// refuses, an organization whose billing source is a plugin lets that plugin's
 /// `can-view-billing` widen read access — never billing changes. Any plugin failure keeps the
 /// refusal (fail closed).
-pub fn require_billing_read(app: &App, access: &OrgAccess) -> Result<()> {
+pub fn require_billing_read<'a>(
+    app: &App,
+    access: &'a OrgAccess,
+) -> Result<Permit<'a, perm::BillingRead>> {
+    let granted = Permit {
+        access,
+        _p: PhantomData,
+    };
     let denied = match access.require(Permission::BillingRead) {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Ok(granted),
         Err(e @ Error::PermissionDenied { .. }) => e,
         Err(e) => return Err(e),
     };
@@ -423,7 +477,7 @@ pub fn require_billing_read(app: &App, access: &OrgAccess) -> Result<()> {
     };
     let org = crate::service::hooks::BillingOrg::of(&access.org);
     match app.hooks.billing_can_view(&plugin, &org, &member) {
-        Ok(true) => Ok(()),
+        Ok(true) => Ok(granted),
         Ok(false) => Err(denied),
         Err(e) => {
             log::warn!(
@@ -437,31 +491,15 @@ pub fn require_billing_read(app: &App, access: &OrgAccess) -> Result<()> {
     }
 }
 
-/// Like [`org_access`], then requires a permission.
-pub fn org_permission(
-    app: &App,
-    p: &Principal,
-    org_id: &str,
-    perm: Permission,
-) -> Result<OrgAccess> {
-    let a = org_access(app, p, org_id)?;
-    a.require(perm)?;
-    Ok(a)
-}
-
-/// Proof of access to one company: the caller's effective company role there.
+/// Proof of access to one company: the caller's effective company role there. Its fields
+/// are private: only this module builds it.
 #[derive(Debug, Clone)]
 pub struct CompanyCtx {
-    /// The company.
-    pub company: Company,
-    /// Effective role (the higher of direct and organization-derived).
-    pub role: CompanyRole,
-    /// Where the effective role comes from.
-    pub via: Via,
-    /// Organization role, when the caller is an organization member.
-    pub org_role: Option<OrgRole>,
-    /// The caller.
-    pub principal: Principal,
+    company: Company,
+    role: CompanyRole,
+    via: Via,
+    org_role: Option<OrgRole>,
+    principal: Principal,
 }
 
 impl CompanyCtx {
@@ -470,13 +508,56 @@ impl CompanyCtx {
         &self.company.org
     }
 
-    /// The company.
+    /// The company's ID.
     pub fn company_id(&self) -> &CompanyId {
         &self.company.id
     }
 
-    /// Checks a company permission.
-    pub fn require(&self, p: Permission) -> Result<()> {
+    /// The company.
+    pub fn company(&self) -> &Company {
+        &self.company
+    }
+
+    /// Effective role (the higher of direct and organization-derived).
+    pub fn role(&self) -> CompanyRole {
+        self.role
+    }
+
+    /// Where the effective role comes from.
+    pub fn via(&self) -> Via {
+        self.via
+    }
+
+    /// Organization role, when the caller is an organization member.
+    pub fn org_role(&self) -> Option<OrgRole> {
+        self.org_role
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Checks company permission `P` and returns the permit for it.
+    pub fn permit<P: Perm>(&self) -> Result<CompanyPermit<'_, P>> {
+        self.require(P::PERMISSION)?;
+        Ok(CompanyPermit {
+            ctx: self,
+            _p: PhantomData,
+        })
+    }
+
+    /// The permit to list the company's members (company `member` and `admin`, keys with
+    /// `members:read`; not `viewer`).
+    pub fn member_list_permit(&self) -> Result<CompanyPermit<'_, perm::MemberList>> {
+        self.require_member_list()?;
+        Ok(CompanyPermit {
+            ctx: self,
+            _p: PhantomData,
+        })
+    }
+
+    fn require(&self, p: Permission) -> Result<()> {
         if let Some(k) = self.principal.key() {
             return if key_explain(k, p).0 {
                 Ok(())
@@ -498,8 +579,7 @@ impl CompanyCtx {
         })
     }
 
-    /// Company members are visible to company `member` and `admin`, not to `viewer`.
-    pub fn require_member_list(&self) -> Result<()> {
+    fn require_member_list(&self) -> Result<()> {
         if let Some(k) = self.principal.key() {
             return if k.scopes.contains(&Scope::MembersRead) {
                 Ok(())
@@ -564,6 +644,365 @@ pub fn company_access(app: &App, p: &Principal, company_id: &str) -> Result<Comp
         org_role,
         principal: p.clone(),
     })
+}
+
+/// Permission markers: one zero-sized type per permission of the catalogue, so a permit names
+/// the permission in its type.
+pub mod perm {
+    use crate::domain::Permission;
+
+    /// A permission marker.
+    pub trait Perm {
+        /// The permission the marker stands for.
+        const PERMISSION: Permission;
+    }
+
+    macro_rules! markers {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[doc = concat!("Marker of the `", stringify!($name), "` permission.")]
+                #[derive(Debug, Clone, Copy)]
+                pub struct $name;
+                impl Perm for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        };
+    }
+
+    markers!(
+        OrgRead,
+        OrgUpdate,
+        OrgDelete,
+        OwnersManage,
+        MembersRead,
+        MembersManage,
+        CompaniesManage,
+        ApiKeysManage,
+        BillingRead,
+        BillingManage,
+        DataRepositoryRead,
+        DataRepositoryManage,
+        AuditRead,
+        CompanyRead,
+        CompanyUpdate,
+        SitesManage,
+        DataPreferencesManage,
+        CompanyMembersManage,
+    );
+
+    /// Marker of the right to list a company's members (company `member` and above).
+    #[derive(Debug, Clone, Copy)]
+    pub struct MemberList;
+}
+
+pub use perm::Perm;
+
+/// Proof that the caller holds permission `P` in an organization. Only
+/// [`OrgAccess::permit`] (and [`require_billing_read`]) build it.
+#[derive(Debug)]
+pub struct Permit<'a, P> {
+    access: &'a OrgAccess,
+    _p: PhantomData<P>,
+}
+
+impl<'a, P> Permit<'a, P> {
+    /// The access proof the permit was checked against.
+    pub fn access(&self) -> &'a OrgAccess {
+        self.access
+    }
+
+    /// The organization every query is scoped by.
+    pub fn org_id(&self) -> &'a OrgId {
+        &self.access.org.id
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &'a Principal {
+        &self.access.principal
+    }
+}
+
+/// Proof that the caller holds permission `P` in a company. Only [`CompanyCtx::permit`] and
+/// [`CompanyCtx::member_list_permit`] build it.
+#[derive(Debug)]
+pub struct CompanyPermit<'a, P> {
+    ctx: &'a CompanyCtx,
+    _p: PhantomData<P>,
+}
+
+impl<'a, P> CompanyPermit<'a, P> {
+    /// The company proof the permit was checked against.
+    pub fn ctx(&self) -> &'a CompanyCtx {
+        self.ctx
+    }
+
+    /// The organization every query is scoped by.
+    pub fn org_id(&self) -> &'a OrgId {
+        &self.ctx.company.org
+    }
+
+    /// The company.
+    pub fn company_id(&self) -> &'a CompanyId {
+        &self.ctx.company.id
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &'a Principal {
+        &self.ctx.principal
+    }
+}
+
+/// What a granting path gives someone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// An organization role with company access (owners always get `all`).
+    Org {
+        /// The organization.
+        org: OrgId,
+        /// The role.
+        role: OrgRole,
+        /// The company access.
+        company_access: CompanyAccess,
+    },
+    /// Scopes for a new (or rotated) API key of an organization.
+    KeyScopes {
+        /// The organization.
+        org: OrgId,
+        /// The scopes.
+        scopes: Vec<Scope>,
+    },
+    /// A direct company role.
+    Company {
+        /// The company.
+        company: CompanyId,
+        /// The role.
+        role: CompanyRole,
+    },
+}
+
+/// Proof that a grant passed [`grant_ceiling`]; the use cases that write memberships and
+/// invitations take it, and write what it holds.
+#[derive(Debug)]
+pub struct Granted(Grant);
+
+impl Granted {
+    /// The checked grant.
+    pub fn grant(&self) -> &Grant {
+        &self.0
+    }
+}
+
+fn exceeds(msg: String) -> Error {
+    Error::Forbidden(msg)
+}
+
+/// The permissions of `role` a key must cover with its scopes: those beyond the least role's
+/// (every membership carries the read rights of the least role, so `members:write` alone may
+/// add `member`s and company `viewer`s).
+fn key_covers(
+    k: &KeyPrincipal,
+    role_has: impl Fn(Permission) -> bool,
+    base: impl Fn(Permission) -> bool,
+) -> bool {
+    Permission::ALL
+        .iter()
+        .filter(|p| role_has(**p) && !base(**p))
+        .all(|p| scope_for(*p).is_some_and(|s| k.scopes.contains(&s)))
+}
+
+/// The grant ceiling, the one rule of every granting path: a person or key grants a role,
+/// permission or company access only within their own effective rights *now* —
+/// - organization grants need `members.manage` (and `owners.manage` for `owner`); a person
+///   grants only a role whose permissions their own role holds; a key only a role whose
+///   permissions beyond `member`'s its scopes cover (so never `admin`, `billing` or `owner`);
+///   a company-limited grantor grants only companies in their own access, `all` only when
+///   they hold `all`;
+/// - company grants need `company_members.manage` in that company and a role no higher than
+///   the grantor's effective company role (a key: its scopes must cover the role).
+///
+/// Acceptance calls it again with the inviter as grantor, so a demoted, limited or removed
+/// inviter's invitations no longer grant anything.
+pub fn grant_ceiling(app: &App, grantor: &Principal, grant: Grant) -> Result<Granted> {
+    match &grant {
+        Grant::Org {
+            org,
+            role,
+            company_access,
+        } => {
+            let access = match org_access(app, grantor, org.as_str()) {
+                Err(Error::NotFound) | Err(Error::NotOrgMember) => {
+                    return Err(exceeds(
+                        "the person granting access is not a member of this organization".into(),
+                    ))
+                }
+                other => other?,
+            };
+            access.require(Permission::MembersManage)?;
+            if *role == OrgRole::Owner {
+                access.require(Permission::OwnersManage)?;
+            }
+            let role_has = |p: Permission| org_role_permits(*role, p);
+            match (grantor.key(), access.role) {
+                (Some(k), _) => {
+                    if !key_covers(k, role_has, |p| org_role_permits(OrgRole::Member, p)) {
+                        return Err(exceeds(format!(
+                            "an API key can add or invite people as `member` only; the `{}` role \
+                             includes rights no API key can grant",
+                            role.as_str()
+                        )));
+                    }
+                }
+                (None, Some(mine)) => {
+                    if Permission::ALL
+                        .iter()
+                        .any(|p| role_has(*p) && !org_role_permits(mine, *p))
+                    {
+                        return Err(exceeds(format!(
+                            "you cannot grant the `{}` role: it includes rights your own role \
+                             (`{}`) does not have",
+                            role.as_str(),
+                            mine.as_str()
+                        )));
+                    }
+                }
+                (None, None) => {
+                    return Err(exceeds(
+                        "only members of this organization grant access to it".into(),
+                    ))
+                }
+            }
+            let wanted = if *role == OrgRole::Owner {
+                &CompanyAccess::All
+            } else {
+                company_access
+            };
+            if let Some(mine) = access.company_limit() {
+                match wanted {
+                    CompanyAccess::All => {
+                        return Err(exceeds(
+                            "you cannot grant access to all companies: your own access is \
+                             limited to some companies"
+                                .into(),
+                        ))
+                    }
+                    CompanyAccess::List(ids) => {
+                        if ids.iter().any(|id| !mine.contains(id)) {
+                            return Err(exceeds(
+                                "you can grant access only to companies you have access to \
+                                 yourself"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Grant::KeyScopes { org, scopes } => {
+            let access = org_access(app, grantor, org.as_str())?;
+            access.require(Permission::ApiKeysManage)?;
+            let role = access.role.ok_or_else(|| {
+                exceeds("only members of this organization create its API keys".into())
+            })?;
+            for s in scopes {
+                let beyond = Permission::ALL
+                    .iter()
+                    .any(|p| scope_for(*p) == Some(*s) && !org_role_permits(role, *p));
+                if beyond {
+                    return Err(exceeds(format!(
+                        "you cannot give a key the `{}` scope: it covers rights your own role \
+                         (`{}`) does not have",
+                        s.as_str(),
+                        role.as_str()
+                    )));
+                }
+                // A key reaches every company: a company-limited person gives only scopes
+                // that reveal no company's data.
+                if access.company_limit().is_some()
+                    && !matches!(s, Scope::OrgRead | Scope::KeysVerify)
+                {
+                    return Err(exceeds(format!(
+                        "you cannot give a key the `{}` scope: a key reaches every company, and \
+                         your own access is limited to some companies",
+                        s.as_str()
+                    )));
+                }
+            }
+        }
+        Grant::Company { company, role } => {
+            let ctx = match company_access(app, grantor, company.as_str()) {
+                Err(Error::NotFound) => {
+                    return Err(exceeds(
+                        "the person granting access no longer reaches this company".into(),
+                    ))
+                }
+                other => other?,
+            };
+            ctx.require(Permission::CompanyMembersManage)?;
+            match grantor.key() {
+                Some(k) => {
+                    if !key_covers(
+                        k,
+                        |p| company_role_permits(*role, p),
+                        |p| company_role_permits(CompanyRole::Viewer, p),
+                    ) {
+                        return Err(exceeds(format!(
+                            "this API key's scopes do not cover the company `{}` role",
+                            role.as_str()
+                        )));
+                    }
+                }
+                None => {
+                    if *role > ctx.role {
+                        return Err(exceeds(format!(
+                            "you cannot grant the company `{}` role: your own role in this \
+                             company is `{}`",
+                            role.as_str(),
+                            ctx.role.as_str()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Granted(grant))
+}
+
+/// The principal an invitation was made by, as it stands now: its user (not disabled) or its
+/// key (not revoked or expired). `None` when the inviter no longer exists or cannot act.
+pub fn inviter_now(
+    app: &App,
+    inviter_user: Option<&UserId>,
+    inviter_key: Option<&str>,
+    client_ip: &str,
+) -> Result<Option<Principal>> {
+    if let Some(k) = inviter_key {
+        let Some(id) = KeyId::parse(k) else {
+            return Ok(None);
+        };
+        let Some(row) = app.store.read(|c| c.api_key(&id))? else {
+            return Ok(None);
+        };
+        let now = crate::service::now();
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+            return Ok(None);
+        }
+        return Ok(Some(Principal {
+            subject: Subject::ApiKey(KeyPrincipal {
+                key_id: row.id,
+                org_id: row.org_id,
+                scopes: row.scopes,
+            }),
+            client_ip: client_ip.to_string(),
+        }));
+    }
+    let Some(uid) = inviter_user else {
+        return Ok(None);
+    };
+    match app.store.read(|c| c.user_by_id(uid))? {
+        Some(u) if !u.disabled => Ok(Some(Principal::for_user(u, client_ip))),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::domain::entities::{BillingProfile, Invoice};
-use crate::domain::{InvoiceId, OrgId, Permission};
+use crate::domain::{InvoiceId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::OrgAccess;
@@ -49,7 +49,7 @@ pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
 /// Sets the billing source (billing managers): a loaded billing-profile plugin, or `None`
 /// for the stored profile and invoices.
 pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Result<BillingSource> {
-    access.require(Permission::BillingManage)?;
+    access.permit::<crate::service::authz::perm::BillingManage>()?;
     if let Some(p) = &plugin {
         if !app.hooks.supports(p, HookKind::BillingProfile) {
             return Err(Error::Validation(vec![FieldError::new(
@@ -64,7 +64,7 @@ pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Resu
         audit::record(
             tx,
             org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "billing.source_changed",
             ("organization", org.as_str()),
             json!({"plugin": plugin}),
@@ -88,7 +88,7 @@ pub fn profile(app: &App, access: &OrgAccess, plugin: &str) -> Result<Option<Bil
     let org = access.org_id();
     let data = app
         .hooks
-        .billing_profile(plugin, &BillingOrg::of(&access.org))
+        .billing_profile(plugin, &BillingOrg::of(access.org()))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     let Some(d) = data else {
         return Ok(None);
@@ -109,7 +109,7 @@ pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoi
     let org = access.org_id();
     let list = app
         .hooks
-        .billing_invoices(plugin, &BillingOrg::of(&access.org))
+        .billing_invoices(plugin, &BillingOrg::of(access.org()))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     validate_invoices(&list)
         .map_err(|e| unavailable(app, plugin, org, &HookError::InvalidOutput(e.to_string())))?;
@@ -161,7 +161,7 @@ pub fn validate(
     };
     let errs = app
         .hooks
-        .billing_validate(plugin, &BillingOrg::of(&access.org), &data)
+        .billing_validate(plugin, &BillingOrg::of(access.org()), &data)
         .map_err(|e| unavailable(app, plugin, org, &e))?;
     Ok(errs
         .into_iter()

@@ -9,10 +9,14 @@ use crate::app::App;
 use crate::domain::entities::{Company, CompanyMember, Via};
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
-use crate::domain::{CompanyAccess, CompanyId, CompanyRole, Email, OrgRole, Permission, UserId};
+use crate::domain::CompanyAccess;
+use crate::domain::{CompanyId, CompanyRole, Email, OrgRole, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::{org_access, CompanyCtx, OrgAccess, Principal};
+use crate::service::authz::{
+    grant_ceiling, org_access, perm, CompanyCtx, CompanyPermit, Grant, InstanceAdmin, Permit,
+    Principal,
+};
 use crate::service::{now, page_of, Page};
 
 /// A company with the caller's standing in it.
@@ -41,35 +45,36 @@ fn validate(name: &str, slug: &str) -> Result<(String, String)> {
 /// Companies of the organization the caller's access covers.
 pub fn list(
     app: &App,
-    access: &OrgAccess,
+    permit: &Permit<'_, perm::CompanyRead>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Company>> {
-    access.require(Permission::CompanyRead)?;
+    let access = permit.access();
     let after = cursor.unwrap_or("");
-    let rows = match &access.company_access {
+    let rows = match access.company_access() {
         Some(CompanyAccess::All) => app
             .store
             .read(|c| c.list_companies(access.org_id(), after, limit + 1))?,
         Some(CompanyAccess::List(_)) => app.store.read(|c| {
             c.list_member_companies(
                 access.org_id(),
-                &access.principal.user()?.id,
+                &access.principal().user()?.id,
                 after,
                 limit + 1,
             )
         })?,
-        None => {
-            access.require(Permission::CompanyRead)?;
-            Vec::new()
-        }
+        None => Vec::new(),
     };
     Ok(page_of(rows, limit, |c| c.id.to_string()))
 }
 
 /// Creates a company (owner/admin).
-pub fn create(app: &App, access: &OrgAccess, name: &str, slug: &str) -> Result<Company> {
-    access.require(Permission::CompaniesManage)?;
+pub fn create(
+    app: &App,
+    access: &Permit<'_, perm::CompaniesManage>,
+    name: &str,
+    slug: &str,
+) -> Result<Company> {
     let (name, slug) = validate(name, slug)?;
     let company = Company {
         id: CompanyId::generate(),
@@ -89,7 +94,7 @@ pub fn create(app: &App, access: &OrgAccess, name: &str, slug: &str) -> Result<C
         audit::record(
             tx,
             &company.org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "company.created",
             ("company", company.id.as_str()),
             json!({"name": company.name, "slug": company.slug}),
@@ -99,24 +104,24 @@ pub fn create(app: &App, access: &OrgAccess, name: &str, slug: &str) -> Result<C
 }
 
 /// The company with the caller's role.
-pub fn get(ctx: &CompanyCtx) -> Result<CompanyView> {
-    ctx.require(Permission::CompanyRead)?;
+pub fn get(permit: &CompanyPermit<'_, perm::CompanyRead>) -> Result<CompanyView> {
+    let ctx = permit.ctx();
     Ok(CompanyView {
-        company: ctx.company.clone(),
-        role: ctx.role,
-        via: ctx.via,
+        company: ctx.company().clone(),
+        role: ctx.role(),
+        via: ctx.via(),
     })
 }
 
 /// Renames / re-slugs (company admin).
 pub fn update(
     app: &App,
-    ctx: &CompanyCtx,
+    permit: &CompanyPermit<'_, perm::CompanyUpdate>,
     name: Option<String>,
     slug: Option<String>,
 ) -> Result<CompanyView> {
-    ctx.require(Permission::CompanyUpdate)?;
-    let old = &ctx.company;
+    let ctx = permit.ctx();
+    let old = ctx.company();
     let (name, slug) = validate(
         name.as_deref().unwrap_or(&old.name),
         slug.as_deref().unwrap_or(&old.slug),
@@ -133,7 +138,7 @@ pub fn update(
         audit::record(
             tx,
             &old.org,
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "company.updated",
             ("company", old.id.as_str()),
             json!({"name": name, "slug": slug}),
@@ -144,8 +149,8 @@ pub fn update(
     company.slug = slug;
     Ok(CompanyView {
         company,
-        role: ctx.role,
-        via: ctx.via,
+        role: ctx.role(),
+        via: ctx.via(),
     })
 }
 
@@ -153,13 +158,13 @@ pub fn update(
 pub fn delete(app: &App, p: &Principal, ctx: &CompanyCtx) -> Result<()> {
     let access = org_access(app, p, ctx.org_id().as_str()).map_err(|e| match e {
         Error::NotOrgMember => Error::PermissionDenied {
-            permission: Permission::CompaniesManage.as_str(),
+            permission: crate::domain::Permission::CompaniesManage.as_str(),
             reason: "deleting a company needs an organization role with `companies.manage`".into(),
         },
         other => other,
     })?;
-    access.require(Permission::CompaniesManage)?;
-    let c = &ctx.company;
+    access.permit::<perm::CompaniesManage>()?;
+    let c = ctx.company();
     app.store.write(|tx| {
         if !tx.delete_company(&c.org, &c.id)? {
             return Err(Error::NotFound);
@@ -218,11 +223,11 @@ fn member_view(
 /// Everyone who reaches the company, with `via` and the effective role, by user ID.
 pub fn list_members(
     app: &App,
-    ctx: &CompanyCtx,
+    permit: &CompanyPermit<'_, perm::MemberList>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<CompanyMember>> {
-    ctx.require_member_list()?;
+    let ctx = permit.ctx();
     let after = cursor.unwrap_or("");
     let members = app.store.read(|c| {
         // A user has at most three rows (direct, all-access, listed access).
@@ -250,8 +255,7 @@ fn parse_company_role(s: &str) -> Result<CompanyRole> {
         .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))
 }
 
-fn one_member(app: &App, ctx: &CompanyCtx, user: &UserId) -> Result<CompanyMember> {
-    let company = ctx.company.clone();
+fn one_member(app: &App, company: &Company, user: &UserId) -> Result<CompanyMember> {
     let (direct, org) = app.store.read(|c| {
         let direct = c.direct_company_role(&company.id, user)?;
         let m = c.membership(&company.org, user)?;
@@ -269,9 +273,17 @@ fn one_member(app: &App, ctx: &CompanyCtx, user: &UserId) -> Result<CompanyMembe
     Ok(member_view(user.clone(), email, name, direct, org))
 }
 
-/// Assigns an existing user a direct company role (company admin).
-pub fn add_member(app: &App, ctx: &CompanyCtx, email: &str, role: &str) -> Result<CompanyMember> {
-    ctx.require(Permission::CompanyMembersManage)?;
+/// Assigns an existing user a direct company role: instance administrators only (everyone
+/// else's "add" is an invitation the person accepts — no membership without consent).
+pub fn add_member_by_instance_admin(
+    app: &App,
+    admin: &InstanceAdmin<'_>,
+    company: &str,
+    email: &str,
+    role: &str,
+) -> Result<CompanyMember> {
+    let id = CompanyId::parse(company).ok_or(Error::NotFound)?;
+    let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
     let role = parse_company_role(role)?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let now = now();
@@ -279,33 +291,50 @@ pub fn add_member(app: &App, ctx: &CompanyCtx, email: &str, role: &str) -> Resul
         let user = tx
             .user_by_email(&email)?
             .ok_or_else(|| Error::field("email", "no user has this email; invite them instead"))?;
-        if tx
-            .direct_company_role(ctx.company_id(), &user.id)?
-            .is_some()
-        {
+        if tx.direct_company_role(&company.id, &user.id)?.is_some() {
             return Err(Error::Conflict(
                 "this user already has a role in this company; change it instead".into(),
             ));
         }
-        tx.upsert_company_member(ctx.org_id(), ctx.company_id(), &user.id, role, now)?;
+        tx.upsert_company_member(&company.org, &company.id, &user.id, role, now)?;
         audit::record(
             tx,
-            ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &company.org,
+            &Actor::of(admin.principal()),
             "company_member.added",
             ("user", user.id.as_str()),
-            json!({"company": ctx.company_id(), "role": role.as_str()}),
+            json!({"company": company.id, "role": role.as_str(), "by": "instance_admin"}),
         )?;
         Ok(user)
     })?;
-    one_member(app, ctx, &user.id)
+    one_member(app, &company, &user.id)
 }
 
-/// Changes a direct company role.
-pub fn update_member(app: &App, ctx: &CompanyCtx, user: &str, role: &str) -> Result<CompanyMember> {
-    ctx.require(Permission::CompanyMembersManage)?;
+/// Changes a direct company role; the current and the new role must both be within the
+/// caller's grant ceiling.
+pub fn update_member(
+    app: &App,
+    permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
+    user: &str,
+    role: &str,
+) -> Result<CompanyMember> {
+    let ctx = permit.ctx();
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
     let role = parse_company_role(role)?;
+    let current = app
+        .store
+        .read(|c| c.direct_company_role(ctx.company_id(), &user))?
+        .ok_or(Error::NotFound)?;
+    for r in [current, role] {
+        grant_ceiling(
+            app,
+            ctx.principal(),
+            Grant::Company {
+                company: ctx.company_id().clone(),
+                role: r,
+            },
+        )?;
+    }
     let now = now();
     app.store.write(|tx| {
         let Some(old) = tx.direct_company_role(ctx.company_id(), &user)? else {
@@ -315,21 +344,34 @@ pub fn update_member(app: &App, ctx: &CompanyCtx, user: &str, role: &str) -> Res
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "company_member.updated",
             ("user", user.as_str()),
             json!({"company": ctx.company_id(), "role": {"from": old.as_str(), "to": role.as_str()}}),
         )
     })?;
-    one_member(app, ctx, &user)
+    one_member(app, ctx.company(), &user)
 }
 
 /// Removes a direct company role. Access through the organization is changed in the admin
 /// team instead.
 pub fn remove_member(app: &App, ctx: &CompanyCtx, user: &str) -> Result<()> {
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
-    if Some(&user) != ctx.principal.user_id() {
-        ctx.require(Permission::CompanyMembersManage)?;
+    if Some(&user) != ctx.principal().user_id() {
+        let permit = ctx.permit::<perm::CompanyMembersManage>()?;
+        let current = app
+            .store
+            .read(|c| c.direct_company_role(ctx.company_id(), &user))?;
+        if let Some(r) = current {
+            grant_ceiling(
+                app,
+                permit.principal(),
+                Grant::Company {
+                    company: ctx.company_id().clone(),
+                    role: r,
+                },
+            )?;
+        }
     }
     app.store.write(|tx| {
         let Some(old) = tx.direct_company_role(ctx.company_id(), &user)? else {
@@ -344,7 +386,7 @@ pub fn remove_member(app: &App, ctx: &CompanyCtx, user: &str) -> Result<()> {
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "company_member.removed",
             ("user", user.as_str()),
             json!({"company": ctx.company_id(), "role": old.as_str()}),

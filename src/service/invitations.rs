@@ -12,13 +12,14 @@ use serde_json::json;
 use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::rfc3339;
-use crate::domain::{CompanyAccess, CompanyRole, Email, OrgRole, Permission, User};
+use crate::domain::{CompanyAccess, CompanyRole, Email, OrgRole, User};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{
-    company_access, org_access, CompanyCtx, OrgAccess, Principal, Subject,
+    company_access, grant_ceiling, inviter_now, org_access, perm, CompanyPermit, Grant, Granted,
+    Permit, Principal, Subject,
 };
-use crate::service::members::{check_access, require_grant};
+use crate::service::members::{check_access, org_grant};
 use crate::service::{mail, now, page_of, Page};
 use crate::store::{InvitationRow, Tx};
 
@@ -102,11 +103,34 @@ fn access_of(i: &InvitationRow) -> CompanyAccess {
     }
 }
 
-fn inviter_of(p: &Principal, org_name: &str) -> (Option<crate::domain::UserId>, String) {
+/// Inviter: user ID, name shown to the invitee, and the key when a key invites.
+type Inviter = (Option<crate::domain::UserId>, String, Option<String>);
+
+fn inviter_of(p: &Principal, org_name: &str) -> Inviter {
     match &p.subject {
-        Subject::User(u) => (Some(u.id.clone()), u.name.clone()),
-        Subject::ApiKey(_) => (None, format!("{org_name} (API key)")),
+        Subject::User(u) => (Some(u.id.clone()), u.name.clone(), None),
+        Subject::ApiKey(k) => (
+            None,
+            format!("{org_name} (API key)"),
+            Some(k.key_id.to_string()),
+        ),
     }
+}
+
+/// The grant an invitation carries.
+fn grant_of(i: &InvitationRow) -> Result<Grant> {
+    Ok(match &i.company_id {
+        None => org_grant(
+            &i.org_id,
+            OrgRole::parse(&i.role).ok_or_else(|| Error::internal("stored role unknown"))?,
+            access_of(i),
+        ),
+        Some(c) => Grant::Company {
+            company: c.clone(),
+            role: CompanyRole::parse(&i.role)
+                .ok_or_else(|| Error::internal("stored company role unknown"))?,
+        },
+    })
 }
 
 /// Masks an address for display to someone else: `a***e@example.com`.
@@ -196,12 +220,12 @@ fn is_member(tx: &Tx<'_>, inv: &InvitationRow) -> Result<bool> {
     })
 }
 
-/// Row, outbox message and audit event in one transaction.
+/// Row, outbox message and audit event in one transaction; writes what `granted` says.
 fn create(
     app: &App,
     p: &Principal,
     mut inv: InvitationRow,
-    access: Option<&OrgAccess>,
+    granted: Granted,
 ) -> Result<InvitationView> {
     let target = target_name(app, &inv)?;
     let access_text = describe_access(app, &inv)?;
@@ -215,14 +239,27 @@ fn create(
                 "a pending invitation for this address exists; resend it instead".into(),
             ));
         }
-        if let Some(a) = access {
-            let role = OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member);
-            let ca = check_access(tx, a, role, access_of(&inv))?;
-            inv.all_companies = matches!(ca, CompanyAccess::All);
-            inv.company_ids = match ca {
-                CompanyAccess::All => Vec::new(),
-                CompanyAccess::List(ids) => ids,
-            };
+        match granted.grant() {
+            Grant::Org {
+                org,
+                role,
+                company_access,
+            } => {
+                let ca = check_access(tx, org, *role, company_access.clone())?;
+                inv.role = role.as_str().to_string();
+                inv.all_companies = matches!(ca, CompanyAccess::All);
+                inv.company_ids = match ca {
+                    CompanyAccess::All => Vec::new(),
+                    CompanyAccess::List(ids) => ids,
+                };
+            }
+            Grant::Company { company, role } => {
+                inv.company_id = Some(company.clone());
+                inv.role = role.as_str().to_string();
+            }
+            Grant::KeyScopes { .. } => {
+                return Err(Error::internal("an invitation grants a membership"))
+            }
         }
         tx.insert_invitation(&inv, &app.keyring.token_hash(token.expose()))?;
         send(app, tx, &inv, &token, &access_text, &target)?;
@@ -247,7 +284,7 @@ fn pending_row(
     email: &Email,
     role: &str,
     access: CompanyAccess,
-    (inviter_id, inviter_name): (Option<crate::domain::UserId>, String),
+    (inviter_id, inviter_name, inviter_key_id): Inviter,
 ) -> InvitationRow {
     let now = now();
     InvitationRow {
@@ -268,41 +305,55 @@ fn pending_row(
         expires_at: now + ttl(app),
         accepted_at: None,
         revoked_at: None,
+        inviter_key_id,
     }
 }
 
-/// Invites an address to the organization.
+/// Invites an address to the organization, within the caller's grant ceiling.
 pub fn invite_to_org(
     app: &App,
-    access: &OrgAccess,
+    permit: &Permit<'_, perm::MembersManage>,
     email: &str,
     role: OrgRole,
     ca: CompanyAccess,
 ) -> Result<InvitationView> {
-    require_grant(access, role)?;
+    let access = permit.access();
+    let granted = grant_ceiling(
+        app,
+        access.principal(),
+        org_grant(permit.org_id(), role, ca),
+    )?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let inv = pending_row(
         app,
-        access.org_id(),
+        permit.org_id(),
         None,
         &email,
         role.as_str(),
-        ca,
-        inviter_of(&access.principal, &access.org.name),
+        CompanyAccess::List(Vec::new()),
+        inviter_of(access.principal(), &access.org().name),
     );
-    create(app, &access.principal, inv, Some(access))
+    create(app, access.principal(), inv, granted)
 }
 
-/// Invites an address to one company.
+/// Invites an address to one company, within the caller's grant ceiling.
 pub fn invite_to_company(
     app: &App,
-    ctx: &CompanyCtx,
+    permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     email: &str,
     role: &str,
 ) -> Result<InvitationView> {
-    ctx.require(Permission::CompanyMembersManage)?;
+    let ctx = permit.ctx();
     let role = CompanyRole::parse(role)
         .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))?;
+    let granted = grant_ceiling(
+        app,
+        ctx.principal(),
+        Grant::Company {
+            company: ctx.company_id().clone(),
+            role,
+        },
+    )?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let inv = pending_row(
         app,
@@ -311,28 +362,49 @@ pub fn invite_to_company(
         &email,
         role.as_str(),
         CompanyAccess::List(Vec::new()),
-        inviter_of(&ctx.principal, &ctx.company.name),
+        inviter_of(ctx.principal(), &ctx.company().name),
     );
-    create(app, &ctx.principal, inv, None)
+    create(app, ctx.principal(), inv, granted)
 }
 
-/// Lists the organization's invitations (`pending_only`, or all).
+/// Whether a company-limited caller may see an invitation: company invitations to their
+/// companies, organization invitations whose company list is within theirs.
+fn visible_to(limit: Option<&[crate::domain::CompanyId]>, i: &InvitationRow) -> bool {
+    let Some(mine) = limit else {
+        return true;
+    };
+    match &i.company_id {
+        Some(c) => mine.contains(c),
+        None => !i.all_companies && i.company_ids.iter().all(|c| mine.contains(c)),
+    }
+}
+
+/// Lists the organization's invitations (`pending_only`, or all). A company-limited admin
+/// sees only the invitations within their companies.
 pub fn list(
     app: &App,
-    access: &OrgAccess,
+    permit: &Permit<'_, perm::MembersManage>,
     pending_only: bool,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<InvitationView>> {
-    access.require(Permission::MembersManage)?;
-    let rows = app.store.read(|c| {
-        c.list_invitations(
-            access.org_id(),
-            pending_only,
-            cursor.unwrap_or(""),
-            limit + 1,
-        )
-    })?;
+    let confine = permit.access().company_limit();
+    let mut rows = Vec::new();
+    let mut after = cursor.unwrap_or("").to_string();
+    // Filtering can thin a batch out; read on until the page is full or the list ends.
+    loop {
+        let batch = app
+            .store
+            .read(|c| c.list_invitations(permit.org_id(), pending_only, &after, limit + 1))?;
+        let done = batch.len() <= limit;
+        if let Some(last) = batch.last() {
+            after = last.id.clone();
+        }
+        rows.extend(batch.into_iter().filter(|i| visible_to(confine, i)));
+        if done || rows.len() > limit {
+            break;
+        }
+    }
     let page = page_of(rows, limit, |i| i.id.clone());
     let mut data = Vec::with_capacity(page.data.len());
     for i in &page.data {
@@ -344,8 +416,16 @@ pub fn list(
     })
 }
 
+/// Proof that the caller may manage one invitation (resend, re-address, revoke).
+#[derive(Debug)]
+pub struct Manageable<'a> {
+    inv: InvitationRow,
+    principal: &'a Principal,
+}
+
 /// Loads an invitation the caller may manage (404 otherwise, as for any foreign resource).
-fn manageable(app: &App, p: &Principal, id: &str) -> Result<InvitationRow> {
+/// Managing it — resend, re-address, revoke — needs the grant ceiling to cover what it grants.
+pub fn manageable<'a>(app: &App, p: &'a Principal, id: &str) -> Result<Manageable<'a>> {
     if !id.starts_with("inv_") {
         return Err(Error::NotFound);
     }
@@ -359,27 +439,22 @@ fn manageable(app: &App, p: &Principal, id: &str) -> Result<InvitationRow> {
                 Err(Error::NotOrgMember) => return Err(Error::NotFound),
                 other => other?,
             };
-            require_grant(
-                &access,
-                OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member),
-            )?;
+            access.permit::<perm::MembersManage>()?;
+            if !visible_to(access.company_limit(), &inv) {
+                return Err(Error::NotFound);
+            }
         }
         Some(cmp) => {
-            let ctx = company_access(app, p, cmp.as_str())?;
-            ctx.require(Permission::CompanyMembersManage)?;
+            company_access(app, p, cmp.as_str())?.permit::<perm::CompanyMembersManage>()?;
         }
     }
-    Ok(inv)
+    grant_ceiling(app, p, grant_of(&inv)?)?;
+    Ok(Manageable { inv, principal: p })
 }
 
 /// Resends with a new token (old link dead, expiry reset), optionally to a new address.
-pub fn resend(
-    app: &App,
-    p: &Principal,
-    id: &str,
-    new_email: Option<&str>,
-) -> Result<InvitationView> {
-    let mut inv = manageable(app, p, id)?;
+pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<InvitationView> {
+    let (mut inv, p) = (m.inv, m.principal);
     if inv.status != "pending" {
         return Err(Error::Conflict(format!(
             "this invitation is {}; create a new one instead",
@@ -440,8 +515,8 @@ pub fn resend(
 }
 
 /// Revokes a pending invitation.
-pub fn revoke(app: &App, p: &Principal, id: &str) -> Result<()> {
-    let inv = manageable(app, p, id)?;
+pub fn revoke(app: &App, m: Manageable<'_>) -> Result<()> {
+    let (inv, p) = (m.inv, m.principal);
     let now = now();
     app.store.write(|tx| {
         if !tx.revoke_invitation(&inv.id, now)? {
@@ -473,7 +548,8 @@ pub struct Lookup {
     pub access_text: String,
 }
 
-/// Resolves a token; the error says why it cannot be used.
+/// Resolves a token; the error says why it cannot be used. A pending invitation whose
+/// inviter's authority no longer covers its grant is revoked here (`invitation_revoked`).
 pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
     if token.len() != 43 {
         return Err(Error::InvitationNotFound);
@@ -490,11 +566,76 @@ pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
         "expired" => return Err(Error::InvitationExpired),
         _ => {}
     }
+    inviter_still_grants(app, &inv)?;
     Ok(Lookup {
         target_name: target_name(app, &inv)?,
         access_text: describe_access(app, &inv)?,
         invitation: inv,
     })
+}
+
+/// The grant of an invitation as it would be applied now: companies deleted since it was
+/// sent are dropped from an organization invitation's list.
+fn grant_now(app: &App, inv: &InvitationRow) -> Result<Grant> {
+    let mut grant = grant_of(inv)?;
+    if let Grant::Org {
+        org,
+        company_access: CompanyAccess::List(ids),
+        ..
+    } = &mut grant
+    {
+        let mut kept = Vec::new();
+        for id in ids.drain(..) {
+            if app
+                .store
+                .read(|c| c.company(&id))?
+                .is_some_and(|co| co.org == *org)
+            {
+                kept.push(id);
+            }
+        }
+        *ids = kept;
+    }
+    Ok(grant)
+}
+
+/// The grant ceiling again, with the inviter as they stand now: demoted, limited, removed or
+/// disabled inviters (and revoked or expired inviting keys) no longer grant anything. Such an
+/// invitation is marked revoked (and audited) and the answer is `invitation_revoked`.
+fn inviter_still_grants(app: &App, inv: &InvitationRow) -> Result<Granted> {
+    let inviter = inviter_now(
+        app,
+        inv.inviter_id.as_ref(),
+        inv.inviter_key_id.as_deref(),
+        "",
+    )?;
+    let refusal = match inviter {
+        None => "the inviter can no longer grant access".to_string(),
+        Some(p) => match grant_ceiling(app, &p, grant_now(app, inv)?) {
+            Ok(g) => return Ok(g),
+            Err(e @ (Error::Forbidden(_) | Error::PermissionDenied { .. })) => e.to_string(),
+            Err(Error::InsufficientScope(s)) => format!("the inviting key lacks `{s}`"),
+            Err(Error::FeatureDisabled(f)) => format!("the `{f}` feature is off"),
+            Err(e) => return Err(e),
+        },
+    };
+    let now = now();
+    app.store.write(|tx| {
+        if tx.revoke_invitation(&inv.id, now)? {
+            tx.cancel_invitation_emails(&inv.id)?;
+            audit::record(
+                tx,
+                &inv.org_id,
+                &Actor::operator(),
+                "invitation.revoked",
+                ("invitation", &inv.id),
+                json!({"email": inv.email, "reason": "inviter_authority", "detail": refusal}),
+            )?;
+        }
+        Ok(())
+    })?;
+    log::info!("invitation {} revoked: {refusal}", inv.id);
+    Err(Error::InvitationRevoked)
 }
 
 /// Accepts an invitation as the signed-in user, atomically.
@@ -519,41 +660,31 @@ pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
     if !user.email_verified {
         return Err(Error::EmailUnverified);
     }
+    let granted = inviter_still_grants(app, &inv)?;
     let now = now();
     app.store.write(|tx| {
         if !tx.accept_invitation(&inv.id, &user.id, now)? {
             return Err(Error::InvitationUsed);
         }
-        match &inv.company_id {
-            None => {
-                if tx.membership(&inv.org_id, &user.id)?.is_none() {
-                    let role = OrgRole::parse(&inv.role).unwrap_or(OrgRole::Member);
-                    // Companies deleted since the invitation was sent are dropped.
-                    let access = match access_of(&inv) {
-                        CompanyAccess::All => CompanyAccess::All,
-                        CompanyAccess::List(ids) => {
-                            let mut kept = Vec::new();
-                            for id in ids {
-                                if tx.count_companies_in_org(
-                                    &inv.org_id,
-                                    std::slice::from_ref(&id),
-                                )? == 1
-                                {
-                                    kept.push(id);
-                                }
-                            }
-                            CompanyAccess::List(kept)
-                        }
-                    };
-                    tx.upsert_org_member(&inv.org_id, &user.id, role, &access, now)?;
+        match granted.grant() {
+            Grant::Org {
+                org,
+                role,
+                company_access,
+            } => {
+                if tx.membership(org, &user.id)?.is_none() {
+                    let access = check_access(tx, org, *role, company_access.clone())?;
+                    tx.upsert_org_member(org, &user.id, *role, &access, now)?;
                 }
             }
-            Some(cmp) => {
-                let role = CompanyRole::parse(&inv.role).unwrap_or(CompanyRole::Viewer);
-                let current = tx.direct_company_role(cmp, &user.id)?;
-                if current.is_none_or(|c| c < role) {
-                    tx.upsert_company_member(&inv.org_id, cmp, &user.id, role, now)?;
+            Grant::Company { company, role } => {
+                let current = tx.direct_company_role(company, &user.id)?;
+                if current.is_none_or(|c| c < *role) {
+                    tx.upsert_company_member(&inv.org_id, company, &user.id, *role, now)?;
                 }
+            }
+            Grant::KeyScopes { .. } => {
+                return Err(Error::internal("an invitation grants a membership"))
             }
         }
         audit::record(

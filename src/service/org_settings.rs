@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::domain::entities::{BillingProfile, DataRepository, Invoice};
 use crate::domain::user::validate_name;
-use crate::domain::{Email, InvoiceId, OrgId, Permission};
+use crate::domain::{Email, InvoiceId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::OrgAccess;
+use crate::service::authz::{perm, Permit};
 use crate::service::sites::{is_currency, RETENTION_DAYS};
 use crate::service::{now, page_of, Page};
 
@@ -27,8 +27,10 @@ pub fn default_repository() -> DataRepository {
 }
 
 /// Reads the setting (owner/admin).
-pub fn get_repository(app: &App, access: &OrgAccess) -> Result<DataRepository> {
-    access.require(Permission::DataRepositoryRead)?;
+pub fn get_repository(
+    app: &App,
+    access: &Permit<'_, perm::DataRepositoryRead>,
+) -> Result<DataRepository> {
     Ok(app
         .store
         .read(|c| c.data_repository(access.org_id()))?
@@ -70,10 +72,9 @@ fn credentials_context(org: &OrgId) -> String {
 /// only say whether credentials are set.
 pub fn put_repository(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::DataRepositoryManage>,
     input: RepositoryInput,
 ) -> Result<DataRepository> {
-    access.require(Permission::DataRepositoryManage)?;
     let mut errs: Vec<FieldError> = Vec::new();
     if !matches!(input.kind.as_str(), "embedded" | "s3" | "postgres" | "sftp") {
         errs.push(FieldError::new(
@@ -149,7 +150,7 @@ pub fn put_repository(
         audit::record(
             tx,
             org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "data_repository.updated",
             ("organization", org.as_str()),
             json!({"kind": repo.kind, "location": repo.location, "region": repo.region,
@@ -174,10 +175,9 @@ pub struct BillingView {
 }
 
 /// Billing overview (owner and billing roles, `billing` feature on).
-pub fn get_billing(app: &App, access: &OrgAccess) -> Result<BillingView> {
-    crate::service::authz::require_billing_read(app, access)?;
+pub fn get_billing(app: &App, access: &Permit<'_, perm::BillingRead>) -> Result<BillingView> {
     let profile = match crate::service::billing_source::plugin_for(app, access.org_id())? {
-        Some(plugin) => crate::service::billing_source::profile(app, access, &plugin)?,
+        Some(plugin) => crate::service::billing_source::profile(app, access.access(), &plugin)?,
         None => app.store.read(|c| c.billing_profile(access.org_id()))?,
     };
     let contact = app.config.billing_contact_email.clone();
@@ -243,13 +243,13 @@ pub fn check_profile(p: BillingProfile) -> Result<BillingProfile> {
 /// Replaces the billing profile (owner and billing roles).
 pub fn put_billing_profile(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::BillingManage>,
     p: BillingProfile,
 ) -> Result<BillingProfile> {
-    access.require(Permission::BillingManage)?;
     let profile = check_profile(p)?;
     if let Some(plugin) = crate::service::billing_source::plugin_for(app, access.org_id())? {
-        let errs = crate::service::billing_source::validate(app, access, &plugin, &profile)?;
+        let errs =
+            crate::service::billing_source::validate(app, access.access(), &plugin, &profile)?;
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
@@ -261,7 +261,7 @@ pub fn put_billing_profile(
         audit::record(
             tx,
             org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "billing.profile_updated",
             ("organization", org.as_str()),
             serde_json::to_value(&profile).unwrap_or_default(),
@@ -273,13 +273,12 @@ pub fn put_billing_profile(
 /// Invoices, newest first (owner and billing roles).
 pub fn list_invoices(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::BillingRead>,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Invoice>> {
-    crate::service::authz::require_billing_read(app, access)?;
     if let Some(plugin) = crate::service::billing_source::plugin_for(app, access.org_id())? {
-        let all = crate::service::billing_source::invoices(app, access, &plugin)?;
+        let all = crate::service::billing_source::invoices(app, access.access(), &plugin)?;
         return Ok(crate::service::billing_source::paginate(all, cursor, limit));
     }
     let after = match cursor {
@@ -414,11 +413,10 @@ fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Re
 /// Imports invoices over the API (owner and billing roles).
 pub fn import_invoices(
     app: &App,
-    access: &OrgAccess,
+    access: &Permit<'_, perm::BillingManage>,
     items: Vec<InvoiceInput>,
 ) -> Result<ImportResult> {
-    access.require(Permission::BillingManage)?;
-    import(app, access.org_id(), &Actor::of(&access.principal), items)
+    import(app, access.org_id(), &Actor::of(access.principal()), items)
 }
 
 /// Imports invoices from the CLI.

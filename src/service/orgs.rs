@@ -7,10 +7,10 @@ use crate::app::App;
 use crate::domain::entities::Organization;
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
-use crate::domain::{CompanyAccess, Email, Feature, OrgId, OrgRole, Permission, User};
+use crate::domain::{CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::{Features, InstanceAdmin, OrgAccess, Principal};
+use crate::service::authz::{perm, Features, InstanceAdmin, OrgAccess, Permit, Principal};
 use crate::service::{now, page_of, Page};
 
 /// Input for a new organization.
@@ -141,10 +141,10 @@ pub fn list(
     let after = cursor.unwrap_or("");
     if let Some(k) = p.key() {
         // A key lists its own organization.
-        let access =
-            crate::service::authz::org_permission(app, p, k.org_id.as_str(), Permission::OrgRead)?;
-        let rows = if access.org.id.as_str() > after {
-            vec![access.org]
+        let access = crate::service::authz::org_access(app, p, k.org_id.as_str())?;
+        access.permit::<perm::OrgRead>()?;
+        let rows = if access.org_id().as_str() > after {
+            vec![access.org().clone()]
         } else {
             vec![]
         };
@@ -170,24 +170,24 @@ pub fn list_all(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<Or
 }
 
 /// The organization with the caller's role and features.
-pub fn get(access: &OrgAccess) -> Result<OrgView> {
-    access.require(Permission::OrgRead)?;
+pub fn get(permit: &Permit<'_, perm::OrgRead>) -> Result<OrgView> {
+    let access = permit.access();
     Ok(OrgView {
-        org: access.org.clone(),
-        role: access.role,
-        features: features_json(&access.features),
+        org: access.org().clone(),
+        role: access.role(),
+        features: features_json(access.features()),
     })
 }
 
 /// Renames and/or re-slugs.
 pub fn update(
     app: &App,
-    access: &OrgAccess,
+    permit: &Permit<'_, perm::OrgUpdate>,
     name: Option<String>,
     slug: Option<String>,
 ) -> Result<OrgView> {
-    access.require(Permission::OrgUpdate)?;
-    let old = &access.org;
+    let access = permit.access();
+    let old = access.org();
     let (name, slug) = validate_org(
         name.as_deref().unwrap_or(&old.name),
         slug.as_deref().unwrap_or(&old.slug),
@@ -208,7 +208,7 @@ pub fn update(
         audit::record(
             tx,
             &old.id,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "org.updated",
             ("organization", old.id.as_str()),
             serde_json::Value::Object(changed),
@@ -219,14 +219,14 @@ pub fn update(
     org.slug = slug;
     Ok(OrgView {
         org,
-        role: access.role,
-        features: features_json(&access.features),
+        role: access.role(),
+        features: features_json(access.features()),
     })
 }
 
 /// Deletes the organization and everything in it (owner only). The audit event survives.
-pub fn delete(app: &App, access: &OrgAccess) -> Result<()> {
-    access.require(Permission::OrgDelete)?;
+pub fn delete(app: &App, permit: &Permit<'_, perm::OrgDelete>) -> Result<()> {
+    let access = permit.access();
     let id = access.org_id();
     let _g = app.keys.gate();
     app.keys.drop_org(id);
@@ -235,17 +235,17 @@ pub fn delete(app: &App, access: &OrgAccess) -> Result<()> {
         audit::record(
             tx,
             id,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "org.deleted",
             ("organization", id.as_str()),
-            json!({"name": access.org.name, "slug": access.org.slug}),
+            json!({"name": access.org().name, "slug": access.org().slug}),
         )
     })
 }
 
 /// Effective features (members and instance admins).
 pub fn features(access: &OrgAccess) -> serde_json::Value {
-    features_json(&access.features)
+    features_json(access.features())
 }
 
 /// Partially updates the feature switches (instance admins only). Unknown keys and

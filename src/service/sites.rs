@@ -5,10 +5,10 @@ use serde_json::json;
 use crate::app::App;
 use crate::domain::entities::{DataPreferences, Site};
 use crate::domain::user::{validate_name, validate_timezone};
-use crate::domain::{Permission, SiteId};
+use crate::domain::SiteId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::CompanyCtx;
+use crate::service::authz::{perm, CompanyPermit};
 use crate::service::{now, page_of, Page};
 
 /// Longest accepted address, in characters.
@@ -45,8 +45,12 @@ fn validate_site(s: &mut Site) -> Result<()> {
 }
 
 /// Sites of the company (any company role).
-pub fn list(app: &App, ctx: &CompanyCtx, cursor: Option<&str>, limit: usize) -> Result<Page<Site>> {
-    ctx.require(Permission::CompanyRead)?;
+pub fn list(
+    app: &App,
+    ctx: &CompanyPermit<'_, perm::CompanyRead>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Site>> {
     let rows = app
         .store
         .read(|c| c.list_sites(ctx.company_id(), cursor.unwrap_or(""), limit + 1))?;
@@ -54,8 +58,11 @@ pub fn list(app: &App, ctx: &CompanyCtx, cursor: Option<&str>, limit: usize) -> 
 }
 
 /// Creates a site (company admin).
-pub fn create(app: &App, ctx: &CompanyCtx, input: SiteInput) -> Result<Site> {
-    ctx.require(Permission::SitesManage)?;
+pub fn create(
+    app: &App,
+    ctx: &CompanyPermit<'_, perm::SitesManage>,
+    input: SiteInput,
+) -> Result<Site> {
     let mut site = Site {
         id: SiteId::generate(),
         company: ctx.company_id().clone(),
@@ -70,7 +77,7 @@ pub fn create(app: &App, ctx: &CompanyCtx, input: SiteInput) -> Result<Site> {
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "site.created",
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name, "address": site.address, "timezone": site.timezone}),
@@ -79,7 +86,7 @@ pub fn create(app: &App, ctx: &CompanyCtx, input: SiteInput) -> Result<Site> {
     Ok(site)
 }
 
-fn find(app: &App, ctx: &CompanyCtx, id: &str) -> Result<Site> {
+fn find<P>(app: &App, ctx: &CompanyPermit<'_, P>, id: &str) -> Result<Site> {
     let id = SiteId::parse(id).ok_or(Error::NotFound)?;
     app.store
         .read(|c| c.site(ctx.company_id(), &id))?
@@ -87,14 +94,17 @@ fn find(app: &App, ctx: &CompanyCtx, id: &str) -> Result<Site> {
 }
 
 /// One site.
-pub fn get(app: &App, ctx: &CompanyCtx, id: &str) -> Result<Site> {
-    ctx.require(Permission::CompanyRead)?;
+pub fn get(app: &App, ctx: &CompanyPermit<'_, perm::CompanyRead>, id: &str) -> Result<Site> {
     find(app, ctx, id)
 }
 
 /// Changes a site (company admin).
-pub fn update(app: &App, ctx: &CompanyCtx, id: &str, input: SiteInput) -> Result<Site> {
-    ctx.require(Permission::SitesManage)?;
+pub fn update(
+    app: &App,
+    ctx: &CompanyPermit<'_, perm::SitesManage>,
+    id: &str,
+    input: SiteInput,
+) -> Result<Site> {
     let mut site = find(app, ctx, id)?;
     if let Some(n) = input.name {
         site.name = n;
@@ -112,7 +122,7 @@ pub fn update(app: &App, ctx: &CompanyCtx, id: &str, input: SiteInput) -> Result
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "site.updated",
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name, "address": site.address, "timezone": site.timezone}),
@@ -122,8 +132,7 @@ pub fn update(app: &App, ctx: &CompanyCtx, id: &str, input: SiteInput) -> Result
 }
 
 /// Deletes a site (company admin).
-pub fn delete(app: &App, ctx: &CompanyCtx, id: &str) -> Result<()> {
-    ctx.require(Permission::SitesManage)?;
+pub fn delete(app: &App, ctx: &CompanyPermit<'_, perm::SitesManage>, id: &str) -> Result<()> {
     let site = find(app, ctx, id)?;
     app.store.write(|tx| {
         if !tx.delete_site(ctx.company_id(), &site.id)? {
@@ -132,7 +141,7 @@ pub fn delete(app: &App, ctx: &CompanyCtx, id: &str) -> Result<()> {
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "site.deleted",
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name}),
@@ -141,8 +150,10 @@ pub fn delete(app: &App, ctx: &CompanyCtx, id: &str) -> Result<()> {
 }
 
 /// The company's data preferences (any company role).
-pub fn get_preferences(app: &App, ctx: &CompanyCtx) -> Result<DataPreferences> {
-    ctx.require(Permission::CompanyRead)?;
+pub fn get_preferences(
+    app: &App,
+    ctx: &CompanyPermit<'_, perm::CompanyRead>,
+) -> Result<DataPreferences> {
     app.store.read(|c| c.data_preferences(ctx.company_id()))
 }
 
@@ -155,8 +166,11 @@ pub fn is_currency(code: &str) -> bool {
 }
 
 /// Replaces the data preferences (company admin) after validating every field.
-pub fn put_preferences(app: &App, ctx: &CompanyCtx, p: DataPreferences) -> Result<DataPreferences> {
-    ctx.require(Permission::DataPreferencesManage)?;
+pub fn put_preferences(
+    app: &App,
+    ctx: &CompanyPermit<'_, perm::DataPreferencesManage>,
+    p: DataPreferences,
+) -> Result<DataPreferences> {
     let mut errs: Vec<FieldError> = Vec::new();
     if !matches!(p.units.as_str(), "metric" | "imperial") {
         errs.push(FieldError::new("units", "must be metric or imperial"));
@@ -190,7 +204,7 @@ pub fn put_preferences(app: &App, ctx: &CompanyCtx, p: DataPreferences) -> Resul
         audit::record(
             tx,
             ctx.org_id(),
-            &Actor::of(&ctx.principal),
+            &Actor::of(ctx.principal()),
             "data_preferences.updated",
             ("company", ctx.company_id().as_str()),
             json!({"from": old, "to": p}),

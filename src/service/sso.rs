@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::crypto::{new_token, Secret};
-use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, Permission, User};
+use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
@@ -56,7 +56,7 @@ pub struct SsoSettingsInput {
 }
 
 fn require_sso(access: &OrgAccess) -> Result<()> {
-    if access.features.on(Feature::Sso) {
+    if access.features().on(Feature::Sso) {
         Ok(())
     } else {
         Err(Error::FeatureDisabled("sso"))
@@ -65,7 +65,7 @@ fn require_sso(access: &OrgAccess) -> Result<()> {
 
 /// The SSO settings (organization readers, `sso` feature on).
 pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
-    access.require(Permission::OrgRead)?;
+    access.permit::<crate::service::authz::perm::OrgRead>()?;
     require_sso(access)?;
     let row = app.store.read(|c| c.sso_connection(access.org_id()))?;
     Ok(match row {
@@ -99,7 +99,7 @@ fn normalise_domain(d: &str) -> std::result::Result<String, &'static str> {
 /// Configures SSO (owners and admins: `org.update`, `sso` feature on). A domain owned by
 /// another organization is a conflict.
 pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> Result<SsoSettings> {
-    access.require(Permission::OrgUpdate)?;
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     require_sso(access)?;
     let mut errs = Vec::new();
     if !app.hooks.supports(&input.plugin, HookKind::Sso) {
@@ -143,7 +143,7 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
         audit::record(
             tx,
             org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "sso.configured",
             ("organization", org.as_str()),
             json!({"plugin": input.plugin, "domains": domains, "join_role": join_role}),
@@ -154,7 +154,7 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
 
 /// Removes the SSO connection (`org.update`).
 pub fn delete_settings(app: &App, access: &OrgAccess) -> Result<()> {
-    access.require(Permission::OrgUpdate)?;
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     require_sso(access)?;
     let org = access.org_id();
     app.store.write(|tx| {
@@ -164,7 +164,7 @@ pub fn delete_settings(app: &App, access: &OrgAccess) -> Result<()> {
         audit::record(
             tx,
             org,
-            &Actor::of(&access.principal),
+            &Actor::of(access.principal()),
             "sso.removed",
             ("organization", org.as_str()),
             json!({}),

@@ -37,11 +37,13 @@ pub struct InvitationRow {
     pub accepted_at: Option<i64>,
     /// Revoked at.
     pub revoked_at: Option<i64>,
+    /// The API key that invited, when a key did (its authority is checked again at acceptance).
+    pub inviter_key_id: Option<String>,
 }
 
 const COLS: &str =
     "id, org_id, company_id, email, role, all_companies, company_ids, inviter_id, inviter_name, \
-                    status, created_at, expires_at, accepted_at, revoked_at";
+                    status, created_at, expires_at, accepted_at, revoked_at, inviter_key_id";
 
 fn row_to_inv(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
     let ids: String = r.get(6)?;
@@ -61,6 +63,7 @@ fn row_to_inv(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
         expires_at: r.get(11)?,
         accepted_at: r.get(12)?,
         revoked_at: r.get(13)?,
+        inviter_key_id: r.get(14)?,
     })
 }
 
@@ -146,7 +149,7 @@ impl Tx<'_> {
         let ids: Vec<&str> = i.company_ids.iter().map(|c| c.as_str()).collect();
         self.0
             .execute(
-                &format!("INSERT INTO invitations ({COLS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                &format!("INSERT INTO invitations ({COLS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                 params![
                     i.id,
                     i.org_id.as_str(),
@@ -162,6 +165,7 @@ impl Tx<'_> {
                     i.expires_at,
                     i.accepted_at,
                     i.revoked_at,
+                    i.inviter_key_id,
                     token_hash
                 ],
             )

@@ -10,9 +10,9 @@ use crate::error::Result;
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::authz::{company_access, org_access};
-use crate::service::companies;
+use crate::service::authz::{company_access, instance_admin, org_access, perm};
 use crate::service::sites::{self, SiteInput};
+use crate::service::{companies, invitations};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,10 +63,11 @@ struct PatchCompanyMember {
 pub fn list(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::CompanyRead>()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &companies::list(app, &access, cursor.as_deref(), limit)?,
+        &companies::list(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
@@ -74,10 +75,11 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 pub fn create(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::CompaniesManage>()?;
     let b: CreateCompany = req.json()?;
     Ok(Resp::json(
         201,
-        &companies::create(app, &access, &b.name, &b.slug)?,
+        &companies::create(app, &permit, &b.name, &b.slug)?,
     ))
 }
 
@@ -85,17 +87,18 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 pub fn get(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
-    Ok(Resp::json(200, &companies::get(&ctx)?))
+    Ok(Resp::json(200, &companies::get(&ctx.permit()?)?))
 }
 
 /// `PATCH /api/v1/companies/{cmp}`.
 pub fn patch(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::CompanyUpdate>()?;
     let b: PatchCompany = req.json()?;
     Ok(Resp::json(
         200,
-        &companies::update(app, &ctx, b.name, b.slug)?,
+        &companies::update(app, &permit, b.name, b.slug)?,
     ))
 }
 
@@ -111,10 +114,11 @@ pub fn delete(app: &App, req: &Req) -> Result<Resp> {
 pub fn list_sites(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::CompanyRead>()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &sites::list(app, &ctx, cursor.as_deref(), limit)?,
+        &sites::list(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
@@ -130,25 +134,33 @@ fn site_input(b: SiteBody) -> SiteInput {
 pub fn create_site(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::SitesManage>()?;
     let b: SiteBody = req.json()?;
-    Ok(Resp::json(201, &sites::create(app, &ctx, site_input(b))?))
+    Ok(Resp::json(
+        201,
+        &sites::create(app, &permit, site_input(b))?,
+    ))
 }
 
 /// `GET /api/v1/companies/{cmp}/sites/{site}`.
 pub fn get_site(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
-    Ok(Resp::json(200, &sites::get(app, &ctx, req.param("site"))?))
+    Ok(Resp::json(
+        200,
+        &sites::get(app, &ctx.permit()?, req.param("site"))?,
+    ))
 }
 
 /// `PATCH /api/v1/companies/{cmp}/sites/{site}`.
 pub fn patch_site(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::SitesManage>()?;
     let b: SiteBody = req.json()?;
     Ok(Resp::json(
         200,
-        &sites::update(app, &ctx, req.param("site"), site_input(b))?,
+        &sites::update(app, &permit, req.param("site"), site_input(b))?,
     ))
 }
 
@@ -156,7 +168,7 @@ pub fn patch_site(app: &App, req: &Req) -> Result<Resp> {
 pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
-    sites::delete(app, &ctx, req.param("site"))?;
+    sites::delete(app, &ctx.permit()?, req.param("site"))?;
     Ok(Resp::new(204))
 }
 
@@ -164,13 +176,17 @@ pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
 pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
-    Ok(Resp::json(200, &sites::get_preferences(app, &ctx)?))
+    Ok(Resp::json(
+        200,
+        &sites::get_preferences(app, &ctx.permit()?)?,
+    ))
 }
 
 /// `PUT /api/v1/companies/{cmp}/data-preferences`.
 pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::DataPreferencesManage>()?;
     let b: PrefsBody = req.json()?;
     let prefs = DataPreferences {
         units: b.units,
@@ -179,28 +195,48 @@ pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
         date_format: b.date_format,
         retention_days: b.retention_days,
     };
-    Ok(Resp::json(200, &sites::put_preferences(app, &ctx, prefs)?))
+    Ok(Resp::json(
+        200,
+        &sites::put_preferences(app, &permit, prefs)?,
+    ))
 }
 
 /// `GET /api/v1/companies/{cmp}/members`.
 pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.member_list_permit()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &companies::list_members(app, &ctx, cursor.as_deref(), limit)?,
+        &companies::list_members(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
-/// `POST /api/v1/companies/{cmp}/members` (existing user).
+/// `POST /api/v1/companies/{cmp}/members`. An instance administrator assigns an existing
+/// user directly (201, the member); everyone else's add is an invitation the person accepts
+/// (202, the invitation) — the same answer whether or not an account has the address.
 pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
+    if let Ok(admin) = instance_admin(&p) {
+        let b: AddCompanyMember = req.json()?;
+        return Ok(Resp::json(
+            201,
+            &companies::add_member_by_instance_admin(
+                app,
+                &admin,
+                req.param("cmp"),
+                &b.email,
+                &b.role,
+            )?,
+        ));
+    }
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::CompanyMembersManage>()?;
     let b: AddCompanyMember = req.json()?;
     Ok(Resp::json(
-        201,
-        &companies::add_member(app, &ctx, &b.email, &b.role)?,
+        202,
+        &invitations::invite_to_company(app, &permit, &b.email, &b.role)?,
     ))
 }
 
@@ -208,10 +244,11 @@ pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
 pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::CompanyMembersManage>()?;
     let b: PatchCompanyMember = req.json()?;
     Ok(Resp::json(
         200,
-        &companies::update_member(app, &ctx, req.param("user"), &b.role)?,
+        &companies::update_member(app, &permit, req.param("user"), &b.role)?,
     ))
 }
 

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::authz::{company_access, org_access};
+use crate::service::authz::{company_access, org_access, perm};
 use crate::service::members::parse_role;
 use crate::service::{invitations, passwords};
 
@@ -59,6 +59,7 @@ struct ResetConfirm {
 pub fn list(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::MembersManage>()?;
     let (cursor, limit) = page_params(req)?;
     let pending_only = match req.query_param("status").as_deref() {
         None | Some("pending") => true,
@@ -67,7 +68,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
     };
     Ok(Resp::json(
         200,
-        &invitations::list(app, &access, pending_only, cursor.as_deref(), limit)?,
+        &invitations::list(app, &permit, pending_only, cursor.as_deref(), limit)?,
     ))
 }
 
@@ -75,13 +76,14 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 pub fn create_org(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::MembersManage>()?;
     let b: OrgInvite = req.json()?;
     let role = parse_role("role", &b.role)?;
     let ca = CompanyAccess::from_json("company_access", &b.company_access)
         .map_err(|e| Error::Validation(vec![e]))?;
     Ok(Resp::json(
         201,
-        &invitations::invite_to_org(app, &access, &b.email, role, ca)?,
+        &invitations::invite_to_org(app, &permit, &b.email, role, ca)?,
     ))
 }
 
@@ -89,16 +91,18 @@ pub fn create_org(app: &App, req: &Req) -> Result<Resp> {
 pub fn create_company(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
+    let permit = ctx.permit::<perm::CompanyMembersManage>()?;
     let b: CompanyInvite = req.json()?;
     Ok(Resp::json(
         201,
-        &invitations::invite_to_company(app, &ctx, &b.email, &b.role)?,
+        &invitations::invite_to_company(app, &permit, &b.email, &b.role)?,
     ))
 }
 
 /// `POST /api/v1/invitations/{id}/resend` (optional new `email`: re-addressed).
 pub fn resend(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
+    let m = invitations::manageable(app, &p, req.param("inv"))?;
     let b: Resend = if req.body.is_empty() {
         Resend { email: None }
     } else {
@@ -106,14 +110,14 @@ pub fn resend(app: &App, req: &Req) -> Result<Resp> {
     };
     Ok(Resp::json(
         200,
-        &invitations::resend(app, &p, req.param("inv"), b.email.as_deref())?,
+        &invitations::resend(app, m, b.email.as_deref())?,
     ))
 }
 
 /// `DELETE /api/v1/invitations/{id}`.
 pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
-    invitations::revoke(app, &p, req.param("inv"))?;
+    invitations::revoke(app, invitations::manageable(app, &p, req.param("inv"))?)?;
     Ok(Resp::new(204))
 }
 

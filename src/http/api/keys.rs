@@ -10,7 +10,7 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::api_keys;
-use crate::service::authz::org_access;
+use crate::service::authz::{org_access, perm};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +48,11 @@ struct VerifyBody {
 pub fn list(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::ApiKeysManage>()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &api_keys::list(app, &access, cursor.as_deref(), limit)?,
+        &api_keys::list(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
@@ -59,8 +60,9 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 pub fn create(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::ApiKeysManage>()?;
     let b: CreateKey = req.json()?;
-    let created = api_keys::create(app, &access, &b.name, &b.scopes, b.expires_at.as_deref())?;
+    let created = api_keys::create(app, &permit, &b.name, &b.scopes, b.expires_at.as_deref())?;
     Ok(Resp::json(201, &created))
 }
 
@@ -68,6 +70,7 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 pub fn patch(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::ApiKeysManage>()?;
     let b: PatchKey = req.json()?;
     let expires = match &b.expires_at {
         None => None,
@@ -82,7 +85,7 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
     };
     Ok(Resp::json(
         200,
-        &api_keys::update(app, &access, req.param("key"), b.name.as_deref(), expires)?,
+        &api_keys::update(app, &permit, req.param("key"), b.name.as_deref(), expires)?,
     ))
 }
 
@@ -90,10 +93,11 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::ApiKeysManage>()?;
     let b: RotateKey = req.json()?;
     Ok(Resp::json(
         201,
-        &api_keys::rotate(app, &access, req.param("key"), b.expire_old_in_seconds)?,
+        &api_keys::rotate(app, &permit, req.param("key"), b.expire_old_in_seconds)?,
     ))
 }
 
@@ -101,12 +105,13 @@ pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
 pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::ApiKeysManage>()?;
     let force = match req.query_param("force").as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(Error::field("force", "must be true or false")),
     };
-    api_keys::revoke(app, &access, req.param("key"), force)?;
+    api_keys::revoke(app, &permit, req.param("key"), force)?;
     Ok(Resp::new(204))
 }
 

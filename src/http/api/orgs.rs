@@ -12,11 +12,11 @@ use crate::error::{Error, Result};
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::authz::{instance_admin, org_access};
+use crate::service::authz::{instance_admin, org_access, perm, require_billing_read};
 use crate::service::members::parse_role;
 use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
 use crate::service::orgs::{self, NewOrg};
-use crate::service::{audit, members};
+use crate::service::{audit, invitations, members};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,24 +119,25 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
         },
     )?;
     let access = org_access(app, &p, org.id.as_str())?;
-    Ok(Resp::json(201, &orgs::get(&access)?))
+    Ok(Resp::json(201, &orgs::get(&access.permit()?)?))
 }
 
 /// `GET /api/v1/orgs/{org}`.
 pub fn get(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
-    Ok(Resp::json(200, &orgs::get(&access)?))
+    Ok(Resp::json(200, &orgs::get(&access.permit()?)?))
 }
 
 /// `PATCH /api/v1/orgs/{org}`.
 pub fn patch(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::OrgUpdate>()?;
     let b: PatchOrg = req.json()?;
     Ok(Resp::json(
         200,
-        &orgs::update(app, &access, b.name, b.slug)?,
+        &orgs::update(app, &permit, b.name, b.slug)?,
     ))
 }
 
@@ -144,7 +145,7 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 pub fn delete(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
-    orgs::delete(app, &access)?;
+    orgs::delete(app, &access.permit()?)?;
     Ok(Resp::new(204))
 }
 
@@ -171,25 +172,40 @@ pub fn put_features(app: &App, req: &Req) -> Result<Resp> {
 pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::MembersRead>()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &members::list(app, &access, cursor.as_deref(), limit)?,
+        &members::list(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
-/// `POST /api/v1/orgs/{org}/members` (existing user).
+/// `POST /api/v1/orgs/{org}/members`. An instance administrator adds an existing user
+/// directly (201, the member); everyone else's add is an invitation the person accepts (202,
+/// the invitation) — the same answer whether or not an account has the address.
 pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    if let Ok(admin) = instance_admin(&p) {
+        let b: AddMember = req.json()?;
+        let (r, ca) = (
+            role(&b.role)?,
+            company_access("company_access", &b.company_access)?,
+        );
+        return Ok(Resp::json(
+            201,
+            &members::add_by_instance_admin(app, &admin, access.org_id(), &b.email, r, ca)?,
+        ));
+    }
+    let permit = access.permit::<perm::MembersManage>()?;
     let b: AddMember = req.json()?;
     let (r, ca) = (
         role(&b.role)?,
         company_access("company_access", &b.company_access)?,
     );
     Ok(Resp::json(
-        201,
-        &members::add(app, &access, &b.email, r, ca)?,
+        202,
+        &invitations::invite_to_org(app, &permit, &b.email, r, ca)?,
     ))
 }
 
@@ -197,6 +213,7 @@ pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
 pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::MembersManage>()?;
     let b: PatchMember = req.json()?;
     let r = b.role.as_deref().map(role).transpose()?;
     let ca = b
@@ -206,7 +223,7 @@ pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
         .transpose()?;
     Ok(Resp::json(
         200,
-        &members::update(app, &access, req.param("user"), r, ca)?,
+        &members::update(app, &permit, req.param("user"), r, ca)?,
     ))
 }
 
@@ -222,10 +239,11 @@ pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
 pub fn transfer(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::OwnersManage>()?;
     let b: Transfer = req.json()?;
     Ok(Resp::json(
         200,
-        &members::transfer_ownership(app, &access, &b.user_id)?,
+        &members::transfer_ownership(app, &permit, &b.user_id)?,
     ))
 }
 
@@ -235,7 +253,7 @@ pub fn get_repository(app: &App, req: &Req) -> Result<Resp> {
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(
         200,
-        &org_settings::get_repository(app, &access)?,
+        &org_settings::get_repository(app, &access.permit()?)?,
     ))
 }
 
@@ -243,6 +261,8 @@ pub fn get_repository(app: &App, req: &Req) -> Result<Resp> {
 pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    // Authorization before validation: without the permission, 403 whatever the body.
+    let permit = access.permit::<perm::DataRepositoryManage>()?;
     let b: PutRepository = req.json()?;
     let credentials = match b.credentials {
         None => Credentials::Keep,
@@ -264,7 +284,7 @@ pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
     };
     Ok(Resp::json(
         200,
-        &org_settings::put_repository(app, &access, input)?,
+        &org_settings::put_repository(app, &permit, input)?,
     ))
 }
 
@@ -272,13 +292,16 @@ pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
 pub fn get_billing(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
-    Ok(Resp::json(200, &org_settings::get_billing(app, &access)?))
+    let permit = require_billing_read(app, &access)?;
+    Ok(Resp::json(200, &org_settings::get_billing(app, &permit)?))
 }
 
 /// `PUT /api/v1/orgs/{org}/billing/profile`.
 pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    // Authorization before validation: without the permission, 403 whatever the body.
+    let permit = access.permit::<perm::BillingManage>()?;
     let b: PutProfile = req.json()?;
     let profile = BillingProfile {
         legal_name: b.legal_name,
@@ -289,7 +312,7 @@ pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
     };
     Ok(Resp::json(
         200,
-        &org_settings::put_billing_profile(app, &access, profile)?,
+        &org_settings::put_billing_profile(app, &permit, profile)?,
     ))
 }
 
@@ -297,10 +320,11 @@ pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
 pub fn list_invoices(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = require_billing_read(app, &access)?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &org_settings::list_invoices(app, &access, cursor.as_deref(), limit)?,
+        &org_settings::list_invoices(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 
@@ -308,10 +332,11 @@ pub fn list_invoices(app: &App, req: &Req) -> Result<Resp> {
 pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::BillingManage>()?;
     let b: ImportInvoices = req.json()?;
     Ok(Resp::json(
         200,
-        &org_settings::import_invoices(app, &access, b.invoices)?,
+        &org_settings::import_invoices(app, &permit, b.invoices)?,
     ))
 }
 
@@ -319,10 +344,11 @@ pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
 pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::AuditRead>()?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
         200,
-        &audit::list(app, &access, cursor.as_deref(), limit)?,
+        &audit::list(app, &permit, cursor.as_deref(), limit)?,
     ))
 }
 

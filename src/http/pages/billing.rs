@@ -17,13 +17,15 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
         return Ok(Resp::see_other("/login"));
     };
     let access = org_access(app, &s.principal, req.param("org"))?;
-    let overview = org_settings::get_billing(app, &access)
-        .and_then(|b| Ok((b, org_settings::list_invoices(app, &access, None, 20)?)));
+    let overview = crate::service::authz::require_billing_read(app, &access).and_then(|permit| {
+        let b = org_settings::get_billing(app, &permit)?;
+        Ok((b, org_settings::list_invoices(app, &permit, None, 20)?))
+    });
     let (status, data) = match overview {
         Ok((billing, invoices)) => (
             200,
             json!({
-                "org": access.org.name,
+                "org": access.org().name,
                 "available": true,
                 "profile": billing.profile,
                 "message": billing.message,
@@ -34,7 +36,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
         Err(Error::BillingUnavailable { contact }) => (
             503,
             json!({
-                "org": access.org.name,
+                "org": access.org().name,
                 "available": false,
                 "profile": null,
                 "message": crate::http::problem::billing_unavailable_text(contact.as_deref()),
