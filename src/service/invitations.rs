@@ -323,6 +323,9 @@ pub fn invite_to_org(
         access.principal(),
         org_grant(permit.org_id(), role, ca),
     )?;
+    let Grant::Org { company_access, .. } = granted.grant() else {
+        return Err(Error::internal("an organization grant was expected"));
+    };
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let inv = pending_row(
         app,
@@ -330,7 +333,7 @@ pub fn invite_to_org(
         None,
         &email,
         role.as_str(),
-        CompanyAccess::List(Vec::new()),
+        company_access.clone(),
         inviter_of(access.principal(), &access.org().name),
     );
     create(app, access.principal(), inv, granted)
