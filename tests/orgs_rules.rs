@@ -1885,3 +1885,553 @@ fn duplicate_slugs_are_422_naming_slug() {
         "same slug",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 10, "No grant beyond the grantor": regression tests, one per finding.
+
+/// A request with `Authorization: Bearer <key>` (no cookie).
+fn bearer(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> Response {
+    let auth = format!("Bearer {key}");
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if bytes.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    server
+        .session()
+        .request(method, path, &headers, bytes.as_deref())
+}
+
+/// The token of the newest invitation email to `email`, read from the development outbox.
+fn invite_token(w: &mut World, email: &str) -> String {
+    let page = w.s(IA).get("/dev/outbox").text();
+    let at = page
+        .find(&format!("to {email} "))
+        .unwrap_or_else(|| panic!("no email to {email} in the outbox"));
+    let rest = &page[at..];
+    let link = rest.find("/invite/").expect("an invitation link") + "/invite/".len();
+    rest[link..link + 43].to_string()
+}
+
+/// A new org-1 admin limited to company A (added by the instance admin), signed in.
+fn limited_admin(server: &TestServer, w: &mut World) -> (String, String, crate::support::Session) {
+    let email = format!("limited-{}@orgs.test", uniq());
+    let id = create_user(w.s(IA), &email, Some(PW));
+    let (org, a) = (w.org.clone(), w.a.clone());
+    crate::orgs_matrix::add_member(w.s(IA), &org, &email, "admin", json!([a]));
+    (id, email.clone(), login(server, &email))
+}
+
+/// Finding 2: an API key with `members:write` created a human admin. A key grants only roles
+/// whose permissions its scopes cover: `member`, never `admin`, `billing` or `owner`.
+#[test]
+fn regression_issue10_key_with_members_write_cannot_create_admins() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let org = w.org.clone();
+    let a = w.a.clone();
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "provisioning", "scopes": ["members:write"]}),
+    );
+    let key = expect(&r, 201, "owner creates a members:write key")["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for role in ["admin", "billing", "owner"] {
+        for (path, body) in [
+            (
+                format!("/api/v1/orgs/{org}/invitations"),
+                json!({"email": format!("k-{}@orgs.test", uniq()), "role": role, "company_access": "all"}),
+            ),
+            (
+                format!("/api/v1/orgs/{org}/members"),
+                json!({"email": format!("k-{}@orgs.test", uniq()), "role": role, "company_access": "all"}),
+            ),
+        ] {
+            let r = bearer(&server, "POST", &path, &key, Some(&body));
+            let ctx = format!("key grants {role} via {path}");
+            let v = expect_problem(&r, 403, "forbidden", &ctx);
+            assert!(
+                v["detail"].as_str().is_some_and(|d| d.contains(role)),
+                "{ctx}: the detail names what exceeded: {v}"
+            );
+        }
+    }
+    // A `member` is within the key's scopes: the add is an invitation.
+    let body = json!({"email": format!("k-{}@orgs.test", uniq()), "role": "member", "company_access": [a]});
+    let r = bearer(
+        &server,
+        "POST",
+        &format!("/api/v1/orgs/{org}/members"),
+        &key,
+        Some(&body),
+    );
+    let v = expect(&r, 202, "key invites a member");
+    assert_eq!(v["role"], "member", "{v}");
+    assert_eq!(v["status"], "pending", "{v}");
+    // Nobody was made an admin.
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    let admins = members.iter().filter(|m| m["role"] == "admin").count();
+    assert_eq!(admins, 1, "only the world's admin is an admin: {members:?}");
+}
+
+/// Finding 3: an admin limited to company A invited and added people with `all` and with
+/// `[B]`. A company-limited admin grants only their own companies, `all` never.
+#[test]
+fn regression_issue10_limited_admin_grants_only_their_companies() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    let fresh = || format!("la-{}@orgs.test", uniq());
+    for access in [json!("all"), json!([b]), json!([a, b])] {
+        for path in [
+            format!("/api/v1/orgs/{org}/invitations"),
+            format!("/api/v1/orgs/{org}/members"),
+        ] {
+            let r = la.post_json(
+                &path,
+                &json!({"email": fresh(), "role": "member", "company_access": access}),
+            );
+            expect_problem(
+                &r,
+                403,
+                "forbidden",
+                &format!("limited admin grants {access} via {path}"),
+            );
+        }
+    }
+    // Within their companies it works.
+    let r = la.post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": fresh(), "role": "member", "company_access": [a]}),
+    );
+    expect(&r, 201, "limited admin invites to A");
+
+    // Changing a member: neither a new standing beyond theirs, nor a member whose current
+    // standing is beyond theirs (the member persona reaches A and B).
+    let target_email = fresh();
+    let target = create_user(w.s(IA), &target_email, None);
+    crate::orgs_matrix::add_member(w.s(IA), &org, &target_email, "member", json!([a]));
+    for body in [
+        json!({"company_access": "all"}),
+        json!({"company_access": [a, b]}),
+        json!({"role": "billing"}),
+    ] {
+        let r = la.patch_json(&format!("/api/v1/orgs/{org}/members/{target}"), &body);
+        expect_problem(
+            &r,
+            403,
+            "forbidden",
+            &format!("limited admin patches {body}"),
+        );
+    }
+    let me_id = w.ids[&ME].clone();
+    let r = la.patch_json(
+        &format!("/api/v1/orgs/{org}/members/{me_id}"),
+        &json!({"company_access": [a]}),
+    );
+    expect_problem(
+        &r,
+        403,
+        "forbidden",
+        "limited admin narrows a member beyond their reach",
+    );
+    let r = la.patch_json(
+        &format!("/api/v1/orgs/{org}/members/{target}"),
+        &json!({"role": "admin"}),
+    );
+    expect(&r, 200, "limited admin promotes within their own standing");
+
+    // Resending an invitation that grants more than they hold is refused too.
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": fresh(), "role": "member", "company_access": "all"}),
+    );
+    let all_inv = expect(&r, 201, "owner invites with all")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": fresh(), "role": "billing", "company_access": [a]}),
+    );
+    let billing_inv = expect(&r, 201, "owner invites billing")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = la.request(
+        "POST",
+        &format!("/api/v1/invitations/{all_inv}/resend"),
+        &[],
+        None,
+    );
+    assert!(
+        matches!(r.status, 403 | 404),
+        "resend of an all-companies invitation: {} {}",
+        r.status,
+        r.text()
+    );
+    let r = la.post_json(
+        &format!("/api/v1/invitations/{billing_inv}/resend"),
+        &json!({"email": fresh()}),
+    );
+    expect_problem(
+        &r,
+        403,
+        "forbidden",
+        "limited admin re-addresses a billing invitation",
+    );
+
+    // A key reaches every company: a limited admin cannot mint company-wide scopes.
+    let r = la.post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "wide", "scopes": ["companies:read"]}),
+    );
+    expect_problem(
+        &r,
+        403,
+        "forbidden",
+        "limited admin creates a companies:read key",
+    );
+    // An admin cannot give a key billing rights they do not hold.
+    let r = w.s(AD).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "billing", "scopes": ["billing:read"]}),
+    );
+    expect_problem(&r, 403, "forbidden", "admin creates a billing:read key");
+
+    // Company invitations stay within the grantor's company role.
+    let cv_id = w.ids[&CV].clone();
+    let r = w.s(CA).patch_json(
+        &format!("/api/v1/companies/{a}/members/{cv_id}"),
+        &json!({"role": "admin"}),
+    );
+    expect(&r, 200, "company admin grants company admin");
+}
+
+/// Finding 4: an admin invited someone as admin, was demoted, and the invitation was still
+/// accepted as admin. Acceptance checks the inviter's authority now.
+#[test]
+fn regression_issue10_demoted_inviter_invitation_is_revoked() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let org = w.org.clone();
+    let inviter_email = format!("inviter-{}@orgs.test", uniq());
+    let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
+    crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
+    let mut inviter_s = login(&server, &inviter_email);
+
+    let invited = format!("invited-{}@orgs.test", uniq());
+    let control = format!("control-{}@orgs.test", uniq());
+    for e in [&invited, &control] {
+        let r = inviter_s.post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": e, "role": if *e == invited { "admin" } else { "member" }, "company_access": "all"}),
+        );
+        expect(&r, 201, "admin invites");
+    }
+    let token = invite_token(&mut w, &invited);
+    let control_token = invite_token(&mut w, &control);
+    let page = server.session().get(&format!("/invite/{token}"));
+    assert_eq!(
+        page.status, 200,
+        "the link works while the inviter is admin"
+    );
+
+    // The inviter is demoted to member.
+    let r = w.s(OW).patch_json(
+        &format!("/api/v1/orgs/{org}/members/{inviter}"),
+        &json!({"role": "member"}),
+    );
+    expect(&r, 200, "owner demotes the inviter");
+
+    // The invitation page says it is no longer valid; the API answers invitation_revoked.
+    let page = server.session().get(&format!("/invite/{token}"));
+    assert_eq!(page.status, 410, "revoked page: {}", page.text());
+    assert!(page.text().contains("no longer valid"), "{}", page.text());
+    create_user(w.s(IA), &invited, Some(PW));
+    let mut invited_s = login(&server, &invited);
+    let r = invited_s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
+    expect_problem(
+        &r,
+        410,
+        "invitation_revoked",
+        "accept after the inviter's demotion",
+    );
+    // The pending row is marked revoked, and nobody became admin.
+    let list = crate::orgs_matrix::list_all(
+        w.s(OW),
+        &format!("/api/v1/orgs/{org}/invitations?status=all"),
+        100,
+    );
+    let row = list
+        .iter()
+        .find(|i| i["email"] == invited.as_str())
+        .expect("the invitation");
+    assert_eq!(row["status"], "revoked", "{row}");
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    assert!(
+        members.iter().all(|m| m["email"] != invited.as_str()),
+        "{members:?}"
+    );
+    // The member invitation is also beyond a member's authority now (members do not invite).
+    let page = server.session().get(&format!("/invite/{control_token}"));
+    assert_eq!(page.status, 410, "{}", page.text());
+}
+
+/// Company confinement of reads: a company-limited admin sees nothing of other companies —
+/// company list, members' company access, invitations, audit events.
+#[test]
+fn regression_issue10_limited_admin_reads_are_confined_to_their_companies() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, b, c) = (w.org.clone(), w.a.clone(), w.b.clone(), w.c.clone());
+    // Activity in B and C: a site, a company member, invitations.
+    create_site(w.s(OW), &b, "Site in B");
+    create_site(w.s(OW), &c, "Site in C");
+    create_site(w.s(OW), &a, "Site in A");
+    for body in [
+        json!({"email": format!("b-{}@orgs.test", uniq()), "role": "member", "company_access": [b]}),
+        json!({"email": format!("all-{}@orgs.test", uniq()), "role": "member", "company_access": "all"}),
+        json!({"email": format!("a-{}@orgs.test", uniq()), "role": "member", "company_access": [a]}),
+    ] {
+        expect(
+            &w.s(OW)
+                .post_json(&format!("/api/v1/orgs/{org}/invitations"), &body),
+            201,
+            "owner invites",
+        );
+    }
+    expect(
+        &w.s(OW).post_json(
+            &format!("/api/v1/companies/{b}/invitations"),
+            &json!({"email": format!("cb-{}@orgs.test", uniq()), "role": "viewer"}),
+        ),
+        201,
+        "owner invites to B",
+    );
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+
+    let mentions = |v: &Value, id: &str| v.to_string().contains(id);
+    let companies =
+        crate::orgs_matrix::list_all(&mut la, &format!("/api/v1/orgs/{org}/companies"), 50);
+    assert_eq!(
+        ids_of(&Value::Array(companies.clone())),
+        vec![a.clone()],
+        "{companies:?}"
+    );
+    let members = crate::orgs_matrix::list_all(&mut la, &format!("/api/v1/orgs/{org}/members"), 50);
+    let me = members
+        .iter()
+        .find(|m| m["user_id"] == w.ids[&ME].as_str())
+        .expect("member persona");
+    assert_eq!(
+        me["company_access"],
+        json!([a]),
+        "the member's access narrowed to A: {me}"
+    );
+    let invs = crate::orgs_matrix::list_all(
+        &mut la,
+        &format!("/api/v1/orgs/{org}/invitations?status=all"),
+        2,
+    );
+    assert!(!invs.is_empty(), "the invitation to A is visible");
+    for i in &invs {
+        assert!(
+            !mentions(i, &b) && !mentions(i, &c) && i["company_access"] != "all",
+            "{i}"
+        );
+    }
+    let events = crate::orgs_matrix::audit_all(&mut la, &org);
+    assert!(
+        events.iter().any(|e| mentions(e, &a)),
+        "events about A are visible"
+    );
+    for e in &events {
+        assert!(
+            !mentions(e, &b) && !mentions(e, &c),
+            "an event about another company: {e}"
+        );
+    }
+    // The owner (all companies) sees them, so the filter is what hides them.
+    let all = crate::orgs_matrix::audit_all(w.s(OW), &org);
+    assert!(all.iter().any(|e| mentions(e, &b)) && all.len() > events.len());
+    // Other companies themselves stay out of reach.
+    for path in [
+        format!("/api/v1/companies/{b}"),
+        format!("/api/v1/companies/{c}/sites"),
+    ] {
+        expect_problem(&la.get(&path), 404, "not_found", &path);
+    }
+}
+
+/// Finding 5: adding by email pulled existing users in without consent and told which
+/// addresses have accounts. Now it is an invitation, with the same answer either way.
+#[test]
+fn regression_issue10_add_by_email_is_an_invitation_and_reveals_no_account() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a) = (w.org.clone(), w.a.clone());
+    let existing = format!("exists-{}@orgs.test", uniq());
+    let existing_id = create_user(w.s(IA), &existing, Some(PW));
+    let unknown = format!("nobody-{}@orgs.test", uniq());
+    let shape = |v: &Value| {
+        let mut v = v.clone();
+        for k in ["id", "email", "created_at", "expires_at"] {
+            v[k] = Value::Null;
+        }
+        v
+    };
+    for (path, extra) in [
+        (
+            format!("/api/v1/orgs/{org}/members"),
+            json!({"role": "member", "company_access": [a]}),
+        ),
+        (
+            format!("/api/v1/companies/{a}/members"),
+            json!({"role": "viewer"}),
+        ),
+    ] {
+        let mut answers = Vec::new();
+        for email in [&existing, &unknown] {
+            let mut body = extra.clone();
+            body["email"] = json!(email);
+            let r = w.s(AD).post_json(&path, &body);
+            answers.push((
+                r.status,
+                shape(&expect(&r, 202, &format!("add {email} via {path}"))),
+            ));
+        }
+        assert_eq!(answers[0], answers[1], "{path}: the answers differ");
+        assert_eq!(answers[0].1["status"], "pending");
+    }
+    // The existing user is not a member until they accept.
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    assert!(
+        members.iter().all(|m| m["user_id"] != existing_id.as_str()),
+        "{members:?}"
+    );
+    let cms = crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/companies/{a}/members"), 100);
+    assert!(
+        cms.iter().all(|m| m["user_id"] != existing_id.as_str()),
+        "{cms:?}"
+    );
+    // Each of them got an invitation email (two: organization and company).
+    let outbox = w.s(IA).get("/dev/outbox").text();
+    assert_eq!(
+        outbox
+            .matches(&format!("to {existing} · invitation"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        outbox
+            .matches(&format!("to {unknown} · invitation"))
+            .count(),
+        2
+    );
+}
+
+/// Finding 6: a member without the permission got 422 (with the body's rules) from the
+/// data-repository and billing-profile PUTs. Without the permission: 403 (own organization)
+/// or 404 (another organization), whatever the body.
+#[test]
+fn regression_issue10_authorization_before_validation() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a) = (w.org.clone(), w.a.clone());
+    let bodies: [Option<&[u8]>; 5] = [
+        Some(b"{}"),
+        Some(b"not json"),
+        Some(br#"{"kind":"bogus","retention_days":-1,"extra":1}"#),
+        Some(br#"{"legal_name":"","billing_email":"nope","address":"","plan":""}"#),
+        None,
+    ];
+    let cases = [
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/data-repository"),
+            403,
+            "forbidden",
+        ),
+        (
+            BI,
+            format!("/api/v1/orgs/{org}/data-repository"),
+            403,
+            "forbidden",
+        ),
+        (
+            AD,
+            format!("/api/v1/orgs/{org}/data-repository"),
+            403,
+            "forbidden",
+        ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/billing/profile"),
+            403,
+            "forbidden",
+        ),
+        (
+            AD,
+            format!("/api/v1/orgs/{org}/billing/profile"),
+            403,
+            "forbidden",
+        ),
+        (
+            OT,
+            format!("/api/v1/orgs/{org}/billing/profile"),
+            404,
+            "not_found",
+        ),
+        (
+            OT,
+            format!("/api/v1/orgs/{org}/data-repository"),
+            404,
+            "not_found",
+        ),
+        (
+            CV,
+            format!("/api/v1/companies/{a}/data-preferences"),
+            403,
+            "forbidden",
+        ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/members/{}", w.ids[&BI]),
+            403,
+            "forbidden",
+        ),
+    ];
+    for (p, path, status, code) in &cases {
+        let method = if path.contains("/members/") {
+            "PATCH"
+        } else {
+            "PUT"
+        };
+        for body in bodies {
+            let headers: &[(&str, &str)] = if body.is_some() {
+                &[("Content-Type", "application/json")]
+            } else {
+                &[]
+            };
+            let r = w.s(*p).request(method, path, headers, body);
+            let ctx = format!(
+                "{p:?} {method} {path} body {:?}",
+                body.map(String::from_utf8_lossy)
+            );
+            expect_problem(&r, *status, code, &ctx);
+        }
+    }
+}
