@@ -159,6 +159,31 @@ enum OrgCommand {
         /// JSON file.
         file: PathBuf,
     },
+    /// Show, allow or deny the configured plugins an organization may use (SSO, billing).
+    Plugins {
+        #[command(flatten)]
+        common: Common,
+        /// Organization ID.
+        #[arg(long)]
+        org: String,
+        /// A configured plugin to allow (repeatable).
+        #[arg(long)]
+        allow: Vec<String>,
+        /// A plugin to deny (repeatable).
+        #[arg(long)]
+        deny: Vec<String>,
+    },
+    /// Approve a domain an organization listed in its SSO settings, without its DNS record.
+    SsoApprove {
+        #[command(flatten)]
+        common: Common,
+        /// Organization ID.
+        #[arg(long)]
+        org: String,
+        /// The domain, as listed in the organization's SSO settings.
+        #[arg(long)]
+        domain: String,
+    },
 }
 
 fn load_config(common: &Common, flags: &[(&str, Option<String>)]) -> Result<Config> {
@@ -393,7 +418,9 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
     let common = match &cmd {
         OrgCommand::Create { common, .. }
         | OrgCommand::List { common }
-        | OrgCommand::ImportInvoices { common, .. } => common.clone(),
+        | OrgCommand::ImportInvoices { common, .. }
+        | OrgCommand::Plugins { common, .. }
+        | OrgCommand::SsoApprove { common, .. } => common.clone(),
     };
     let config = load_config(&common, &[])?;
     init_logging(config.log_format);
@@ -444,6 +471,23 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
             println!(
                 "imported invoices: {} created, {} updated",
                 r.created, r.updated
+            );
+        }
+        OrgCommand::Plugins {
+            org, allow, deny, ..
+        } => {
+            let names = service::org_plugins::change_by_operator(&app, &op, &org, &allow, &deny)?;
+            if names.is_empty() {
+                println!("organization {org} may use no plugin");
+            } else {
+                println!("organization {org} may use: {}", names.join(", "));
+            }
+        }
+        OrgCommand::SsoApprove { org, domain, .. } => {
+            let d = service::sso_domains::approve_by_operator(&app, &op, &org, &domain)?;
+            println!(
+                "sso domain {} of organization {org} is {}",
+                d.domain, d.status
             );
         }
     }

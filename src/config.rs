@@ -147,6 +147,12 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
     ),
     ("log_format", Kind::Str, "text", "text | json"),
     (
+        "sso.dns_resolver",
+        Kind::Str,
+        "",
+        "host:port of the DNS server that checks SSO domain TXT records (default: the first nameserver of /etc/resolv.conf)",
+    ),
+    (
         "debug.panic_route",
         Kind::Bool,
         "false",
@@ -309,6 +315,8 @@ pub struct Config {
     pub email_plugin: Option<String>,
     /// Configured plugins (`[plugins.NAME]` tables).
     pub plugins: Vec<PluginConfig>,
+    /// The DNS server that checks SSO domain TXT records; `None`: the system resolver.
+    pub sso_dns_resolver: Option<SocketAddr>,
     /// Testing only: enable the panic route.
     pub debug_panic_route: bool,
 }
@@ -429,6 +437,16 @@ impl Config {
             }
             n => n as usize,
         };
+        let sso_dns_resolver =
+            opt("sso.dns_resolver").and_then(|v| match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errs.push(format!(
+                        "`sso.dns_resolver` must be an address like 127.0.0.1:53, got {v:?}"
+                    ));
+                    None
+                }
+            });
         let cfg = Config {
             listen,
             data_dir: PathBuf::from(get("data_dir").0),
@@ -458,6 +476,7 @@ impl Config {
             log_format,
             email_plugin,
             plugins: raw.plugins.clone(),
+            sso_dns_resolver,
             debug_panic_route: bool_("debug.panic_route", &mut errs),
         };
         if errs.is_empty() {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
 use crate::support::fake_upstreams::{Blackhole, FakeBilling, FakeEmailApi};
 use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
-use crate::support::plugins::{wasm, write_config, PluginEntry};
+use crate::support::plugins::{allow_plugins, approve_domain, wasm, write_config, PluginEntry};
 use crate::support::server::unique_temp_dir;
 use crate::support::{assert_problem, Client, Response, Session, TestServer};
 
@@ -94,6 +94,7 @@ fn sso_world() -> SsoWorld {
         &json!({"sso": true}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    allow_plugins(&mut admin, &org, &["oidc"]);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/sso"),
         &json!({"plugin": "oidc", "domains": ["Example.test"], "join_role": "member"}),
@@ -102,6 +103,9 @@ fn sso_world() -> SsoWorld {
     let v = r.json();
     assert_eq!(v["domains"], json!(["example.test"]), "{v}");
     assert_eq!(v["plugin_ready"], true, "{v}");
+    assert_eq!(v["domain_verification"][0]["status"], "pending", "{v}");
+    // The domain does nothing until its ownership is proven (here: approved).
+    approve_domain(&mut admin, &org, "example.test");
     SsoWorld { server, idp, org }
 }
 
@@ -233,7 +237,11 @@ fn sso_refuses_unverified_foreign_and_replayed_sign_ins() {
     w.idp.set_user(FakeUser::new("idp-3", "mallory@evil.test"));
     let (r, _) = browser_sign_in(&w, "mallory@example.test");
     assert_eq!(r.status, 403, "{}", r.text());
-    assert!(r.text().contains("not in a domain"), "{}", r.text());
+    assert!(
+        r.text().contains("not in a verified domain"),
+        "{}",
+        r.text()
+    );
 
     // The ID token carries another nonce: the plugin refuses it.
     w.idp.set_user(FakeUser::new("idp-4", "nina@example.test"));
@@ -357,12 +365,13 @@ fn sso_settings_are_validated() {
         &json!({"plugin": "oidc", "domains": ["a.test"], "join_role": "owner"}),
     );
     assert_problem(&r, 422, "validation_failed");
-    // A domain already used by another organization.
+    // A domain already verified by another organization.
     let other = create_org(&mut admin, "other");
     admin.put_json(
         &format!("/api/v1/orgs/{other}/features"),
         &json!({"sso": true}),
     );
+    allow_plugins(&mut admin, &other, &["oidc"]);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{other}/sso"),
         &json!({"plugin": "oidc", "domains": ["example.test"]}),
@@ -387,21 +396,6 @@ fn sso_settings_are_validated() {
 #[test]
 fn billing_comes_from_the_plugin_and_survives_its_outage() {
     let api = FakeBilling::start("billing-token");
-    api.set_profile(
-        "acme",
-        json!({"legal_name": "Acme Corp", "billing_email": "ap@acme.test",
-               "address": "1 Main St", "tax_id": "DE123", "plan": "scale"}),
-    );
-    api.add_invoice(
-        "acme",
-        json!({"number": "INV-2", "issued_on": "2026-10-01", "amount_cents": 9900,
-               "currency": "EUR", "status": "paid", "url": "https://billing.test/INV-2"}),
-    );
-    api.add_invoice(
-        "acme",
-        json!({"number": "INV-1", "issued_on": "2026-09-01", "amount_cents": 9900,
-               "currency": "EUR", "status": "paid", "url": null}),
-    );
     let dir = unique_temp_dir("tenantry-billing-cfg");
     let config = write_config(
         &dir,
@@ -414,11 +408,28 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
     let server = start_with(&config);
     let mut admin = server.bootstrap_admin();
     let org = create_org(&mut admin, "acme");
+    // The billing system keys its data by the organization's ID (stable), not its slug.
+    api.set_profile(
+        &org,
+        json!({"legal_name": "Acme Corp", "billing_email": "ap@acme.test",
+               "address": "1 Main St", "tax_id": "DE123", "plan": "scale"}),
+    );
+    api.add_invoice(
+        &org,
+        json!({"number": "INV-2", "issued_on": "2026-10-01", "amount_cents": 9900,
+               "currency": "EUR", "status": "paid", "url": "https://billing.test/INV-2"}),
+    );
+    api.add_invoice(
+        &org,
+        json!({"number": "INV-1", "issued_on": "2026-09-01", "amount_cents": 9900,
+               "currency": "EUR", "status": "paid", "url": null}),
+    );
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/billing/source"),
         &json!({"plugin": "nope"}),
     );
     assert_problem(&r, 422, "validation_failed");
+    allow_plugins(&mut admin, &org, &["billing"]);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/billing/source"),
         &json!({"plugin": "billing"}),
@@ -433,6 +444,12 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
         "Acme Corp",
         "{}",
         b.text()
+    );
+    // billing-http asked for the organization by its ID.
+    let lines = api.request_lines();
+    assert!(
+        lines.contains(&format!("GET /organizations/{org}/profile")),
+        "{lines:?}"
     );
     let inv = admin.get(&format!("/api/v1/orgs/{org}/billing/invoices?limit=1"));
     assert_eq!(inv.status, 200, "{}", inv.text());
@@ -462,7 +479,7 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
 
     // Billing visibility beyond the roles: a member the billing system names may read (not
     // change) billing; another member may not.
-    api.add_viewer("acme", "finance@acme.test");
+    api.add_viewer(&org, "finance@acme.test");
     let member = |admin: &mut Session, email: &str| -> Session {
         let r = admin.post_json(
             "/api/v1/users",
@@ -649,6 +666,7 @@ fn plugin_faults_end_the_call_only() {
         "malformed",
     ] {
         let id = create_org(&mut admin, mode);
+        allow_plugins(&mut admin, &id, &["fixture"]);
         let r = admin.put_json(
             &format!("/api/v1/orgs/{id}/billing/source"),
             &json!({"plugin": "fixture"}),
@@ -663,6 +681,13 @@ fn plugin_faults_end_the_call_only() {
     let ok = billing(&mut admin, "ok");
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.json()["profile"]["legal_name"], "Fixture Ltd");
+    // The plugin was given the organization's ID (the fixture echoes it).
+    assert_eq!(
+        ok.json()["profile"]["address"],
+        format!("1 Fixture Way, {}", orgs["ok"]),
+        "{}",
+        ok.text()
+    );
     // Storage and settings persist across calls (fresh instances each time).
     let kv1 = billing(&mut admin, "kv").json();
     let kv2 = billing(&mut admin, "kv").json();
@@ -1007,6 +1032,7 @@ fn a_slow_plugin_cannot_take_every_worker() {
     let mut ids = Vec::new();
     for mode in ["slow", "ok"] {
         let id = create_org(&mut admin, mode);
+        allow_plugins(&mut admin, &id, &["fixture"]);
         let r = admin.put_json(
             &format!("/api/v1/orgs/{id}/billing/source"),
             &json!({"plugin": "fixture"}),

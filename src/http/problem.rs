@@ -42,7 +42,8 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::Sso { code, .. } => (
             match *code {
                 "sso_provider_failed" => 502,
-                "sso_email_unverified" | "sso_domain_mismatch" => 403,
+                "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked" => 403,
+                "domain_verification_failed" => 422,
                 _ => 400,
             },
             code,

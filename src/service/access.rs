@@ -266,6 +266,7 @@ pub fn explain(
                         .to_string(),
                 );
             }
+            reasons.extend(plugin_reasons(app, access.org_id(), perm)?);
             Ok(AccessAnswer { allowed, reasons })
         }
         Err(Error::NotOrgMember) => {
@@ -283,4 +284,38 @@ pub fn explain(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Why a plugin the organization chose does nothing: the instance administrator has not
+/// allowed the organization to use it. Given for the permissions that configure or read
+/// what the plugin serves (SSO settings, billing).
+fn plugin_reasons(app: &App, org: &OrgId, perm: Permission) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let (sso, billing) = match perm {
+        Permission::OrgRead | Permission::OrgUpdate => (true, false),
+        Permission::BillingRead | Permission::BillingManage => (false, true),
+        _ => return Ok(out),
+    };
+    app.store.read(|c| {
+        if sso {
+            if let Some(conn) = c.sso_connection(org)? {
+                if !c.org_plugin_allowed(org, &conn.plugin)? {
+                    out.push(format!(
+                        "the single sign-on plugin {:?} chosen for this organization is not allowed for it by the instance administrator, so no one signs in through it",
+                        conn.plugin
+                    ));
+                }
+            }
+        }
+        if billing {
+            if let Some(p) = c.billing_source_configured(org)? {
+                if !c.org_plugin_allowed(org, &p)? {
+                    out.push(format!(
+                        "the billing plugin {p:?} chosen for this organization is not allowed for it by the instance administrator, so the stored billing data is shown"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    })
 }

@@ -17,7 +17,8 @@ use crate::service::hooks::{BillingOrg, BillingProfileData, HookError, HookKind}
 use crate::service::org_settings::{check_profile, validate_invoices};
 use crate::service::{now, Page};
 
-/// The plugin serving an organization's billing data, if any.
+/// The plugin serving an organization's billing data, if any (only a plugin the
+/// organization may use; otherwise the stored data is served).
 pub fn plugin_for(app: &App, org: &OrgId) -> Result<Option<String>> {
     app.store.read(|c| c.billing_source(org))
 }
@@ -46,8 +47,8 @@ pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
     })
 }
 
-/// Sets the billing source (billing managers): a loaded billing-profile plugin, or `None`
-/// for the stored profile and invoices.
+/// Sets the billing source (billing managers): a loaded billing-profile plugin that the
+/// organization may use, or `None` for the stored profile and invoices.
 pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Result<BillingSource> {
     access.permit::<crate::service::authz::perm::BillingManage>()?;
     if let Some(p) = &plugin {
@@ -56,6 +57,9 @@ pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Resu
                 "plugin",
                 format!("no loaded plugin named {p:?} implements billing-profile"),
             )]));
+        }
+        if !crate::service::org_plugins::allowed(app, access.org_id(), p)? {
+            return Err(crate::service::org_plugins::not_allowed(p));
         }
     }
     let org = access.org_id();

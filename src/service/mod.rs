@@ -8,12 +8,14 @@ pub mod auth;
 pub mod authz;
 pub mod billing_source;
 pub mod companies;
+pub mod dns;
 pub mod hooks;
 pub mod invitations;
 pub mod keycache;
 pub mod mail;
 pub mod me;
 pub mod members;
+pub mod org_plugins;
 pub mod org_settings;
 pub mod orgs;
 pub mod passwords;
@@ -22,6 +24,7 @@ pub mod ratelimit;
 pub mod setup;
 pub mod sites;
 pub mod sso;
+pub mod sso_domains;
 pub mod users;
 
 /// Current unix time in seconds.

@@ -1,10 +1,14 @@
 //! Single sign-on through `sso` plugins. An organization with the `sso` feature picks a
 //! plugin and the email domains it owns; an address in one of those domains signs in there.
 //! The host owns the state, the nonce and the browser binding; the plugin builds the
-//! redirect and turns the callback into an identity. The identity is accepted only with a
-//! verified email in one of that organization's domains (fail closed). First sign-in
-//! provisions the user (`auth = sso`, no password) and, when configured, joins them to the
-//! organization; an existing account with that email is linked (and becomes SSO-managed).
+//! redirect and turns the callback into an identity. A domain does nothing until the
+//! organization proved it owns it ([`crate::service::sso_domains`]), and the plugin must be
+//! one the organization may use ([`crate::service::org_plugins`]). The identity is accepted
+//! only with a verified email in one of that organization's verified domains (fail closed).
+//! First sign-in provisions the user (`auth = sso`, no password) and, when configured, joins
+//! them to the organization; an existing account with that email is linked (and becomes
+//! SSO-managed; the person is emailed and the link audited), except an instance
+//! administrator's, which is never linked or converted.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +21,8 @@ use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
 use crate::service::authz::{Features, OrgAccess};
 use crate::service::hooks::{HookKind, SsoFinish, SsoStart};
-use crate::service::now;
+use crate::service::sso_domains::{unclaimable, DomainView};
+use crate::service::{mail, now, org_plugins};
 use crate::store::{NewSsoFlow, SsoFlowRow};
 
 /// How long a started sign-in may take.
@@ -36,8 +41,12 @@ pub struct SsoSettings {
     pub plugin: Option<String>,
     /// Whether that plugin is loaded and implements `sso`.
     pub plugin_ready: bool,
-    /// Email domains that sign in here.
+    /// Whether an instance administrator allows this organization to use that plugin.
+    pub plugin_allowed: bool,
+    /// Email domains claimed for this connection (only verified ones sign in here).
     pub domains: Vec<String>,
+    /// Each domain's ownership: `pending` or `verified`, and the TXT record that proves it.
+    pub domain_verification: Vec<DomainView>,
     /// Role given on first sign-in (`null`: users are created but not joined).
     pub join_role: Option<String>,
 }
@@ -67,20 +76,25 @@ fn require_sso(access: &OrgAccess) -> Result<()> {
 pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
     access.permit::<crate::service::authz::perm::OrgRead>()?;
     require_sso(access)?;
-    let row = app.store.read(|c| c.sso_connection(access.org_id()))?;
+    let org = access.org_id();
+    let row = app.store.read(|c| c.sso_connection(org))?;
     Ok(match row {
         Some(r) => SsoSettings {
             configured: true,
             plugin_ready: app.hooks.supports(&r.plugin, HookKind::Sso),
+            plugin_allowed: org_plugins::allowed(app, org, &r.plugin)?,
             plugin: Some(r.plugin),
-            domains: r.domains,
+            domains: r.domains.iter().map(|d| d.domain.clone()).collect(),
+            domain_verification: r.domains.iter().map(DomainView::of).collect(),
             join_role: r.join_role,
         },
         None => SsoSettings {
             configured: false,
             plugin: None,
             plugin_ready: false,
+            plugin_allowed: false,
             domains: Vec::new(),
+            domain_verification: Vec::new(),
             join_role: None,
         },
     })
@@ -96,8 +110,9 @@ fn normalise_domain(d: &str) -> std::result::Result<String, &'static str> {
     Ok(domain)
 }
 
-/// Configures SSO (owners and admins: `org.update`, `sso` feature on). A domain owned by
-/// another organization is a conflict.
+/// Configures SSO (owners and admins: `org.update`, `sso` feature on). The plugin must be
+/// one the organization may use; a new domain starts `pending`; public suffixes and
+/// free-mail domains are refused; a domain another organization verified is a conflict.
 pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> Result<SsoSettings> {
     access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     require_sso(access)?;
@@ -107,6 +122,10 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
             "plugin",
             format!("no loaded plugin named {:?} implements sso", input.plugin),
         ));
+    } else if !org_plugins::allowed(app, access.org_id(), &input.plugin)? {
+        if let Error::Validation(mut e) = org_plugins::not_allowed(&input.plugin) {
+            errs.append(&mut e);
+        }
     }
     if input.domains.is_empty() || input.domains.len() > MAX_DOMAINS {
         errs.push(FieldError::new(
@@ -117,8 +136,11 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
     let mut domains = Vec::new();
     for (i, d) in input.domains.iter().enumerate() {
         match normalise_domain(d) {
-            Ok(d) if !domains.contains(&d) => domains.push(d),
-            Ok(_) => {}
+            Ok(d) => match unclaimable(&d) {
+                Some(m) => errs.push(FieldError::new(format!("domains[{i}]"), m)),
+                None if !domains.contains(&d) => domains.push(d),
+                None => {}
+            },
             Err(m) => errs.push(FieldError::new(format!("domains[{i}]"), m)),
         }
     }
@@ -138,8 +160,13 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
     }
     domains.sort();
     let org = access.org_id();
+    // A fresh token for each domain; a domain already listed keeps its own.
+    let claims: Vec<(String, String)> = domains
+        .iter()
+        .map(|d| (d.clone(), new_token().expose().to_string()))
+        .collect();
     app.store.write(|tx| {
-        tx.put_sso_connection(org, &input.plugin, join_role.as_deref(), &domains, now())?;
+        tx.put_sso_connection(org, &input.plugin, join_role.as_deref(), &claims, now())?;
         audit::record(
             tx,
             org,
@@ -181,8 +208,9 @@ pub struct SsoRoute {
     pub plugin: String,
 }
 
-/// The SSO route for an address: its domain belongs to an organization whose `sso`
-/// feature is on. `None` for everyone else (they sign in with a password).
+/// The SSO route for an address: its domain was verified by an organization whose `sso`
+/// feature is on and which may use its connection's plugin. `None` for everyone else
+/// (they sign in with a password); a pending domain routes nothing.
 pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
     let Ok(email) = Email::parse(email) else {
         return Ok(None);
@@ -194,7 +222,13 @@ pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
         if !Features::resolve(app, &c.org_features(&org)?).on(Feature::Sso) {
             return Ok(None);
         }
-        Ok(c.sso_connection(&org)?.map(|conn| SsoRoute {
+        let Some(conn) = c.sso_connection(&org)? else {
+            return Ok(None);
+        };
+        if !c.org_plugin_allowed(&org, &conn.plugin)? {
+            return Ok(None);
+        }
+        Ok(Some(SsoRoute {
             org_id: org,
             plugin: conn.plugin,
         }))
@@ -383,11 +417,19 @@ pub fn finish(
         .read(|c| c.sso_connection(&flow.org_id))?
         .filter(|c| c.plugin == plugin)
         .ok_or_else(state_invalid)?;
-    if !conn.domains.iter().any(|d| d == email.domain()) {
+    if !org_plugins::allowed(app, &flow.org_id, plugin)? {
+        return Err(state_invalid());
+    }
+    // Only a domain this organization proved it owns vouches for an address here.
+    if !conn
+        .domains
+        .iter()
+        .any(|d| d.verified && d.domain == email.domain())
+    {
         return Err(sso_error(
             "sso_domain_mismatch",
             format!(
-                "{} is not in a domain of this organization's single sign-on",
+                "{} is not in a verified domain of this organization's single sign-on",
                 email.as_str()
             ),
         ));
@@ -417,15 +459,20 @@ fn provision(
     email: Email,
 ) -> Result<(User, bool)> {
     let now = now();
-    app.store.write(|tx| {
+    let result = app.store.write(|tx| {
         let linked = match tx.identity_user(plugin, &identity.subject)? {
             Some(id) => tx.user_by_id(&id)?,
             None => None,
         };
+        // True when an existing account is joined to this identity now.
+        let mut first_link = false;
         let (mut user, created) = match linked {
             Some(u) => (u, false),
             None => match tx.user_by_email(&email)? {
-                Some(u) => (u, false),
+                Some(u) => {
+                    first_link = true;
+                    (u, false)
+                }
                 None => {
                     let name = identity
                         .name
@@ -456,6 +503,14 @@ fn provision(
                 }
             },
         };
+        if user.is_instance_admin {
+            // An instance administrator's account never depends on an organization's
+            // identity provider: it is not linked, converted or signed in through SSO.
+            return Err(sso_error(
+                "sso_admin_not_linked",
+                "this is an instance administrator's account; it signs in with its password, never through an organization's single sign-on",
+            ));
+        }
         if user.disabled {
             // Nothing is linked or changed for a disabled account.
             return Err(Error::AccountDisabled);
@@ -481,6 +536,31 @@ fn provision(
                 json!({"plugin": plugin, "email": user.email.as_str()}),
             )?;
         }
+        if first_link {
+            audit::record(
+                tx,
+                org,
+                &actor,
+                "sso.account_linked",
+                ("user", user.id.as_str()),
+                json!({"plugin": plugin, "email": user.email.as_str(), "domain": email.domain()}),
+            )?;
+            let org_name = tx.org(org)?.map(|o| o.name).unwrap_or_default();
+            mail::queue(
+                app,
+                tx,
+                "sso_linked",
+                user.email.as_str(),
+                &json!({
+                    "name": user.name,
+                    "email": user.email,
+                    "org_name": org_name,
+                    "link": format!("{}/login", app.public_url),
+                }),
+                None,
+            )?;
+            log::info!("account {} linked to sso plugin {plugin}", user.id);
+        }
         if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
             if tx.membership(org, &user.id)?.is_none() {
                 tx.upsert_org_member(org, &user.id, role, &CompanyAccess::List(Vec::new()), now)?;
@@ -494,6 +574,11 @@ fn provision(
                 )?;
             }
         }
-        Ok((user, created))
-    })
+        Ok((user, created, first_link))
+    });
+    let (user, created, first_link) = result?;
+    if first_link {
+        app.doorbell.ring();
+    }
+    Ok((user, created))
 }

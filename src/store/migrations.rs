@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("migrations/0002_plugins.sql"),
+    include_str!("migrations/0003_sso_domains.sql"),
     include_str!("migrations/0004_grants.sql"),
 ];
 

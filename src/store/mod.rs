@@ -33,7 +33,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;
 pub use orgs::MembershipRow;
 pub use outbox::OutboxRow;
-pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoFlowRow};
+pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow};
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
 pub use users::{Credentials, NewUser};

@@ -14,10 +14,25 @@ pub struct SsoConnectionRow {
     pub plugin: String,
     /// Role given on first sign-in, when joining is on.
     pub join_role: Option<String>,
-    /// Email domains, sorted.
-    pub domains: Vec<String>,
+    /// Email domains claimed by this connection, sorted.
+    pub domains: Vec<SsoDomainRow>,
     /// Last change (unix seconds).
     pub updated_at: i64,
+}
+
+/// One domain claimed by an organization's SSO.
+#[derive(Clone, Debug)]
+pub struct SsoDomainRow {
+    /// Lower-case ASCII domain.
+    pub domain: String,
+    /// The value the TXT record must carry (not a secret).
+    pub token: String,
+    /// Whether ownership was proven (by DNS or an instance administrator).
+    pub verified: bool,
+    /// When it was proven (unix seconds).
+    pub verified_at: Option<i64>,
+    /// How it was proven: `dns`, `admin:<user id>` or `cli`.
+    pub verified_by: Option<String>,
 }
 
 /// A sign-in in progress.
@@ -78,11 +93,22 @@ impl Conn<'_> {
         };
         let domains = self
             .0
-            .prepare_cached("SELECT domain FROM sso_domains WHERE org_id = ?1 ORDER BY domain")
+            .prepare_cached(
+                "SELECT domain, token, status, verified_at, verified_by FROM sso_domain_claims \
+                 WHERE org_id = ?1 ORDER BY domain",
+            )
             .map_err(db_err)?
-            .query_map([org.as_str()], |r| r.get(0))
+            .query_map([org.as_str()], |r| {
+                Ok(SsoDomainRow {
+                    domain: r.get(0)?,
+                    token: r.get(1)?,
+                    verified: r.get::<_, String>(2)? == "verified",
+                    verified_at: r.get(3)?,
+                    verified_by: r.get(4)?,
+                })
+            })
             .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<String>>>()
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db_err)?;
         Ok(Some(SsoConnectionRow {
             plugin,
@@ -92,10 +118,13 @@ impl Conn<'_> {
         }))
     }
 
-    /// The organization whose SSO owns an email domain.
+    /// The organization that proved it owns an email domain for its SSO (pending claims
+    /// route nothing).
     pub fn sso_org_for_domain(&self, domain: &str) -> Result<Option<OrgId>> {
         self.0
-            .prepare_cached("SELECT org_id FROM sso_domains WHERE domain = ?1")
+            .prepare_cached(
+                "SELECT org_id FROM sso_domain_claims WHERE domain = ?1 AND status = 'verified'",
+            )
             .map_err(db_err)?
             .query_row([domain], |r| r.get::<_, String>(0))
             .optional()
@@ -103,8 +132,24 @@ impl Conn<'_> {
             .map(|o| o.map(OrgId::from_trusted))
     }
 
-    /// The plugin serving an organization's billing data, if any.
+    /// The plugin serving an organization's billing data, if any, and only while the
+    /// organization may use that plugin (otherwise the stored data is served).
     pub fn billing_source(&self, org: &OrgId) -> Result<Option<String>> {
+        self.0
+            .prepare_cached(
+                "SELECT b.plugin FROM billing_sources b JOIN org_plugins p \
+                 ON p.org_id = b.org_id AND p.plugin = b.plugin WHERE b.org_id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([org.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+}
+
+impl Conn<'_> {
+    /// The plugin chosen as an organization's billing source, whether or not it is allowed.
+    pub fn billing_source_configured(&self, org: &OrgId) -> Result<Option<String>> {
         self.0
             .prepare_cached("SELECT plugin FROM billing_sources WHERE org_id = ?1")
             .map_err(db_err)?
@@ -114,7 +159,99 @@ impl Conn<'_> {
     }
 }
 
+macro_rules! org_plugin_reads {
+    ($t:ty) => {
+        impl $t {
+            /// The plugins an organization may use, sorted.
+            pub fn org_plugins(&self, org: &OrgId) -> Result<Vec<String>> {
+                self.0
+                    .prepare_cached(
+                        "SELECT plugin FROM org_plugins WHERE org_id = ?1 ORDER BY plugin",
+                    )
+                    .map_err(db_err)?
+                    .query_map([org.as_str()], |r| r.get(0))
+                    .map_err(db_err)?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(db_err)
+            }
+
+            /// Whether an organization may use a plugin.
+            pub fn org_plugin_allowed(&self, org: &OrgId, plugin: &str) -> Result<bool> {
+                self.0
+                    .prepare_cached("SELECT 1 FROM org_plugins WHERE org_id = ?1 AND plugin = ?2")
+                    .map_err(db_err)?
+                    .exists([org.as_str(), plugin])
+                    .map_err(db_err)
+            }
+        }
+    };
+}
+org_plugin_reads!(Conn<'_>);
+org_plugin_reads!(Tx<'_>);
+
 impl Tx<'_> {
+    /// Replaces the set of plugins an organization may use.
+    pub fn set_org_plugins(&self, org: &OrgId, plugins: &[String], now: i64) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM org_plugins WHERE org_id = ?1")
+            .map_err(db_err)?
+            .execute([org.as_str()])
+            .map_err(db_err)?;
+        for p in plugins {
+            self.0
+                .prepare_cached(
+                    "INSERT INTO org_plugins (org_id, plugin, created_at) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db_err)?
+                .execute(params![org.as_str(), p, now])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The organization that verified a domain, if any.
+    pub fn sso_domain_verified_by_org(&self, domain: &str) -> Result<Option<OrgId>> {
+        self.0
+            .prepare_cached(
+                "SELECT org_id FROM sso_domain_claims WHERE domain = ?1 AND status = 'verified'",
+            )
+            .map_err(db_err)?
+            .query_row([domain], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)
+            .map(|o| o.map(OrgId::from_trusted))
+    }
+
+    /// Marks an organization's claim of a domain as proven. False when it has no such claim;
+    /// a `Conflict` when another organization already proved it.
+    pub fn verify_sso_domain(&self, org: &OrgId, domain: &str, by: &str, now: i64) -> Result<bool> {
+        if let Some(owner) = self.sso_domain_verified_by_org(domain)? {
+            if &owner != org {
+                return Err(Error::Conflict(format!(
+                    "the domain {domain} is already verified by another organization's SSO"
+                )));
+            }
+        }
+        let n = self
+            .0
+            .prepare_cached(
+                "UPDATE sso_domain_claims SET status = 'verified', verified_at = ?3, verified_by = ?4 \
+                 WHERE org_id = ?1 AND domain = ?2 AND status = 'pending'",
+            )
+            .map_err(db_err)?
+            .execute(params![org.as_str(), domain, now, by])
+            .map_err(db_err)?;
+        if n > 0 {
+            return Ok(true);
+        }
+        // Already verified by this organization: nothing to do, still a success.
+        self.0
+            .prepare_cached("SELECT 1 FROM sso_domain_claims WHERE org_id = ?1 AND domain = ?2")
+            .map_err(db_err)?
+            .exists([org.as_str(), domain])
+            .map_err(db_err)
+    }
+
     /// The user a provider subject is linked to.
     pub fn identity_user(&self, plugin: &str, subject: &str) -> Result<Option<UserId>> {
         self.0
@@ -175,25 +312,23 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Creates or replaces an organization's SSO connection and its domains. A domain that
-    /// belongs to another organization is a `Conflict` naming it.
+    /// Creates or replaces an organization's SSO connection and its domain claims. A claim
+    /// kept from before keeps its token and status; a new one starts `pending` with the
+    /// given token; a dropped one is deleted. A domain another organization has verified is
+    /// a `Conflict` naming it.
     pub fn put_sso_connection(
         &self,
         org: &OrgId,
         plugin: &str,
         join_role: Option<&str>,
-        domains: &[String],
+        domains: &[(String, String)],
         now: i64,
     ) -> Result<()> {
-        for d in domains {
-            let owner: Option<String> = self
-                .0
-                .prepare_cached("SELECT org_id FROM sso_domains WHERE domain = ?1")
-                .map_err(db_err)?
-                .query_row([d], |r| r.get(0))
-                .optional()
-                .map_err(db_err)?;
-            if owner.as_deref().is_some_and(|o| o != org.as_str()) {
+        for (d, _) in domains {
+            if self
+                .sso_domain_verified_by_org(d)?
+                .is_some_and(|o| &o != org)
+            {
                 return Err(Error::Conflict(format!(
                     "the domain {d} is already used by another organization's SSO"
                 )));
@@ -208,16 +343,30 @@ impl Tx<'_> {
             .map_err(db_err)?
             .execute(params![org.as_str(), plugin, join_role, now])
             .map_err(db_err)?;
-        self.0
-            .prepare_cached("DELETE FROM sso_domains WHERE org_id = ?1")
+        let keep: Vec<&str> = domains.iter().map(|(d, _)| d.as_str()).collect();
+        let existing: Vec<String> = self
+            .0
+            .prepare_cached("SELECT domain FROM sso_domain_claims WHERE org_id = ?1")
             .map_err(db_err)?
-            .execute([org.as_str()])
+            .query_map([org.as_str()], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(db_err)?;
-        for d in domains {
+        for d in existing.iter().filter(|d| !keep.contains(&d.as_str())) {
             self.0
-                .prepare_cached("INSERT INTO sso_domains (domain, org_id) VALUES (?1, ?2)")
+                .prepare_cached("DELETE FROM sso_domain_claims WHERE org_id = ?1 AND domain = ?2")
                 .map_err(db_err)?
-                .execute([d, org.as_str()])
+                .execute([org.as_str(), d])
+                .map_err(db_err)?;
+        }
+        for (d, token) in domains {
+            self.0
+                .prepare_cached(
+                    "INSERT INTO sso_domain_claims (org_id, domain, token, status, created_at) \
+                     VALUES (?1, ?2, ?3, 'pending', ?4) ON CONFLICT (org_id, domain) DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![org.as_str(), d, token, now])
                 .map_err(db_err)?;
         }
         Ok(())

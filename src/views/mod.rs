@@ -46,6 +46,12 @@ pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("templates/email/email_verification.txt.hbs"),
         include_str!("templates/email/email_verification.html.hbs"),
     ),
+    (
+        "sso_linked",
+        include_str!("templates/email/sso_linked.subject.hbs"),
+        include_str!("templates/email/sso_linked.txt.hbs"),
+        include_str!("templates/email/sso_linked.html.hbs"),
+    ),
 ];
 
 /// A rendered email.

@@ -127,3 +127,24 @@ pub fn write_config(dir: &Path, top: &[&str], plugins: &[PluginEntry]) -> PathBu
     std::fs::write(&path, s).unwrap();
     path
 }
+
+/// Lets an organization use configured plugins (as the instance administrator, through the
+/// API); panics unless it worked.
+pub fn allow_plugins(admin: &mut crate::support::Session, org: &str, names: &[&str]) {
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{org}/plugins"),
+        &serde_json::json!({ "allowed": names }),
+    );
+    assert_eq!(r.status, 200, "allow plugins {names:?}: {}", r.text());
+}
+
+/// Approves a domain of an organization's SSO settings (as the instance administrator,
+/// through the API); panics unless it worked.
+pub fn approve_domain(admin: &mut crate::support::Session, org: &str, domain: &str) {
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{org}/sso/domains/{domain}/approve"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(r.status, 200, "approve {domain}: {}", r.text());
+    assert_eq!(r.json()["status"], "verified", "{}", r.text());
+}

@@ -8,10 +8,10 @@
 //!
 //! Upstream contract (see `README.md` for the full description):
 //!
-//! * `GET {base_url}/organizations/{slug}/profile` → 200 profile JSON, 404 when there is none.
-//! * `GET {base_url}/organizations/{slug}/invoices` → 200 `{"invoices": [...]}`.
+//! * `GET {base_url}/organizations/{id}/profile` → 200 profile JSON, 404 when there is none.
+//! * `GET {base_url}/organizations/{id}/invoices` → 200 `{"invoices": [...]}`.
 //! * `POST {base_url}/tax-ids/validate` with `{"tax_id": "…"}` → 200 `{"valid", "message"}`.
-//! * `GET {base_url}/organizations/{slug}/billing-viewers` → 200 `{"emails": [...]}`: people
+//! * `GET {base_url}/organizations/{id}/billing-viewers` → 200 `{"emails": [...]}`: people
 //!   who may read billing although their role does not include it; 404 means nobody.
 //!
 //! Errors come back as `plugin-error` with code `upstream_error` (unexpected HTTP status),
@@ -53,7 +53,7 @@ impl Guest for BillingHttp {
         let url = format!(
             "{}/organizations/{}/profile",
             api.base_url,
-            encode_path_segment(&org.slug)
+            encode_path_segment(&org.id)
         );
         let response = api.send("GET", &url, None)?;
         if response.status == 404 {
@@ -76,7 +76,7 @@ impl Guest for BillingHttp {
         let url = format!(
             "{}/organizations/{}/invoices",
             api.base_url,
-            encode_path_segment(&org.slug)
+            encode_path_segment(&org.id)
         );
         let response = api.send("GET", &url, None)?;
         expect_success(&response, "GET", "invoices")?;
@@ -136,7 +136,7 @@ impl Guest for BillingHttp {
         let url = format!(
             "{}/organizations/{}/billing-viewers",
             api.base_url,
-            encode_path_segment(&org.slug)
+            encode_path_segment(&org.id)
         );
         let response = api.send("GET", &url, None)?;
         if response.status == 404 {
@@ -151,13 +151,13 @@ impl Guest for BillingHttp {
     }
 }
 
-/// `200` answer of `GET /organizations/{slug}/billing-viewers`.
+/// `200` answer of `GET /organizations/{id}/billing-viewers`.
 #[derive(Deserialize)]
 struct ViewersBody {
     emails: Vec<String>,
 }
 
-/// `200` answer of `GET /organizations/{slug}/profile`.
+/// `200` answer of `GET /organizations/{id}/profile`.
 #[derive(Deserialize)]
 struct ProfileBody {
     legal_name: String,
@@ -168,7 +168,7 @@ struct ProfileBody {
     plan: String,
 }
 
-/// `200` answer of `GET /organizations/{slug}/invoices`.
+/// `200` answer of `GET /organizations/{id}/invoices`.
 #[derive(Deserialize)]
 struct InvoicesBody {
     invoices: Vec<InvoiceBody>,
@@ -324,7 +324,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// Percent-encodes one URL path segment: everything but RFC 3986 unreserved characters,
-/// and the dots of a `.` or `..` segment (so a slug cannot climb the path).
+/// and the dots of a `.` or `..` segment (so an identifier cannot climb the path).
 fn encode_path_segment(segment: &str) -> String {
     let dot_segment = segment == "." || segment == "..";
     let mut out = String::with_capacity(segment.len());

@@ -5,6 +5,7 @@ pub mod companies;
 pub mod invitations;
 pub mod keys;
 pub mod me;
+pub mod org_plugins;
 pub mod orgs;
 pub mod setup;
 pub mod sso;

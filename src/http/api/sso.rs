@@ -1,5 +1,5 @@
 //! `/api/v1/orgs/{org}/sso` and `/api/v1/auth/sso/discover`: single sign-on settings of an
-//! organization, and where an address signs in.
+//! organization, the ownership of its domains, and where an address signs in.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::authz::org_access;
-use crate::service::sso;
+use crate::service::authz::{instance_admin, org_access};
+use crate::service::{sso, sso_domains};
 
 /// `GET /api/v1/orgs/{org}/sso`.
 pub fn get(app: &App, req: &Req) -> Result<Resp> {
@@ -53,4 +53,25 @@ pub fn discover(app: &App, req: &Req) -> Result<Resp> {
         None => json!({"sso": false, "plugin": null, "start_url": null}),
     };
     Ok(Resp::json(200, &body))
+}
+
+/// `POST /api/v1/orgs/{org}/sso/domains/{domain}/verify`: checks the domain's TXT record.
+pub fn verify_domain(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(
+        200,
+        &sso_domains::verify(app, &access, req.param("domain"))?,
+    ))
+}
+
+/// `POST /api/v1/orgs/{org}/sso/domains/{domain}/approve` (instance administrators).
+pub fn approve_domain(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let admin = instance_admin(&p)?;
+    Ok(Resp::json(
+        200,
+        &sso_domains::approve(app, &admin, &access, req.param("domain"))?,
+    ))
 }

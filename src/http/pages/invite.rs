@@ -131,13 +131,36 @@ pub fn accept(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /invite/{token}/signup`: creates the account for the invited address, signs in,
-/// and accepts.
+/// and accepts; an address in a verified SSO domain is sent to its single sign-on instead.
 pub fn signup(app: &App, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));
     }
     let token = token_of(req);
+    // An address in a verified SSO domain gets its account from the identity provider, never
+    // a password here: send the browser there, and back to this invitation afterwards.
+    match invitations::lookup(app, &token) {
+        Ok(l) => {
+            if let Some(route) = crate::service::sso::route_for(app, &l.invitation.email)? {
+                let to = format!(
+                    "{}&{}",
+                    crate::service::sso::start_url(app, &route.plugin, &l.invitation.email),
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair("next", &format!("/invite/{token}"))
+                        .finish()
+                );
+                return Ok(Resp::see_other(&to));
+            }
+        }
+        Err(
+            e @ (Error::InvitationNotFound
+            | Error::InvitationExpired
+            | Error::InvitationRevoked
+            | Error::InvitationUsed),
+        ) => return Ok(unusable(app, &e)),
+        Err(e) => return Err(e),
+    }
     let name = form.get("name").cloned().unwrap_or_default();
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     let user = match invitations::sign_up(app, &token, &name, &password) {
