@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::App;
-use crate::domain::{OrgId, Permission};
+use crate::domain::OrgId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
@@ -72,7 +72,7 @@ fn view(app: &App, names: Vec<String>) -> OrgPlugins {
 
 /// The allowed plugins (organization readers: `org.read`).
 pub fn get(app: &App, access: &OrgAccess) -> Result<OrgPlugins> {
-    access.require(Permission::OrgRead)?;
+    access.permit::<crate::service::authz::perm::OrgRead>()?;
     let names = app.store.read(|c| c.org_plugins(access.org_id()))?;
     Ok(view(app, names))
 }

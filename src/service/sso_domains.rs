@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::domain::{Feature, OrgId, Permission};
+use crate::domain::{Feature, OrgId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
@@ -185,8 +185,8 @@ fn mark(app: &App, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result
 /// Checks the TXT record of a pending domain and marks it verified when it carries this
 /// organization's token (owners and admins: `org.update`, `sso` feature on).
 pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView> {
-    access.require(Permission::OrgUpdate)?;
-    if !access.features.on(Feature::Sso) {
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
+    if !access.features().on(Feature::Sso) {
         return Err(Error::FeatureDisabled("sso"));
     }
     let org = access.org_id();
@@ -221,7 +221,7 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
             )
         }));
     }
-    mark(app, org, &row.domain, "dns", &Actor::of(&access.principal))?;
+    mark(app, org, &row.domain, "dns", &Actor::of(access.principal()))?;
     log::info!("sso domain {} of {org} verified by dns", row.domain);
     Ok(DomainView::of(&claim(app, org, &row.domain)?))
 }
