@@ -450,6 +450,7 @@ const KEY: &str = r#"{"name":"Key {uniq}","scopes":["org:read"]}"#;
 const RENAME_KEY: &str = r#"{"name":"Renamed {uniq}"}"#;
 const ROTATE: &str = r#"{"expire_old_in_seconds":0}"#;
 const SOURCE: &str = r#"{"plugin":null}"#;
+const PLUGINS: &str = r#"{"allowed":[]}"#;
 const SSO: &str = r#"{"plugin":"no-such-plugin","domains":["org-one.test"]}"#;
 const TRANSFER: &str = r#"{"user_id":"{tmp_member}"}"#;
 const COMPANY: &str = r#"{"name":"Tmp {uniq}","slug":"tmp-{uniq}"}"#;
@@ -992,6 +993,47 @@ pub(crate) static MATRIX: &[Cell] = &[
     (CV, "DELETE", "/api/v1/orgs/{org}/sso", None, 403, NOM),
     (OT, "DELETE", "/api/v1/orgs/{org}/sso", None, 404, NF),
     (AN, "DELETE", "/api/v1/orgs/{org}/sso", None, 401, UN),
+    // ---- POST /orgs/{org}/sso/domains/{domain}/verify (owners and admins; `sso` is off)
+    (IA, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FB),
+    (OW, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FD),
+    (AD, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FD),
+    (BI, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FB),
+    (ME, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FB),
+    (CA, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, NOM),
+    (CV, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, NOM),
+    (OT, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 404, NF),
+    (AN, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 401, UN),
+    // ---- POST /orgs/{org}/sso/domains/{domain}/approve (instance administrators only;
+    // the domain is not claimed, so even they get "not found")
+    (IA, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 404, NF),
+    (OW, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, FB),
+    (AD, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, FB),
+    (BI, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, FB),
+    (ME, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, FB),
+    (CA, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, NOM),
+    (CV, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 403, NOM),
+    (OT, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 404, NF),
+    (AN, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/approve", None, 401, UN),
+    // ---- GET /orgs/{org}/plugins (organization readers)
+    (IA, "GET", "/api/v1/orgs/{org}/plugins", None, 200, None),
+    (OW, "GET", "/api/v1/orgs/{org}/plugins", None, 200, None),
+    (AD, "GET", "/api/v1/orgs/{org}/plugins", None, 200, None),
+    (BI, "GET", "/api/v1/orgs/{org}/plugins", None, 200, None),
+    (ME, "GET", "/api/v1/orgs/{org}/plugins", None, 200, None),
+    (CA, "GET", "/api/v1/orgs/{org}/plugins", None, 403, NOM),
+    (CV, "GET", "/api/v1/orgs/{org}/plugins", None, 403, NOM),
+    (OT, "GET", "/api/v1/orgs/{org}/plugins", None, 404, NF),
+    (AN, "GET", "/api/v1/orgs/{org}/plugins", None, 401, UN),
+    // ---- PUT /orgs/{org}/plugins (instance administrators only)
+    (IA, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 200, None),
+    (OW, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, FB),
+    (AD, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, FB),
+    (BI, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, FB),
+    (ME, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, FB),
+    (CA, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, NOM),
+    (CV, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 403, NOM),
+    (OT, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 404, NF),
+    (AN, "PUT", "/api/v1/orgs/{org}/plugins", Some(PLUGINS), 401, UN),
     // ---- GET /me/sections
     (IA, "GET", "/api/v1/me/sections", None, 200, None),
     (OW, "GET", "/api/v1/me/sections", None, 200, None),
