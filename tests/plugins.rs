@@ -820,7 +820,7 @@ fn plugin_check_and_list() {
         "{text}"
     );
     assert!(
-        text.contains("tenantry:plugin/host@1.0.0  — granted by the host"),
+        text.contains("tenantry:plugin/host@2.0.0  — granted by the host"),
         "{text}"
     );
 

@@ -813,4 +813,22 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         a["reasons"].to_string().contains("single sign-on plugin"),
         "{a}"
     );
+
+    // SSO plugins are given the organization's ID too (the fixture echoes it in its redirect).
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{org}/sso"),
+        &json!({"plugin": "fixture", "domains": ["ok.test"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = w
+        .server
+        .session()
+        .get("/sso/fixture/start?email=ok%40ok.test");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").unwrap();
+    assert!(
+        to.starts_with("https://idp.fixture.test/authorize?")
+            && to.ends_with(&format!("&organization={org}")),
+        "{to}"
+    );
 }

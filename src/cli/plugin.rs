@@ -71,7 +71,7 @@ fn check(file: &Path, json: bool) -> Result<()> {
             println!("    {}  — {how}", i.name);
         }
         if found.ok() {
-            println!("  result:  ok, satisfies the tenantry:plugin@1.0.0 contract");
+            println!("  result:  ok, satisfies the tenantry:plugin@2.0.0 contract");
         }
     }
     if found.ok() {

@@ -6,10 +6,10 @@ wasmtime::component::bindgen!({
     inline: "
         package tenantry:host;
         world any-plugin {
-            import tenantry:plugin/host@1.0.0;
-            export tenantry:plugin/sso-hooks@1.0.0;
-            export tenantry:plugin/billing-hooks@1.0.0;
-            export tenantry:plugin/email-hooks@1.0.0;
+            import tenantry:plugin/host@2.0.0;
+            export tenantry:plugin/sso-hooks@2.0.0;
+            export tenantry:plugin/billing-hooks@2.0.0;
+            export tenantry:plugin/email-hooks@2.0.0;
         }
     ",
     world: "tenantry:host/any-plugin",

@@ -151,6 +151,7 @@ impl Hooks for PluginHost {
             guest.call_start(
                 &mut *store,
                 &sh::StartRequest {
+                    organization_id: req.org_id,
                     state: req.state,
                     nonce: req.nonce,
                     redirect_uri: req.redirect_uri,
@@ -176,6 +177,7 @@ impl Hooks for PluginHost {
             guest.call_finish(
                 &mut *store,
                 &sh::FinishRequest {
+                    organization_id: req.org_id,
                     params: req.params,
                     state: req.state,
                     nonce: req.nonce,

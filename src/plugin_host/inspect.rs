@@ -23,7 +23,7 @@ pub struct Inspection {
 /// One import of a component.
 #[derive(Debug, Serialize)]
 pub struct ImportStatus {
-    /// The import's name, e.g. `tenantry:plugin/host@1.0.0`.
+    /// The import's name, e.g. `tenantry:plugin/host@2.0.0`.
     pub name: String,
     /// `granted` (the host implements it) or `trap` (defined as a function that traps).
     pub provided_as: &'static str,
@@ -52,10 +52,10 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
         .imports(&engine)
         .map(|(name, _)| {
             let granted =
-                name == "tenantry:plugin/host@1.0.0" || name == "tenantry:plugin/types@1.0.0";
+                name == "tenantry:plugin/host@2.0.0" || name == "tenantry:plugin/types@2.0.0";
             if !granted && name.starts_with("tenantry:plugin/") {
                 problems.push(format!(
-                    "imports {name}, but this host implements tenantry:plugin@1.0.0"
+                    "imports {name}, but this host implements tenantry:plugin@2.0.0"
                 ));
             }
             ImportStatus {
@@ -82,7 +82,7 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
     }
     if worlds.is_empty() {
         problems.push(
-            "exports none of tenantry:plugin/sso-hooks, billing-hooks or email-hooks @1.0.0 \
+            "exports none of tenantry:plugin/sso-hooks, billing-hooks or email-hooks @2.0.0 \
              with the contract's types"
                 .into(),
         );

@@ -275,7 +275,7 @@ fn load_one(
     if sso.is_none() && billing.is_none() && email.is_none() {
         return Err(
             "the component exports none of tenantry:plugin/sso-hooks, billing-hooks or \
-             email-hooks @1.0.0"
+             email-hooks @2.0.0"
                 .into(),
         );
     }

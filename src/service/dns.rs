@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -103,13 +103,17 @@ fn udp_exchange(resolver: SocketAddr, query: &[u8], id: u16) -> Result<Message, 
         "[::]:0".parse().expect("valid address")
     };
     let socket = UdpSocket::bind(bind).map_err(unavailable)?;
-    socket
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(unavailable)?;
     socket.connect(resolver).map_err(unavailable)?;
     socket.send(query).map_err(unavailable)?;
     let mut buf = [0u8; 4096];
+    // One deadline for the whole exchange, however many stray datagrams arrive.
+    let deadline = Instant::now() + TIMEOUT;
     for _ in 0..8 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.set_read_timeout(Some(left)).map_err(unavailable)?;
         let n = socket
             .recv(&mut buf)
             .map_err(|e| DnsError::Unavailable(format!("no answer from {resolver}: {e}")))?;

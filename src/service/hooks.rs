@@ -95,6 +95,8 @@ pub type HookResult<T> = std::result::Result<T, HookError>;
 /// Input of `sso.start`.
 #[derive(Clone, Debug)]
 pub struct SsoStart {
+    /// The organization whose single sign-on this is (its stable ID).
+    pub org_id: String,
     /// Opaque value checked on the callback.
     pub state: String,
     /// Value the ID token must carry.
@@ -117,6 +119,8 @@ pub struct SsoRedirect {
 /// Input of `sso.finish`.
 #[derive(Clone, Debug)]
 pub struct SsoFinish {
+    /// The organization the sign-in was started for (its stable ID).
+    pub org_id: String,
     /// Callback query parameters.
     pub params: Vec<(String, String)>,
     /// The state this flow started with.

@@ -295,6 +295,7 @@ pub fn start(
         .sso_start(
             plugin,
             SsoStart {
+                org_id: route.org_id.to_string(),
                 state: state.expose().to_string(),
                 nonce: nonce.clone(),
                 redirect_uri: callback_url(app, plugin),
@@ -385,6 +386,7 @@ pub fn finish(
         .sso_finish(
             plugin,
             SsoFinish {
+                org_id: flow.org_id.to_string(),
                 params,
                 state,
                 nonce: flow.nonce.clone(),
