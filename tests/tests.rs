@@ -16,3 +16,4 @@ mod orgs_matrix;
 mod orgs_rules;
 mod pages_browser;
 mod plugins;
+mod preauth;
