@@ -55,6 +55,7 @@ pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
     let workers = app.config.workers;
+    let resets = crate::service::passwords::spawn_reset_worker(app.clone(), stop.clone())?;
     let shared = Arc::new(Shared {
         app,
         stop: stop.clone(),
@@ -71,6 +72,7 @@ pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std
     for h in handles {
         let _ = h.join();
     }
+    let _ = resets.join();
     log::info!("http server stopped");
     Ok(())
 }
