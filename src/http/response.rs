@@ -1,6 +1,6 @@
 //! Responses and how they are written. Every response is serialised by us and written through
 //! `Request::into_writer`, because tiny_http silently drops a `Connection` header set on its
-//! own `Response` type and we need `Connection: close` for keep-alive rotation and refusals.
+//! own `Response` type and we need `Connection: close` on refusals and at shutdown.
 
 use std::io::Write;
 
