@@ -301,6 +301,11 @@ fn ambiguous_framing_and_malformed_headers_are_400_and_close() {
         assert_problem(&resp, 400, "bad_request");
         assert!(closed, "{what}: the connection stayed open");
     }
+    // An unsupported version is refused, not left hanging (0.12.0's connection thread
+    // deadlocked answering 505).
+    let (resp, closed) = exchange(server.addr(), b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n");
+    assert_problem(&resp, 505, "http_version_not_supported");
+    assert!(closed, "HTTP/2.0: the connection stayed open");
     // The same requests, well framed, are served.
     let (resp, _) = exchange(
         server.addr(),

@@ -66,6 +66,8 @@ enum ReadError {
     HeaderTimeout,
     /// PATCH(body): the previous request left its body unread, or asked to close.
     Finished,
+    /// PATCH(framing): an HTTP version other than 1.0 and 1.1.
+    UnsupportedVersion,
 }
 
 impl ClientConnection {
@@ -188,7 +190,11 @@ impl ClientConnection {
                     blank += 1;
                 }
 
-                parse_request_line(line.as_str())?
+                let (method, path, version) = parse_request_line(line.as_str())?;
+                if version != HTTPVersion(1, 1) && version != HTTPVersion(1, 0) {
+                    return Err(ReadError::UnsupportedVersion);
+                }
+                (method, path, version)
             };
 
             // getting all headers
@@ -377,6 +383,16 @@ impl Iterator for ClientConnection {
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
+                Err(ReadError::UnsupportedVersion) => {
+                    self.refuse(
+                        505,
+                        "http_version_not_supported",
+                        "HTTP version not supported",
+                        "this server speaks HTTP/1.1 and HTTP/1.0",
+                    );
+                    return None;
+                }
+
                 Err(ReadError::Finished) => {
                     // The previous request's reader is released before its response is
                     // written (`into_writer` drops the request): wait for the response
@@ -394,18 +410,9 @@ impl Iterator for ClientConnection {
                 Ok(rq) => rq,
             };
 
-            // checking HTTP version
-            if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                continue;
-            }
+            // PATCH(framing): versions other than 1.0 and 1.1 are refused in `read`, before a
+            // request exists (0.12.0 answered 505 here through a second writer that waited
+            // for the request's own writer: the connection's thread hung for good).
 
             // updating the status of the connection
             let connection_header = rq
