@@ -1,11 +1,12 @@
-//! Bare tiny_http 0.12 server: the benchmark ceiling and the negative control
-//! for the burst/starvation test in `tests/hardening.rs`.
+//! Bare tiny_http server: the benchmark ceiling (`scripts/bench*.sh`).
 //!
 //! It deliberately does nothing clever: N worker threads loop on
-//! `server.recv()` and answer `{"ok":true}`. Connection handling (keep-alive,
-//! the per-connection task pool) is plain tiny_http behaviour, including its
-//! tendency to starve most of a connection burst behind a few keep-alive
-//! connections.
+//! `server.recv()` and answer `{"ok":true}`. It is built against the same
+//! tiny_http as tenantry, that is the patched copy in `vendor/tiny_http` (one
+//! thread per connection, header budget, strict framing), so the ceiling
+//! measures the same connection handling tenantry gets. (Against tiny_http
+//! 0.12.0 it was also the negative control of the burst test: its task pool
+//! starved most of a connection burst.)
 //!
 //! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 --workers 4`
 //! (defaults: `127.0.0.1:8081`, workers = available_parallelism * 2).

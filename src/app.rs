@@ -46,6 +46,8 @@ pub struct App {
     pub keys: crate::service::keycache::KeyCache,
     /// Wakes the email worker.
     pub doorbell: crate::service::mail::Doorbell,
+    /// Public password-reset requests waiting for the reset worker (no timing oracle).
+    pub reset_queue: crate::service::passwords::ResetQueue,
     /// Plugins (none outside `serve` and `plugin` commands).
     pub hooks: Arc<dyn Hooks>,
 }
@@ -171,6 +173,7 @@ impl App {
             ),
             views: Views::with_overrides(config.email_templates_dir.as_deref())?,
             doorbell: Default::default(),
+            reset_queue: Default::default(),
             keys: crate::service::keycache::KeyCache::new(),
             hooks,
             config,

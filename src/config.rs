@@ -122,6 +122,12 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "deadline for reading a body and writing a response",
     ),
     (
+        "http.max_connections",
+        Kind::Int,
+        "4096",
+        "open client connections at most; past it new ones are closed at once",
+    ),
+    (
         "http.workers",
         Kind::Int,
         "0",
@@ -303,6 +309,8 @@ pub struct Config {
     pub read_timeout_secs: u64,
     /// Body-read / response-write deadline in seconds.
     pub request_timeout_secs: u64,
+    /// Open connections at most.
+    pub max_connections: usize,
     /// Worker threads.
     pub workers: usize,
     /// Session idle timeout in seconds.
@@ -467,6 +475,7 @@ impl Config {
             invitation_ttl_hours: int("invitations.ttl_hours", 1, 24 * 365, &mut errs),
             read_timeout_secs: int("http.read_timeout_secs", 1, 3600, &mut errs),
             request_timeout_secs: int("http.request_timeout_secs", 1, 3600, &mut errs),
+            max_connections: int("http.max_connections", 16, 65536, &mut errs) as usize,
             workers,
             session_idle_secs: int("session.idle_timeout_hours", 1, 24 * 365, &mut errs) as i64
                 * 3600,

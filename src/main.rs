@@ -2,6 +2,10 @@
 //! errors to an exit code.
 
 fn main() {
+    // Everything tenantry writes (data dir, database, WAL, shared memory, secret, backups)
+    // holds password hashes, emails and audit: private to the service user from the moment it
+    // is created, not chmod-ed afterwards.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let code = tenantry::cli::main();
     std::process::exit(code);
 }

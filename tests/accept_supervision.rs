@@ -1,6 +1,8 @@
-//! The accept loop is supervised: when tiny_http's accept thread dies (here: the process runs
-//! out of file descriptors, so `accept` fails with EMFILE), the server rebuilds it and serves
-//! new connections again once descriptors are free.
+//! The accept loop survives descriptor exhaustion: when the process runs out of file
+//! descriptors (`accept` fails with EMFILE, or a socket cannot be cloned), the patched
+//! tiny_http logs it and retries instead of ending (0.12.0's accept thread panicked and the
+//! server stopped accepting for good), and serves new connections again once descriptors are
+//! free.
 
 use std::net::TcpStream;
 use std::process::Command;
@@ -38,18 +40,16 @@ fn accept_loop_recovers_after_descriptor_exhaustion() {
             idle.push(s);
         }
     }
-    // Wait until the accept thread has died (tiny_http panics on EMFILE, or reports an
-    // accept error) and the supervisor noticed.
+    // Wait until accepting has failed for lack of descriptors.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !server.stderr_text().contains("restarting it") && Instant::now() < deadline {
+    while !server.stderr_text().contains("Too many open files") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = server.stderr_text();
     assert!(
-        log.contains("Too many open files") || log.contains("accept failed"),
-        "the accept thread never failed; stderr:\n{log}"
+        log.contains("Too many open files"),
+        "accepting never failed; stderr:\n{log}"
     );
-    assert!(log.contains("restarting it"), "no restart; stderr:\n{log}");
 
     // Free the descriptors: the server must serve new connections again.
     drop(idle);

@@ -2,8 +2,10 @@
 //! its own server, so they run in parallel): slow/silent clients are cut off
 //! by the read deadline, handler panics do not kill the worker pool, oversized
 //! bodies/headers are rejected, errors are RFC 9457 problem+json, and a burst
-//! of keep-alive connections is served without starving any of them (with a
-//! negative control proving the burst test detects tiny_http's starvation bug).
+//! of keep-alive connections is served without starving any of them. (The burst test was
+//! first seen failing against tiny_http 0.12.0, whose task pool queued connections behind
+//! keep-alive ones; the patched copy in `vendor/tiny_http` gives each connection its own
+//! thread. The negative control against 0.12.0 left with the unpatched crate.)
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::assert_problem;
 use crate::support::client::{encode_request, send_while_reading, KeepAlive};
-use crate::support::{BareHello, Client, TestServer};
+use crate::support::{Client, TestServer};
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -439,32 +441,4 @@ fn burst_no_starved_connections() {
         failures.join("\n")
     );
     assert_healthz(addr, "after the burst rounds");
-}
-
-/// Negative control: the same burst against plain tiny_http 0.12 must show
-/// starved connections, otherwise `burst_no_starved_connections` proves
-/// nothing.
-#[test]
-fn burst_detects_starvation_on_bare_tiny_http() {
-    let _guard = burst_lock();
-    let mut rounds = Vec::new();
-    for round in 1..=6 {
-        // A fresh process per round: tiny_http's pool grows after a burst
-        // (idle threads linger 5 s), which hides the bug in the next round.
-        let bare = BareHello::start(None);
-        let counts = burst(bare.addr(), BURST_CONNS, BURST_SECS);
-        let summary = summarize(&counts);
-        eprintln!("bare_hello burst round {round}: {summary}");
-        let starved = counts.contains(&0);
-        rounds.push(summary);
-        if starved {
-            return;
-        }
-    }
-    panic!(
-        "burst() never saw a starved connection on bare tiny_http in {} rounds — the burst \
-         client is too slow to trigger the bug, so burst_no_starved_connections proves nothing:\n{}",
-        rounds.len(),
-        rounds.join("\n")
-    );
 }

@@ -16,4 +16,5 @@ mod orgs_matrix;
 mod orgs_rules;
 mod pages_browser;
 mod plugins;
+mod preauth;
 mod sso_domains;

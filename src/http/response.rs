@@ -1,6 +1,6 @@
 //! Responses and how they are written. Every response is serialised by us and written through
 //! `Request::into_writer`, because tiny_http silently drops a `Connection` header set on its
-//! own `Response` type and we need `Connection: close` for keep-alive rotation and refusals.
+//! own `Response` type and we need `Connection: close` on refusals and at shutdown.
 
 use std::io::Write;
 
@@ -63,8 +63,16 @@ impl Resp {
         let mut out = Vec::with_capacity(256 + self.body.len());
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (k, v) in &self.headers {
-            // Header values never contain CR/LF: they are built by us, but be certain.
-            let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+            // Values may carry input (a redirect target, a file name): no control character
+            // other than HTAB ever reaches the wire, and a name that is not a token is
+            // dropped, so input can never end a header line or start a new one.
+            if k.is_empty() || !k.bytes().all(is_tchar) {
+                continue;
+            }
+            let v: String = v
+                .chars()
+                .filter(|c| *c == '\t' || !c.is_control())
+                .collect();
             let _ = write!(out, "{k}: {v}\r\n");
         }
         let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
@@ -85,6 +93,11 @@ impl Resp {
         }
         out
     }
+}
+
+/// A header-name character (RFC 9110 §5.6.2 `tchar`).
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 /// Writes a serialised response to the connection and flushes it.
@@ -117,5 +130,25 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 11: no response header carries CR or LF, whatever a handler put in it.
+    #[test]
+    fn header_lines_cannot_be_split() {
+        let r = Resp::new(303)
+            .header("Location", "/x\r\nSet-Cookie: evil=1")
+            .header("X-Bad\r\nInjected", "v");
+        let text = String::from_utf8(r.to_bytes(false, false)).unwrap();
+        assert!(!text.contains("\r\nSet-Cookie"), "{text}");
+        assert!(!text.contains("Injected"), "{text}");
+        assert!(
+            text.contains("Location: /xSet-Cookie: evil=1\r\n"),
+            "{text}"
+        );
     }
 }

@@ -1,7 +1,15 @@
 //! Password reset and email verification. Reset tokens are 256-bit, stored hashed, valid 30
 //! minutes, single use, and a newer one kills older ones; a completed reset ends every session
 //! of the user, does not sign in, and sends a "your password was changed" notice. The public
-//! request answers the same whether or not the account exists (and for SSO accounts).
+//! request answers the same whether or not the account exists (and for SSO accounts), and in
+//! the same time: the request handler only checks the throttles and queues the address; the
+//! account look-up and the token write happen afterwards on the reset worker (SPEC §7: no
+//! enumeration, by content or by timing).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -54,10 +62,75 @@ pub fn request(app: &App, email: &str, client: &str) -> Result<()> {
         }
         limiter.failure(key);
     }
-    match app.store.read(|c| c.user_by_email(&email))? {
+    // Every address that passed the throttles takes this same path, whether or not it names
+    // an account; a full queue drops the request (the caller may ask again), also the same.
+    app.reset_queue.push(email);
+    Ok(())
+}
+
+/// Does the per-account work of one public reset request (on the reset worker).
+fn process_request(app: &App, email: &Email) -> Result<()> {
+    match app.store.read(|c| c.user_by_email(email))? {
         Some(u) if u.auth == Auth::Password && !u.disabled => reset_for(app, &u),
         _ => Ok(()),
     }
+}
+
+/// Reset requests waiting for the worker; bounded (a flood of requests drops the excess
+/// rather than growing memory).
+#[derive(Debug, Default)]
+pub struct ResetQueue {
+    jobs: Mutex<VecDeque<Email>>,
+    ready: Condvar,
+}
+
+/// At most this many reset requests wait for the worker.
+const RESET_QUEUE_CAP: usize = 1024;
+
+impl ResetQueue {
+    fn push(&self, email: Email) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.len() >= RESET_QUEUE_CAP {
+            log::warn!("password-reset queue full; a request was dropped");
+            return;
+        }
+        jobs.push_back(email);
+        self.ready.notify_one();
+    }
+
+    fn pop(&self, wait: Duration) -> Option<Email> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.is_empty() {
+            jobs = self
+                .ready
+                .wait_timeout(jobs, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        jobs.pop_front()
+    }
+}
+
+/// Starts the reset worker: it looks each queued address up and, for a password account,
+/// stores a reset token and queues the email. Stops (after the queue is empty) once `stop`
+/// is set.
+pub fn spawn_reset_worker(
+    app: Arc<App>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("password-reset".into())
+        .spawn(move || loop {
+            match app.reset_queue.pop(Duration::from_millis(200)) {
+                Some(email) => {
+                    if let Err(e) = process_request(&app, &email) {
+                        log::error!("password-reset request failed: {e}");
+                    }
+                }
+                None if stop.load(Ordering::Relaxed) => return,
+                None => {}
+            }
+        })
 }
 
 /// Signed-in request ("Send password reset email"); SSO users get `sso_managed`.

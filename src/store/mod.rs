@@ -95,13 +95,9 @@ impl Store {
     /// Like [`Store::open`] with `readers` pooled read connections (one per HTTP worker
     /// keeps readers from queueing behind each other).
     pub fn open_with_readers(data_dir: &Path, readers_n: usize) -> Result<Store> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path)?;
         let writer = Connection::open(&path)
             .map_err(|e| Error::Config(format!("cannot open database {}: {e}", path.display())))?;
         configure(&writer)?;
@@ -199,6 +195,7 @@ fn backup_connection(src: &Connection, dest: &Path) -> Result<()> {
             dest.display()
         )));
     }
+    create_private_file(dest)?;
     let mut dst = Connection::open(dest)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", dest.display())))?;
     {
@@ -264,6 +261,49 @@ pub fn restore(data_dir: &Path, src: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and missing parents) with mode 0700, and warns when an existing data dir
+/// is readable or writable by others: it holds password hashes, emails and the audit log.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::Config(format!("cannot create data dir {}: {e}", dir.display())))?;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "data dir {} has mode {mode:o}: other local users can reach the database; \
+                 run `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist yet, so SQLite (which creates
+/// `-wal` and `-shm` with the main file's mode) never makes a world-readable file, whatever
+/// the process umask.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// An exclusive advisory lock on the data dir, held by a running server.
 pub struct DataDirLock {
     _lock: nix::fcntl::Flock<File>,
@@ -272,12 +312,7 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock or explains that another process holds it.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(LOCK_FILE);
         let file = File::options()
             .create(true)
