@@ -15,4 +15,5 @@ mod openapi;
 mod orgs_matrix;
 mod orgs_rules;
 mod pages_browser;
+mod pages_settings;
 mod plugins;

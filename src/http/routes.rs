@@ -126,6 +126,23 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/sso/{plugin}/start"           => pages::sso::start, page;
     "GET"   "/sso/{plugin}/callback"        => pages::sso::callback, page;
     "GET"   "/orgs/{org}/billing"           => pages::billing::show, page;
+    "GET"   "/assets/{file}"                => pages::settings::assets::serve, page;
+    "GET"   "/settings"                     => pages::settings::overview, page;
+    "GET"   "/settings/personal/general"    => pages::settings::personal::general, page;
+    "POST"  "/settings/personal/general/name" => pages::settings::personal::save_name, page;
+    "POST"  "/settings/personal/general/password-reset" => pages::settings::personal::send_reset, page;
+    "POST"  "/settings/personal/general/verify-email" => pages::settings::personal::send_verification, page;
+    "GET"   "/settings/personal/preferences" => pages::settings::personal::preferences, page;
+    "POST"  "/settings/personal/preferences" => pages::settings::personal::save_preferences, page;
+    "GET"   "/settings/personal/membership" => pages::settings::personal::membership, page;
+    "GET"   "/settings/personal/security"   => pages::settings::personal::security, page;
+    "POST"  "/settings/personal/security/sign-out-others" => pages::settings::personal::sign_out_others, page;
+    "GET"   "/settings/organization/{section}" => pages::settings::sections::first_org_section, page;
+    "GET"   "/settings/orgs/{org}/{section}" => pages::settings::sections::org_section, page;
+    "GET"   "/settings/companies/{cmp}/{section}" => pages::settings::sections::company_section, page;
+    "GET"   "/settings/developers"          => pages::settings::help::developers, page;
+    "GET"   "/settings/help"                => pages::settings::help::index, page;
+    "GET"   "/settings/help/{page}"         => pages::settings::help::show, page;
 };
 
 fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {

@@ -7,6 +7,7 @@ pub mod invite;
 pub mod login;
 pub mod outbox;
 pub mod password;
+pub mod settings;
 pub mod setup;
 pub mod sso;
 

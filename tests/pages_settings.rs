@@ -1,0 +1,538 @@
+//! The settings pages in a real headless browser (Chromium through ChromeDriver), per persona:
+//! the frame (landing, navigation from `/me/sections`, switcher, assets, both widths), the
+//! Personal sections, Help and Developers, and the pages that explain a hidden section.
+//! Data is set up through the API and CLI; every flow under test is driven through the pages
+//! only. axe-core (npm, `tests/node`) checks every page; screenshots land in
+//! `target/screenshots/`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::orgs_matrix::{expect, login, World, P, PW};
+use crate::support::browser::Browser;
+use crate::support::TestServer;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Signs in through the sign-in page and waits for Settings.
+fn sign_in(b: &Browser, base: &str, email: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", email);
+    b.type_into("#password", PW);
+    b.click("button[type=submit]");
+    b.wait_for("Settings after signing in", WAIT, |url, html| {
+        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
+    });
+}
+
+fn sign_out(b: &Browser, base: &str) {
+    b.click("header form[action='/logout'] button");
+    b.wait_for("the sign-in page", WAIT, |url, _| {
+        url.starts_with(&format!("{base}/login"))
+    });
+}
+
+/// Opens a page and waits for its heading.
+fn open(b: &Browser, base: &str, path: &str, heading: &str) {
+    b.goto(&format!("{base}{path}"));
+    b.wait_for(heading, WAIT, |_, html| {
+        html.contains(&format!("<h1>{heading}</h1>"))
+    });
+}
+
+/// Clicks a form's button and waits until the page shows `expected`.
+fn submit(b: &Browser, form_action: &str, expected: &str) {
+    b.click(&format!("form[action='{form_action}'] button[type=submit]"));
+    b.wait_for(expected, WAIT, |_, _| b.text().contains(expected));
+}
+
+/// axe-core at 1280 px, then the page at 375 px must not scroll sideways; screenshots of both
+/// widths when `shot` is given.
+fn check_page(b: &Browser, what: &str, shot: Option<&str>) {
+    b.set_width(1280);
+    b.assert_accessible(what);
+    if let Some(name) = shot {
+        b.screenshot(&format!("{name}-1280"));
+    }
+    b.set_width(375);
+    assert!(!b.overflows_sideways(), "{what} scrolls sideways at 375 px");
+    if let Some(name) = shot {
+        b.screenshot(&format!("{name}-375"));
+    }
+    b.set_width(1280);
+}
+
+/// The navigation labels `GET /me/sections` gives a persona for its first organization and
+/// its first company.
+fn labels_from_api(w: &mut World, p: P) -> (Vec<String>, Vec<String>) {
+    let v = expect(&w.s(p).get("/api/v1/me/sections"), 200, "sections");
+    let label = |s: &Value| -> String {
+        match s.as_str().unwrap() {
+            "admin_team" => "Admin Team",
+            "api_keys" => "API Keys",
+            "billing" => "Billing",
+            "data_repository" => "Data Repository",
+            "audit_log" => "Audit Log",
+            "sites" => "Sites",
+            "data_preferences" => "Data Preferences",
+            "members" => "Members",
+            other => panic!("unexpected section {other}"),
+        }
+        .to_string()
+    };
+    let first = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .and_then(|a| a.first())
+            .map(|o| {
+                o["sections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(label)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (first("organizations"), first("companies"))
+}
+
+fn nav(b: &Browser, group: &str) -> Vec<String> {
+    b.texts(&format!("ul[aria-labelledby=nav-{group}] a"))
+}
+
+fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
+    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM outbox WHERE recipient = ?1 AND template = ?2",
+        rusqlite::params![to, template],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A session for a user who cannot sign in with a password (an SSO account), written straight
+/// into the database: test setup only, as no identity provider runs in this test.
+fn forge_session(data_dir: &Path, user_id: &str) -> String {
+    let secret = std::fs::read(data_dir.join("secret.key")).expect("read secret.key");
+    let keyring = tenantry::crypto::Keyring::new(&secret);
+    let token = tenantry::crypto::new_token().expose().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, csrf_token) \
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+        rusqlite::params![keyring.token_hash(&token), user_id, now, now + 3600, tenantry::crypto::new_token().expose()],
+    )
+    .expect("insert session");
+    token
+}
+
+/// Owner: signing in lands on Settings; the frame (navigation exactly as `/me/sections`,
+/// company switcher, hashed long-cached assets, CSP-compatible stylesheet and script); every
+/// Personal flow; Help with "Learn more"; Developers. Then an SSO user's General page.
+#[test]
+fn owner_personal_settings_help_and_developers() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let ow = w.emails[&P::OW].clone();
+    let b = Browser::start();
+
+    // Not signed in, a settings page sends to sign-in and comes back after it.
+    b.goto(&format!("{base}/settings/personal/membership"));
+    b.wait_for("the sign-in page", WAIT, |url, _| {
+        url.contains("/login?next=")
+    });
+    b.type_into("#email", &ow);
+    b.type_into("#password", PW);
+    b.click("button[type=submit]");
+    b.wait_for("the page asked for", WAIT, |url, html| {
+        url == format!("{base}/settings/personal/membership")
+            && html.contains("<h1>Membership</h1>")
+    });
+    sign_out(&b, &base);
+
+    sign_in(&b, &base, &ow);
+    let (org_labels, company_labels) = labels_from_api(&mut w, P::OW);
+    assert!(
+        org_labels.contains(&"Admin Team".to_string()),
+        "{org_labels:?}"
+    );
+    assert_eq!(
+        nav(&b, "organization"),
+        org_labels,
+        "organization navigation"
+    );
+    assert_eq!(nav(&b, "company"), company_labels, "company navigation");
+    assert_eq!(
+        nav(&b, "personal"),
+        ["General", "Preferences", "Membership", "Security"]
+    );
+    assert_eq!(nav(&b, "help").len(), 5);
+    let text = b.text();
+    assert!(
+        text.contains("Org One") && text.contains("Company A"),
+        "{text}"
+    );
+    // Three companies: the current one is named, a switcher lists the two others.
+    let scopes = b.texts("nav .scope");
+    assert_eq!(scopes.len(), 2, "{scopes:?}");
+    assert_eq!(scopes[0], "Org One");
+    let mut all = b.texts("nav details a");
+    assert_eq!(all.len(), 2, "{all:?}");
+    all.push(scopes[1].clone());
+    all.sort();
+    assert_eq!(all, ["Company A", "Company B", "Company C"]);
+    check_page(&b, "Settings overview", Some("settings-overview"));
+
+    // One stylesheet and one script, content-hashed and cached for a year; the page's CSP
+    // lets both run (the stylesheet's layout is applied).
+    let css = b.attr("link[rel=stylesheet]", "href").unwrap();
+    let js = b.attr("script[src]", "src").unwrap();
+    for (href, kind) in [(&css, "text/css"), (&js, "text/javascript")] {
+        assert!(
+            href.starts_with("/assets/settings-")
+                && href.len()
+                    == "/assets/settings-".len() + 8 + href.rsplit('.').next().unwrap().len() + 1,
+            "{href}"
+        );
+        let r = server.client().get(href);
+        assert_eq!(r.status, 200, "{href}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{href}"
+        );
+        assert!(
+            r.header("cache-control").unwrap().contains("immutable"),
+            "{href}"
+        );
+    }
+    assert_eq!(
+        server.client().get("/assets/settings-00000000.css").status,
+        404
+    );
+    assert_eq!(
+        b.execute(
+            "return getComputedStyle(document.querySelector('nav.side')).borderRightStyle;",
+            json!([])
+        ),
+        json!("solid"),
+        "the stylesheet is applied"
+    );
+    assert_eq!(
+        b.execute(
+            "return document.querySelectorAll('script:not([src])').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+
+    // General: a bad name keeps the value and says what is wrong beside the field.
+    open(&b, &base, "/settings/personal/general", "General");
+    b.clear("#f-name");
+    b.type_into("#f-name", "   ");
+    submit(&b, "/settings/personal/general/name", "Must not be empty.");
+    assert_eq!(b.attr("#f-name", "aria-invalid").as_deref(), Some("true"));
+    assert_eq!(b.texts("#f-name-error"), ["Must not be empty."]);
+    check_page(&b, "General with an error", None);
+    b.clear("#f-name");
+    b.type_into("#f-name", "Olive <Owner>");
+    submit(&b, "/settings/personal/general/name", "Your name is saved.");
+    assert!(
+        b.text().contains("Signed in as Olive <Owner>"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(b.attr("#f-name", "value").as_deref(), Some("Olive <Owner>"));
+    // Send password reset email: the email is queued.
+    assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 0);
+    submit(
+        &b,
+        "/settings/personal/general/password-reset",
+        "We sent you an email with a link to choose a new password.",
+    );
+    assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 1);
+    check_page(&b, "General", Some("settings-general"));
+    // Learn more goes to the Personal settings help.
+    b.click("p.learn a");
+    b.wait_for("the personal help", WAIT, |url, html| {
+        url.ends_with("/settings/help/personal") && html.contains("<h1>Personal settings</h1>")
+    });
+
+    // Preferences: a value outside the list is refused beside its field; then the time zone
+    // and date format chosen are used for the dates on other pages.
+    open(&b, &base, "/settings/personal/preferences", "Preferences");
+    b.execute(
+        "document.querySelector('#f-timezone option:checked').value = 'Mars/Olympus';",
+        json!([]),
+    );
+    submit(
+        &b,
+        "/settings/personal/preferences",
+        "Choose a time zone from the list.",
+    );
+    check_page(&b, "Preferences with an error", None);
+    b.select("#f-timezone", "Asia/Tokyo");
+    b.select("#f-date_format", "en-US");
+    submit(
+        &b,
+        "/settings/personal/preferences",
+        "Your preferences are saved.",
+    );
+    check_page(&b, "Preferences", None);
+
+    // Membership: the organization and every company, with the role.
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    let text = b.text();
+    for want in [
+        "Org One",
+        "Owner",
+        "All companies",
+        "Company A",
+        "Company B",
+        "Company C",
+        "Through the organization",
+    ] {
+        assert!(text.contains(want), "membership lacks {want}: {text}");
+    }
+    check_page(&b, "Membership", None);
+
+    // Security: another session is listed with dates in the chosen zone and format, and
+    // "Sign out other sessions" (after the confirm dialog) ends it.
+    let mut other = login(&server, &ow);
+    open(&b, &base, "/settings/personal/security", "Security");
+    let text = b.text();
+    assert!(
+        text.contains("This browser") && text.contains("Another browser"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(Asia/Tokyo)"),
+        "dates in the chosen zone: {text}"
+    );
+    let us_date = text
+        .split_whitespace()
+        .any(|t| t.len() == 10 && t.as_bytes()[2] == b'/' && t.as_bytes()[5] == b'/');
+    assert!(us_date, "dates in the chosen format (MM/DD/YYYY): {text}");
+    check_page(&b, "Security", Some("settings-security"));
+    b.click("form[action='/settings/personal/security/sign-out-others'] button");
+    b.accept_dialog();
+    b.wait_for("the sign-out notice", WAIT, |_, _| {
+        b.text().contains("You are now signed out everywhere else.")
+    });
+    assert!(!b.text().contains("Another browser"));
+    assert_eq!(
+        other.get("/api/v1/me").status,
+        401,
+        "the other session ended"
+    );
+    assert_eq!(
+        w.s(P::OW).get("/api/v1/me").status,
+        401,
+        "so did the setup session"
+    );
+
+    // Help pages and Developers.
+    for (slug, heading) in [
+        ("overview", "Settings overview"),
+        ("organization", "Organization settings"),
+        ("personal", "Personal settings"),
+        ("company", "Company settings"),
+        ("faq", "Frequently asked questions"),
+    ] {
+        open(&b, &base, &format!("/settings/help/{slug}"), heading);
+        assert_eq!(
+            b.attr("ul[aria-labelledby=nav-help] a[aria-current=page]", "href")
+                .as_deref(),
+            Some(format!("/settings/help/{slug}").as_str())
+        );
+        check_page(&b, heading, None);
+    }
+    assert!(b.text().contains("How do I reset my password?"));
+    open(&b, &base, "/settings/developers", "API guide");
+    assert!(b.exists("main a[href='/api/v1/openapi.json']"));
+    assert!(b.text().contains("Authorization"));
+    check_page(&b, "Developers", None);
+    sign_out(&b, &base);
+
+    // An SSO user: no password here, the provider is named.
+    let sso = "sam.sso@orgs.test";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args([
+            "user",
+            "create",
+            "--email",
+            sso,
+            "--name",
+            "Sam Sso",
+            "--sso",
+            "okta",
+            "--data-dir",
+        ])
+        .arg(server.data_dir())
+        .env_remove("TENANTRY_EMAIL_MODE")
+        .output()
+        .expect("run tenantry user create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = w.s(P::IA).get("/api/v1/users?limit=100").json();
+    let uid = users["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == sso)
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .expect("SSO user listed");
+    b.add_cookie("tenantry_session", &forge_session(server.data_dir(), &uid));
+    open(&b, &base, "/settings/personal/general", "General");
+    let text = b.text();
+    assert!(
+        text.contains("Your password is managed by your IT administrator (okta)."),
+        "{text}"
+    );
+    assert!(!b.exists("form[action='/settings/personal/general/password-reset']"));
+    // No organization or company: those groups are absent, Personal is there.
+    assert!(nav(&b, "organization").is_empty() && nav(&b, "company").is_empty());
+    check_page(&b, "General (SSO user)", None);
+}
+
+/// A hidden section's address explains why and what to do, per persona: a member's role, a
+/// feature switched off, a company-only member, a company viewer, an instance administrator
+/// outside the organization; an unknown organization is "not found".
+#[test]
+fn hidden_sections_say_why_per_persona() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let a = w.a.clone();
+    let b = Browser::start();
+
+    // Member: navigation as the API says; API Keys is not part of the role.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    let (org_labels, company_labels) = labels_from_api(&mut w, P::ME);
+    assert_eq!(nav(&b, "organization"), org_labels);
+    assert_eq!(nav(&b, "company"), company_labels);
+    assert!(
+        !org_labels.contains(&"API Keys".to_string()),
+        "{org_labels:?}"
+    );
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/api-keys"),
+        "API Keys is not part of your role",
+    );
+    let text = b.text();
+    assert!(
+        text.contains(
+            "Your role in Org One is Member, and managing API keys needs the role Owner or Admin."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ask an owner or admin of Org One to change your role."),
+        "{text}"
+    );
+    assert!(!text.contains('`') && !text.contains("api_keys"), "{text}");
+    check_page(&b, "hidden section (role)", Some("settings-hidden-role"));
+    sign_out(&b, &base);
+
+    // Owner, with API keys switched off for the organization.
+    expect(
+        &w.s(P::IA).put_json(
+            &format!("/api/v1/orgs/{org}/features"),
+            &json!({"api_keys": false}),
+        ),
+        200,
+        "switch api_keys off",
+    );
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    assert!(!nav(&b, "organization").contains(&"API Keys".to_string()));
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/api-keys"),
+        "API keys are switched off",
+    );
+    assert!(
+        b.text().contains(
+            "API keys are switched off for Org One — an instance administrator can turn them on."
+        ),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "hidden section (feature)", None);
+    sign_out(&b, &base);
+
+    // Company-only admin: no Organization scope at all.
+    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    assert!(nav(&b, "organization").is_empty());
+    assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences", "Members"]);
+    for path in [
+        "/settings/organization/admin-team".to_string(),
+        format!("/settings/orgs/{org}/admin-team"),
+    ] {
+        open(&b, &base, &path, "Admin Team is for organization members");
+        let text = b.text();
+        assert!(
+            text.contains("You are a member of company Company A only"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ask an organization admin to add you to the organization."),
+            "{text}"
+        );
+    }
+    check_page(&b, "hidden section (company only)", None);
+    sign_out(&b, &base);
+
+    // Company viewer: Members is hidden.
+    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences"]);
+    open(
+        &b,
+        &base,
+        &format!("/settings/companies/{a}/members"),
+        "Members is not part of your role",
+    );
+    assert!(
+        b.text()
+            .contains("Your role in company Company A is Viewer"),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "hidden section (viewer)", None);
+    sign_out(&b, &base);
+
+    // Instance administrator, not a member of the organization.
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", crate::support::server::ADMIN_EMAIL);
+    b.type_into("#password", crate::support::server::ADMIN_PASSWORD);
+    b.click("button[type=submit]");
+    b.wait_for("Settings", WAIT, |url, _| url == format!("{base}/settings"));
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/audit-log"),
+        "Audit Log is for members of Org One",
+    );
+    assert!(
+        b.text().contains("You are an instance administrator"),
+        "{}",
+        b.text()
+    );
+    // An organization that does not exist is simply not found.
+    b.goto(&format!("{base}/settings/orgs/org_doesnotexist/api-keys"));
+    b.wait_for("not found", WAIT, |_, html| html.contains("Page not found"));
+}
