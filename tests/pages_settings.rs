@@ -57,7 +57,9 @@ fn check_page(b: &Browser, what: &str, shot: Option<&str>) {
         b.screenshot(&format!("{name}-1280"));
     }
     b.set_width(375);
-    assert!(!b.overflows_sideways(), "{what} scrolls sideways at 375 px");
+    if let Some(out) = b.sideways_overflow() {
+        panic!("{what} scrolls sideways at 375 px: {out}");
+    }
     if let Some(name) = shot {
         b.screenshot(&format!("{name}-375"));
     }
@@ -535,4 +537,179 @@ fn hidden_sections_say_why_per_persona() {
     // An organization that does not exist is simply not found.
     b.goto(&format!("{base}/settings/orgs/org_doesnotexist/api-keys"));
     b.wait_for("not found", WAIT, |_, html| html.contains("Page not found"));
+}
+
+/// Organization › Admin Team, driven by an owner: Add member (errors beside the fields, then
+/// an invitation for specific companies), Resend, send to another address, Revoke (confirmed);
+/// change a member's role and companies, remove a member (confirmed). An admin cannot offer
+/// the owner role; a billing member sees the team read-only.
+#[test]
+fn admin_team_invitations_and_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, a, bb) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let team = format!("/settings/orgs/{org}/admin-team");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/admin-team']");
+    b.wait_for("the admin team", WAIT, |_, html| {
+        html.contains("<h1>Admin Team</h1>")
+    });
+    let text = b.text();
+    for who in [
+        "owner@orgs.test",
+        "admin@orgs.test",
+        "billing@orgs.test",
+        "member@orgs.test",
+    ] {
+        assert!(text.contains(who), "{who} not listed: {text}");
+    }
+    assert!(text.contains("No pending invitations."), "{text}");
+    assert_eq!(
+        b.texts("#f-role option"),
+        ["Owner", "Admin", "Billing", "Member"],
+        "an owner may give every role"
+    );
+    check_page(&b, "Admin Team", Some("settings-admin-team"));
+
+    // Bad input: no address, and specific companies with none checked.
+    b.click("input[name=access][value=list]");
+    submit(
+        &b,
+        &format!("{team}/add"),
+        "Please correct the fields marked below.",
+    );
+    assert!(!b.texts("#f-email-error")[0].is_empty());
+    assert_eq!(
+        b.texts("#f-companies-error"),
+        ["Choose all companies or at least one company."]
+    );
+    check_page(&b, "Add member with errors", None);
+
+    // Add member: an invitation for companies A and B, with the Admin role.
+    let new = "new.person@orgs.test";
+    b.type_into("#f-email", new);
+    b.select("#f-role", "admin");
+    b.click("input[name=access][value=list]");
+    b.click(&format!("input[name=company][value='{a}']"));
+    b.click(&format!("input[name=company][value='{bb}']"));
+    submit(&b, &format!("{team}/add"), "Invitation sent.");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(new))
+        .expect("invitation row");
+    assert!(
+        row.contains("Admin") && row.contains("Company A") && row.contains("Company B"),
+        "{row}"
+    );
+    assert!(!row.contains("Company C"), "{row}");
+    assert!(row.contains("Email "), "delivery status shown: {row}");
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 1);
+    // The same address again is refused in words.
+    b.type_into("#f-email", new);
+    submit(
+        &b,
+        &format!("{team}/add"),
+        "A pending invitation for this address exists; resend it instead.",
+    );
+
+    // Resend, then send to another address.
+    open(&b, &base, &team, "Admin Team");
+    b.click("form[action$='/resend'].inline button");
+    b.wait_for("resent", WAIT, |_, _| {
+        b.text().contains("Invitation sent again")
+    });
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 2);
+    let other = "other.address@orgs.test";
+    b.click("td details summary");
+    b.type_into("input[id^=readdress-]", "not-an-address");
+    b.click("td details form button");
+    b.wait_for("the address error", WAIT, |_, _| {
+        b.text().contains("The new address")
+    });
+    check_page(&b, "Admin Team with an invitation error", None);
+    b.click("td details summary");
+    b.type_into("input[id^=readdress-]", other);
+    b.click("td details form button");
+    b.wait_for("readdressed", WAIT, |_, _| {
+        b.text().contains("Invitation sent again")
+    });
+    let text = b.text();
+    assert!(text.contains(other) && !text.contains(new), "{text}");
+    assert_eq!(outbox_count(server.data_dir(), other, "invitation"), 1);
+
+    // Revoke asks first.
+    b.click("form[action$='/revoke'] button");
+    b.accept_dialog();
+    b.wait_for("revoked", WAIT, |_, _| {
+        b.text().contains("Invitation revoked")
+    });
+    assert!(b.text().contains("No pending invitations."));
+
+    // Change a member: Billing with all companies.
+    let member_id = w.ids[&P::ME].clone();
+    b.click(&format!("a[href$='/members/{member_id}']"));
+    b.wait_for("the member page", WAIT, |_, html| {
+        html.contains("<h1>Change member</h1>")
+    });
+    check_page(&b, "Change member", None);
+    b.select("#f-role", "billing");
+    b.click("input[name=access][value=all]");
+    submit(
+        &b,
+        &format!("{team}/members/{member_id}"),
+        "The member's role and company access are saved.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("member@orgs.test"))
+        .unwrap();
+    assert!(
+        row.contains("Billing") && row.contains("All companies"),
+        "{row}"
+    );
+    let m = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/members")),
+        200,
+        "members",
+    );
+    let api_row = m["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user_id"] == member_id.as_str())
+        .cloned();
+    let api_row = api_row.unwrap_or_else(|| panic!("member missing: {m}"));
+    assert_eq!(api_row["role"], "billing", "{api_row}");
+
+    // Remove, confirmed.
+    b.click(&format!("a[href$='/members/{member_id}']"));
+    b.wait_for("the member page", WAIT, |_, html| {
+        html.contains("<h1>Change member</h1>")
+    });
+    b.click("form[action$='/remove'] button");
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("The member is removed")
+    });
+    assert!(!b.text().contains("member@orgs.test"));
+    sign_out(&b, &base);
+
+    // An admin cannot offer the owner role.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &team, "Admin Team");
+    assert_eq!(b.texts("#f-role option"), ["Admin", "Billing", "Member"]);
+    sign_out(&b, &base);
+
+    // A billing member sees the team, read-only.
+    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    open(&b, &base, &team, "Admin Team");
+    assert!(!b.exists("#f-email") && !b.exists("form[action$='/revoke']"));
+    assert!(b.text().contains("owner@orgs.test"));
+    assert!(!b.exists("a[href*='/members/']"), "no change links");
+    check_page(&b, "Admin Team (read-only)", None);
 }

@@ -49,6 +49,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/settings/security.hbs"),
     ),
     ("settings/doc", include_str!("templates/settings/doc.hbs")),
+    (
+        "settings/access_fields",
+        include_str!("templates/settings/access_fields.hbs"),
+    ),
+    (
+        "settings/admin_team",
+        include_str!("templates/settings/admin_team.hbs"),
+    ),
+    (
+        "settings/member",
+        include_str!("templates/settings/member.hbs"),
+    ),
 ];
 
 /// The settings pages' one stylesheet (served under a content-hashed name).

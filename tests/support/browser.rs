@@ -273,12 +273,23 @@ impl Browser {
         );
     }
 
-    /// True when the page scrolls sideways (content wider than the window).
-    pub fn overflows_sideways(&self) -> bool {
-        self.execute(
-            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+    /// When the page scrolls sideways (content wider than the window): the elements that
+    /// stick out, for the failure message.
+    pub fn sideways_overflow(&self) -> Option<String> {
+        let v = self.execute(
+            "if (document.documentElement.scrollWidth <= window.innerWidth + 1) { return null; }\
+             return Array.from(document.querySelectorAll('body *')).filter(function (e) {\
+               for (var p = e.parentElement; p; p = p.parentElement) {\
+                 if (['auto', 'scroll', 'hidden'].indexOf(getComputedStyle(p).overflowX) >= 0) { return false; }\
+               }\
+               return e.getBoundingClientRect().right > window.innerWidth + 1;\
+             }).slice(0, 8).map(function (e) {\
+               return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')\
+                 + ' (' + Math.round(e.getBoundingClientRect().right) + 'px)';\
+             }).join(', ');",
             json!([]),
-        ) == json!(true)
+        );
+        v.as_str().map(str::to_string)
     }
 
     /// Saves a PNG of the window to `target/screenshots/{name}.png`.

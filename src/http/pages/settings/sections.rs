@@ -184,7 +184,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
     }
     match section {
         "billing" => Ok(Resp::see_other(&format!("/orgs/{org}/billing"))),
-        "admin_team" => pending(app, &c, "admin_team", format!("/api/v1/orgs/{org}/members")),
+        "admin_team" => super::admin_team::show(app, &c, req),
         "api_keys" => pending(app, &c, "api_keys", format!("/api/v1/orgs/{org}/api-keys")),
         "data_repository" => pending(
             app,
