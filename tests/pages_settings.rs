@@ -713,3 +713,152 @@ fn admin_team_invitations_and_members() {
     assert!(!b.exists("a[href*='/members/']"), "no change links");
     check_page(&b, "Admin Team (read-only)", None);
 }
+
+/// Organization › API Keys, driven by an owner: bad input beside its fields; create with
+/// name, scopes and expiry, the key shown once with a copy button; the list with last use and
+/// use count; Rotate with an overlap (the successor shown once, the old key with its end);
+/// Revoke of a key just used asks "revoke anyway?". An admin manages keys too; a member is
+/// told why the page is not theirs (see `hidden_sections_say_why_per_persona`).
+#[test]
+fn api_keys_create_rotate_revoke() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let keys = format!("/settings/orgs/{org}/api-keys");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/api-keys']");
+    b.wait_for("API Keys", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    assert!(b.text().contains("No keys yet."), "{}", b.text());
+    check_page(&b, "API Keys", Some("settings-api-keys"));
+
+    // No name, no scope: both said beside their fields.
+    submit(
+        &b,
+        &format!("{keys}/create"),
+        "Please correct the fields marked below.",
+    );
+    assert_eq!(b.texts("#f-name-error"), ["Must not be empty."]);
+    assert_eq!(b.texts("#f-scopes-error"), ["Give at least one scope."]);
+    check_page(&b, "API Keys with errors", None);
+
+    // Create: shown once, with a copy button and the warning.
+    b.type_into("#f-name", "Billing sync");
+    b.click("input[name=scope][value='org:read']");
+    b.click("input[name=scope][value='members:read']");
+    b.select("#f-expiry", "30d");
+    submit(&b, &format!("{keys}/create"), "Copy this key now.");
+    let key = b.texts("#new-key")[0].clone();
+    assert!(key.starts_with("tnt_") && key.len() > 40, "{key}");
+    assert!(b.exists("button[data-copy=new-key]"));
+    assert!(b.text().contains("org:read, members:read"));
+    check_page(&b, "New API key", Some("settings-api-key-once"));
+
+    // The key works; the list shows its use, and never the key again.
+    let r = server.client().request(
+        "GET",
+        &format!("/api/v1/orgs/{org}"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    b.click("a.button");
+    b.wait_for("the list", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    let text = b.text();
+    assert!(!b.source().contains(&key), "the key is shown once only");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("Billing sync"))
+        .unwrap();
+    assert!(row.contains("just now") || row.contains("minute"), "{row}");
+    assert!(row.contains("Active"), "{row}");
+    assert!(
+        b.attr("tbody time", "title").is_some_and(|t| !t.is_empty()),
+        "exact time on hover"
+    );
+    assert!(text.contains("Billing sync"));
+
+    // Revoke a key used moments ago: the page asks again.
+    b.click("tbody a[href*='/api-keys/key_']");
+    b.wait_for("the key page", WAIT, |_, html| {
+        html.contains("<h1>API key Billing sync</h1>")
+    });
+    check_page(&b, "API key", None);
+    b.click("form[action$='/revoke'] button");
+    b.accept_dialog();
+    b.wait_for("the recent-use question", WAIT, |_, _| {
+        b.text().contains("revoke anyway?")
+    });
+    assert!(
+        b.text()
+            .contains("This key was used just now — revoke anyway?")
+            || b.text().contains("minute ago — revoke anyway?"),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "Revoke anyway", None);
+    b.click("form[action$='/revoke'] button");
+    b.wait_for("revoked", WAIT, |_, _| {
+        b.text().contains("The key is revoked.")
+    });
+    let r = server.client().request(
+        "GET",
+        &format!("/api/v1/orgs/{org}"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    );
+    assert_eq!(r.status, 401, "a revoked key fails: {}", r.text());
+    sign_out(&b, &base);
+
+    // An admin rotates a new key with a day of overlap.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &keys, "API Keys");
+    b.type_into("#f-name", "Exporter");
+    b.click("input[name=scope][value='companies:read']");
+    submit(&b, &format!("{keys}/create"), "Copy this key now.");
+    let first = b.texts("#new-key")[0].clone();
+    b.click("a.button");
+    b.wait_for("the list", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    let exporter = b
+        .execute(
+            "return Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf('Exporter') >= 0; })[0].querySelector('a').getAttribute('href');",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    open(&b, &base, &exporter, "API key Exporter");
+    b.select("#f-overlap", "86400");
+    submit(&b, &format!("{exporter}/rotate"), "Copy this key now.");
+    let second = b.texts("#new-key")[0].clone();
+    assert_ne!(first, second);
+    assert!(
+        b.text().contains("The old key keeps working until"),
+        "{}",
+        b.text()
+    );
+    for k in [&first, &second] {
+        let r = server.client().request(
+            "GET",
+            &format!("/api/v1/orgs/{org}/companies"),
+            &[("Authorization", &format!("Bearer {k}"))],
+            None,
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "both keys work during the overlap: {}",
+            r.text()
+        );
+    }
+    let _ = &mut w;
+}

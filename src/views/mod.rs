@@ -61,6 +61,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings/member",
         include_str!("templates/settings/member.hbs"),
     ),
+    (
+        "settings/api_keys",
+        include_str!("templates/settings/api_keys.hbs"),
+    ),
+    (
+        "settings/api_key",
+        include_str!("templates/settings/api_key.hbs"),
+    ),
+    (
+        "settings/api_key_secret",
+        include_str!("templates/settings/api_key_secret.hbs"),
+    ),
 ];
 
 /// The settings pages' one stylesheet (served under a content-hashed name).

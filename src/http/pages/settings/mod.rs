@@ -5,6 +5,7 @@
 //! session's CSRF token on every form). Each section is one file of this folder.
 
 pub mod admin_team;
+pub mod api_keys;
 pub mod assets;
 pub mod form;
 pub mod help;

@@ -185,7 +185,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
     match section {
         "billing" => Ok(Resp::see_other(&format!("/orgs/{org}/billing"))),
         "admin_team" => super::admin_team::show(app, &c, req),
-        "api_keys" => pending(app, &c, "api_keys", format!("/api/v1/orgs/{org}/api-keys")),
+        "api_keys" => super::api_keys::show(app, &c, req),
         "data_repository" => pending(
             app,
             &c,
