@@ -862,3 +862,193 @@ fn api_keys_create_rotate_revoke() {
     }
     let _ = &mut w;
 }
+
+/// Company settings, driven by a company-only admin: Sites (add with an error first, edit,
+/// delete confirmed, time zone picker), Data Preferences (errors beside fields, then saved),
+/// Members (through the organization / added directly; add, change, remove confirmed). A
+/// company viewer sees sites and data preferences read-only.
+#[test]
+fn company_sites_preferences_and_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let a = w.a.clone();
+    let newcomer = "newcomer@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), newcomer, Some(PW));
+    let sites = format!("/settings/companies/{a}/sites");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    b.click("ul[aria-labelledby=nav-company] a[href$='/sites']");
+    b.wait_for("Sites", WAIT, |_, html| html.contains("<h1>Sites</h1>"));
+    assert!(b.text().contains("Site A"));
+    check_page(&b, "Sites", Some("settings-sites"));
+
+    // Add: a name is needed; then a site in Paris.
+    b.select("#f-timezone", "Europe/Paris");
+    submit(&b, &format!("{sites}/add"), "Must not be empty.");
+    assert_eq!(b.attr("#f-name", "aria-invalid").as_deref(), Some("true"));
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('#f-timezone').value;",
+            json!([])
+        ),
+        json!("Europe/Paris"),
+        "the chosen zone is kept"
+    );
+    check_page(&b, "Sites with an error", None);
+    b.type_into("#f-name", "Harbour depot");
+    b.type_into("#f-address", "1 Quay Street");
+    submit(&b, &format!("{sites}/add"), "The site is added.");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("Harbour depot"))
+        .unwrap();
+    assert!(
+        row.contains("Europe/Paris") && row.contains("1 Quay Street"),
+        "{row}"
+    );
+
+    // Edit, then delete (confirmed).
+    b.click("tbody tr:last-child a");
+    b.wait_for("the site page", WAIT, |_, html| html.contains("<h1>Site "));
+    let site_path = b.url().trim_start_matches(&base).to_string();
+    check_page(&b, "Site", None);
+    b.clear("#f-name");
+    b.type_into("#f-name", "Harbour depot East");
+    submit(&b, &site_path, "The site is saved.");
+    assert!(b.text().contains("Harbour depot East"));
+    open(&b, &base, &site_path, "Site Harbour depot East");
+    b.click(&format!("form[action='{site_path}/delete'] button"));
+    b.accept_dialog();
+    b.wait_for("deleted", WAIT, |_, _| {
+        b.text().contains("The site is deleted.")
+    });
+    assert!(!b.text().contains("Harbour depot"));
+
+    // Data Preferences: bad values beside their fields, then saved.
+    let prefs = format!("/settings/companies/{a}/data-preferences");
+    open(&b, &base, &prefs, "Data Preferences");
+    b.clear("#f-currency");
+    b.type_into("#f-currency", "EURO");
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "ninety");
+    submit(&b, &prefs, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-retention_days-error"),
+        ["Must be a whole number of days from 1 to 3650."]
+    );
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "90");
+    submit(&b, &prefs, "Must be an ISO 4217 code such as EUR or USD.");
+    assert_eq!(
+        b.attr("#f-currency", "value").as_deref(),
+        Some("EURO"),
+        "value kept"
+    );
+    check_page(&b, "Data Preferences with an error", None);
+    b.clear("#f-currency");
+    b.type_into("#f-currency", "usd");
+    b.select("#f-units", "imperial");
+    b.select("#f-date_format", "MM/DD/YYYY");
+    submit(&b, &prefs, "The data preferences are saved.");
+    assert_eq!(b.attr("#f-currency", "value").as_deref(), Some("USD"));
+    let p = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/companies/{a}/data-preferences")),
+        200,
+        "prefs",
+    );
+    assert_eq!(p["units"], "imperial", "{p}");
+    assert_eq!(p["retention_days"], 90, "{p}");
+    check_page(&b, "Data Preferences", None);
+
+    // Members: how each reaches the company; add, change and remove a direct member.
+    let members = format!("/settings/companies/{a}/members");
+    open(&b, &base, &members, "Members");
+    let owner_row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("owner@orgs.test"))
+        .unwrap();
+    assert!(
+        owner_row.contains("Through the organization"),
+        "{owner_row}"
+    );
+    let viewer_row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("cviewer@orgs.test"))
+        .unwrap();
+    assert!(
+        viewer_row.contains("Added directly") && viewer_row.contains("Viewer"),
+        "{viewer_row}"
+    );
+    b.type_into("#f-email", "nobody@orgs.test");
+    submit(
+        &b,
+        &format!("{members}/add"),
+        "No user has this email; invite them instead.",
+    );
+    check_page(
+        &b,
+        "Members with an error",
+        Some("settings-company-members"),
+    );
+    b.clear("#f-email");
+    b.type_into("#f-email", newcomer);
+    b.select("#f-role", "viewer");
+    submit(
+        &b,
+        &format!("{members}/add"),
+        "The member is added to the company.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(newcomer))
+        .unwrap();
+    assert!(
+        row.contains("Viewer") && row.contains("Added directly"),
+        "{row}"
+    );
+    let select = b
+        .execute(
+            "var rows = Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf('newcomer@orgs.test') >= 0; }); return rows[0].querySelector('select').id;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.select(&format!("#{select}"), "member");
+    let user = select.trim_start_matches("role-").to_string();
+    submit(
+        &b,
+        &format!("{members}/{user}/role"),
+        "The member's role is saved.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(newcomer))
+        .unwrap();
+    assert!(row.contains("Member"), "{row}");
+    b.click(&format!("form[action='{members}/{user}/remove'] button"));
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("The member is removed from the company.")
+    });
+    assert!(!b.text().contains(newcomer));
+    sign_out(&b, &base);
+
+    // A company viewer: read-only sites and data preferences.
+    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    open(&b, &base, &sites, "Sites");
+    assert!(!b.exists("form[action$='/sites/add']") && !b.exists("tbody a"));
+    check_page(&b, "Sites (viewer)", None);
+    open(&b, &base, &prefs, "Data Preferences");
+    assert!(b.text().contains("Only a company admin can change these."));
+    assert!(b.text().contains("USD"));
+    check_page(&b, "Data Preferences (viewer)", None);
+}

@@ -62,6 +62,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/settings/member.hbs"),
     ),
     (
+        "settings/sites",
+        include_str!("templates/settings/sites.hbs"),
+    ),
+    ("settings/site", include_str!("templates/settings/site.hbs")),
+    (
+        "settings/data_preferences",
+        include_str!("templates/settings/data_preferences.hbs"),
+    ),
+    (
+        "settings/company_members",
+        include_str!("templates/settings/company_members.hbs"),
+    ),
+    (
         "settings/api_keys",
         include_str!("templates/settings/api_keys.hbs"),
     ),

@@ -41,6 +41,14 @@ pub fn format_time(prefs: &Preferences, unix: i64) -> String {
     }
 }
 
+/// Every IANA time zone, for a time zone picker: (value, label).
+pub fn zone_options() -> Vec<(String, String)> {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|z| (z.name().to_string(), z.name().replace('_', " ")))
+        .collect()
+}
+
 fn notice_text(req: &Req) -> Option<&'static str> {
     match req.query_param("notice")?.as_str() {
         "name_saved" => Some("Your name is saved."),
@@ -197,10 +205,7 @@ struct PreferencesView {
 fn preferences_view(c: &Ctx) -> PreferencesView {
     let p = &c.user.preferences;
     let now = service::now();
-    let zones = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|z| (z.name().to_string(), z.name().replace('_', " ")))
-        .collect();
+    let zones = zone_options();
     let formats = DATE_FORMATS
         .iter()
         .map(|(l, _)| {

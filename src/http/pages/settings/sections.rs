@@ -255,10 +255,9 @@ pub fn company_section(app: &App, req: &Req) -> Result<Resp> {
         };
         return hidden_page(app, &c, section_label(section), view);
     }
-    let api = match section {
-        "sites" => format!("/api/v1/companies/{cmp}/sites"),
-        "data_preferences" => format!("/api/v1/companies/{cmp}/data-preferences"),
-        _ => format!("/api/v1/companies/{cmp}/members"),
-    };
-    pending(app, &c, section, api)
+    match section {
+        "sites" => super::company::sites_page(app, &c, req),
+        "data_preferences" => super::company::preferences_page(app, &c, req),
+        _ => super::company::members_page(app, &c, req),
+    }
 }
