@@ -100,6 +100,18 @@ fn labels_from_api(w: &mut World, p: P) -> (Vec<String>, Vec<String>) {
     (first("organizations"), first("companies"))
 }
 
+/// The link in the table row that mentions `text`.
+fn row_link(b: &Browser, text: &str) -> String {
+    b.execute(
+        "var t = arguments[0]; var r = Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf(t) >= 0; })[0];\
+         return r ? r.querySelector('a').getAttribute('href') : null;",
+        json!([text]),
+    )
+    .as_str()
+    .unwrap_or_else(|| panic!("no row with a link mentions {text}"))
+    .to_string()
+}
+
 fn nav(b: &Browser, group: &str) -> Vec<String> {
     b.texts(&format!("ul[aria-labelledby=nav-{group}] a"))
 }
@@ -828,14 +840,7 @@ fn api_keys_create_rotate_revoke() {
     b.wait_for("the list", WAIT, |_, html| {
         html.contains("<h1>API Keys</h1>")
     });
-    let exporter = b
-        .execute(
-            "return Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf('Exporter') >= 0; })[0].querySelector('a').getAttribute('href');",
-            json!([]),
-        )
-        .as_str()
-        .unwrap()
-        .to_string();
+    let exporter = row_link(&b, "Exporter");
     open(&b, &base, &exporter, "API key Exporter");
     b.select("#f-overlap", "86400");
     submit(&b, &format!("{exporter}/rotate"), "Copy this key now.");
@@ -911,9 +916,11 @@ fn company_sites_preferences_and_members() {
     );
 
     // Edit, then delete (confirmed).
-    b.click("tbody tr:last-child a");
-    b.wait_for("the site page", WAIT, |_, html| html.contains("<h1>Site "));
-    let site_path = b.url().trim_start_matches(&base).to_string();
+    let site_path = row_link(&b, "Harbour depot");
+    b.click(&format!("a[href='{site_path}']"));
+    b.wait_for("the site page", WAIT, |_, html| {
+        html.contains("<h1>Site Harbour depot</h1>")
+    });
     check_page(&b, "Site", None);
     b.clear("#f-name");
     b.type_into("#f-name", "Harbour depot East");
