@@ -28,15 +28,17 @@ fn password_sign_in_and_sign_out_in_a_browser() {
     browser.type_into("#email", ADMIN_EMAIL);
     browser.type_into("#password", ADMIN_PASSWORD);
     browser.click("button[type=submit]");
-    browser.wait_for("the start page", Duration::from_secs(10), |url, html| {
-        url == format!("{base}/") && html.contains(ADMIN_NAME)
+    browser.wait_for("Settings", Duration::from_secs(10), |url, html| {
+        url == format!("{base}/settings") && html.contains(ADMIN_NAME)
     });
 
-    // Signed in, /login goes to the start page; signing out comes back to the form.
-    browser.goto(&format!("{base}/login"));
-    browser.wait_for("the start page again", Duration::from_secs(10), |url, _| {
-        url == format!("{base}/")
-    });
+    // Signed in, /login and / go to Settings; signing out comes back to the form.
+    for start in ["/login", "/"] {
+        browser.goto(&format!("{base}{start}"));
+        browser.wait_for("Settings again", Duration::from_secs(10), |url, _| {
+            url == format!("{base}/settings")
+        });
+    }
     browser.click("form[action='/logout'] button");
     browser.wait_for("the sign-in page", Duration::from_secs(10), |url, html| {
         url.starts_with(&format!("{base}/login")) && html.contains("<h1>Sign in</h1>")

@@ -15,6 +15,7 @@ mod openapi;
 mod orgs_matrix;
 mod orgs_rules;
 mod pages_browser;
+mod pages_settings;
 mod plugins;
 mod preauth;
 mod sso_domains;

@@ -538,6 +538,12 @@ impl CompanyCtx {
         &self.principal
     }
 
+    /// Whether the caller holds company permission `p` (for showing or hiding controls; a
+    /// use case still takes the permit).
+    pub fn allows(&self, p: Permission) -> bool {
+        self.require(p).is_ok()
+    }
+
     /// Checks company permission `P` and returns the permit for it.
     pub fn permit<P: Perm>(&self) -> Result<CompanyPermit<'_, P>> {
         self.require(P::PERMISSION)?;

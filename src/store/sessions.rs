@@ -96,3 +96,52 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 }
+
+/// One of a user's sessions, as listed on the Security page (no token, only its hash).
+#[derive(Debug, Clone)]
+pub struct SessionListing {
+    /// Keyed hash of the token (compared with the caller's own to mark "this session").
+    pub token_hash: Vec<u8>,
+    /// When it was created (unix seconds).
+    pub created_at: i64,
+    /// Last time it was used (unix seconds).
+    pub last_seen_at: i64,
+    /// Absolute expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+impl Conn<'_> {
+    /// A user's sessions that have not expired, most recently used first.
+    pub fn user_sessions(&self, user: &UserId, now: i64) -> Result<Vec<SessionListing>> {
+        let mut st = self
+            .0
+            .prepare_cached(
+                "SELECT token_hash, created_at, last_seen_at, expires_at FROM sessions \
+                 WHERE user_id = ?1 AND expires_at > ?2 ORDER BY last_seen_at DESC, created_at DESC",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![user.as_str(), now], |r| {
+                Ok(SessionListing {
+                    token_hash: r.get(0)?,
+                    created_at: r.get(1)?,
+                    last_seen_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(db_err)
+    }
+}
+
+impl Tx<'_> {
+    /// Deletes every session of a user except the one with `keep` as its token hash.
+    pub fn delete_other_sessions(&self, user: &UserId, keep: &[u8]) -> Result<usize> {
+        self.0
+            .execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                params![user.as_str(), keep],
+            )
+            .map_err(db_err)
+    }
+}

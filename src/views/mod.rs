@@ -1,5 +1,7 @@
 //! Page rendering: handlebars in strict mode with the templates embedded in the binary.
-//! Every value is HTML-escaped by handlebars; templates never use triple braces.
+//! Every value is HTML-escaped by handlebars; templates never use triple braces, except the
+//! layouts for the already-rendered body and the help page for Markdown rendered by
+//! `pulldown-cmark` from files of the repository (raw HTML in them is escaped).
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -10,7 +12,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout", include_str!("templates/layout.hbs")),
     ("login", include_str!("templates/login.hbs")),
     ("setup", include_str!("templates/setup.hbs")),
-    ("home", include_str!("templates/home.hbs")),
     ("message", include_str!("templates/message.hbs")),
     ("invite", include_str!("templates/invite.hbs")),
     ("forgot", include_str!("templates/forgot.hbs")),
@@ -18,7 +19,79 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("outbox", include_str!("templates/outbox.hbs")),
     ("billing", include_str!("templates/billing.hbs")),
     ("continue", include_str!("templates/continue.hbs")),
+    (
+        "settings/layout",
+        include_str!("templates/settings/layout.hbs"),
+    ),
+    ("settings/form", include_str!("templates/settings/form.hbs")),
+    (
+        "settings/overview",
+        include_str!("templates/settings/overview.hbs"),
+    ),
+    (
+        "settings/hidden",
+        include_str!("templates/settings/hidden.hbs"),
+    ),
+    (
+        "settings/general",
+        include_str!("templates/settings/general.hbs"),
+    ),
+    (
+        "settings/preferences",
+        include_str!("templates/settings/preferences.hbs"),
+    ),
+    (
+        "settings/membership",
+        include_str!("templates/settings/membership.hbs"),
+    ),
+    (
+        "settings/security",
+        include_str!("templates/settings/security.hbs"),
+    ),
+    ("settings/doc", include_str!("templates/settings/doc.hbs")),
+    (
+        "settings/access_fields",
+        include_str!("templates/settings/access_fields.hbs"),
+    ),
+    (
+        "settings/admin_team",
+        include_str!("templates/settings/admin_team.hbs"),
+    ),
+    (
+        "settings/member",
+        include_str!("templates/settings/member.hbs"),
+    ),
+    (
+        "settings/sites",
+        include_str!("templates/settings/sites.hbs"),
+    ),
+    ("settings/site", include_str!("templates/settings/site.hbs")),
+    (
+        "settings/data_preferences",
+        include_str!("templates/settings/data_preferences.hbs"),
+    ),
+    (
+        "settings/company_members",
+        include_str!("templates/settings/company_members.hbs"),
+    ),
+    (
+        "settings/api_keys",
+        include_str!("templates/settings/api_keys.hbs"),
+    ),
+    (
+        "settings/api_key",
+        include_str!("templates/settings/api_key.hbs"),
+    ),
+    (
+        "settings/api_key_secret",
+        include_str!("templates/settings/api_key_secret.hbs"),
+    ),
 ];
+
+/// The settings pages' one stylesheet (served under a content-hashed name).
+pub const STYLESHEET: &str = include_str!("static/app.css");
+/// The settings pages' one script: progressive enhancements only, no inline script needed.
+pub const SCRIPT: &str = include_str!("static/app.js");
 
 /// Email templates: subject and text (not HTML-escaped) and HTML (escaped), per message kind.
 pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
@@ -135,6 +208,13 @@ impl Views {
             text: r(&self.text, format!("{name}.txt"))?,
             html: r(&self.hb, format!("email/{name}.html"))?,
         })
+    }
+
+    /// Renders one template on its own (a settings page body or the settings layout).
+    pub fn render<T: Serialize>(&self, template: &str, data: &T) -> Result<String> {
+        self.hb
+            .render(template, data)
+            .map_err(|e| Error::internal(format!("render {template}: {e}")))
     }
 
     /// Renders a page: `template` inside the layout with `title`.

@@ -180,6 +180,172 @@ impl Browser {
         );
     }
 
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its result.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The text a person sees on the page (`innerText` of the body).
+    pub fn text(&self) -> String {
+        self.execute("return document.body.innerText;", json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Empties the input matched by `css`.
+    pub fn clear(&self, css: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{id}/clear")),
+            Some(json!({})),
+        );
+    }
+
+    /// The trimmed texts of every element matched by `css`, in page order.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        let v = self.execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(function (e) { return e.textContent.trim(); });",
+            json!([css]),
+        );
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    /// An attribute of the first element matched by `css`.
+    pub fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.execute(
+            "var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+            json!([css, name]),
+        )
+        .as_str()
+        .map(str::to_string)
+    }
+
+    /// Sets a cookie for the current site (test setup only).
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        self.call(
+            "POST",
+            &self.s("/cookie"),
+            Some(json!({"cookie": {"name": name, "value": value, "path": "/"}})),
+        );
+    }
+
+    /// Accepts the confirm dialog that is open (waits up to 10 s for it).
+    pub fn accept_dialog(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let bytes = serde_json::to_vec(&json!({})).unwrap();
+            let r = http(self.addr, "POST", &self.s("/alert/accept"), Some(&bytes))
+                .expect("webdriver alert/accept");
+            if r.status == 200 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no dialog opened: {}", r.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// True when an element matches `css`.
+    pub fn exists(&self, css: &str) -> bool {
+        self.execute(
+            "return document.querySelector(arguments[0]) !== null;",
+            json!([css]),
+        ) == json!(true)
+    }
+
+    /// Chooses the option with `value` in the select matched by `css` (as a person would, by
+    /// clicking the option).
+    pub fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value='{value}']"));
+    }
+
+    /// Resizes the window so the page is `width` CSS pixels wide.
+    pub fn set_width(&self, width: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({"width": width, "height": 900})),
+        );
+    }
+
+    /// When the page scrolls sideways (content wider than the window): the elements that
+    /// stick out, for the failure message.
+    pub fn sideways_overflow(&self) -> Option<String> {
+        let v = self.execute(
+            "if (document.documentElement.scrollWidth <= window.innerWidth + 1) { return null; }\
+             return Array.from(document.querySelectorAll('body *')).filter(function (e) {\
+               for (var p = e.parentElement; p; p = p.parentElement) {\
+                 if (['auto', 'scroll', 'hidden'].indexOf(getComputedStyle(p).overflowX) >= 0) { return false; }\
+               }\
+               return e.getBoundingClientRect().right > window.innerWidth + 1;\
+             }).slice(0, 8).map(function (e) {\
+               return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')\
+                 + ' (' + Math.round(e.getBoundingClientRect().right) + 'px)';\
+             }).join(', ');",
+            json!([]),
+        );
+        v.as_str().map(str::to_string)
+    }
+
+    /// Saves a PNG of the window to `target/screenshots/{name}.png`.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        use base64::Engine as _;
+        let b64 = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("screenshot is base64");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Runs axe-core (the npm package under `tests/node`) on the current page and panics
+    /// listing every serious or critical accessibility violation.
+    pub fn assert_accessible(&self, what: &str) {
+        let axe = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/node/node_modules/axe-core/axe.min.js");
+        let src = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; install it with `npm ci --prefix tests/node` (scripts/test does)",
+                axe.display()
+            )
+        });
+        if self.execute("return typeof window.axe;", json!([])) != json!("object") {
+            self.execute(&format!("{src}\nreturn true;"), json!([]));
+        }
+        let v = self.call(
+            "POST",
+            &self.s("/execute/async"),
+            Some(json!({
+                "script": "var done = arguments[arguments.length - 1];\
+                    axe.run(document, {resultTypes: ['violations']}).then(function (r) {\
+                      done(r.violations.filter(function (v) {\
+                        return v.impact === 'serious' || v.impact === 'critical';\
+                      }).map(function (v) {\
+                        return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +\
+                          v.nodes.map(function (n) { return n.target.join(' '); }).join(', ');\
+                      }));\
+                    }, function (e) { done(['axe failed: ' + e]); });",
+                "args": [],
+            })),
+        );
+        let found: Vec<String> = serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("axe-core answered {v}: {e}"));
+        assert!(
+            found.is_empty(),
+            "axe-core on {what} ({}):\n{}",
+            self.url(),
+            found.join("\n")
+        );
+    }
+
     /// Waits until `f(url, html)` holds; panics with the page after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, f: impl Fn(&str, &str) -> bool) {
         let deadline = Instant::now() + limit;

@@ -1,6 +1,4 @@
-//! `/`: the signed-in start page (the full settings pages come with their own capability).
-
-use serde_json::json;
+//! `/`: signed in, the start is Settings (a notice code goes along); otherwise sign in.
 
 use crate::app::App;
 use crate::error::Result;
@@ -8,24 +6,15 @@ use crate::http::auth::optional_session;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 
-fn notice(code: &str) -> Option<&'static str> {
-    match code {
-        "joined" => Some("You have joined. Welcome!"),
-        "email_verified" => Some("Your email address is confirmed."),
-        _ => None,
-    }
-}
-
-/// Shows who is signed in, or sends to the sign-in page.
+/// Sends a signed-in person to Settings, anyone else to the sign-in page.
 pub fn show(app: &App, req: &Req) -> Result<Resp> {
-    let Some(s) = optional_session(app, req)? else {
+    if optional_session(app, req)?.is_none() {
         return Ok(Resp::see_other("/login"));
-    };
-    let u = s.principal.user()?;
-    let html = app.views.page(
-        "home",
-        "Signed in",
-        &json!({"name": u.name, "email": u.email, "csrf_token": s.csrf_token, "notice": req.query_param("notice").and_then(|n| notice(&n))}),
-    )?;
-    Ok(Resp::html(200, html))
+    }
+    Ok(match req.query_param("notice") {
+        Some(n) if n == "joined" || n == "email_verified" => {
+            Resp::see_other(&format!("/settings?notice={n}"))
+        }
+        _ => Resp::see_other("/settings"),
+    })
 }

@@ -31,7 +31,8 @@ fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -
 /// `GET /login`.
 pub fn show(app: &App, req: &Req) -> Result<Resp> {
     if optional_session(app, req)?.is_some() {
-        let next = safe_next(req.query_param("next").as_ref()).unwrap_or_else(|| "/".into());
+        let next =
+            safe_next(req.query_param("next").as_ref()).unwrap_or_else(|| "/settings".into());
         return Ok(Resp::see_other(&next));
     }
     render(app, req, 200, "", None)
@@ -76,7 +77,7 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
     let password = Secret::new(form.get("password").cloned().unwrap_or_default());
     match service::auth::login(app, &email, &password, &req.client_ip()) {
         Ok(s) => {
-            let next = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
+            let next = safe_next(form.get("next")).unwrap_or_else(|| "/settings".into());
             Ok(Resp::see_other(&next).header("Set-Cookie", session_cookie(app, &s)))
         }
         Err(Error::Sso {

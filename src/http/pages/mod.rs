@@ -7,6 +7,7 @@ pub mod invite;
 pub mod login;
 pub mod outbox;
 pub mod password;
+pub mod settings;
 pub mod setup;
 pub mod sso;
 
@@ -109,6 +110,23 @@ pub fn error_page(app: &App, e: &Error) -> Resp {
             "Page not found",
             "There is nothing at this address.",
             Some(("/", "Go to the start page")),
+        ),
+        // Refusals in words for people: no permission identifiers on a page.
+        Error::PermissionDenied { .. } | Error::Forbidden(_) | Error::FeatureDisabled(_) => {
+            message(
+                app,
+                403,
+                "Not part of your role",
+                "Your role does not let you do this. Ask an owner or admin of the organization.",
+                Some(("/settings", "Back to Settings")),
+            )
+        }
+        Error::NotOrgMember => message(
+            app,
+            403,
+            "For organization members",
+            "You are a member of a company only, not of its organization. Ask an organization admin to add you to the organization.",
+            Some(("/settings", "Back to Settings")),
         ),
         other => message(app, status, title, &other.to_string(), None),
     }

@@ -1,0 +1,551 @@
+//! Organization › Admin Team: members with their role and company access (change, remove),
+//! **Add member** (an invitation email), and pending invitations with their delivery status
+//! (resend, resend to another address, revoke). Every change goes through the service
+//! functions the API uses; the pages only decide what to show.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::personal::role_label;
+use super::{done, org_href, posted, render, sentence, when, Ctx, LearnMore, OptionView, Page};
+use crate::app::App;
+use crate::domain::{CompanyAccess, CompanyId, OrgRole, Permission};
+use crate::error::{Error, FieldError, Result};
+use crate::http::request::Req;
+use crate::http::response::Resp;
+use crate::service::authz::{org_access, perm, OrgAccess};
+use crate::service::{companies, invitations, members};
+
+const LEARN: LearnMore = LearnMore {
+    href: "/settings/help/organization",
+    label: "the admin team",
+};
+
+/// The submitted form: single values, plus every checked company.
+struct Posted {
+    fields: HashMap<String, String>,
+    companies: Vec<String>,
+}
+
+fn parse_form(req: &Req) -> Posted {
+    let mut fields = HashMap::new();
+    let mut companies = Vec::new();
+    for (k, v) in form_urlencoded::parse(&req.body) {
+        if k == "company" {
+            companies.push(v.into_owned());
+        } else {
+            fields.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    Posted { fields, companies }
+}
+
+#[derive(Serialize, Clone)]
+struct CompanyCheck {
+    id: String,
+    name: String,
+    checked: bool,
+}
+
+/// Role, company access and the companies to choose from (add and change forms).
+#[derive(Serialize, Clone)]
+struct AccessFields {
+    roles: Vec<OptionView>,
+    role_error: Option<String>,
+    all: bool,
+    companies: Vec<CompanyCheck>,
+    companies_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AddForm {
+    action: String,
+    csrf_token: String,
+    error: Option<String>,
+    email: String,
+    email_error: Option<String>,
+    access: AccessFields,
+}
+
+#[derive(Serialize)]
+struct InvitationRow {
+    email: String,
+    role: &'static str,
+    companies: String,
+    delivery: String,
+    failed: bool,
+    expires: String,
+    resend_action: String,
+    revoke_action: String,
+    field_id: String,
+}
+
+#[derive(Serialize)]
+struct MemberRow {
+    name: String,
+    email: String,
+    role: &'static str,
+    companies: String,
+    change_href: Option<String>,
+    you: bool,
+}
+
+#[derive(Serialize)]
+struct AdminTeamView {
+    org: String,
+    csrf_token: String,
+    add: Option<AddForm>,
+    invitations: Vec<InvitationRow>,
+    members: Vec<MemberRow>,
+    next_page: Option<String>,
+    invitation_error: Option<String>,
+}
+
+fn team_path(org: &str) -> String {
+    org_href(org, "admin_team")
+}
+
+/// The companies the caller reaches, by ID → name.
+fn company_names(app: &App, access: &OrgAccess) -> Result<Vec<(CompanyId, String)>> {
+    Ok(companies::list(app, &access.permit()?, None, 1000)?
+        .data
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+fn describe(ca: &CompanyAccess, names: &[(CompanyId, String)]) -> String {
+    match ca {
+        CompanyAccess::All => "All companies".into(),
+        CompanyAccess::List(ids) if ids.is_empty() => "No companies".into(),
+        CompanyAccess::List(ids) => ids
+            .iter()
+            .map(|id| {
+                names.iter().find(|(i, _)| i == id).map_or_else(
+                    || "a company you do not reach".to_string(),
+                    |(_, n)| n.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The roles the caller may give (owner only with `owners.manage`).
+fn grantable(access: &OrgAccess) -> Vec<OrgRole> {
+    OrgRole::ALL
+        .into_iter()
+        .rev()
+        .filter(|r| *r != OrgRole::Owner || access.explain(Permission::OwnersManage).0)
+        .collect()
+}
+
+fn access_fields(
+    access: &OrgAccess,
+    names: &[(CompanyId, String)],
+    role: OrgRole,
+    ca: &CompanyAccess,
+) -> AccessFields {
+    AccessFields {
+        roles: grantable(access)
+            .into_iter()
+            .map(|r| OptionView {
+                value: r.as_str().into(),
+                label: role_label(r.as_str()).into(),
+                selected: r == role,
+            })
+            .collect(),
+        role_error: None,
+        all: matches!(ca, CompanyAccess::All),
+        companies: names
+            .iter()
+            .map(|(id, name)| CompanyCheck {
+                id: id.to_string(),
+                name: name.clone(),
+                checked: matches!(ca, CompanyAccess::List(ids) if ids.contains(id)),
+            })
+            .collect(),
+        companies_error: None,
+    }
+}
+
+/// Role and company access from a posted form; a missing or unknown role is a field error.
+fn posted_access(p: &Posted) -> (Option<OrgRole>, CompanyAccess) {
+    let role = p.fields.get("role").and_then(|r| OrgRole::parse(r));
+    let ca = if p.fields.get("access").map(String::as_str) == Some("all") {
+        CompanyAccess::All
+    } else {
+        CompanyAccess::List(
+            p.companies
+                .iter()
+                .filter_map(|c| CompanyId::parse(c))
+                .collect(),
+        )
+    };
+    (role, ca)
+}
+
+/// A refusal or conflict as words for the person.
+fn words(e: Error, org: &str) -> Result<String> {
+    Ok(match e {
+        Error::Conflict(m) | Error::Forbidden(m) => sentence(&m),
+        Error::LastOwner => {
+            format!("{org} must keep at least one owner: make someone else an owner first.")
+        }
+        Error::PermissionDenied { .. } | Error::FeatureDisabled(_) => {
+            "Your role does not let you do this. Ask an owner of the organization.".into()
+        }
+        other => return Err(other),
+    })
+}
+
+fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamView> {
+    let org = access.org_id().to_string();
+    let names = company_names(app, access)?;
+    let page = members::list(app, &access.permit()?, req.query_param("after").as_deref(), 50)?;
+    let manage = access.explain(Permission::MembersManage).0;
+    let me = c.session.principal.user_id().cloned();
+    let members = page
+        .data
+        .iter()
+        .map(|m| MemberRow {
+            name: m.name.clone(),
+            email: m.email.clone(),
+            role: role_label(m.role.as_str()),
+            companies: describe(&m.company_access, &names),
+            change_href: (manage && Some(&m.user_id) != me.as_ref())
+                .then(|| format!("{}/members/{}", team_path(&org), m.user_id)),
+            you: Some(&m.user_id) == me.as_ref(),
+        })
+        .collect();
+    let next_page = page.next_cursor.map(|cur| {
+        format!(
+            "{}?after={}",
+            team_path(&org),
+            form_urlencoded::byte_serialize(cur.as_bytes()).collect::<String>()
+        )
+    });
+    let (add, invitations) = if manage {
+        let invs = invitations::list(app, &access.permit()?, true, None, 200)?;
+        let rows = invs
+            .data
+            .into_iter()
+            .map(|i| {
+                let delivery = match &i.delivery {
+                    None => "No email yet".to_string(),
+                    Some(d) => match d.status.as_str() {
+                        "queued" | "sending" => "Email queued".to_string(),
+                        "sent" => "Email sent".to_string(),
+                        "held" => "Email held until it can be sent".to_string(),
+                        _ => format!(
+                            "Email failed: {}",
+                            d.last_error
+                                .clone()
+                                .unwrap_or_else(|| "no reason given".into())
+                        ),
+                    },
+                };
+                InvitationRow {
+                    failed: i.delivery.as_ref().is_some_and(|d| d.status == "failed"),
+                    role: role_label(&i.role),
+                    companies: i
+                        .company_access
+                        .as_ref()
+                        .map(|ca| describe(ca, &names))
+                        .unwrap_or_default(),
+                    delivery,
+                    expires: chrono::DateTime::parse_from_rfc3339(&i.expires_at)
+                        .map(|t| when(&c.user, t.timestamp()))
+                        .unwrap_or(i.expires_at.clone()),
+                    resend_action: format!("{}/invitations/{}/resend", team_path(&org), i.id),
+                    revoke_action: format!("{}/invitations/{}/revoke", team_path(&org), i.id),
+                    field_id: i.id.clone(),
+                    email: i.email,
+                }
+            })
+            .collect();
+        let add = AddForm {
+            action: format!("{}/add", team_path(&org)),
+            csrf_token: c.session.csrf_token.clone(),
+            error: None,
+            email: String::new(),
+            email_error: None,
+            access: access_fields(access, &names, OrgRole::Member, &CompanyAccess::All),
+        };
+        (Some(add), rows)
+    } else {
+        (None, Vec::new())
+    };
+    Ok(AdminTeamView {
+        org: access.org().name.clone(),
+        csrf_token: c.session.csrf_token.clone(),
+        add,
+        invitations,
+        members,
+        next_page,
+        invitation_error: None,
+    })
+}
+
+fn notice(req: &Req) -> Option<&'static str> {
+    match req.query_param("notice")?.as_str() {
+        "invited" => {
+            Some("Invitation sent. It is listed under pending invitations until it is accepted.")
+        }
+        "resent" => Some("Invitation sent again with a new link; the old link no longer works."),
+        "revoked" => Some("Invitation revoked; its link no longer works."),
+        "member_changed" => Some("The member's role and company access are saved."),
+        "member_removed" => Some("The member is removed from the organization."),
+        _ => None,
+    }
+}
+
+fn team_page(app: &App, c: &Ctx, v: &AdminTeamView, n: Option<&str>, status: u16) -> Result<Resp> {
+    render(
+        app,
+        c,
+        Page {
+            title: "Admin Team",
+            template: "settings/admin_team",
+            data: v,
+            notice: n,
+            learn_more: Some(LEARN),
+            status,
+        },
+    )
+}
+
+/// `GET /settings/orgs/{org}/admin-team` (reached through the section dispatcher).
+pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let v = view(app, c, &access, req)?;
+    team_page(app, c, &v, notice(req), 200)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/add`: **Add member** sends an invitation.
+pub fn add(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let p = parse_form(req);
+    let email = p.fields.get("email").cloned().unwrap_or_default();
+    let (role, ca) = posted_access(&p);
+    let mut errs: Vec<FieldError> = Vec::new();
+    let mut general = None;
+    if let Err(m) = crate::domain::Email::parse(&email) {
+        errs.push(FieldError::new("email", m));
+    }
+    if role.is_none() {
+        errs.push(FieldError::new("role", "choose a role from the list"));
+    }
+    if matches!(&ca, CompanyAccess::List(ids) if ids.is_empty()) && role != Some(OrgRole::Owner) {
+        errs.push(FieldError::new(
+            "company_access",
+            "choose all companies or at least one company",
+        ));
+    }
+    if errs.is_empty() {
+        match access.permit::<perm::MembersManage>().and_then(|permit| {
+            invitations::invite_to_org(
+                app,
+                &permit,
+                &email,
+                role.unwrap_or(OrgRole::Member),
+                ca.clone(),
+            )
+        }) {
+            Ok(_) => return Ok(done(&team_path(access.org_id().as_str()), "invited")),
+            Err(Error::Validation(e)) => errs = e,
+            Err(e) => general = Some(words(e, &access.org().name)?),
+        }
+    }
+    let mut v = view(app, &c, &access, req)?;
+    if let Some(f) = v.add.as_mut() {
+        f.email = email;
+        let names = company_names(app, &access)?;
+        f.access = access_fields(&access, &names, role.unwrap_or(OrgRole::Member), &ca);
+        for e in &errs {
+            let msg = sentence(&e.message);
+            match e.field.as_str() {
+                "email" => f.email_error = Some(msg),
+                "role" => f.access.role_error = Some(msg),
+                _ => f.access.companies_error = Some(msg),
+            }
+        }
+        f.error = general.or_else(|| {
+            (!errs.is_empty()).then(|| "Please correct the fields marked below.".into())
+        });
+    }
+    team_page(app, &c, &v, None, 422)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/invitations/{inv}/resend` (with `email` to send it
+/// to another address).
+pub fn resend(app: &App, req: &Req) -> Result<Resp> {
+    invitation_action(app, req, true)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/invitations/{inv}/revoke`.
+pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+    invitation_action(app, req, false)
+}
+
+fn invitation_action(app: &App, req: &Req, resend: bool) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let form = req.form();
+    let new_email = form
+        .get("email")
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty());
+    let result = if resend {
+        invitations::manageable(app, &c.session.principal, req.param("inv"))
+            .and_then(|m| invitations::resend(app, m, new_email))
+            .map(|_| "resent")
+    } else {
+        invitations::manageable(app, &c.session.principal, req.param("inv"))
+            .and_then(|m| invitations::revoke(app, m))
+            .map(|_| "revoked")
+    };
+    let msg = match result {
+        Ok(n) => return Ok(done(&team_path(access.org_id().as_str()), n)),
+        Err(Error::Validation(errs)) => sentence(&format!(
+            "the new address {}",
+            errs.first().map_or("is not valid", |e| e.message.as_str())
+        )),
+        Err(e) => words(e, &access.org().name)?,
+    };
+    let mut v = view(app, &c, &access, req)?;
+    v.invitation_error = Some(msg);
+    team_page(app, &c, &v, None, 422)
+}
+
+#[derive(Serialize)]
+struct MemberView {
+    org: String,
+    name: String,
+    email: String,
+    action: String,
+    remove_action: String,
+    remove_question: String,
+    csrf_token: String,
+    error: Option<String>,
+    access: AccessFields,
+    back: String,
+}
+
+fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<MemberView> {
+    // The member list is the one place that names members; find the one asked for there.
+    let mut cursor: Option<String> = None;
+    let m = loop {
+        let page = members::list(app, &access.permit()?, cursor.as_deref(), 200)?;
+        if let Some(m) = page.data.into_iter().find(|m| m.user_id.as_str() == user) {
+            break m;
+        }
+        match page.next_cursor {
+            Some(n) => cursor = Some(n),
+            None => return Err(Error::NotFound),
+        }
+    };
+    let names = company_names(app, access)?;
+    let base = team_path(access.org_id().as_str());
+    Ok(MemberView {
+        org: access.org().name.clone(),
+        action: format!("{base}/members/{user}"),
+        remove_action: format!("{base}/members/{user}/remove"),
+        remove_question: format!("Remove {} from {}?", m.name, access.org().name),
+        csrf_token: c.session.csrf_token.clone(),
+        error: None,
+        access: access_fields(access, &names, m.role, &m.company_access),
+        name: m.name,
+        email: m.email,
+        back: base,
+    })
+}
+
+fn member_page(app: &App, c: &Ctx, v: &MemberView, status: u16) -> Result<Resp> {
+    render(
+        app,
+        c,
+        Page {
+            title: "Change member",
+            template: "settings/member",
+            data: v,
+            notice: None,
+            learn_more: Some(LEARN),
+            status,
+        },
+    )
+}
+
+/// `GET /settings/orgs/{org}/admin-team/members/{user}`: change role and company access, or
+/// remove.
+pub fn member(app: &App, req: &Req) -> Result<Resp> {
+    let c = super::signed_in!(app, req);
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    access.permit::<perm::MembersManage>()?;
+    let v = member_view(app, &c, &access, req.param("user"))?;
+    member_page(app, &c, &v, 200)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/members/{user}`.
+pub fn change_member(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let user = req.param("user");
+    let p = parse_form(req);
+    let (role, ca) = posted_access(&p);
+    let mut v = member_view(app, &c, &access, user)?;
+    let err = match role {
+        None => {
+            v.access.role_error = Some("Choose a role from the list.".into());
+            None
+        }
+        Some(r) => match access
+            .permit::<perm::MembersManage>()
+            .and_then(|permit| members::update(app, &permit, user, Some(r), Some(ca.clone())))
+        {
+            Ok(_) => return Ok(done(&team_path(access.org_id().as_str()), "member_changed")),
+            Err(Error::Validation(errs)) => {
+                v.access.companies_error = errs.first().map(|e| sentence(&e.message));
+                None
+            }
+            Err(e) => Some(words(e, &access.org().name)?),
+        },
+    };
+    let names = company_names(app, &access)?;
+    let keep = access_fields(&access, &names, role.unwrap_or(OrgRole::Member), &ca);
+    v.access.roles = keep.roles;
+    v.access.all = keep.all;
+    v.access.companies = keep.companies;
+    v.error = err.or_else(|| Some("Please correct the fields marked below.".into()));
+    member_page(app, &c, &v, 422)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/members/{user}/remove` (the page asks first).
+pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let user = req.param("user");
+    match members::remove(app, &access, user) {
+        Ok(()) => Ok(done(&team_path(access.org_id().as_str()), "member_removed")),
+        Err(e) => {
+            let msg = words(e, &access.org().name)?;
+            let mut v = member_view(app, &c, &access, user)?;
+            v.error = Some(msg);
+            member_page(app, &c, &v, 409)
+        }
+    }
+}

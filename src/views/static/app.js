@@ -1,0 +1,29 @@
+// tenantry settings: progressive enhancements only (every page works without this file).
+// Loaded as an external file so the pages' Content-Security-Policy needs no inline script.
+(function () {
+  "use strict";
+  // A form with data-confirm asks before a destructive action.
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      e.preventDefault();
+    }
+  });
+  // A button with data-copy copies the text of the element it names.
+  document.addEventListener("click", function (e) {
+    var id = e.target.getAttribute && e.target.getAttribute("data-copy");
+    if (!id) { return; }
+    var el = document.getElementById(id);
+    if (el && navigator.clipboard) {
+      navigator.clipboard.writeText(el.textContent.trim()).then(function () {
+        e.target.textContent = "Copied";
+      });
+    }
+  });
+  // A select with data-autosubmit moves on when changed (the form keeps its Go button).
+  document.addEventListener("change", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-autosubmit") && e.target.form) {
+      e.target.form.submit();
+    }
+  });
+})();

@@ -1,0 +1,1061 @@
+//! The settings pages in a real headless browser (Chromium through ChromeDriver), per persona:
+//! the frame (landing, navigation from `/me/sections`, switcher, assets, both widths), the
+//! Personal sections, Help and Developers, and the pages that explain a hidden section.
+//! Data is set up through the API and CLI; every flow under test is driven through the pages
+//! only. axe-core (npm, `tests/node`) checks every page; screenshots land in
+//! `target/screenshots/`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::orgs_matrix::{expect, login, World, P, PW};
+use crate::support::browser::Browser;
+use crate::support::TestServer;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Signs in through the sign-in page and waits for Settings.
+fn sign_in(b: &Browser, base: &str, email: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", email);
+    b.type_into("#password", PW);
+    b.click("button[type=submit]");
+    b.wait_for("Settings after signing in", WAIT, |url, html| {
+        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
+    });
+}
+
+fn sign_out(b: &Browser, base: &str) {
+    b.click("header form[action='/logout'] button");
+    b.wait_for("the sign-in page", WAIT, |url, _| {
+        url.starts_with(&format!("{base}/login"))
+    });
+}
+
+/// Opens a page and waits for its heading.
+fn open(b: &Browser, base: &str, path: &str, heading: &str) {
+    b.goto(&format!("{base}{path}"));
+    b.wait_for(heading, WAIT, |_, html| {
+        html.contains(&format!("<h1>{heading}</h1>"))
+    });
+}
+
+/// Clicks a form's button and waits until the page shows `expected`.
+fn submit(b: &Browser, form_action: &str, expected: &str) {
+    b.click(&format!("form[action='{form_action}'] button[type=submit]"));
+    b.wait_for(expected, WAIT, |_, _| b.text().contains(expected));
+}
+
+/// axe-core at 1280 px, then the page at 375 px must not scroll sideways; screenshots of both
+/// widths when `shot` is given.
+fn check_page(b: &Browser, what: &str, shot: Option<&str>) {
+    b.set_width(1280);
+    b.assert_accessible(what);
+    if let Some(name) = shot {
+        b.screenshot(&format!("{name}-1280"));
+    }
+    b.set_width(375);
+    if let Some(out) = b.sideways_overflow() {
+        panic!("{what} scrolls sideways at 375 px: {out}");
+    }
+    if let Some(name) = shot {
+        b.screenshot(&format!("{name}-375"));
+    }
+    b.set_width(1280);
+}
+
+/// The navigation labels `GET /me/sections` gives a persona for its first organization and
+/// its first company.
+fn labels_from_api(w: &mut World, p: P) -> (Vec<String>, Vec<String>) {
+    let v = expect(&w.s(p).get("/api/v1/me/sections"), 200, "sections");
+    let label = |s: &Value| -> String {
+        match s.as_str().unwrap() {
+            "admin_team" => "Admin Team",
+            "api_keys" => "API Keys",
+            "billing" => "Billing",
+            "data_repository" => "Data Repository",
+            "audit_log" => "Audit Log",
+            "sites" => "Sites",
+            "data_preferences" => "Data Preferences",
+            "members" => "Members",
+            other => panic!("unexpected section {other}"),
+        }
+        .to_string()
+    };
+    let first = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .and_then(|a| a.first())
+            .map(|o| {
+                o["sections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(label)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (first("organizations"), first("companies"))
+}
+
+/// The link in the table row that mentions `text`.
+fn row_link(b: &Browser, text: &str) -> String {
+    b.execute(
+        "var t = arguments[0]; var r = Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf(t) >= 0; })[0];\
+         return r ? r.querySelector('a').getAttribute('href') : null;",
+        json!([text]),
+    )
+    .as_str()
+    .unwrap_or_else(|| panic!("no row with a link mentions {text}"))
+    .to_string()
+}
+
+fn nav(b: &Browser, group: &str) -> Vec<String> {
+    b.texts(&format!("ul[aria-labelledby=nav-{group}] a"))
+}
+
+fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
+    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM outbox WHERE recipient = ?1 AND template = ?2",
+        rusqlite::params![to, template],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A session for a user who cannot sign in with a password (an SSO account), written straight
+/// into the database: test setup only, as no identity provider runs in this test.
+fn forge_session(data_dir: &Path, user_id: &str) -> String {
+    let secret = std::fs::read(data_dir.join("secret.key")).expect("read secret.key");
+    let keyring = tenantry::crypto::Keyring::new(&secret);
+    let token = tenantry::crypto::new_token().expose().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, csrf_token) \
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+        rusqlite::params![keyring.token_hash(&token), user_id, now, now + 3600, tenantry::crypto::new_token().expose()],
+    )
+    .expect("insert session");
+    token
+}
+
+/// Owner: signing in lands on Settings; the frame (navigation exactly as `/me/sections`,
+/// company switcher, hashed long-cached assets, CSP-compatible stylesheet and script); every
+/// Personal flow; Help with "Learn more"; Developers. Then an SSO user's General page.
+#[test]
+fn owner_personal_settings_help_and_developers() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let ow = w.emails[&P::OW].clone();
+    let b = Browser::start();
+
+    // Not signed in, a settings page sends to sign-in and comes back after it.
+    b.goto(&format!("{base}/settings/personal/membership"));
+    b.wait_for("the sign-in page", WAIT, |url, _| {
+        url.contains("/login?next=")
+    });
+    b.type_into("#email", &ow);
+    b.type_into("#password", PW);
+    b.click("button[type=submit]");
+    b.wait_for("the page asked for", WAIT, |url, html| {
+        url == format!("{base}/settings/personal/membership")
+            && html.contains("<h1>Membership</h1>")
+    });
+    sign_out(&b, &base);
+
+    sign_in(&b, &base, &ow);
+    let (org_labels, company_labels) = labels_from_api(&mut w, P::OW);
+    assert!(
+        org_labels.contains(&"Admin Team".to_string()),
+        "{org_labels:?}"
+    );
+    assert_eq!(
+        nav(&b, "organization"),
+        org_labels,
+        "organization navigation"
+    );
+    assert_eq!(nav(&b, "company"), company_labels, "company navigation");
+    assert_eq!(
+        nav(&b, "personal"),
+        ["General", "Preferences", "Membership", "Security"]
+    );
+    assert_eq!(nav(&b, "help").len(), 5);
+    let text = b.text();
+    assert!(
+        text.contains("Org One") && text.contains("Company A"),
+        "{text}"
+    );
+    // Three companies: the current one is named, a switcher lists the two others.
+    let scopes = b.texts("nav .scope");
+    assert_eq!(scopes.len(), 2, "{scopes:?}");
+    assert_eq!(scopes[0], "Org One");
+    let mut all = b.texts("nav details a");
+    assert_eq!(all.len(), 2, "{all:?}");
+    all.push(scopes[1].clone());
+    all.sort();
+    assert_eq!(all, ["Company A", "Company B", "Company C"]);
+    check_page(&b, "Settings overview", Some("settings-overview"));
+
+    // One stylesheet and one script, content-hashed and cached for a year; the page's CSP
+    // lets both run (the stylesheet's layout is applied).
+    let css = b.attr("link[rel=stylesheet]", "href").unwrap();
+    let js = b.attr("script[src]", "src").unwrap();
+    for (href, kind) in [(&css, "text/css"), (&js, "text/javascript")] {
+        assert!(
+            href.starts_with("/assets/settings-")
+                && href.len()
+                    == "/assets/settings-".len() + 8 + href.rsplit('.').next().unwrap().len() + 1,
+            "{href}"
+        );
+        let r = server.client().get(href);
+        assert_eq!(r.status, 200, "{href}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{href}"
+        );
+        assert!(
+            r.header("cache-control").unwrap().contains("immutable"),
+            "{href}"
+        );
+    }
+    assert_eq!(
+        server.client().get("/assets/settings-00000000.css").status,
+        404
+    );
+    assert_eq!(
+        b.execute(
+            "return getComputedStyle(document.querySelector('nav.side')).borderRightStyle;",
+            json!([])
+        ),
+        json!("solid"),
+        "the stylesheet is applied"
+    );
+    assert_eq!(
+        b.execute(
+            "return document.querySelectorAll('script:not([src])').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+
+    // General: a bad name keeps the value and says what is wrong beside the field.
+    open(&b, &base, "/settings/personal/general", "General");
+    b.clear("#f-name");
+    b.type_into("#f-name", "   ");
+    submit(&b, "/settings/personal/general/name", "Must not be empty.");
+    assert_eq!(b.attr("#f-name", "aria-invalid").as_deref(), Some("true"));
+    assert_eq!(b.texts("#f-name-error"), ["Must not be empty."]);
+    check_page(&b, "General with an error", None);
+    b.clear("#f-name");
+    b.type_into("#f-name", "Olive <Owner>");
+    submit(&b, "/settings/personal/general/name", "Your name is saved.");
+    assert!(
+        b.text().contains("Signed in as Olive <Owner>"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(b.attr("#f-name", "value").as_deref(), Some("Olive <Owner>"));
+    // Send password reset email: the email is queued.
+    assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 0);
+    submit(
+        &b,
+        "/settings/personal/general/password-reset",
+        "We sent you an email with a link to choose a new password.",
+    );
+    assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 1);
+    check_page(&b, "General", Some("settings-general"));
+    // Learn more goes to the Personal settings help.
+    b.click("p.learn a");
+    b.wait_for("the personal help", WAIT, |url, html| {
+        url.ends_with("/settings/help/personal") && html.contains("<h1>Personal settings</h1>")
+    });
+
+    // Preferences: a value outside the list is refused beside its field; then the time zone
+    // and date format chosen are used for the dates on other pages.
+    open(&b, &base, "/settings/personal/preferences", "Preferences");
+    b.execute(
+        "document.querySelector('#f-timezone option:checked').value = 'Mars/Olympus';",
+        json!([]),
+    );
+    submit(
+        &b,
+        "/settings/personal/preferences",
+        "Choose a time zone from the list.",
+    );
+    check_page(&b, "Preferences with an error", None);
+    b.select("#f-timezone", "Asia/Tokyo");
+    b.select("#f-date_format", "en-US");
+    submit(
+        &b,
+        "/settings/personal/preferences",
+        "Your preferences are saved.",
+    );
+    check_page(&b, "Preferences", None);
+
+    // Membership: the organization and every company, with the role.
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    let text = b.text();
+    for want in [
+        "Org One",
+        "Owner",
+        "All companies",
+        "Company A",
+        "Company B",
+        "Company C",
+        "Through the organization",
+    ] {
+        assert!(text.contains(want), "membership lacks {want}: {text}");
+    }
+    check_page(&b, "Membership", None);
+
+    // Security: another session is listed with dates in the chosen zone and format, and
+    // "Sign out other sessions" (after the confirm dialog) ends it.
+    let mut other = login(&server, &ow);
+    open(&b, &base, "/settings/personal/security", "Security");
+    let text = b.text();
+    assert!(
+        text.contains("This browser") && text.contains("Another browser"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(Asia/Tokyo)"),
+        "dates in the chosen zone: {text}"
+    );
+    let us_date = text
+        .split_whitespace()
+        .any(|t| t.len() == 10 && t.as_bytes()[2] == b'/' && t.as_bytes()[5] == b'/');
+    assert!(us_date, "dates in the chosen format (MM/DD/YYYY): {text}");
+    check_page(&b, "Security", Some("settings-security"));
+    b.click("form[action='/settings/personal/security/sign-out-others'] button");
+    b.accept_dialog();
+    b.wait_for("the sign-out notice", WAIT, |_, _| {
+        b.text().contains("You are now signed out everywhere else.")
+    });
+    assert!(!b.text().contains("Another browser"));
+    assert_eq!(
+        other.get("/api/v1/me").status,
+        401,
+        "the other session ended"
+    );
+    assert_eq!(
+        w.s(P::OW).get("/api/v1/me").status,
+        401,
+        "so did the setup session"
+    );
+
+    // Help pages and Developers.
+    for (slug, heading) in [
+        ("overview", "Settings overview"),
+        ("organization", "Organization settings"),
+        ("personal", "Personal settings"),
+        ("company", "Company settings"),
+        ("faq", "Frequently asked questions"),
+    ] {
+        open(&b, &base, &format!("/settings/help/{slug}"), heading);
+        assert_eq!(
+            b.attr("ul[aria-labelledby=nav-help] a[aria-current=page]", "href")
+                .as_deref(),
+            Some(format!("/settings/help/{slug}").as_str())
+        );
+        check_page(&b, heading, None);
+    }
+    assert!(b.text().contains("How do I reset my password?"));
+    open(&b, &base, "/settings/developers", "API guide");
+    assert!(b.exists("main a[href='/api/v1/openapi.json']"));
+    assert!(b.text().contains("Authorization"));
+    check_page(&b, "Developers", None);
+    sign_out(&b, &base);
+
+    // An SSO user: no password here, the provider is named.
+    let sso = "sam.sso@orgs.test";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args([
+            "user",
+            "create",
+            "--email",
+            sso,
+            "--name",
+            "Sam Sso",
+            "--sso",
+            "okta",
+            "--data-dir",
+        ])
+        .arg(server.data_dir())
+        .env_remove("TENANTRY_EMAIL_MODE")
+        .output()
+        .expect("run tenantry user create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = w.s(P::IA).get("/api/v1/users?limit=100").json();
+    let uid = users["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == sso)
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .expect("SSO user listed");
+    b.add_cookie("tenantry_session", &forge_session(server.data_dir(), &uid));
+    open(&b, &base, "/settings/personal/general", "General");
+    let text = b.text();
+    assert!(
+        text.contains("Your password is managed by your IT administrator (okta)."),
+        "{text}"
+    );
+    assert!(!b.exists("form[action='/settings/personal/general/password-reset']"));
+    // No organization or company: those groups are absent, Personal is there.
+    assert!(nav(&b, "organization").is_empty() && nav(&b, "company").is_empty());
+    check_page(&b, "General (SSO user)", None);
+}
+
+/// A hidden section's address explains why and what to do, per persona: a member's role, a
+/// feature switched off, a company-only member, a company viewer, an instance administrator
+/// outside the organization; an unknown organization is "not found".
+#[test]
+fn hidden_sections_say_why_per_persona() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let a = w.a.clone();
+    let b = Browser::start();
+
+    // Member: navigation as the API says; API Keys is not part of the role.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    let (org_labels, company_labels) = labels_from_api(&mut w, P::ME);
+    assert_eq!(nav(&b, "organization"), org_labels);
+    assert_eq!(nav(&b, "company"), company_labels);
+    assert!(
+        !org_labels.contains(&"API Keys".to_string()),
+        "{org_labels:?}"
+    );
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/api-keys"),
+        "API Keys is not part of your role",
+    );
+    let text = b.text();
+    assert!(
+        text.contains(
+            "Your role in Org One is Member, and managing API keys needs the role Owner or Admin."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ask an owner or admin of Org One to change your role."),
+        "{text}"
+    );
+    assert!(!text.contains('`') && !text.contains("api_keys"), "{text}");
+    check_page(&b, "hidden section (role)", Some("settings-hidden-role"));
+    sign_out(&b, &base);
+
+    // Owner, with API keys switched off for the organization.
+    expect(
+        &w.s(P::IA).put_json(
+            &format!("/api/v1/orgs/{org}/features"),
+            &json!({"api_keys": false}),
+        ),
+        200,
+        "switch api_keys off",
+    );
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    assert!(!nav(&b, "organization").contains(&"API Keys".to_string()));
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/api-keys"),
+        "API keys are switched off",
+    );
+    assert!(
+        b.text().contains(
+            "API keys are switched off for Org One — an instance administrator can turn them on."
+        ),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "hidden section (feature)", None);
+    sign_out(&b, &base);
+
+    // Company-only admin: no Organization scope at all.
+    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    assert!(nav(&b, "organization").is_empty());
+    assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences", "Members"]);
+    for path in [
+        "/settings/organization/admin-team".to_string(),
+        format!("/settings/orgs/{org}/admin-team"),
+    ] {
+        open(&b, &base, &path, "Admin Team is for organization members");
+        let text = b.text();
+        assert!(
+            text.contains("You are a member of company Company A only"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ask an organization admin to add you to the organization."),
+            "{text}"
+        );
+    }
+    check_page(&b, "hidden section (company only)", None);
+    sign_out(&b, &base);
+
+    // Company viewer: Members is hidden.
+    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences"]);
+    open(
+        &b,
+        &base,
+        &format!("/settings/companies/{a}/members"),
+        "Members is not part of your role",
+    );
+    assert!(
+        b.text()
+            .contains("Your role in company Company A is Viewer"),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "hidden section (viewer)", None);
+    sign_out(&b, &base);
+
+    // Instance administrator, not a member of the organization.
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", crate::support::server::ADMIN_EMAIL);
+    b.type_into("#password", crate::support::server::ADMIN_PASSWORD);
+    b.click("button[type=submit]");
+    b.wait_for("Settings", WAIT, |url, _| url == format!("{base}/settings"));
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/audit-log"),
+        "Audit Log is for members of Org One",
+    );
+    assert!(
+        b.text().contains("You are an instance administrator"),
+        "{}",
+        b.text()
+    );
+    // An organization that does not exist is simply not found.
+    b.goto(&format!("{base}/settings/orgs/org_doesnotexist/api-keys"));
+    b.wait_for("not found", WAIT, |_, html| html.contains("Page not found"));
+}
+
+/// Organization › Admin Team, driven by an owner: Add member (errors beside the fields, then
+/// an invitation for specific companies), Resend, send to another address, Revoke (confirmed);
+/// change a member's role and companies, remove a member (confirmed). An admin cannot offer
+/// the owner role; a billing member sees the team read-only.
+#[test]
+fn admin_team_invitations_and_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, a, bb) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let team = format!("/settings/orgs/{org}/admin-team");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/admin-team']");
+    b.wait_for("the admin team", WAIT, |_, html| {
+        html.contains("<h1>Admin Team</h1>")
+    });
+    let text = b.text();
+    for who in [
+        "owner@orgs.test",
+        "admin@orgs.test",
+        "billing@orgs.test",
+        "member@orgs.test",
+    ] {
+        assert!(text.contains(who), "{who} not listed: {text}");
+    }
+    assert!(text.contains("No pending invitations."), "{text}");
+    assert_eq!(
+        b.texts("#f-role option"),
+        ["Owner", "Admin", "Billing", "Member"],
+        "an owner may give every role"
+    );
+    check_page(&b, "Admin Team", Some("settings-admin-team"));
+
+    // Bad input: no address, and specific companies with none checked.
+    b.click("input[name=access][value=list]");
+    submit(
+        &b,
+        &format!("{team}/add"),
+        "Please correct the fields marked below.",
+    );
+    assert!(!b.texts("#f-email-error")[0].is_empty());
+    assert_eq!(
+        b.texts("#f-companies-error"),
+        ["Choose all companies or at least one company."]
+    );
+    check_page(&b, "Add member with errors", None);
+
+    // Add member: an invitation for companies A and B, with the Admin role.
+    let new = "new.person@orgs.test";
+    b.type_into("#f-email", new);
+    b.select("#f-role", "admin");
+    b.click("input[name=access][value=list]");
+    b.click(&format!("input[name=company][value='{a}']"));
+    b.click(&format!("input[name=company][value='{bb}']"));
+    submit(&b, &format!("{team}/add"), "Invitation sent.");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(new))
+        .expect("invitation row");
+    assert!(
+        row.contains("Admin") && row.contains("Company A") && row.contains("Company B"),
+        "{row}"
+    );
+    assert!(!row.contains("Company C"), "{row}");
+    assert!(row.contains("Email "), "delivery status shown: {row}");
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 1);
+    // The same address again is refused in words.
+    b.type_into("#f-email", new);
+    submit(
+        &b,
+        &format!("{team}/add"),
+        "A pending invitation for this address exists; resend it instead.",
+    );
+
+    // Resend, then send to another address.
+    open(&b, &base, &team, "Admin Team");
+    b.click("form[action$='/resend'].inline button");
+    b.wait_for("resent", WAIT, |_, _| {
+        b.text().contains("Invitation sent again")
+    });
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 2);
+    let other = "other.address@orgs.test";
+    b.click("td details summary");
+    b.type_into("input[id^=readdress-]", "not-an-address");
+    b.click("td details form button");
+    b.wait_for("the address error", WAIT, |_, _| {
+        b.text().contains("The new address")
+    });
+    check_page(&b, "Admin Team with an invitation error", None);
+    b.click("td details summary");
+    b.type_into("input[id^=readdress-]", other);
+    b.click("td details form button");
+    b.wait_for("readdressed", WAIT, |_, _| {
+        b.text().contains("Invitation sent again")
+    });
+    let text = b.text();
+    assert!(text.contains(other) && !text.contains(new), "{text}");
+    assert_eq!(outbox_count(server.data_dir(), other, "invitation"), 1);
+
+    // Revoke asks first.
+    b.click("form[action$='/revoke'] button");
+    b.accept_dialog();
+    b.wait_for("revoked", WAIT, |_, _| {
+        b.text().contains("Invitation revoked")
+    });
+    assert!(b.text().contains("No pending invitations."));
+
+    // Change a member: Billing with all companies.
+    let member_id = w.ids[&P::ME].clone();
+    b.click(&format!("a[href$='/members/{member_id}']"));
+    b.wait_for("the member page", WAIT, |_, html| {
+        html.contains("<h1>Change member</h1>")
+    });
+    check_page(&b, "Change member", None);
+    b.select("#f-role", "billing");
+    b.click("input[name=access][value=all]");
+    submit(
+        &b,
+        &format!("{team}/members/{member_id}"),
+        "The member's role and company access are saved.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("member@orgs.test"))
+        .unwrap();
+    assert!(
+        row.contains("Billing") && row.contains("All companies"),
+        "{row}"
+    );
+    let m = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/members")),
+        200,
+        "members",
+    );
+    let api_row = m["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user_id"] == member_id.as_str())
+        .cloned();
+    let api_row = api_row.unwrap_or_else(|| panic!("member missing: {m}"));
+    assert_eq!(api_row["role"], "billing", "{api_row}");
+
+    // Remove, confirmed.
+    b.click(&format!("a[href$='/members/{member_id}']"));
+    b.wait_for("the member page", WAIT, |_, html| {
+        html.contains("<h1>Change member</h1>")
+    });
+    b.click("form[action$='/remove'] button");
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("The member is removed")
+    });
+    assert!(!b.text().contains("member@orgs.test"));
+    sign_out(&b, &base);
+
+    // An admin cannot offer the owner role.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &team, "Admin Team");
+    assert_eq!(b.texts("#f-role option"), ["Admin", "Billing", "Member"]);
+    sign_out(&b, &base);
+
+    // A billing member sees the team, read-only.
+    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    open(&b, &base, &team, "Admin Team");
+    assert!(!b.exists("#f-email") && !b.exists("form[action$='/revoke']"));
+    assert!(b.text().contains("owner@orgs.test"));
+    assert!(!b.exists("a[href*='/members/']"), "no change links");
+    check_page(&b, "Admin Team (read-only)", None);
+}
+
+/// Organization › API Keys, driven by an owner: bad input beside its fields; create with
+/// name, scopes and expiry, the key shown once with a copy button; the list with last use and
+/// use count; Rotate with an overlap (the successor shown once, the old key with its end);
+/// Revoke of a key just used asks "revoke anyway?". An admin manages keys too; a member is
+/// told why the page is not theirs (see `hidden_sections_say_why_per_persona`).
+#[test]
+fn api_keys_create_rotate_revoke() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let keys = format!("/settings/orgs/{org}/api-keys");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/api-keys']");
+    b.wait_for("API Keys", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    assert!(b.text().contains("No keys yet."), "{}", b.text());
+    check_page(&b, "API Keys", Some("settings-api-keys"));
+
+    // No name, no scope: both said beside their fields.
+    submit(
+        &b,
+        &format!("{keys}/create"),
+        "Please correct the fields marked below.",
+    );
+    assert_eq!(b.texts("#f-name-error"), ["Must not be empty."]);
+    assert_eq!(b.texts("#f-scopes-error"), ["Give at least one scope."]);
+    check_page(&b, "API Keys with errors", None);
+
+    // Create: shown once, with a copy button and the warning.
+    b.type_into("#f-name", "Billing sync");
+    b.click("input[name=scope][value='org:read']");
+    b.click("input[name=scope][value='members:read']");
+    b.select("#f-expiry", "30d");
+    submit(&b, &format!("{keys}/create"), "Copy this key now.");
+    let key = b.texts("#new-key")[0].clone();
+    assert!(key.starts_with("tnt_") && key.len() > 40, "{key}");
+    assert!(b.exists("button[data-copy=new-key]"));
+    assert!(b.text().contains("org:read, members:read"));
+    check_page(&b, "New API key", Some("settings-api-key-once"));
+
+    // The key works; the list shows its use, and never the key again.
+    let r = server.client().request(
+        "GET",
+        &format!("/api/v1/orgs/{org}"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    b.click("a.button");
+    b.wait_for("the list", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    let text = b.text();
+    assert!(!b.source().contains(&key), "the key is shown once only");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("Billing sync"))
+        .unwrap();
+    assert!(row.contains("just now") || row.contains("minute"), "{row}");
+    assert!(row.contains("Active"), "{row}");
+    assert!(
+        b.attr("tbody time", "title").is_some_and(|t| !t.is_empty()),
+        "exact time on hover"
+    );
+    assert!(text.contains("Billing sync"));
+
+    // Revoke a key used moments ago: the page asks again.
+    b.click("tbody a[href*='/api-keys/key_']");
+    b.wait_for("the key page", WAIT, |_, html| {
+        html.contains("<h1>API key Billing sync</h1>")
+    });
+    check_page(&b, "API key", None);
+    b.click("form[action$='/revoke'] button");
+    b.accept_dialog();
+    b.wait_for("the recent-use question", WAIT, |_, _| {
+        b.text().contains("revoke anyway?")
+    });
+    assert!(
+        b.text()
+            .contains("This key was used just now — revoke anyway?")
+            || b.text().contains("minute ago — revoke anyway?"),
+        "{}",
+        b.text()
+    );
+    check_page(&b, "Revoke anyway", None);
+    b.click("form[action$='/revoke'] button");
+    b.wait_for("revoked", WAIT, |_, _| {
+        b.text().contains("The key is revoked.")
+    });
+    let r = server.client().request(
+        "GET",
+        &format!("/api/v1/orgs/{org}"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    );
+    assert_eq!(r.status, 401, "a revoked key fails: {}", r.text());
+    sign_out(&b, &base);
+
+    // An admin rotates a new key with a day of overlap.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &keys, "API Keys");
+    b.type_into("#f-name", "Exporter");
+    b.click("input[name=scope][value='companies:read']");
+    submit(&b, &format!("{keys}/create"), "Copy this key now.");
+    let first = b.texts("#new-key")[0].clone();
+    b.click("a.button");
+    b.wait_for("the list", WAIT, |_, html| {
+        html.contains("<h1>API Keys</h1>")
+    });
+    let exporter = row_link(&b, "Exporter");
+    open(&b, &base, &exporter, "API key Exporter");
+    b.select("#f-overlap", "86400");
+    submit(&b, &format!("{exporter}/rotate"), "Copy this key now.");
+    let second = b.texts("#new-key")[0].clone();
+    assert_ne!(first, second);
+    assert!(
+        b.text().contains("The old key keeps working until"),
+        "{}",
+        b.text()
+    );
+    for k in [&first, &second] {
+        let r = server.client().request(
+            "GET",
+            &format!("/api/v1/orgs/{org}/companies"),
+            &[("Authorization", &format!("Bearer {k}"))],
+            None,
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "both keys work during the overlap: {}",
+            r.text()
+        );
+    }
+    let _ = &mut w;
+}
+
+/// Company settings, driven by a company-only admin: Sites (add with an error first, edit,
+/// delete confirmed, time zone picker), Data Preferences (errors beside fields, then saved),
+/// Members (through the organization / added directly; add, change, remove confirmed). A
+/// company viewer sees sites and data preferences read-only.
+#[test]
+fn company_sites_preferences_and_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let a = w.a.clone();
+    let newcomer = "newcomer@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), newcomer, Some(PW));
+    let sites = format!("/settings/companies/{a}/sites");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    b.click("ul[aria-labelledby=nav-company] a[href$='/sites']");
+    b.wait_for("Sites", WAIT, |_, html| html.contains("<h1>Sites</h1>"));
+    assert!(b.text().contains("Site A"));
+    check_page(&b, "Sites", Some("settings-sites"));
+
+    // Add: a name is needed; then a site in Paris.
+    b.select("#f-timezone", "Europe/Paris");
+    submit(&b, &format!("{sites}/add"), "Must not be empty.");
+    assert_eq!(b.attr("#f-name", "aria-invalid").as_deref(), Some("true"));
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('#f-timezone').value;",
+            json!([])
+        ),
+        json!("Europe/Paris"),
+        "the chosen zone is kept"
+    );
+    check_page(&b, "Sites with an error", None);
+    b.type_into("#f-name", "Harbour depot");
+    b.type_into("#f-address", "1 Quay Street");
+    submit(&b, &format!("{sites}/add"), "The site is added.");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("Harbour depot"))
+        .unwrap();
+    assert!(
+        row.contains("Europe/Paris") && row.contains("1 Quay Street"),
+        "{row}"
+    );
+
+    // Edit, then delete (confirmed).
+    let site_path = row_link(&b, "Harbour depot");
+    b.click(&format!("a[href='{site_path}']"));
+    b.wait_for("the site page", WAIT, |_, html| {
+        html.contains("<h1>Site Harbour depot</h1>")
+    });
+    check_page(&b, "Site", None);
+    b.clear("#f-name");
+    b.type_into("#f-name", "Harbour depot East");
+    submit(&b, &site_path, "The site is saved.");
+    assert!(b.text().contains("Harbour depot East"));
+    open(&b, &base, &site_path, "Site Harbour depot East");
+    b.click(&format!("form[action='{site_path}/delete'] button"));
+    b.accept_dialog();
+    b.wait_for("deleted", WAIT, |_, _| {
+        b.text().contains("The site is deleted.")
+    });
+    assert!(!b.text().contains("Harbour depot"));
+
+    // Data Preferences: bad values beside their fields, then saved.
+    let prefs = format!("/settings/companies/{a}/data-preferences");
+    open(&b, &base, &prefs, "Data Preferences");
+    b.clear("#f-currency");
+    b.type_into("#f-currency", "EURO");
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "ninety");
+    submit(&b, &prefs, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-retention_days-error"),
+        ["Must be a whole number of days from 1 to 3650."]
+    );
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "90");
+    submit(&b, &prefs, "Must be an ISO 4217 code such as EUR or USD.");
+    assert_eq!(
+        b.attr("#f-currency", "value").as_deref(),
+        Some("EURO"),
+        "value kept"
+    );
+    check_page(&b, "Data Preferences with an error", None);
+    b.clear("#f-currency");
+    b.type_into("#f-currency", "usd");
+    b.select("#f-units", "imperial");
+    b.select("#f-date_format", "MM/DD/YYYY");
+    submit(&b, &prefs, "The data preferences are saved.");
+    assert_eq!(b.attr("#f-currency", "value").as_deref(), Some("USD"));
+    let p = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/companies/{a}/data-preferences")),
+        200,
+        "prefs",
+    );
+    assert_eq!(p["units"], "imperial", "{p}");
+    assert_eq!(p["retention_days"], 90, "{p}");
+    check_page(&b, "Data Preferences", None);
+
+    // Members: how each reaches the company; add, change and remove a direct member.
+    let members = format!("/settings/companies/{a}/members");
+    open(&b, &base, &members, "Members");
+    let owner_row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("owner@orgs.test"))
+        .unwrap();
+    assert!(
+        owner_row.contains("Through the organization"),
+        "{owner_row}"
+    );
+    let viewer_row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("cviewer@orgs.test"))
+        .unwrap();
+    assert!(
+        viewer_row.contains("Added directly") && viewer_row.contains("Viewer"),
+        "{viewer_row}"
+    );
+    b.type_into("#f-email", "nobody@orgs.test");
+    submit(
+        &b,
+        &format!("{members}/add"),
+        "No user has this email; invite them instead.",
+    );
+    check_page(
+        &b,
+        "Members with an error",
+        Some("settings-company-members"),
+    );
+    b.clear("#f-email");
+    b.type_into("#f-email", newcomer);
+    b.select("#f-role", "viewer");
+    submit(
+        &b,
+        &format!("{members}/add"),
+        "The member is added to the company.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(newcomer))
+        .unwrap();
+    assert!(
+        row.contains("Viewer") && row.contains("Added directly"),
+        "{row}"
+    );
+    let select = b
+        .execute(
+            "var rows = Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return r.textContent.indexOf('newcomer@orgs.test') >= 0; }); return rows[0].querySelector('select').id;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.select(&format!("#{select}"), "member");
+    let user = select.trim_start_matches("role-").to_string();
+    submit(
+        &b,
+        &format!("{members}/{user}/role"),
+        "The member's role is saved.",
+    );
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(newcomer))
+        .unwrap();
+    assert!(row.contains("Member"), "{row}");
+    b.click(&format!("form[action='{members}/{user}/remove'] button"));
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("The member is removed from the company.")
+    });
+    assert!(!b.text().contains(newcomer));
+    sign_out(&b, &base);
+
+    // A company viewer: read-only sites and data preferences.
+    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    open(&b, &base, &sites, "Sites");
+    assert!(!b.exists("form[action$='/sites/add']") && !b.exists("tbody a"));
+    check_page(&b, "Sites (viewer)", None);
+    open(&b, &base, &prefs, "Data Preferences");
+    assert!(b.text().contains("Only a company admin can change these."));
+    assert!(b.text().contains("USD"));
+    check_page(&b, "Data Preferences (viewer)", None);
+}
