@@ -2158,6 +2158,11 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
     let page = server.session().get(&format!("/invite/{token}"));
     assert_eq!(page.status, 410, "revoked page: {}", page.text());
     assert!(page.text().contains("no longer valid"), "{}", page.text());
+    assert!(
+        page.text().contains("can no longer give this access"),
+        "{}",
+        page.text()
+    );
     create_user(w.s(IA), &invited, Some(PW));
     let mut invited_s = login(&server, &invited);
     let r = invited_s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
