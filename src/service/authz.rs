@@ -1053,4 +1053,49 @@ mod tests {
             Permission::CompanyMembersManage
         ));
     }
+    fn key(scopes: &[Scope]) -> KeyPrincipal {
+        KeyPrincipal {
+            key_id: KeyId::generate(),
+            org_id: OrgId::generate(),
+            scopes: scopes.to_vec(),
+        }
+    }
+
+    fn key_grants(k: &KeyPrincipal, role: OrgRole) -> bool {
+        key_covers(
+            k,
+            |p| org_role_permits(role, p),
+            |p| org_role_permits(OrgRole::Member, p),
+        )
+    }
+
+    #[test]
+    fn keys_grant_members_only() {
+        use OrgRole::*;
+        let writer = key(&[Scope::MembersWrite]);
+        assert!(key_grants(&writer, Member));
+        for r in [Admin, Billing, Owner] {
+            assert!(!key_grants(&writer, r), "members:write grants {r:?}");
+        }
+        // Even every scope together cannot grant rights no key holds.
+        let all = key(Scope::ALL);
+        for r in [Admin, Billing, Owner] {
+            assert!(!key_grants(&all, r), "all scopes grant {r:?}");
+        }
+    }
+
+    #[test]
+    fn keys_grant_company_roles_their_scopes_cover() {
+        let grants = |k: &KeyPrincipal, r: CompanyRole| {
+            key_covers(
+                k,
+                |p| company_role_permits(r, p),
+                |p| company_role_permits(CompanyRole::Viewer, p),
+            )
+        };
+        let reader = key(&[Scope::CompaniesRead]);
+        assert!(grants(&reader, CompanyRole::Member));
+        assert!(!grants(&reader, CompanyRole::Admin));
+        assert!(grants(&key(&[Scope::CompaniesWrite]), CompanyRole::Admin));
+    }
 }
