@@ -244,6 +244,11 @@ pub fn transfer_ownership(
     if to == me {
         return Err(Error::field("user_id", "you are already an owner"));
     }
+    grant_ceiling(
+        app,
+        access.principal(),
+        org_grant(org, OrgRole::Owner, CompanyAccess::All),
+    )?;
     let now = now();
     app.store.write(|tx| {
         if tx.membership(org, &to)?.is_none() {
