@@ -2441,10 +2441,29 @@ fn regression_issue10_authorization_before_validation() {
             403,
             "forbidden",
         ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/invitations"),
+            403,
+            "forbidden",
+        ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/transfer-ownership"),
+            403,
+            "forbidden",
+        ),
+        // Organization creation is for instance administrators in this configuration.
+        (OW, "/api/v1/orgs".to_string(), 403, "forbidden"),
     ];
     for (p, path, status, code) in &cases {
         let method = if path.contains("/members/") {
             "PATCH"
+        } else if path.ends_with("/invitations")
+            || path.ends_with("/transfer-ownership")
+            || path.ends_with("/orgs")
+        {
+            "POST"
         } else {
             "PUT"
         };

@@ -165,6 +165,38 @@ pub fn instance_admin(p: &Principal) -> Result<InstanceAdmin<'_>> {
     }
 }
 
+/// Proof that the caller may create organizations: instance administrators always, other
+/// signed-in people when `allow_org_creation` is on.
+#[derive(Debug)]
+pub struct OrgCreator<'a> {
+    principal: &'a Principal,
+    user: &'a User,
+}
+
+impl<'a> OrgCreator<'a> {
+    /// The caller.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+
+    /// The person creating the organization.
+    pub fn user(&self) -> &'a User {
+        self.user
+    }
+}
+
+/// Checks who may create organizations (before the body is read).
+pub fn org_creator<'a>(app: &App, p: &'a Principal) -> Result<OrgCreator<'a>> {
+    let user = p.user()?;
+    if user.is_instance_admin || app.config.allow_org_creation {
+        Ok(OrgCreator { principal: p, user })
+    } else {
+        Err(Error::Forbidden(
+            "organization creation is limited to instance administrators here".into(),
+        ))
+    }
+}
+
 /// Proof of the CLI operator (local shell access to the data dir).
 #[derive(Debug)]
 pub struct Operator(());
