@@ -1764,3 +1764,47 @@ fn raw_tokens_stay_out_of_database_files_and_trace_logs() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 10: adding an existing account by email is an invitation it accepts (consent)
+
+#[test]
+fn adding_an_existing_account_by_email_sends_an_invitation_it_must_accept() {
+    let mut env = Env::start();
+    let owner = "olga.owner@example.test";
+    let mut o = env.verified_user(owner, "Olga Owner");
+    let r = env.admin.post_json(
+        "/api/v1/orgs",
+        &json!({"name": "Consent Org", "slug": "consent", "owner_email": owner}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let org = r.json()["id"].as_str().unwrap().to_string();
+    let r = o.post_json(
+        &format!("/api/v1/orgs/{org}/companies"),
+        &json!({"name": "Alpha Co", "slug": "alpha"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let a = r.json()["id"].as_str().unwrap().to_string();
+
+    let existing = "bob.builder@example.test";
+    let mut bob = env.verified_user(existing, "Bob Builder");
+    let r = o.post_json(
+        &format!("/api/v1/orgs/{org}/members"),
+        &json!({"email": existing, "role": "member", "company_access": [a]}),
+    );
+    assert_eq!(
+        r.status,
+        202,
+        "an add by the owner is an invitation: {}",
+        r.text()
+    );
+    assert_eq!(r.json()["status"], "pending", "{}", r.text());
+    // Not a member yet: no consent, no membership.
+    assert_eq!(memberships(&mut bob)["organizations"], json!([]));
+
+    // The invitation email arrives; accepting it makes the membership.
+    let token = token_of(&env.invite_link(existing));
+    let r = bob.post_json("/api/v1/invitations/accept", &json!({ "token": token }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_member_of(&memberships(&mut bob), &org, "member", &[&a]);
+}

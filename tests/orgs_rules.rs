@@ -2132,7 +2132,8 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
 
     let invited = format!("invited-{}@orgs.test", uniq());
     let control = format!("control-{}@orgs.test", uniq());
-    for e in [&invited, &control] {
+    let rescued = format!("rescued-{}@orgs.test", uniq());
+    for e in [&invited, &control, &rescued] {
         let r = inviter_s.post_json(
             &format!("/api/v1/orgs/{org}/invitations"),
             &json!({"email": e, "role": if *e == invited { "admin" } else { "member" }, "company_access": "all"}),
@@ -2158,6 +2159,11 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
     let page = server.session().get(&format!("/invite/{token}"));
     assert_eq!(page.status, 410, "revoked page: {}", page.text());
     assert!(page.text().contains("no longer valid"), "{}", page.text());
+    assert!(
+        page.text().contains("can no longer give this access"),
+        "{}",
+        page.text()
+    );
     create_user(w.s(IA), &invited, Some(PW));
     let mut invited_s = login(&server, &invited);
     let r = invited_s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
@@ -2187,6 +2193,28 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
     // The member invitation is also beyond a member's authority now (members do not invite).
     let page = server.session().get(&format!("/invite/{control_token}"));
     assert_eq!(page.status, 410, "{}", page.text());
+    // An owner who resends a pending invitation stands behind it from then on.
+    let list = crate::orgs_matrix::list_all(
+        w.s(OW),
+        &format!("/api/v1/orgs/{org}/invitations?status=all"),
+        100,
+    );
+    let row = list
+        .iter()
+        .find(|i| i["email"] == rescued.as_str())
+        .expect("the invitation");
+    let id = row["id"].as_str().unwrap().to_string();
+    let r = w.s(OW).request(
+        "POST",
+        &format!("/api/v1/invitations/{id}/resend"),
+        &[],
+        None,
+    );
+    let v = expect(&r, 200, "owner resends");
+    assert_eq!(v["inviter"]["id"], w.ids[&OW].as_str(), "{v}");
+    let token = invite_token(&mut w, &rescued);
+    let page = server.session().get(&format!("/invite/{token}"));
+    assert_eq!(page.status, 200, "{}", page.text());
 }
 
 /// Company confinement of reads: a company-limited admin sees nothing of other companies —
@@ -2413,10 +2441,29 @@ fn regression_issue10_authorization_before_validation() {
             403,
             "forbidden",
         ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/invitations"),
+            403,
+            "forbidden",
+        ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/transfer-ownership"),
+            403,
+            "forbidden",
+        ),
+        // Organization creation is for instance administrators in this configuration.
+        (OW, "/api/v1/orgs".to_string(), 403, "forbidden"),
     ];
     for (p, path, status, code) in &cases {
         let method = if path.contains("/members/") {
             "PATCH"
+        } else if path.ends_with("/invitations")
+            || path.ends_with("/transfer-ownership")
+            || path.ends_with("/orgs")
+        {
+            "POST"
         } else {
             "PUT"
         };

@@ -473,6 +473,9 @@ pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<I
     inv.expires_at = now() + ttl(app);
     let access_text = describe_access(app, &inv)?;
     let target = target_name(app, &inv)?;
+    // The resender's authority (just checked) now carries the invitation: acceptance checks
+    // them, not the original inviter.
+    (inv.inviter_id, inv.inviter_name, inv.inviter_key_id) = inviter_of(p, &target);
     app.store.write(|tx| {
         if inv.email != old_email {
             if tx
@@ -496,6 +499,7 @@ pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<I
             &app.keyring.token_hash(token.expose()),
             inv.expires_at,
         )?;
+        tx.set_invitation_inviter(&inv)?;
         let (action, details) = if inv.email != old_email {
             (
                 "invitation.readdressed",

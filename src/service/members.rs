@@ -211,10 +211,8 @@ pub fn remove(app: &App, access: &OrgAccess, target: &str) -> Result<()> {
     }
     app.store.write(|tx| {
         let current = tx.membership(org, &target)?.ok_or(Error::NotFound)?;
-        if current.role == OrgRole::Owner {
-            if tx.owner_count(org)? <= 1 {
-                return Err(Error::LastOwner);
-            }
+        if current.role == OrgRole::Owner && tx.owner_count(org)? <= 1 {
+            return Err(Error::LastOwner);
         }
         tx.delete_org_member(org, &target)?;
         audit::record(
@@ -246,6 +244,11 @@ pub fn transfer_ownership(
     if to == me {
         return Err(Error::field("user_id", "you are already an owner"));
     }
+    grant_ceiling(
+        app,
+        access.principal(),
+        org_grant(org, OrgRole::Owner, CompanyAccess::All),
+    )?;
     let now = now();
     app.store.write(|tx| {
         if tx.membership(org, &to)?.is_none() {

@@ -10,7 +10,9 @@ use crate::domain::user::validate_name;
 use crate::domain::{CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
-use crate::service::authz::{perm, Features, InstanceAdmin, OrgAccess, Permit, Principal};
+use crate::service::authz::{
+    perm, Features, InstanceAdmin, OrgAccess, OrgCreator, Permit, Principal,
+};
 use crate::service::{now, page_of, Page};
 
 /// Input for a new organization.
@@ -104,22 +106,15 @@ fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Resu
 
 /// Creates an organization as a signed-in user: instance admins always (optionally for
 /// another owner), anyone when `allow_org_creation` is on (they become owner).
-pub fn create(app: &App, p: &Principal, input: NewOrg) -> Result<Organization> {
-    let user = p.user()?;
-    if !user.is_instance_admin {
-        if !app.config.allow_org_creation {
-            return Err(Error::Forbidden(
-                "organization creation is limited to instance administrators here".into(),
-            ));
-        }
-        if input.owner_email.is_some() {
-            return Err(Error::field(
-                "owner_email",
-                "only instance administrators can choose the owner",
-            ));
-        }
+pub fn create(app: &App, creator: &OrgCreator<'_>, input: NewOrg) -> Result<Organization> {
+    let user = creator.user();
+    if !user.is_instance_admin && input.owner_email.is_some() {
+        return Err(Error::field(
+            "owner_email",
+            "only instance administrators can choose the owner",
+        ));
     }
-    insert(app, input, Some(user), &Actor::of(p))
+    insert(app, input, Some(user), &Actor::of(creator.principal()))
 }
 
 /// Creates an organization from the CLI (`owner_email` required).

@@ -198,6 +198,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records who stands behind a pending invitation now (after a resend).
+    pub fn set_invitation_inviter(&self, i: &InvitationRow) -> Result<()> {
+        self.0
+            .execute(
+                "UPDATE invitations SET inviter_id = ?2, inviter_name = ?3, inviter_key_id = ?4 \
+                 WHERE id = ?1 AND status = 'pending'",
+                params![
+                    i.id,
+                    i.inviter_id.as_ref().map(|u| u.as_str()),
+                    i.inviter_name,
+                    i.inviter_key_id
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Marks a pending invitation accepted; false when it was not pending.
     pub fn accept_invitation(&self, id: &str, user: &UserId, now: i64) -> Result<bool> {
         Ok(self

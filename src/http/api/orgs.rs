@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::authz::{instance_admin, org_access, perm, require_billing_read};
+use crate::service::authz::{instance_admin, org_access, org_creator, perm, require_billing_read};
 use crate::service::members::parse_role;
 use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
 use crate::service::orgs::{self, NewOrg};
@@ -108,10 +108,11 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 /// `POST /api/v1/orgs`.
 pub fn create(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
+    let creator = org_creator(app, &p)?;
     let b: CreateOrg = req.json()?;
     let org = orgs::create(
         app,
-        &p,
+        &creator,
         NewOrg {
             name: b.name,
             slug: b.slug,

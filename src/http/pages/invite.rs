@@ -23,7 +23,7 @@ fn token_of(req: &Req) -> String {
 pub fn unusable(app: &App, e: &Error) -> Resp {
     let (status, heading, text) = match e {
         Error::InvitationExpired => (410, "Invitation expired", "This invitation has expired. Ask the person who invited you to resend it."),
-        Error::InvitationRevoked => (410, "Invitation no longer valid", "This invitation link is no longer valid: it was revoked, or a newer link was sent. Use the newest email, or ask the person who invited you."),
+        Error::InvitationRevoked => (410, "Invitation no longer valid", "This invitation link is no longer valid: it was revoked, a newer link was sent, or the person who invited you can no longer give this access. Use the newest email, or ask someone who manages the team to invite you again."),
         Error::InvitationUsed => (409, "Invitation already used", "This invitation has already been accepted. Sign in to continue."),
         _ => (404, "Invitation not found", "This invitation link is not valid. Check that you copied the whole link from the email."),
     };
