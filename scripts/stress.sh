@@ -10,7 +10,8 @@
 # Phases:
 #   1. 10 connections streaming endless request headers at full speed (10 s)
 #   2. 1 000 requests declaring a 2 GiB body
-#   3. 2 000 idle or trickling connections while a client measures /healthz latency
+#   3. 2 000 idle or trickling connections while a client measures /healthz latency;
+#      64 connections stalling in the middle of a body
 #   4. sign-ins with 1 MB "email" strings
 #   5. password-reset request latency, existing vs unknown address
 #   6. file modes of the data dir, database and a backup
@@ -201,6 +202,21 @@ print(f"   server with them open: {t_open} threads, {f_open} fds, RSS {r_open:.0
       f"{sum(1 for d in lat if d == float('inf'))} failures")
 for s in conns: s.close()
 conns = []
+settle(threads, t0 + 2)
+
+# 3b. stalled bodies ------------------------------------------------------------------------
+print("\n3b. 64 connections sending headers and 1 byte of a 5 000-byte body, then nothing")
+stalled = []
+for _ in range(64):
+    s = socket.create_connection(ADDR)
+    s.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 5000\r\n\r\n{")
+    stalled.append(s)
+time.sleep(0.3)
+lat = healthz_latencies(100)
+print(f"   well-behaved client meanwhile: p50 {pct(lat, .5):.2f} ms, p99 {pct(lat, .99):.2f} ms, "
+      f"{sum(1 for d in lat if d == float('inf'))} failures; server threads {threads()}")
+for s in stalled: s.close()
 settle(threads, t0 + 2)
 
 # 4. 1 MB sign-in emails -------------------------------------------------------------------

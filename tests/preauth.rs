@@ -594,3 +594,45 @@ fn password_reset_request_timing_does_not_reveal_accounts() {
     );
     assert_eq!(count("timing-unknown-%"), 0);
 }
+
+// Issue 11: a client trickling its body must not hold a request worker. Before, as many
+// stalled bodies as workers blocked every other client until the read deadline.
+#[test]
+fn stalled_bodies_do_not_hold_the_workers() {
+    let server = TestServer::builder()
+        .env("TENANTRY_HTTP_WORKERS", "2")
+        .env("TENANTRY_HTTP_READ_TIMEOUT_SECS", "30")
+        .env("TENANTRY_HTTP_REQUEST_TIMEOUT_SECS", "30")
+        .start();
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(server.addr()).unwrap();
+        s.write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{")
+            .unwrap();
+        stalled.push(s);
+    }
+    thread::sleep(Duration::from_millis(300));
+    // Every one of these would wait for a 30 s deadline if the stalled bodies held the two
+    // workers; a generous 10 s client timeout tells the two apart without timing anything.
+    let c = Client::new(server.addr()).with_timeout(Duration::from_secs(10));
+    for i in 0..5 {
+        let r = c
+            .try_request("GET", "/healthz", &[], None)
+            .unwrap_or_else(|e| panic!("healthz {i} while bodies stall: {e}"));
+        assert_eq!(r.status, 200);
+    }
+    // A body that completes is still served.
+    for s in &mut stalled[..2] {
+        let mut rest = vec![b' '; 4998];
+        rest.push(b'}');
+        s.write_all(&rest).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert!(
+            head.starts_with(b"HTTP/1.1 4"),
+            "{:?}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+}

@@ -6,10 +6,12 @@
 //! strict message framing (400), an unread body is never drained (the connection closes
 //! instead), socket read/write timeouts set at accept, a header deadline, and at most
 //! `http.max_connections` open connections, each on its own thread from accept to close
-//! (so a burst of keep-alive connections cannot starve queued ones). This module adds the
-//! body cap ([`MAX_BODY`], 413 without reading a declared body) and the request deadline
-//! for reading a body (`http.request_timeout_secs`; writes are bounded by the socket's
-//! write timeout).
+//! (so a burst of keep-alive connections cannot starve queued ones), and a body up to
+//! [`MAX_BODY`] is read by the connection's thread, within `http.request_timeout_secs`,
+//! before the request is queued (so a slow client never holds a worker; at most
+//! `PREFETCH_BUDGET` bytes of bodies are held at once). This module adds the body cap
+//! (413 without reading a declared body over [`MAX_BODY`]). Response writes are bounded by
+//! the socket's write timeout.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -29,6 +31,10 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// Request headers (request line included) above this size are refused with 431.
 pub const MAX_HEADER: usize = 32 * 1024;
 
+/// Bytes of request bodies read ahead and not yet handled, across all connections, at
+/// most; past it connections wait (TCP flow control slows their clients).
+const PREFETCH_BUDGET: usize = 64 * 1024 * 1024;
+
 struct Shared {
     app: Arc<App>,
     stop: Arc<AtomicBool>,
@@ -44,6 +50,11 @@ fn limits(app: &App) -> tiny_http::Limits {
         read_timeout: Some(read),
         write_timeout: Some(request),
         header_timeout: Some(read),
+        // Bodies are read on the connection's thread before the request reaches a worker,
+        // so a client trickling its body holds only its own connection, never a worker.
+        prefetch_body_bytes: MAX_BODY,
+        prefetch_budget: Some(Arc::new(tiny_http::ByteBudget::new(PREFETCH_BUDGET))),
+        body_timeout: Some(request),
         ..Default::default()
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -81,7 +81,6 @@ fn process_request(app: &App, email: &Email) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct ResetQueue {
     jobs: Mutex<VecDeque<Email>>,
-    ready: Condvar,
 }
 
 /// At most this many reset requests wait for the worker.
@@ -94,26 +93,23 @@ impl ResetQueue {
             log::warn!("password-reset queue full; a request was dropped");
             return;
         }
+        // No wake-up: the worker must not start this request's work while its answer is
+        // still being written (on a busy machine that delays the answer for existing
+        // accounts only). It drains the queue on its own clock instead.
         jobs.push_back(email);
-        self.ready.notify_one();
     }
 
-    fn pop(&self, wait: Duration) -> Option<Email> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        if jobs.is_empty() {
-            jobs = self
-                .ready
-                .wait_timeout(jobs, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        jobs.pop_front()
+    fn take_all(&self) -> VecDeque<Email> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-/// Starts the reset worker: it looks each queued address up and, for a password account,
-/// stores a reset token and queues the email. Stops (after the queue is empty) once `stop`
-/// is set.
+/// The reset worker drains its queue this often.
+const RESET_TICK: Duration = Duration::from_millis(250);
+
+/// Starts the reset worker: every 250 ms it looks each queued address up and, for a password
+/// account, stores a reset token and queues the email (so that work never coincides with a
+/// particular request's answer). Stops (after the queue is empty) once `stop` is set.
 pub fn spawn_reset_worker(
     app: Arc<App>,
     stop: Arc<AtomicBool>,
@@ -121,15 +117,16 @@ pub fn spawn_reset_worker(
     std::thread::Builder::new()
         .name("password-reset".into())
         .spawn(move || loop {
-            match app.reset_queue.pop(Duration::from_millis(200)) {
-                Some(email) => {
-                    if let Err(e) = process_request(&app, &email) {
-                        log::error!("password-reset request failed: {e}");
-                    }
+            let stopping = stop.load(Ordering::Relaxed);
+            for email in app.reset_queue.take_all() {
+                if let Err(e) = process_request(&app, &email) {
+                    log::error!("password-reset request failed: {e}");
                 }
-                None if stop.load(Ordering::Relaxed) => return,
-                None => {}
             }
+            if stopping {
+                return;
+            }
+            std::thread::sleep(RESET_TICK);
         })
 }
 

@@ -241,6 +241,11 @@ impl ClientConnection {
             data_source,
             writer,
             self.unfinished.clone(),
+            crate::request::Prefetch {
+                max_bytes: self.limits.prefetch_body_bytes,
+                deadline: self.limits.body_timeout.map(|d| Instant::now() + d),
+                budget: self.limits.prefetch_budget.clone(),
+            },
         )
         .map_err(|e| {
             use crate::request;

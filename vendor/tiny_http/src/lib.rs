@@ -112,7 +112,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use request::{ReadWrite, Request};
+pub use request::{ByteBudget, ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 
@@ -161,6 +161,14 @@ pub struct Limits {
     pub header_timeout: Option<Duration>,
     /// Stack size of a connection thread (it only parses request heads).
     pub connection_stack: usize,
+    /// Bodies up to this size (and this much of a chunked body, plus one byte) are read by
+    /// the connection thread before the request is queued, so workers never wait on a
+    /// slow client.
+    pub prefetch_body_bytes: usize,
+    /// Bytes held in prefetched bodies across all connections, at most (None: unbounded).
+    pub prefetch_budget: Option<Arc<ByteBudget>>,
+    /// Time from the end of the header to the end of a prefetched body; past it: 408.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -172,6 +180,9 @@ impl Default for Limits {
             write_timeout: None,
             header_timeout: None,
             connection_stack: 256 * 1024,
+            prefetch_body_bytes: 1024,
+            prefetch_budget: None,
+            body_timeout: None,
         }
     }
 }

@@ -1,11 +1,12 @@
 use std::io::Error as IoError;
-use std::io::{self, Cursor, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::convert::TryFrom;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -143,6 +144,135 @@ impl<R> Drop for BodyGuard<R> {
     }
 }
 
+/// PATCH(prefetch): how much of a body the connection thread reads before queueing the
+/// request, by when, and the budget of prefetched bytes shared by all connections.
+#[derive(Clone, Default)]
+pub struct Prefetch {
+    pub max_bytes: usize,
+    pub deadline: Option<Instant>,
+    pub budget: Option<Arc<ByteBudget>>,
+}
+
+/// PATCH(prefetch): bytes held in prefetched bodies across all connections, at most `max`.
+/// A connection that finds the budget spent waits (its client is not read: TCP flow control
+/// slows it down) until bodies are consumed, or until its deadline.
+#[derive(Debug)]
+pub struct ByteBudget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl ByteBudget {
+    pub fn new(max: usize) -> Self {
+        ByteBudget {
+            used: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                (u + n <= self.max).then_some(u + n)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+/// PATCH(prefetch): a body read ahead into memory; its bytes count against the budget until
+/// it is dropped.
+struct Prefetched {
+    buf: Vec<u8>,
+    pos: usize,
+    taken: usize,
+    budget: Option<Arc<ByteBudget>>,
+}
+
+impl Prefetched {
+    fn new(budget: Option<Arc<ByteBudget>>) -> Self {
+        Prefetched {
+            buf: Vec::new(),
+            pos: 0,
+            taken: 0,
+            budget,
+        }
+    }
+
+    /// Reads up to `want` bytes (fewer at end of stream), in steps of at most 16 KiB, each
+    /// taken from the budget first; fails with `TimedOut` past `deadline`.
+    fn fill<R: Read>(
+        &mut self,
+        src: &mut R,
+        want: usize,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let late = || deadline.is_some_and(|d| Instant::now() > d);
+        while self.buf.len() < want {
+            let step = (want - self.buf.len()).min(16 * 1024);
+            if let Some(b) = &self.budget {
+                while !b.try_take(step) {
+                    if late() {
+                        return Err(IoError::new(ErrorKind::TimedOut, "body deadline"));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                self.taken += step;
+            }
+            if late() {
+                return Err(IoError::new(ErrorKind::TimedOut, "body deadline"));
+            }
+            let start = self.buf.len();
+            self.buf.resize(start + step, 0);
+            let n = loop {
+                match src.read(&mut self.buf[start..]) {
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(e);
+                }
+            };
+            self.buf.truncate(start + n);
+            if n == 0 {
+                break;
+            }
+        }
+        // Keep only what is held.
+        if let Some(b) = &self.budget {
+            let held = self.buf.len();
+            if self.taken > held {
+                b.give_back(self.taken - held);
+                self.taken = held;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for Prefetched {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = (&self.buf[self.pos..]).read(out)?;
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.give_back(self.taken);
+        }
+    }
+}
+
 /// Error that can happen when building a `Request` object.
 #[derive(Debug)]
 pub enum RequestCreationError {
@@ -182,8 +312,9 @@ pub fn new_request<R, W>(
     headers: Vec<Header>,
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
-    writer: W,
+    mut writer: W,
     unfinished: Arc<AtomicBool>,
+    prefetch: Prefetch,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
@@ -240,39 +371,57 @@ where
     // upgrade` no longer hands the raw socket to the body reader), and a body that is not
     // read to its end is never drained: the guard marks the connection as finished instead
     // (see `BodyGuard`), so an unread body costs neither memory nor time.
+    let mut must_send_continue = expects_continue;
     let reader = if let Some(content_length) = content_length {
         if content_length == 0 {
             Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-        } else if content_length <= 1024 && !expects_continue {
-            // if the content-length is small enough, we just read everything into a buffer
-
-            let mut buffer = vec![0; content_length];
-            let mut offset = 0;
-
-            while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
-                if read == 0 {
-                    // the socket returned EOF, but we were before the expected content-length
-                    // aborting
-                    let info = "Connection has been closed before we received enough data";
-                    let err = IoError::new(ErrorKind::ConnectionAborted, info);
-                    return Err(RequestCreationError::CreationIoError(err));
-                }
-
-                offset += read;
+        } else if content_length <= prefetch.max_bytes {
+            // PATCH(prefetch): a body up to `Limits::prefetch_body_bytes` is read here, on the
+            // connection's own thread and within the body deadline, before the request is
+            // queued: request workers never wait on a slow client.
+            if expects_continue {
+                writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+                writer.flush()?;
+                must_send_continue = false;
             }
-
-            Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
+            let mut body = Prefetched::new(prefetch.budget.clone());
+            body.fill(&mut source_data, content_length, prefetch.deadline)?;
+            if body.buf.len() < content_length {
+                let info = "Connection has been closed before we received enough data";
+                let err = IoError::new(ErrorKind::ConnectionAborted, info);
+                return Err(RequestCreationError::CreationIoError(err));
+            }
+            Box::new(body) as Box<dyn Read + Send + 'static>
         } else {
             let (data_reader, _) = EqualReader::new(source_data, content_length);
             Box::new(BodyGuard::new(FusedReader::new(data_reader), unfinished.clone()))
                 as Box<dyn Read + Send + 'static>
         }
     } else if transfer_encoding.is_some() {
-        Box::new(BodyGuard::new(
-            FusedReader::new(Decoder::new(source_data)),
-            unfinished.clone(),
-        )) as Box<dyn Read + Send + 'static>
+        // PATCH(prefetch): up to `prefetch_body_bytes + 1` bytes of a chunked body are read
+        // here too; the rest (a body over the limit) is left to the reader, unread.
+        if expects_continue {
+            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            writer.flush()?;
+            must_send_continue = false;
+        }
+        let mut decoder = FusedReader::new(Decoder::new(source_data));
+        let mut body = Prefetched::new(prefetch.budget.clone());
+        let want = prefetch.max_bytes.saturating_add(1);
+        match body.fill(&mut decoder, want, prefetch.deadline) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::InvalidData) => {
+                return Err(RequestCreationError::BadFraming)
+            }
+            Err(e) => return Err(RequestCreationError::CreationIoError(e)),
+        }
+        if body.buf.len() < want {
+            // the whole body arrived (the decoder reached its end)
+            Box::new(body) as Box<dyn Read + Send + 'static>
+        } else {
+            Box::new(BodyGuard::new(body.chain(decoder), unfinished.clone()))
+                as Box<dyn Read + Send + 'static>
+        }
     } else {
         // neither a Content-Length nor a Transfer-Encoding: no body (RFC 9112 §6.3)
         Box::new(io::empty()) as Box<dyn Read + Send + 'static>
@@ -288,7 +437,7 @@ where
         http_version: version,
         headers,
         body_length: content_length,
-        must_send_continue: expects_continue,
+        must_send_continue,
         notify_when_responded: None,
         connection_done: unfinished,
     })
