@@ -2455,6 +2455,20 @@ fn regression_issue10_authorization_before_validation() {
         ),
         // Organization creation is for instance administrators in this configuration.
         (OW, "/api/v1/orgs".to_string(), 403, "forbidden"),
+        (ME, format!("/api/v1/orgs/{org}/sso"), 403, "forbidden"),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/billing/source"),
+            403,
+            "forbidden",
+        ),
+        (
+            AD,
+            format!("/api/v1/orgs/{org}/billing/source"),
+            403,
+            "forbidden",
+        ),
+        (OT, format!("/api/v1/orgs/{org}/sso"), 404, "not_found"),
     ];
     for (p, path, status, code) in &cases {
         let method = if path.contains("/members/") {

@@ -880,6 +880,13 @@ fn company_sites_preferences_and_members() {
     let a = w.a.clone();
     let newcomer = "newcomer@orgs.test";
     crate::orgs_matrix::create_user(w.s(P::IA), newcomer, Some(PW));
+    // Only an instance administrator adds an existing account directly (everyone else
+    // invites); the newcomer is the direct member changed and removed below.
+    let r = w.s(P::IA).post_json(
+        &format!("/api/v1/companies/{a}/members"),
+        &json!({"email": newcomer, "role": "viewer"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
     let sites = format!("/settings/companies/{a}/sites");
     let b = Browser::start();
 
@@ -992,25 +999,25 @@ fn company_sites_preferences_and_members() {
         viewer_row.contains("Added directly") && viewer_row.contains("Viewer"),
         "{viewer_row}"
     );
-    b.type_into("#f-email", "nobody@orgs.test");
-    submit(
-        &b,
-        &format!("{members}/add"),
-        "No user has this email; invite them instead.",
-    );
+    // Adding someone who is a member already is refused with the reason beside the form.
+    b.type_into("#f-email", &w.emails[&P::CV].clone());
+    submit(&b, &format!("{members}/add"), "already a member");
     check_page(
         &b,
         "Members with an error",
         Some("settings-company-members"),
     );
+    // Adding by email invites (whether or not the address has an account: the page does
+    // not say which).
     b.clear("#f-email");
-    b.type_into("#f-email", newcomer);
+    b.type_into("#f-email", "nobody@orgs.test");
     b.select("#f-role", "viewer");
     submit(
         &b,
         &format!("{members}/add"),
-        "The member is added to the company.",
+        "An invitation is on its way. They join the company when they accept it.",
     );
+    assert!(!b.text().contains("nobody@orgs.test"));
     let row = b
         .texts("tbody tr")
         .into_iter()

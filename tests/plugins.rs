@@ -1001,11 +1001,10 @@ fn sso_in_a_real_browser_from_the_sign_in_page() {
     browser.type_into("#email", "bea@example.test");
     browser.click("button[type=submit]");
     browser.wait_for(
-        "the start page after signing in through the identity provider",
+        "the settings page after signing in through the identity provider",
         Duration::from_secs(20),
         |url, html| {
-            url.ends_with('/')
-                && url.starts_with(&w.server.base_url())
+            url.starts_with(&format!("{}/settings", w.server.base_url()))
                 && html.contains("Bea Browser")
         },
     );

@@ -832,3 +832,33 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         "{to}"
     );
 }
+
+/// Regression (issue 10, "no grant beyond the grantor"): the role people get when they join
+/// through SSO is a grant, so whoever sets it can set only a role they could grant
+/// themselves — an admin cannot make every newcomer a `billing` member.
+#[test]
+fn regression_issue10_the_sso_join_role_stays_within_the_setters_rights() {
+    let mut w = world();
+    let org = w.org.clone();
+    let mut admin = member(&mut w, &org, "second-admin@acme.test", "admin");
+    let path = format!("/api/v1/orgs/{org}/sso");
+    let r = admin.put_json(
+        &path,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "billing"}),
+    );
+    assert_problem(&r, 403, "forbidden");
+    // Nothing changed: the owner's settings stand.
+    assert_eq!(settings(&mut w)["join_role"], "member");
+    // A role within the admin's own rights is accepted.
+    let r = admin.put_json(
+        &path,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "admin"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The owner may hand out `billing`.
+    let r = w.admin.put_json(
+        &path,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "billing"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -158,6 +158,20 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
+    // People who join through SSO get this role: setting it is a grant, so it stays within
+    // the rights of whoever sets it (a company-limited admin cannot hand out more than they
+    // hold, an admin cannot hand out `billing`).
+    if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
+        crate::service::authz::grant_ceiling(
+            app,
+            access.principal(),
+            crate::service::authz::Grant::Org {
+                org: access.org_id().clone(),
+                role,
+                company_access: CompanyAccess::List(Vec::new()),
+            },
+        )?;
+    }
     domains.sort();
     let org = access.org_id();
     // A fresh token for each domain; a domain already listed keeps its own.

@@ -373,6 +373,7 @@ struct PutSource {
 pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    access.permit::<perm::BillingManage>()?;
     let b: PutSource = req.json()?;
     Ok(Resp::json(
         200,

@@ -23,6 +23,8 @@ pub fn get(app: &App, req: &Req) -> Result<Resp> {
 pub fn put(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
+    // Authorization before validation: the permission is checked before the body is read.
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     let input: sso::SsoSettingsInput = req.json()?;
     Ok(Resp::json(200, &sso::put_settings(app, &access, input)?))
 }

@@ -203,7 +203,12 @@ fn words(e: Error, org: &str) -> Result<String> {
 fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamView> {
     let org = access.org_id().to_string();
     let names = company_names(app, access)?;
-    let page = members::list(app, &access.permit()?, req.query_param("after").as_deref(), 50)?;
+    let page = members::list(
+        app,
+        &access.permit()?,
+        req.query_param("after").as_deref(),
+        50,
+    )?;
     let manage = access.explain(Permission::MembersManage).0;
     let me = c.session.principal.user_id().cloned();
     let members = page

@@ -170,7 +170,12 @@ fn create_form(c: &Ctx, org: &str) -> CreateForm {
 
 fn list_view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<KeysView> {
     let org = access.org_id().to_string();
-    let page = api_keys::list(app, &access.permit()?, req.query_param("after").as_deref(), 50)?;
+    let page = api_keys::list(
+        app,
+        &access.permit()?,
+        req.query_param("after").as_deref(),
+        50,
+    )?;
     let now = now();
     Ok(KeysView {
         org: access.org().name.clone(),

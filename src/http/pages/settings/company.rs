@@ -30,7 +30,9 @@ fn notice(req: &Req) -> Option<&'static str> {
         "site_deleted" => Some("The site is deleted."),
         "preferences_saved" => Some("The data preferences are saved."),
         "member_added" => Some("The member is added to the company."),
-        "member_invited" => Some("An invitation is on its way. They join the company when they accept it."),
+        "member_invited" => {
+            Some("An invitation is on its way. They join the company when they accept it.")
+        }
         "member_changed" => Some("The member's role is saved."),
         "member_removed" => Some("The member is removed from the company."),
         _ => None,
@@ -410,7 +412,12 @@ fn members_view(app: &App, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<Membe
     let cmp = ctx.company_id().to_string();
     let base = company_href(&cmp, "members");
     let manage = can(ctx, Permission::CompanyMembersManage);
-    let list = companies::list_members(app, &ctx.member_list_permit()?, req.query_param("after").as_deref(), 50)?;
+    let list = companies::list_members(
+        app,
+        &ctx.member_list_permit()?,
+        req.query_param("after").as_deref(),
+        50,
+    )?;
     Ok(MembersView {
         company: ctx.company().name.clone(),
         csrf_token: c.session.csrf_token.clone(),
