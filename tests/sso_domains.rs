@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
-use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
+use crate::support::forms::{csrf_cookie, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, write_config, PluginEntry};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{assert_problem, Client, Response, Session, TestServer};
@@ -428,6 +428,59 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
     assert_problem(&r, 409, "conflict");
 }
 
+/// Each DNS check can hold a worker for seconds, so an organization gets a few in a row and
+/// then waits (429 `rate_limited` with Retry-After); callers who may not verify spend none of
+/// its attempts, and other organizations are not slowed (issue 10).
+#[test]
+fn domain_verification_is_throttled_per_organization() {
+    let mut w = world();
+    let org = w.org.clone();
+    let verify = format!("/api/v1/orgs/{org}/sso/domains/other.test/verify");
+    let _dns = Dnsmasq::start(w.dns_port, &[("_tenantry-challenge.unrelated.test", "x")]);
+
+    // A member without the permission cannot use up the organization's attempts.
+    let mut plain = member(&mut w, &org, "mo@elsewhere.test", "member");
+    for _ in 0..8 {
+        assert_problem(&plain.post_json(&verify, &json!({})), 403, "forbidden");
+    }
+    // Five checks in a row get their answer; the sixth is refused without a lookup.
+    for i in 0..5 {
+        let r = w.admin.post_json(&verify, &json!({}));
+        assert_eq!(r.status, 422, "attempt {i}: {}", r.text());
+    }
+    let r = w.admin.post_json(&verify, &json!({}));
+    assert_problem(&r, 429, "rate_limited");
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&wait), "{wait}");
+    // The other listed domain of the same organization waits too (the limit is per
+    // organization, not per domain).
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/sso/domains/example.test/verify"),
+        &json!({}),
+    );
+    assert_problem(&r, 429, "rate_limited");
+
+    // Another organization still gets its answer.
+    let mut admin = w.admin.clone();
+    let rival = create_org(&mut admin, "rival");
+    sso_on(&mut admin, &rival);
+    allow_plugins(&mut admin, &rival, &["oidc"]);
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{rival}/sso"),
+        &json!({"plugin": "oidc", "domains": ["rival.test"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{rival}/sso/domains/rival.test/verify"),
+        &json!({}),
+    );
+    assert_problem(&r, 422, "domain_verification_failed");
+}
+
 #[test]
 fn an_instance_administrator_approves_domains_through_the_api_and_the_cli() {
     let mut w = world();
@@ -593,7 +646,18 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
     let mut browser = w.server.session();
     let page = browser.get(&format!("/invite/{token}"));
     assert_eq!(page.status, 200, "{}", page.text());
-    let csrf = input_value(&page.text(), "csrf_token").unwrap();
+    // The page offers single sign-on, not a password form (issue 10, finding 8).
+    let html = page.text();
+    assert!(html.contains("Continue with single sign-on"), "{html}");
+    assert!(!html.contains("name=\"password\""), "{html}");
+    let link = html_attr_after(&html, "Continue with single sign-on");
+    assert!(
+        link.contains("/sso/oidc/start?email=newbie%40example.test")
+            && link.contains(&format!("next=%2Finvite%2F{token}")),
+        "{link}"
+    );
+    // The browser got its form token all the same (a stale form posted anyway is sent on).
+    let csrf = csrf_cookie(&page).unwrap();
     let r = post_form_with_csrf(
         &mut browser,
         &format!("/invite/{token}/signup"),
@@ -622,6 +686,38 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
     );
     let r = password_login(&w, "newbie@example.test", "a-long-password-1");
     assert_problem(&r, 400, "sso_required");
+
+    // An address in a still pending domain signs up with a password as before.
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": "pending@other.test", "role": "member", "company_access": "all"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let html = w.admin.get("/dev/outbox").text();
+    let token = last_invite_token(&html);
+    let page = w.server.session().get(&format!("/invite/{token}"));
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("name=\"password\""), "{}", page.text());
+    assert!(!page.text().contains("Continue with single sign-on"));
+}
+
+/// The `href` of the link whose text is `text`, entities decoded.
+fn html_attr_after(html: &str, text: &str) -> String {
+    let end = html.find(text).expect("link text");
+    let start = html[..end].rfind("href=\"").expect("href") + "href=\"".len();
+    let raw = &html[start..start + html[start..].find('"').unwrap()];
+    raw.replace("&amp;", "&")
+        .replace("&#x3D;", "=")
+        .replace("&#x2F;", "/")
+}
+
+/// The token of the newest invitation link in the outbox page (newest first).
+fn last_invite_token(html: &str) -> String {
+    let at = html.find("/invite/").expect("an invitation link");
+    html[at + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------
