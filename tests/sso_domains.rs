@@ -928,3 +928,149 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         "{to}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Second review of issue 10: attempts against the merged code, kept as regression tests
+// ------------------------------------------------------------------------------------------
+
+/// A verified domain cannot be claimed again under another spelling — case, a trailing dot,
+/// Unicode or punycode — and routes every spelling to its owner; a pending claim of the same
+/// domain by two organizations gets two tokens, and one organization's record verifies only
+/// that organization (issue 10).
+#[test]
+fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() {
+    let mut w = world();
+    let org = w.org.clone();
+    let r = w.admin.put_json(
+        &format!("/api/v1/orgs/{org}/sso"),
+        &json!({"plugin": "oidc", "domains": ["example.test", "other.test", "Bücher.TEST", "shared.test"], "join_role": "member"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        settings(&mut w)["domains"],
+        json!([
+            "example.test",
+            "other.test",
+            "shared.test",
+            "xn--bcher-kva.test"
+        ])
+    );
+    approve_domain(&mut w.admin, &org, "example.test");
+    approve_domain(&mut w.admin, &org, "xn--bcher-kva.test");
+
+    let mut admin = w.admin.clone();
+    let rival = create_org(&mut admin, "rival");
+    sso_on(&mut admin, &rival);
+    allow_plugins(&mut admin, &rival, &["oidc"]);
+    let put = format!("/api/v1/orgs/{rival}/sso");
+    for variant in [
+        "Example.COM.test",
+        "EXAMPLE.TEST",
+        " example.test ",
+        "bücher.test",
+        "BÜCHER.TEST",
+        "xn--bcher-kva.test",
+        "XN--BCHER-KVA.TEST",
+    ] {
+        let r = admin.put_json(&put, &json!({"plugin": "oidc", "domains": [variant]}));
+        if variant == "Example.COM.test" {
+            // A different domain, only pending: accepted, routes nothing.
+            assert_eq!(r.status, 200, "{variant}: {}", r.text());
+            continue;
+        }
+        assert_problem(&r, 409, "conflict");
+    }
+    // A trailing dot is not an email domain: refused outright.
+    let r = admin.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test."]}),
+    );
+    assert_problem(&r, 422, "validation_failed");
+    for email in ["x@EXAMPLE.test", "x@bücher.test", "x@XN--BCHER-KVA.test"] {
+        let d = discover(&w, email);
+        assert_eq!(d["plugin"], "oidc", "{email}: {d}");
+    }
+    assert_eq!(discover(&w, "x@example.com.test")["sso"], false);
+
+    // Both list shared.test, both pending: each has its own token.
+    let r = admin.put_json(&put, &json!({"plugin": "oidc", "domains": ["shared.test"]}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rival_value = r.json()["domain_verification"][0]["txt_value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let acme = domain_entry(&mut w, "shared.test");
+    let acme_value = acme["txt_value"].as_str().unwrap().to_string();
+    assert_ne!(acme_value, rival_value);
+    // The record carries the first organization's token: the rival's check fails, the
+    // owner's succeeds, and after that the rival cannot verify it at all.
+    let _dns = Dnsmasq::start(
+        w.dns_port,
+        &[(acme["txt_name"].as_str().unwrap(), acme_value.as_str())],
+    );
+    let rival_verify = format!("/api/v1/orgs/{rival}/sso/domains/shared.test/verify");
+    let r = admin.post_json(&rival_verify, &json!({}));
+    assert_problem(&r, 422, "domain_verification_failed");
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/sso/domains/Shared.TEST./verify"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "verified");
+    let r = admin.post_json(&rival_verify, &json!({}));
+    assert_problem(&r, 409, "conflict");
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{rival}/sso/domains/shared.test/approve"),
+        &json!({}),
+    );
+    assert_problem(&r, 409, "conflict");
+    assert_eq!(discover(&w, "y@shared.test")["plugin"], "oidc");
+    let rs = admin.get(&put).json();
+    assert_eq!(rs["domain_verification"][0]["status"], "pending", "{rs}");
+}
+
+/// The join role of SSO sign-ins is a standing grant: an admin cannot make everyone the
+/// provider vouches for `billing` or `owner` (roles with rights the admin lacks); an owner
+/// can, and an admin may then edit the settings without changing it (issue 10).
+#[test]
+fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
+    let mut w = world();
+    let org = w.org.clone();
+    let mut admin_member = member(&mut w, &org, "adele@elsewhere.test", "admin");
+    let mut owner = member(&mut w, &org, "otis@elsewhere.test", "owner");
+    let put = format!("/api/v1/orgs/{org}/sso");
+    for role in ["billing", "owner"] {
+        let r = admin_member.put_json(
+            &put,
+            &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": role}),
+        );
+        if role == "owner" {
+            // `owner` was never a join role.
+            assert_problem(&r, 422, "validation_failed");
+            continue;
+        }
+        let p = assert_problem(&r, 403, "forbidden");
+        assert!(p["detail"].as_str().unwrap().contains(role), "{p}");
+    }
+    assert_eq!(settings(&mut w)["join_role"], "member");
+    let r = admin_member.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "admin"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = owner.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "billing"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin_member.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test", "other.test"], "join_role": "billing"}),
+    );
+    assert_eq!(r.status, 200, "unchanged join role: {}", r.text());
+    let r = admin_member.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": null}),
+    );
+    assert_eq!(r.status, 200, "clearing it grants nothing: {}", r.text());
+}

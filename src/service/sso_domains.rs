@@ -215,6 +215,17 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
     if row.verified {
         return Ok(DomainView::of(&row));
     }
+    // Taken already: no lookup can change that.
+    if app
+        .store
+        .read(|c| c.sso_org_for_domain(&row.domain))?
+        .is_some_and(|o| &o != org)
+    {
+        return Err(Error::Conflict(format!(
+            "the domain {} is already verified by another organization's SSO",
+            row.domain
+        )));
+    }
     let view = DomainView::of(&row);
     // Counted before the lookup, so parallel requests cannot all slip through.
     let key = org.as_str();
