@@ -2807,3 +2807,115 @@ fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies(
         assert_eq!(r.status, none.status, "{text} vs {}", none.text());
     }
 }
+
+/// A `members:write` key changes and removes only `member`s: it cannot promote a member to
+/// admin, demote or remove an admin, or grant company roles beyond `viewer` (issue 10).
+#[test]
+fn regression_issue10_members_write_key_changes_only_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a) = (w.org.clone(), w.a.clone());
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "provisioning", "scopes": ["members:write"]}),
+    );
+    let key = expect(&r, 201, "owner creates a members:write key")["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (me, ad) = (w.ids[&ME].clone(), w.ids[&AD].clone());
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{me}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{me}"),
+            Some(json!({"role": "billing"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{ad}"),
+            Some(json!({"role": "member"})),
+        ),
+        ("DELETE", format!("/api/v1/orgs/{org}/members/{ad}"), None),
+    ] {
+        let r = bearer(&server, method, &path, &key, body.as_ref());
+        expect_problem(
+            &r,
+            403,
+            "forbidden",
+            &format!("key {method} {path} {body:?}"),
+        );
+    }
+    // The company routes need `companies:write` at all.
+    let r = bearer(
+        &server,
+        "POST",
+        &format!("/api/v1/companies/{a}/invitations"),
+        &key,
+        Some(&json!({"email": format!("k-{}@orgs.test", uniq()), "role": "admin"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Within its reach: changing a member's company access works.
+    let r = bearer(
+        &server,
+        "PATCH",
+        &format!("/api/v1/orgs/{org}/members/{me}"),
+        &key,
+        Some(&json!({"company_access": [a]})),
+    );
+    expect(&r, 200, "key narrows a member");
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    let roles: Vec<(&Value, &Value)> = members
+        .iter()
+        .map(|m| (&m["user_id"], &m["role"]))
+        .collect();
+    assert!(roles.contains(&(&json!(ad), &json!("admin"))), "{roles:?}");
+    assert!(roles.contains(&(&json!(me), &json!("member"))), "{roles:?}");
+}
+
+/// An admin limited to company A reaches no company route of B: not its members, not its
+/// invitations, not its sites (404, as for a company that does not exist) (issue 10).
+#[test]
+fn regression_issue10_limited_admin_reaches_no_company_route_of_another_company() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let b = w.b.clone();
+    let cv = w.ids[&CV].clone();
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/companies/{b}/members"), None),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/invitations"),
+            Some(json!({"email": format!("la-{}@orgs.test", uniq()), "role": "viewer"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/members"),
+            Some(json!({"email": format!("la-{}@orgs.test", uniq()), "role": "admin"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/companies/{b}/members/{cv}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/companies/{b}/members/{cv}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/sites"),
+            Some(json!({"name": "x", "address": "y", "timezone": "UTC"})),
+        ),
+    ] {
+        let r = send(&mut la, method, &path, body.as_ref());
+        expect_problem(&r, 404, "not_found", &format!("{method} {path}"));
+    }
+}
