@@ -2496,3 +2496,487 @@ fn regression_issue10_authorization_before_validation() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 10, second review: attempts against the merged code, kept as regression tests.
+
+/// Invitations to other companies leave no trace a company-limited admin can read: the
+/// resend, re-address and revoke events of an invitation to B (or to all companies) are
+/// hidden from an admin limited to A like its creation is; the admin can neither resend nor
+/// revoke it (404, still pending).
+#[test]
+fn regression_issue10_limited_admin_cannot_see_or_touch_other_companies_invitations() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    let mut secrets = Vec::new();
+    let mut ids = Vec::new();
+    for access in [json!([b]), json!("all")] {
+        let first = format!("secret-{}@orgs.test", uniq());
+        let second = format!("secret-{}@orgs.test", uniq());
+        let r = w.s(OW).post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": first, "role": "member", "company_access": access}),
+        );
+        let id = expect(&r, 201, "owner invites")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The limited admin can neither resend, re-address nor revoke it.
+        for (method, path, body) in [
+            ("POST", format!("/api/v1/invitations/{id}/resend"), None),
+            (
+                "POST",
+                format!("/api/v1/invitations/{id}/resend"),
+                Some(json!({"email": format!("x-{}@orgs.test", uniq())})),
+            ),
+            ("DELETE", format!("/api/v1/invitations/{id}"), None),
+        ] {
+            let r = send(&mut la, method, &path, body.as_ref());
+            expect_problem(&r, 404, "not_found", &format!("{method} {path} {access}"));
+        }
+        // The owner does all three.
+        expect(
+            &w.s(OW)
+                .post_json(&format!("/api/v1/invitations/{id}/resend"), &json!({})),
+            200,
+            "owner resends",
+        );
+        expect(
+            &w.s(OW).post_json(
+                &format!("/api/v1/invitations/{id}/resend"),
+                &json!({"email": second}),
+            ),
+            200,
+            "owner re-addresses",
+        );
+        let r = send(
+            w.s(OW),
+            "DELETE",
+            &format!("/api/v1/invitations/{id}"),
+            None,
+        );
+        assert_eq!(r.status, 204, "owner revokes: {}", r.text());
+        secrets.extend([first, second]);
+        ids.push(id);
+    }
+    // The same for a company invitation to B (managed by the owner; the limited admin does
+    // not reach B at all).
+    let first = format!("secret-{}@orgs.test", uniq());
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/companies/{b}/invitations"),
+        &json!({"email": first, "role": "viewer"}),
+    );
+    let cid = expect(&r, 201, "owner invites to B")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(
+        &mut la,
+        "DELETE",
+        &format!("/api/v1/invitations/{cid}"),
+        None,
+    );
+    expect_problem(&r, 404, "not_found", "limited admin revokes a B invitation");
+    expect(
+        &w.s(OW)
+            .post_json(&format!("/api/v1/invitations/{cid}/resend"), &json!({})),
+        200,
+        "owner resends the company invitation",
+    );
+    let r = send(
+        w.s(OW),
+        "DELETE",
+        &format!("/api/v1/invitations/{cid}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    secrets.push(first);
+    ids.push(cid);
+
+    // The owner's log holds all of it; the limited admin's log none of it.
+    let all = audit_all(w.s(OW), &org);
+    let limited = audit_all(&mut la, &org);
+    for needle in secrets.iter().chain(ids.iter()) {
+        assert!(
+            all.iter().any(|e| e.to_string().contains(needle.as_str())),
+            "the owner sees {needle}"
+        );
+        let leaks: Vec<&Value> = limited
+            .iter()
+            .filter(|e| e.to_string().contains(needle.as_str()))
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "{needle} leaks to the limited admin: {leaks:?}"
+        );
+    }
+    // An invitation within A stays visible to them, all its events included.
+    let mine = format!("mine-{}@orgs.test", uniq());
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": mine, "role": "member", "company_access": [a]}),
+    );
+    let id = expect(&r, 201, "owner invites to A")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(
+        &mut la,
+        "DELETE",
+        &format!("/api/v1/invitations/{id}"),
+        None,
+    );
+    assert_eq!(
+        r.status,
+        204,
+        "limited admin revokes an A invitation: {}",
+        r.text()
+    );
+    let limited = audit_all(&mut la, &org);
+    let actions: Vec<&Value> = limited
+        .iter()
+        .filter(|e| e["target_id"] == id.as_str())
+        .map(|e| &e["action"])
+        .collect();
+    assert_eq!(
+        actions,
+        vec![&json!("invitation.revoked"), &json!("invitation.created")],
+        "{limited:?}"
+    );
+}
+
+/// A key's expiry is part of what it grants: extending or clearing it re-grants the key's
+/// scopes, so the grant ceiling applies (a company-limited admin cannot keep alive a key
+/// that reaches every company; shortening or renaming stays open).
+#[test]
+fn regression_issue10_key_expiry_cannot_be_extended_beyond_the_caller() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let org = w.org.clone();
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "wide", "scopes": ["companies:read", "members:read"], "expires_at": "2099-01-01T00:00:00Z"}),
+    );
+    let key = expect(&r, 201, "owner creates a wide key")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/orgs/{org}/api-keys/{key}");
+    for body in [
+        json!({"expires_at": null}),
+        json!({"expires_at": "2199-01-01T00:00:00Z"}),
+        json!({"name": "renamed", "expires_at": null}),
+    ] {
+        let r = la.patch_json(&path, &body);
+        expect_problem(
+            &r,
+            403,
+            "forbidden",
+            &format!("limited admin patches {body}"),
+        );
+    }
+    let r = la.post_json(
+        &format!("{path}/rotate"),
+        &json!({"expire_old_in_seconds": 0}),
+    );
+    expect_problem(&r, 403, "forbidden", "limited admin rotates a wide key");
+    let v = expect(
+        &w.s(OW).get(&format!("/api/v1/orgs/{org}/api-keys")),
+        200,
+        "list",
+    );
+    let row = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["name"], "wide", "{row}");
+    assert!(
+        row["expires_at"].as_str().unwrap().starts_with("2099"),
+        "{row}"
+    );
+    // Renaming and shortening take nothing from anyone else.
+    expect(
+        &la.patch_json(&path, &json!({"name": "renamed"})),
+        200,
+        "limited admin renames",
+    );
+    expect(
+        &la.patch_json(&path, &json!({"expires_at": "2098-01-01T00:00:00Z"})),
+        200,
+        "limited admin shortens",
+    );
+    // Someone whose rights cover the scopes extends it.
+    expect(
+        &w.s(OW).patch_json(&path, &json!({"expires_at": null})),
+        200,
+        "owner clears the expiry",
+    );
+}
+
+/// Accepting an invitation whose inviter left the organization, or whose inviting key was
+/// revoked, fails with `invitation_revoked`.
+#[test]
+fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a) = (w.org.clone(), w.a.clone());
+    // A person who leaves.
+    let inviter_email = format!("leaver-{}@orgs.test", uniq());
+    let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
+    crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
+    let mut inviter_s = login(&server, &inviter_email);
+    let by_person = format!("by-person-{}@orgs.test", uniq());
+    expect(
+        &inviter_s.post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": by_person, "role": "member", "company_access": [a]}),
+        ),
+        201,
+        "admin invites",
+    );
+    // A key that is revoked.
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "provisioning", "scopes": ["members:write"]}),
+    );
+    let created = expect(&r, 201, "owner creates a key");
+    let (key, key_id) = (
+        created["key"].as_str().unwrap().to_string(),
+        created["id"].as_str().unwrap().to_string(),
+    );
+    let by_key = format!("by-key-{}@orgs.test", uniq());
+    let r = bearer(
+        &server,
+        "POST",
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &key,
+        Some(&json!({"email": by_key, "role": "member", "company_access": [a]})),
+    );
+    expect(&r, 201, "key invites");
+    let t_person = invite_token(&mut w, &by_person);
+    let t_key = invite_token(&mut w, &by_key);
+
+    let r = send(
+        w.s(OW),
+        "DELETE",
+        &format!("/api/v1/orgs/{org}/members/{inviter}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "owner removes the inviter: {}", r.text());
+    let r = send(
+        w.s(OW),
+        "DELETE",
+        &format!("/api/v1/orgs/{org}/api-keys/{key_id}?force=true"),
+        None,
+    );
+    assert_eq!(r.status, 204, "owner revokes the key: {}", r.text());
+
+    for (email, token) in [(&by_person, &t_person), (&by_key, &t_key)] {
+        create_user(w.s(IA), email, Some(PW));
+        let mut s = login(&server, email);
+        let r = s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
+        expect_problem(&r, 410, "invitation_revoked", &format!("accept {email}"));
+        let page = server.session().get(&format!("/invite/{token}"));
+        assert_eq!(page.status, 410, "{}", page.text());
+        assert!(page.text().contains("no longer valid"), "{}", page.text());
+    }
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    assert!(
+        members
+            .iter()
+            .all(|m| m["email"] != by_person.as_str() && m["email"] != by_key.as_str()),
+        "{members:?}"
+    );
+}
+
+/// A company admin (a direct company role, no organization membership) reaches only their
+/// company: inviting to or changing another company is 404, and a limited admin's
+/// `/me/access` and `/me/sections` say nothing about companies outside their access.
+#[test]
+fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let cv = w.ids[&CV].clone();
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/invitations"),
+            Some(json!({"email": format!("ca-{}@orgs.test", uniq()), "role": "viewer"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/members"),
+            Some(json!({"email": format!("ca-{}@orgs.test", uniq()), "role": "viewer"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/companies/{b}/members/{cv}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/invitations"),
+            Some(
+                json!({"email": format!("ca-{}@orgs.test", uniq()), "role": "member", "company_access": [a]}),
+            ),
+        ),
+    ] {
+        let r = send(w.s(CA), method, &path, body.as_ref());
+        assert!(
+            matches!(r.status, 403 | 404),
+            "company admin {method} {path}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    // The company viewer grants nothing in their own company.
+    let r = w.s(CV).post_json(
+        &format!("/api/v1/companies/{a}/invitations"),
+        &json!({"email": format!("cv-{}@orgs.test", uniq()), "role": "viewer"}),
+    );
+    expect_problem(&r, 403, "forbidden", "company viewer invites");
+
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    let v = expect(&la.get("/api/v1/me/sections"), 200, "sections");
+    assert!(!v.to_string().contains(&b), "{v}");
+    assert!(!v.to_string().contains("Company B"), "{v}");
+    for perm in ["company.read", "sites.manage", "company_members.manage"] {
+        let r = la.get(&format!("/api/v1/me/access?company={b}&permission={perm}"));
+        let text = r.text();
+        assert!(
+            !text.contains("Company B") && !text.contains("company-b"),
+            "/me/access about B names it: {text}"
+        );
+        if r.status == 200 {
+            assert_eq!(r.json()["allowed"], false, "{text}");
+        } else {
+            assert_eq!(r.status, 404, "{text}");
+        }
+        // The same answer as for a company that does not exist.
+        let none = la.get(&format!(
+            "/api/v1/me/access?company=cmp_{}&permission={perm}",
+            "0".repeat(26)
+        ));
+        assert_eq!(r.status, none.status, "{text} vs {}", none.text());
+    }
+}
+
+/// A `members:write` key changes and removes only `member`s: it cannot promote a member to
+/// admin, demote or remove an admin, or grant company roles beyond `viewer` (issue 10).
+#[test]
+fn regression_issue10_members_write_key_changes_only_members() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a) = (w.org.clone(), w.a.clone());
+    let r = w.s(OW).post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "provisioning", "scopes": ["members:write"]}),
+    );
+    let key = expect(&r, 201, "owner creates a members:write key")["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (me, ad) = (w.ids[&ME].clone(), w.ids[&AD].clone());
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{me}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{me}"),
+            Some(json!({"role": "billing"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{org}/members/{ad}"),
+            Some(json!({"role": "member"})),
+        ),
+        ("DELETE", format!("/api/v1/orgs/{org}/members/{ad}"), None),
+    ] {
+        let r = bearer(&server, method, &path, &key, body.as_ref());
+        expect_problem(
+            &r,
+            403,
+            "forbidden",
+            &format!("key {method} {path} {body:?}"),
+        );
+    }
+    // The company routes need `companies:write` at all.
+    let r = bearer(
+        &server,
+        "POST",
+        &format!("/api/v1/companies/{a}/invitations"),
+        &key,
+        Some(&json!({"email": format!("k-{}@orgs.test", uniq()), "role": "admin"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Within its reach: changing a member's company access works.
+    let r = bearer(
+        &server,
+        "PATCH",
+        &format!("/api/v1/orgs/{org}/members/{me}"),
+        &key,
+        Some(&json!({"company_access": [a]})),
+    );
+    expect(&r, 200, "key narrows a member");
+    let members =
+        crate::orgs_matrix::list_all(w.s(OW), &format!("/api/v1/orgs/{org}/members"), 100);
+    let roles: Vec<(&Value, &Value)> = members
+        .iter()
+        .map(|m| (&m["user_id"], &m["role"]))
+        .collect();
+    assert!(roles.contains(&(&json!(ad), &json!("admin"))), "{roles:?}");
+    assert!(roles.contains(&(&json!(me), &json!("member"))), "{roles:?}");
+}
+
+/// An admin limited to company A reaches no company route of B: not its members, not its
+/// invitations, not its sites (404, as for a company that does not exist) (issue 10).
+#[test]
+fn regression_issue10_limited_admin_reaches_no_company_route_of_another_company() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let b = w.b.clone();
+    let cv = w.ids[&CV].clone();
+    let (_, _, mut la) = limited_admin(&server, &mut w);
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/companies/{b}/members"), None),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/invitations"),
+            Some(json!({"email": format!("la-{}@orgs.test", uniq()), "role": "viewer"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/members"),
+            Some(json!({"email": format!("la-{}@orgs.test", uniq()), "role": "admin"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/companies/{b}/members/{cv}"),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/companies/{b}/members/{cv}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/companies/{b}/sites"),
+            Some(json!({"name": "x", "address": "y", "timezone": "UTC"})),
+        ),
+    ] {
+        let r = send(&mut la, method, &path, body.as_ref());
+        expect_problem(&r, 404, "not_found", &format!("{method} {path}"));
+    }
+}

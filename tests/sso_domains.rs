@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
-use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
+use crate::support::forms::{csrf_cookie, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, write_config, PluginEntry};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{assert_problem, Client, Response, Session, TestServer};
@@ -428,6 +428,59 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
     assert_problem(&r, 409, "conflict");
 }
 
+/// Each DNS check can hold a worker for seconds, so an organization gets a few in a row and
+/// then waits (429 `rate_limited` with Retry-After); callers who may not verify spend none of
+/// its attempts, and other organizations are not slowed (issue 10).
+#[test]
+fn domain_verification_is_throttled_per_organization() {
+    let mut w = world();
+    let org = w.org.clone();
+    let verify = format!("/api/v1/orgs/{org}/sso/domains/other.test/verify");
+    let _dns = Dnsmasq::start(w.dns_port, &[("_tenantry-challenge.unrelated.test", "x")]);
+
+    // A member without the permission cannot use up the organization's attempts.
+    let mut plain = member(&mut w, &org, "mo@elsewhere.test", "member");
+    for _ in 0..8 {
+        assert_problem(&plain.post_json(&verify, &json!({})), 403, "forbidden");
+    }
+    // Five checks in a row get their answer; the sixth is refused without a lookup.
+    for i in 0..5 {
+        let r = w.admin.post_json(&verify, &json!({}));
+        assert_eq!(r.status, 422, "attempt {i}: {}", r.text());
+    }
+    let r = w.admin.post_json(&verify, &json!({}));
+    assert_problem(&r, 429, "rate_limited");
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&wait), "{wait}");
+    // The other listed domain of the same organization waits too (the limit is per
+    // organization, not per domain).
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/sso/domains/example.test/verify"),
+        &json!({}),
+    );
+    assert_problem(&r, 429, "rate_limited");
+
+    // Another organization still gets its answer.
+    let mut admin = w.admin.clone();
+    let rival = create_org(&mut admin, "rival");
+    sso_on(&mut admin, &rival);
+    allow_plugins(&mut admin, &rival, &["oidc"]);
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{rival}/sso"),
+        &json!({"plugin": "oidc", "domains": ["rival.test"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{rival}/sso/domains/rival.test/verify"),
+        &json!({}),
+    );
+    assert_problem(&r, 422, "domain_verification_failed");
+}
+
 #[test]
 fn an_instance_administrator_approves_domains_through_the_api_and_the_cli() {
     let mut w = world();
@@ -593,7 +646,18 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
     let mut browser = w.server.session();
     let page = browser.get(&format!("/invite/{token}"));
     assert_eq!(page.status, 200, "{}", page.text());
-    let csrf = input_value(&page.text(), "csrf_token").unwrap();
+    // The page offers single sign-on, not a password form (issue 10, finding 8).
+    let html = page.text();
+    assert!(html.contains("Continue with single sign-on"), "{html}");
+    assert!(!html.contains("name=\"password\""), "{html}");
+    let link = html_attr_after(&html, "Continue with single sign-on");
+    assert!(
+        link.contains("/sso/oidc/start?email=newbie%40example.test")
+            && link.contains(&format!("next=%2Finvite%2F{token}")),
+        "{link}"
+    );
+    // The browser got its form token all the same (a stale form posted anyway is sent on).
+    let csrf = csrf_cookie(&page).unwrap();
     let r = post_form_with_csrf(
         &mut browser,
         &format!("/invite/{token}/signup"),
@@ -622,6 +686,38 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
     );
     let r = password_login(&w, "newbie@example.test", "a-long-password-1");
     assert_problem(&r, 400, "sso_required");
+
+    // An address in a still pending domain signs up with a password as before.
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/invitations"),
+        &json!({"email": "pending@other.test", "role": "member", "company_access": "all"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let html = w.admin.get("/dev/outbox").text();
+    let token = last_invite_token(&html);
+    let page = w.server.session().get(&format!("/invite/{token}"));
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("name=\"password\""), "{}", page.text());
+    assert!(!page.text().contains("Continue with single sign-on"));
+}
+
+/// The `href` of the link whose text is `text`, entities decoded.
+fn html_attr_after(html: &str, text: &str) -> String {
+    let end = html.find(text).expect("link text");
+    let start = html[..end].rfind("href=\"").expect("href") + "href=\"".len();
+    let raw = &html[start..start + html[start..].find('"').unwrap()];
+    raw.replace("&amp;", "&")
+        .replace("&#x3D;", "=")
+        .replace("&#x2F;", "/")
+}
+
+/// The token of the newest invitation link in the outbox page (newest first).
+fn last_invite_token(html: &str) -> String {
+    let at = html.find("/invite/").expect("an invitation link");
+    html[at + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -833,32 +929,148 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
     );
 }
 
-/// Regression (issue 10, "no grant beyond the grantor"): the role people get when they join
-/// through SSO is a grant, so whoever sets it can set only a role they could grant
-/// themselves — an admin cannot make every newcomer a `billing` member.
+// ------------------------------------------------------------------------------------------
+// Second review of issue 10: attempts against the merged code, kept as regression tests
+// ------------------------------------------------------------------------------------------
+
+/// A verified domain cannot be claimed again under another spelling — case, a trailing dot,
+/// Unicode or punycode — and routes every spelling to its owner; a pending claim of the same
+/// domain by two organizations gets two tokens, and one organization's record verifies only
+/// that organization (issue 10).
 #[test]
-fn regression_issue10_the_sso_join_role_stays_within_the_setters_rights() {
+fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() {
     let mut w = world();
     let org = w.org.clone();
-    let mut admin = member(&mut w, &org, "second-admin@acme.test", "admin");
-    let path = format!("/api/v1/orgs/{org}/sso");
-    let r = admin.put_json(
-        &path,
-        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "billing"}),
+    let r = w.admin.put_json(
+        &format!("/api/v1/orgs/{org}/sso"),
+        &json!({"plugin": "oidc", "domains": ["example.test", "other.test", "Bücher.TEST", "shared.test"], "join_role": "member"}),
     );
-    assert_problem(&r, 403, "forbidden");
-    // Nothing changed: the owner's settings stand.
-    assert_eq!(settings(&mut w)["join_role"], "member");
-    // A role within the admin's own rights is accepted.
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        settings(&mut w)["domains"],
+        json!([
+            "example.test",
+            "other.test",
+            "shared.test",
+            "xn--bcher-kva.test"
+        ])
+    );
+    approve_domain(&mut w.admin, &org, "example.test");
+    approve_domain(&mut w.admin, &org, "xn--bcher-kva.test");
+
+    let mut admin = w.admin.clone();
+    let rival = create_org(&mut admin, "rival");
+    sso_on(&mut admin, &rival);
+    allow_plugins(&mut admin, &rival, &["oidc"]);
+    let put = format!("/api/v1/orgs/{rival}/sso");
+    for variant in [
+        "Example.COM.test",
+        "EXAMPLE.TEST",
+        " example.test ",
+        "bücher.test",
+        "BÜCHER.TEST",
+        "xn--bcher-kva.test",
+        "XN--BCHER-KVA.TEST",
+    ] {
+        let r = admin.put_json(&put, &json!({"plugin": "oidc", "domains": [variant]}));
+        if variant == "Example.COM.test" {
+            // A different domain, only pending: accepted, routes nothing.
+            assert_eq!(r.status, 200, "{variant}: {}", r.text());
+            continue;
+        }
+        assert_problem(&r, 409, "conflict");
+    }
+    // A trailing dot is not an email domain: refused outright.
     let r = admin.put_json(
-        &path,
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test."]}),
+    );
+    assert_problem(&r, 422, "validation_failed");
+    for email in ["x@EXAMPLE.test", "x@bücher.test", "x@XN--BCHER-KVA.test"] {
+        let d = discover(&w, email);
+        assert_eq!(d["plugin"], "oidc", "{email}: {d}");
+    }
+    assert_eq!(discover(&w, "x@example.com.test")["sso"], false);
+
+    // Both list shared.test, both pending: each has its own token.
+    let r = admin.put_json(&put, &json!({"plugin": "oidc", "domains": ["shared.test"]}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rival_value = r.json()["domain_verification"][0]["txt_value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let acme = domain_entry(&mut w, "shared.test");
+    let acme_value = acme["txt_value"].as_str().unwrap().to_string();
+    assert_ne!(acme_value, rival_value);
+    // The record carries the first organization's token: the rival's check fails, the
+    // owner's succeeds, and after that the rival cannot verify it at all.
+    let _dns = Dnsmasq::start(
+        w.dns_port,
+        &[(acme["txt_name"].as_str().unwrap(), acme_value.as_str())],
+    );
+    let rival_verify = format!("/api/v1/orgs/{rival}/sso/domains/shared.test/verify");
+    let r = admin.post_json(&rival_verify, &json!({}));
+    assert_problem(&r, 422, "domain_verification_failed");
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{org}/sso/domains/Shared.TEST./verify"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "verified");
+    let r = admin.post_json(&rival_verify, &json!({}));
+    assert_problem(&r, 409, "conflict");
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{rival}/sso/domains/shared.test/approve"),
+        &json!({}),
+    );
+    assert_problem(&r, 409, "conflict");
+    assert_eq!(discover(&w, "y@shared.test")["plugin"], "oidc");
+    let rs = admin.get(&put).json();
+    assert_eq!(rs["domain_verification"][0]["status"], "pending", "{rs}");
+}
+
+/// The join role of SSO sign-ins is a standing grant: an admin cannot make everyone the
+/// provider vouches for `billing` or `owner` (roles with rights the admin lacks); an owner
+/// can, and an admin may then edit the settings without changing it (issue 10).
+#[test]
+fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
+    let mut w = world();
+    let org = w.org.clone();
+    let mut admin_member = member(&mut w, &org, "adele@elsewhere.test", "admin");
+    let mut owner = member(&mut w, &org, "otis@elsewhere.test", "owner");
+    let put = format!("/api/v1/orgs/{org}/sso");
+    for role in ["billing", "owner"] {
+        let r = admin_member.put_json(
+            &put,
+            &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": role}),
+        );
+        if role == "owner" {
+            // `owner` was never a join role.
+            assert_problem(&r, 422, "validation_failed");
+            continue;
+        }
+        let p = assert_problem(&r, 403, "forbidden");
+        assert!(p["detail"].as_str().unwrap().contains(role), "{p}");
+    }
+    assert_eq!(settings(&mut w)["join_role"], "member");
+    let r = admin_member.put_json(
+        &put,
         &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "admin"}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    // The owner may hand out `billing`.
-    let r = w.admin.put_json(
-        &path,
+    let r = owner.put_json(
+        &put,
         &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "billing"}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin_member.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test", "other.test"], "join_role": "billing"}),
+    );
+    assert_eq!(r.status, 200, "unchanged join role: {}", r.text());
+    let r = admin_member.put_json(
+        &put,
+        &json!({"plugin": "oidc", "domains": ["example.test"], "join_role": null}),
+    );
+    assert_eq!(r.status, 200, "clearing it grants nothing: {}", r.text());
 }

@@ -103,6 +103,15 @@ fn access_of(i: &InvitationRow) -> CompanyAccess {
     }
 }
 
+/// An invitation event's details with what the invitation grants (`company`,
+/// `company_access`), so the audit log shows each event only to readers who reach those
+/// companies — resends, re-addresses, revocations and acceptances like the creation.
+fn scoped(inv: &InvitationRow, mut details: serde_json::Value) -> serde_json::Value {
+    details["company"] = json!(inv.company_id);
+    details["company_access"] = json!(access_of(inv));
+    details
+}
+
 /// Inviter: user ID, name shown to the invitee, and the key when a key invites.
 type Inviter = (Option<crate::domain::UserId>, String, Option<String>);
 
@@ -503,10 +512,13 @@ pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<I
         let (action, details) = if inv.email != old_email {
             (
                 "invitation.readdressed",
-                json!({"from": old_email, "to": inv.email}),
+                scoped(&inv, json!({"from": old_email, "to": inv.email})),
             )
         } else {
-            ("invitation.resent", json!({"email": inv.email}))
+            (
+                "invitation.resent",
+                scoped(&inv, json!({"email": inv.email})),
+            )
         };
         audit::record(
             tx,
@@ -539,7 +551,7 @@ pub fn revoke(app: &App, m: Manageable<'_>) -> Result<()> {
             &Actor::of(p),
             "invitation.revoked",
             ("invitation", &inv.id),
-            json!({"email": inv.email}),
+            scoped(&inv, json!({"email": inv.email})),
         )
     })
 }
@@ -636,7 +648,10 @@ fn inviter_still_grants(app: &App, inv: &InvitationRow) -> Result<Granted> {
                 &Actor::operator(),
                 "invitation.revoked",
                 ("invitation", &inv.id),
-                json!({"email": inv.email, "reason": "inviter_authority", "detail": refusal}),
+                scoped(
+                    inv,
+                    json!({"email": inv.email, "reason": "inviter_authority", "detail": refusal}),
+                ),
             )?;
         }
         Ok(())
@@ -700,7 +715,7 @@ pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
             &Actor::of(p),
             "invitation.accepted",
             ("invitation", &inv.id),
-            json!({"user": user.id, "role": inv.role, "company": inv.company_id}),
+            scoped(&inv, json!({"user": user.id, "role": inv.role})),
         )
     })?;
     let inv = app

@@ -19,7 +19,7 @@ use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
-use crate::service::authz::{Features, OrgAccess};
+use crate::service::authz::{grant_ceiling, Features, Grant, OrgAccess};
 use crate::service::hooks::{HookKind, SsoFinish, SsoStart};
 use crate::service::sso_domains::{unclaimable, DomainView};
 use crate::service::{mail, now, org_plugins};
@@ -158,22 +158,28 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }
-    // People who join through SSO get this role: setting it is a grant, so it stays within
-    // the rights of whoever sets it (a company-limited admin cannot hand out more than they
-    // hold, an admin cannot hand out `billing`).
-    if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
-        crate::service::authz::grant_ceiling(
-            app,
-            access.principal(),
-            crate::service::authz::Grant::Org {
-                org: access.org_id().clone(),
-                role,
-                company_access: CompanyAccess::List(Vec::new()),
-            },
-        )?;
-    }
     domains.sort();
     let org = access.org_id();
+    // A join role is a standing grant to whoever the provider vouches for: setting it (to
+    // something new) passes the grant ceiling, as inviting with that role would (an admin
+    // cannot make SSO sign-ins `billing`). Those who join get no company until assigned.
+    let current = app
+        .store
+        .read(|c| c.sso_connection(org))?
+        .and_then(|c| c.join_role);
+    if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
+        if current != join_role && !access.principal().is_instance_admin() {
+            grant_ceiling(
+                app,
+                access.principal(),
+                Grant::Org {
+                    org: org.clone(),
+                    role,
+                    company_access: CompanyAccess::List(Vec::new()),
+                },
+            )?;
+        }
+    }
     // A fresh token for each domain; a domain already listed keeps its own.
     let claims: Vec<(String, String)> = domains
         .iter()

@@ -6,6 +6,9 @@
 //! verified domain routes sign-ins, refuses passwords or links accounts. Public suffixes and
 //! well-known free-mail domains cannot be claimed at all.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -16,6 +19,7 @@ use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
 use crate::service::dns::{self, DnsError};
 use crate::service::now;
+use crate::service::ratelimit::Limiter;
 use crate::store::SsoDomainRow;
 
 /// The label the TXT record lives under: `_tenantry-challenge.<domain>`.
@@ -182,6 +186,23 @@ fn mark(app: &App, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result
     })
 }
 
+/// DNS checks asked for per organization: each one can hold a worker for the whole DNS
+/// deadline, so after [`VERIFY_FREE_ATTEMPTS`] unsuccessful checks in a row an organization
+/// waits (30 s, doubling, at most 15 min) before the next one. Only callers allowed to verify
+/// count, so nobody else can spend an organization's attempts. Kept in the process, like the
+/// other limiters: a restart forgets it.
+static VERIFY_LIMITER: LazyLock<Limiter> = LazyLock::new(|| {
+    Limiter::new(
+        VERIFY_FREE_ATTEMPTS,
+        Duration::from_secs(30),
+        Duration::from_secs(15 * 60),
+        Duration::from_secs(60 * 60),
+    )
+});
+
+/// Unsuccessful DNS checks an organization may ask for in a row before it must wait.
+pub const VERIFY_FREE_ATTEMPTS: u32 = 5;
+
 /// Checks the TXT record of a pending domain and marks it verified when it carries this
 /// organization's token (owners and admins: `org.update`, `sso` feature on).
 pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView> {
@@ -194,7 +215,26 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
     if row.verified {
         return Ok(DomainView::of(&row));
     }
+    // Taken already: no lookup can change that.
+    if app
+        .store
+        .read(|c| c.sso_org_for_domain(&row.domain))?
+        .is_some_and(|o| &o != org)
+    {
+        return Err(Error::Conflict(format!(
+            "the domain {} is already verified by another organization's SSO",
+            row.domain
+        )));
+    }
     let view = DomainView::of(&row);
+    // Counted before the lookup, so parallel requests cannot all slip through.
+    let key = org.as_str();
+    if let Err(secs) = VERIFY_LIMITER.check(key) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    VERIFY_LIMITER.failure(key);
     let resolver = match app.config.sso_dns_resolver {
         Some(addr) => addr,
         None => dns::system_resolver().map_err(|e| dns_unavailable(&e))?,
@@ -222,6 +262,7 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
         }));
     }
     mark(app, org, &row.domain, "dns", &Actor::of(access.principal()))?;
+    VERIFY_LIMITER.success(key);
     log::info!("sso domain {} of {org} verified by dns", row.domain);
     Ok(DomainView::of(&claim(app, org, &row.domain)?))
 }

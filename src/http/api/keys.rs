@@ -10,7 +10,7 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::api_keys;
-use crate::service::authz::{org_access, perm};
+use crate::service::authz::{grant_ceiling, org_access, perm, Grant};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +83,33 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
             ))
         }
     };
+    // Extending or clearing a key's expiry grants its scopes for longer: the grant ceiling
+    // applies as for creating or rotating it. Shortening and renaming take nothing.
+    if let Some(new) = expires {
+        let id = crate::domain::KeyId::parse(req.param("key")).ok_or(Error::NotFound)?;
+        let row = app
+            .store
+            .read(|c| c.org_api_key(permit.org_id(), &id))?
+            .ok_or(Error::NotFound)?;
+        let new_at = new
+            .map(|s| api_keys::parse_time("expires_at", s))
+            .transpose()?;
+        let extends = match (row.expires_at, new_at) {
+            (Some(_), None) => true,
+            (Some(old), Some(at)) => at > old,
+            (None, _) => false,
+        };
+        if extends && row.revoked_at.is_none() {
+            grant_ceiling(
+                app,
+                &p,
+                Grant::KeyScopes {
+                    org: permit.org_id().clone(),
+                    scopes: row.scopes.clone(),
+                },
+            )?;
+        }
+    }
     Ok(Resp::json(
         200,
         &api_keys::update(app, &permit, req.param("key"), b.name.as_deref(), expires)?,

@@ -48,6 +48,7 @@ fn base(l: &Lookup, token: &str) -> serde_json::Value {
         "next": format!("/invite/{token}"),
         "signed_out": false, "matching": false, "mismatch": false,
         "error": null, "name": "", "csrf_token": "", "signed_in": "", "masked": "",
+        "sso_url": null,
     })
 }
 
@@ -73,6 +74,9 @@ fn render(app: &App, req: &Req, status: u16, error: Option<String>) -> Result<Re
             data["signed_out"] = json!(true);
             data["csrf_token"] = json!(csrf);
             data["name"] = json!(req.form().get("name").cloned().unwrap_or_default());
+            // An address in a verified SSO domain signs up through its identity provider:
+            // the page offers that instead of a password form.
+            data["sso_url"] = json!(sso_url(app, &l.invitation.email, &token)?);
         }
         Some(s) => {
             let user = s.principal.user()?;
@@ -94,6 +98,20 @@ fn render(app: &App, req: &Req, status: u16, error: Option<String>) -> Result<Re
         resp = resp.header("Set-Cookie", c);
     }
     Ok(resp)
+}
+
+/// Where an invited address in a verified SSO domain signs up: its single sign-on, then back
+/// to the invitation. `None` when the address signs up with a password.
+fn sso_url(app: &App, email: &str, token: &str) -> Result<Option<String>> {
+    Ok(crate::service::sso::route_for(app, email)?.map(|route| {
+        format!(
+            "{}&{}",
+            crate::service::sso::start_url(app, &route.plugin, email),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &format!("/invite/{token}"))
+                .finish()
+        )
+    }))
 }
 
 /// `GET /invite/{token}`.
@@ -142,14 +160,7 @@ pub fn signup(app: &App, req: &Req) -> Result<Resp> {
     // a password here: send the browser there, and back to this invitation afterwards.
     match invitations::lookup(app, &token) {
         Ok(l) => {
-            if let Some(route) = crate::service::sso::route_for(app, &l.invitation.email)? {
-                let to = format!(
-                    "{}&{}",
-                    crate::service::sso::start_url(app, &route.plugin, &l.invitation.email),
-                    form_urlencoded::Serializer::new(String::new())
-                        .append_pair("next", &format!("/invite/{token}"))
-                        .finish()
-                );
+            if let Some(to) = sso_url(app, &l.invitation.email, &token)? {
                 return Ok(Resp::see_other(&to));
             }
         }
