@@ -1059,3 +1059,95 @@ fn company_sites_preferences_and_members() {
     assert!(b.text().contains("USD"));
     check_page(&b, "Data Preferences (viewer)", None);
 }
+
+/// Organization › Data Repository: an owner changes it (errors beside fields; credentials set,
+/// then cleared) and the credentials never come back in a page; an admin reads it only.
+#[test]
+fn data_repository_credentials_are_write_only() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let path = format!("/settings/orgs/{org}/data-repository");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/data-repository']");
+    b.wait_for("Data Repository", WAIT, |_, html| {
+        html.contains("<h1>Data Repository</h1>")
+    });
+    assert!(b.text().contains("not set"));
+    check_page(&b, "Data Repository", Some("settings-data-repository"));
+
+    b.select("#f-kind", "s3");
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "a month");
+    b.click("input[name=credentials_action][value=replace]");
+    b.type_into(
+        "#f-credentials",
+        "access_key_id = AKIAFIRST\nsecret = first-s3cret",
+    );
+    submit(&b, &path, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-retention_days-error"),
+        ["Must be a whole number of days from 1 to 3650."]
+    );
+    assert!(
+        !b.source().contains("first-s3cret"),
+        "typed credentials are not echoed"
+    );
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "30");
+    submit(&b, &path, "Is required for this kind.");
+    check_page(&b, "Data Repository with errors", None);
+    b.type_into("#f-location", "s3://org-one-bucket");
+    b.type_into("#f-region", "eu-west-1");
+    b.click("input[name=credentials_action][value=replace]");
+    b.type_into(
+        "#f-credentials",
+        "access_key_id = AKIAFIRST\nsecret = first-s3cret",
+    );
+    submit(&b, &path, "The data repository setting is saved.");
+    let html = b.source();
+    assert!(
+        !html.contains("first-s3cret") && !html.contains("AKIAFIRST"),
+        "write-only"
+    );
+    assert!(
+        b.text().contains("Keep the stored credentials"),
+        "{}",
+        b.text()
+    );
+    let r = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/orgs/{org}/data-repository")),
+        200,
+        "repo",
+    );
+    assert_eq!(r["credentials_set"], true, "{r}");
+    assert_eq!(r["location"], "s3://org-one-bucket", "{r}");
+
+    // Clear them.
+    b.click("input[name=credentials_action][value=clear]");
+    submit(&b, &path, "The data repository setting is saved.");
+    let r = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/orgs/{org}/data-repository")),
+        200,
+        "repo",
+    );
+    assert_eq!(r["credentials_set"], false, "{r}");
+    sign_out(&b, &base);
+
+    // An admin reads it, without a form.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &path, "Data Repository");
+    assert!(!b.exists("form[action$='/data-repository']"));
+    let text = b.text();
+    assert!(
+        text.contains("s3://org-one-bucket")
+            && text.contains("Only an owner of Org One can change this."),
+        "{text}"
+    );
+    check_page(&b, "Data Repository (read-only)", None);
+}

@@ -8,6 +8,7 @@ pub mod admin_team;
 pub mod api_keys;
 pub mod assets;
 pub mod company;
+pub mod data_repository;
 pub mod form;
 pub mod help;
 pub mod personal;

@@ -186,12 +186,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         "billing" => Ok(Resp::see_other(&format!("/orgs/{org}/billing"))),
         "admin_team" => super::admin_team::show(app, &c, req),
         "api_keys" => super::api_keys::show(app, &c, req),
-        "data_repository" => pending(
-            app,
-            &c,
-            "data_repository",
-            format!("/api/v1/orgs/{org}/data-repository"),
-        ),
+        "data_repository" => super::data_repository::show(app, &c, req),
         "audit_log" => pending(
             app,
             &c,
