@@ -1151,3 +1151,77 @@ fn data_repository_credentials_are_write_only() {
     );
     check_page(&b, "Data Repository (read-only)", None);
 }
+
+/// Organization › Billing: invoices with money written in their currency (never minor units),
+/// the profile form for the owner (an error beside its field, then saved), and a billing
+/// member setting up a first profile.
+#[test]
+fn billing_profile_and_invoices() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, org2) = (w.org.clone(), w.org2.clone());
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OT].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/billing']");
+    b.wait_for("Billing", WAIT, |_, html| html.contains("<h1>Billing</h1>"));
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("O2-1"))
+        .unwrap();
+    assert!(row.contains("€12.00") && row.contains("Paid"), "{row}");
+    assert!(
+        !b.text().contains("minor units") && !b.text().contains("1200"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(
+        b.attr("#f-legal_name", "value").as_deref(),
+        Some("Org Two Ltd")
+    );
+    check_page(&b, "Billing", Some("settings-billing"));
+    let path = format!("/settings/orgs/{org2}/billing/profile");
+    b.clear("#f-plan");
+    submit(&b, &path, "Must be 1 to 64 characters.");
+    check_page(&b, "Billing with an error", None);
+    b.type_into("#f-plan", "enterprise");
+    submit(&b, &path, "The billing profile is saved.");
+    let v = expect(
+        &w.s(P::OT).get(&format!("/api/v1/orgs/{org2}/billing")),
+        200,
+        "billing",
+    );
+    assert_eq!(v["profile"]["plan"], "enterprise", "{v}");
+    sign_out(&b, &base);
+
+    // A billing member of an organization without a profile sets the first one up.
+    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/billing"),
+        "Billing",
+    );
+    assert!(
+        b.text().contains("No billing profile has been set up"),
+        "{}",
+        b.text()
+    );
+    assert!(b.text().contains("No invoices yet."));
+    b.type_into("#f-legal_name", "Org One SA");
+    b.type_into("#f-billing_email", "accounts@orgs.test");
+    b.type_into("#f-address", "1 Main Street");
+    b.type_into("#f-plan", "team");
+    submit(
+        &b,
+        &format!("/settings/orgs/{org}/billing/profile"),
+        "The billing profile is saved.",
+    );
+    assert_eq!(
+        b.attr("#f-legal_name", "value").as_deref(),
+        Some("Org One SA")
+    );
+    check_page(&b, "Billing (first profile)", None);
+}

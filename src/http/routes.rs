@@ -140,6 +140,7 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/settings/organization/{section}" => pages::settings::sections::first_org_section, page;
     "GET"   "/settings/orgs/{org}/{section}" => pages::settings::sections::org_section, page;
     "POST"  "/settings/orgs/{org}/admin-team/add" => pages::settings::admin_team::add, page;
+    "POST"  "/settings/orgs/{org}/billing/profile" => pages::settings::billing::save, page;
     "POST"  "/settings/orgs/{org}/data-repository" => pages::settings::data_repository::save, page;
     "POST"  "/settings/orgs/{org}/api-keys/create" => pages::settings::api_keys::create, page;
     "GET"   "/settings/orgs/{org}/api-keys/{key}" => pages::settings::api_keys::key, page;

@@ -62,6 +62,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/settings/member.hbs"),
     ),
     (
+        "settings/billing",
+        include_str!("templates/settings/billing.hbs"),
+    ),
+    (
         "settings/data_repository",
         include_str!("templates/settings/data_repository.hbs"),
     ),

@@ -183,7 +183,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         return hidden_page(app, &c, section_label(section), view);
     }
     match section {
-        "billing" => Ok(Resp::see_other(&format!("/orgs/{org}/billing"))),
+        "billing" => super::billing::show(app, &c, req),
         "admin_team" => super::admin_team::show(app, &c, req),
         "api_keys" => super::api_keys::show(app, &c, req),
         "data_repository" => super::data_repository::show(app, &c, req),
