@@ -709,6 +709,30 @@ fn admin_team_invitations_and_members() {
         b.text().contains("The member is removed")
     });
     assert!(!b.text().contains("member@orgs.test"));
+
+    // The audit log shows what was just done, by whom, newest first.
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/audit-log"),
+        "Audit Log",
+    );
+    let rows = b.texts("tbody tr");
+    assert!(
+        rows[0].contains("Member removed") && rows[0].contains("owner"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("Invitation revoked")),
+        "{rows:?}"
+    );
+    check_page(&b, "Audit Log", None);
+    b.goto(&format!(
+        "{base}/settings/orgs/{org}/audit-log?before=not-a-cursor"
+    ));
+    b.wait_for("the bad page message", WAIT, |_, _| {
+        b.text().contains("That page of the log does not exist")
+    });
     sign_out(&b, &base);
 
     // An admin cannot offer the owner role.

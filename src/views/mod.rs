@@ -94,6 +94,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings/api_key_secret",
         include_str!("templates/settings/api_key_secret.hbs"),
     ),
+    (
+        "settings/audit_log",
+        include_str!("templates/settings/audit_log.hbs"),
+    ),
 ];
 
 /// The settings pages' one stylesheet (served under a content-hashed name).

@@ -7,6 +7,7 @@
 pub mod admin_team;
 pub mod api_keys;
 pub mod assets;
+pub mod audit_log;
 pub mod billing;
 pub mod company;
 pub mod data_repository;

@@ -128,37 +128,6 @@ fn explain_org(section: &str, perm: Permission, h: Hidden) -> Option<HiddenView>
     })
 }
 
-/// A section the person may see whose page is not built yet: say so, and where the same
-/// thing is done meanwhile.
-fn pending(app: &App, c: &Ctx, section: &'static str, api: String) -> Result<Resp> {
-    #[derive(Serialize)]
-    struct V {
-        heading: &'static str,
-        why: String,
-        next: String,
-    }
-    let v = V {
-        heading: section_label(section),
-        why: format!(
-            "{} cannot be changed in the browser yet.",
-            section_label(section)
-        ),
-        next: format!("Use the API for now: {api} (see Developers for how to call it)."),
-    };
-    render(
-        app,
-        c,
-        Page {
-            title: section_label(section),
-            template: "settings/hidden",
-            data: &v,
-            notice: None,
-            learn_more: None,
-            status: 200,
-        },
-    )
-}
-
 /// `GET /settings/orgs/{org}/{section}`.
 pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
@@ -187,12 +156,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         "admin_team" => super::admin_team::show(app, &c, req),
         "api_keys" => super::api_keys::show(app, &c, req),
         "data_repository" => super::data_repository::show(app, &c, req),
-        "audit_log" => pending(
-            app,
-            &c,
-            "audit_log",
-            format!("/api/v1/orgs/{org}/audit-log"),
-        ),
+        "audit_log" => super::audit_log::show(app, &c, req),
         _ => Err(Error::NotFound),
     }
 }
