@@ -273,6 +273,18 @@ fn owner_personal_settings_help_and_developers() {
         "We sent you an email with a link to choose a new password.",
     );
     assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 1);
+    // The address is not confirmed yet: a new confirmation link can be sent from here.
+    assert!(b.text().contains("not confirmed"), "{}", b.text());
+    let before = outbox_count(server.data_dir(), &ow, "email_verification");
+    submit(
+        &b,
+        "/settings/personal/general/verify-email",
+        "We sent you an email with a link to confirm your address.",
+    );
+    assert_eq!(
+        outbox_count(server.data_dir(), &ow, "email_verification"),
+        before + 1
+    );
     check_page(&b, "General", Some("settings-general"));
     // Learn more goes to the Personal settings help.
     b.click("p.learn a");
