@@ -1085,10 +1085,25 @@ fn company_sites_preferences_and_members() {
     assert!(!b.text().contains(newcomer));
     sign_out(&b, &base);
 
-    // A company viewer: read-only sites and data preferences.
+    // A company viewer: read-only sites and data preferences; a long list pages.
+    for i in 0..55 {
+        crate::orgs_matrix::create_site(w.s(P::OW), &a, &format!("Depot {i:02}"));
+    }
     sign_in(&b, &base, &w.emails[&P::CV].clone());
     open(&b, &base, &sites, "Sites");
     assert!(!b.exists("form[action$='/sites/add']") && !b.exists("tbody a"));
+    let first = b.texts("tbody tr");
+    assert_eq!(first.len(), 50, "50 sites a page");
+    b.click("main a[href*='?after=']");
+    b.wait_for("the next page", WAIT, |url, _| url.contains("?after="));
+    let second = b.texts("tbody tr");
+    assert_eq!(first.len() + second.len(), 56, "Site A and 55 depots");
+    assert!(
+        second.iter().all(|r| !first.contains(r)),
+        "pages do not overlap"
+    );
+    assert!(!b.exists("main a[href*='?after=']"), "the last page");
+    open(&b, &base, &sites, "Sites");
     check_page(&b, "Sites (viewer)", None);
     open(&b, &base, &prefs, "Data Preferences");
     assert!(b.text().contains("Only a company admin can change these."));
