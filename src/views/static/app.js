@@ -26,4 +26,13 @@
       e.target.form.submit();
     }
   });
+  // On a narrow screen the settings menu starts folded so the page comes first; it is
+  // always unfolded on a wide one (without this script it simply stays unfolded).
+  var menu = document.querySelector("nav.side details.menu");
+  if (menu && window.matchMedia) {
+    var narrow = window.matchMedia("(max-width: 48rem)");
+    var fit = function () { menu.open = !narrow.matches; };
+    if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
+    fit();
+  }
 })();
