@@ -1289,3 +1289,86 @@ fn billing_profile_and_invoices() {
     );
     check_page(&b, "Billing (first profile)", None);
 }
+
+/// Every settings form refuses a post without the session's form token (a cross-site form
+/// cannot act for the person), and changes nothing; signed out, a post goes to sign-in; a
+/// settings page of another organization is "not found"; the hashed assets are cacheable and
+/// an unknown asset name is not.
+#[test]
+fn settings_forms_need_the_form_token() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, org2) = (w.org.clone(), w.a.clone(), w.org2.clone());
+    let me = w.ids[&P::ME].clone();
+    let posts = [
+        "/settings/personal/general/name".to_string(),
+        "/settings/personal/general/password-reset".into(),
+        "/settings/personal/preferences".into(),
+        "/settings/personal/security/sign-out-others".into(),
+        format!("/settings/orgs/{org}/admin-team/add"),
+        format!("/settings/orgs/{org}/admin-team/members/{me}"),
+        format!("/settings/orgs/{org}/admin-team/members/{me}/remove"),
+        format!("/settings/orgs/{org}/api-keys/create"),
+        format!("/settings/orgs/{org}/billing/profile"),
+        format!("/settings/orgs/{org}/data-repository"),
+        format!("/settings/companies/{a}/sites/add"),
+        format!("/settings/companies/{a}/data-preferences"),
+        format!("/settings/companies/{a}/members/add"),
+    ];
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    for path in &posts {
+        for body in [
+            "name=Mallory&role=owner&access=all&email=m%40evil.test",
+            "csrf_token=forged&name=Mallory",
+        ] {
+            let r = w
+                .s(P::OW)
+                .request("POST", path, &form, Some(body.as_bytes()));
+            assert_eq!(r.status, 403, "{path}: {}", r.text());
+            assert!(r.text().contains("Form expired"), "{path}: {}", r.text());
+        }
+        let r = server
+            .session()
+            .request("POST", path, &form, Some(b"name=x"));
+        assert_eq!(r.status, 303, "{path} signed out");
+        assert!(
+            r.header("location").unwrap().starts_with("/login"),
+            "{path}"
+        );
+    }
+    let me_now = expect(&w.s(P::OW).get("/api/v1/me"), 200, "me");
+    assert_ne!(me_now["name"], "Mallory", "nothing changed");
+    let m = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/members")),
+        200,
+        "members",
+    );
+    assert_eq!(
+        m["data"].as_array().unwrap().len(),
+        4,
+        "nobody added or removed: {m}"
+    );
+
+    // Another tenant's organization does not exist for this person.
+    let r = w.s(P::OW).get(&format!("/settings/orgs/{org2}/admin-team"));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("Page not found"));
+    let r = w.s(P::OW).get("/settings/orgs/org_nope/nonsense");
+    assert_eq!(r.status, 404);
+
+    // Pages: CSP with no inline script, no caching; assets: long-cached, unknown ones 404.
+    let r = w.s(P::OW).get("/settings/personal/general");
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(!r.text().contains("<script>"), "no inline script");
+    assert_eq!(
+        server.client().get("/assets/settings-deadbeef.js").status,
+        404
+    );
+    assert_eq!(server.client().get("/assets/../Cargo.toml").status, 404);
+}
