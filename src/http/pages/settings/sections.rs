@@ -217,6 +217,6 @@ pub fn company_section(app: &App, req: &Req) -> Result<Resp> {
     match section {
         "sites" => super::company::sites_page(app, &c, req),
         "data_preferences" => super::company::preferences_page(app, &c, req),
-        _ => super::company::members_page(app, &c, req),
+        _ => super::company_members::members_page(app, &c, req),
     }
 }
