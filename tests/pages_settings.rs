@@ -1372,3 +1372,52 @@ fn settings_forms_need_the_form_token() {
     );
     assert_eq!(server.client().get("/assets/../Cargo.toml").status, 404);
 }
+
+/// An unconfirmed address blocks accepting an invitation; the invitation page then offers a
+/// new confirmation email, which is sent.
+#[test]
+fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let invited = "unconfirmed@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), invited, Some(PW));
+    expect(
+        &w.s(P::OW).post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": invited, "role": "member", "company_access": "all"}),
+        ),
+        201,
+        "invite",
+    );
+    // The link, as the development outbox shows it to an instance administrator.
+    let outbox = w.s(P::IA).get("/dev/outbox").text();
+    let at = outbox
+        .find("/invite/")
+        .expect("an invitation link in the outbox");
+    let token: String = outbox[at + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let b = Browser::start();
+    sign_in(&b, &base, invited);
+    b.goto(&format!("{base}/invite/{token}"));
+    b.wait_for("the invitation", WAIT, |_, html| {
+        html.contains("<h1>Join Org One</h1>")
+    });
+    b.click(&format!("form[action='/invite/{token}/accept'] button"));
+    b.wait_for("the unconfirmed message", WAIT, |_, _| {
+        b.text().contains("Confirm your email address first")
+    });
+    let before = outbox_count(server.data_dir(), invited, "email_verification");
+    b.click("form[action='/settings/personal/general/verify-email'] button");
+    b.wait_for("the confirmation notice", WAIT, |_, _| {
+        b.text()
+            .contains("We sent you an email with a link to confirm your address.")
+    });
+    assert_eq!(
+        outbox_count(server.data_dir(), invited, "email_verification"),
+        before + 1
+    );
+}
