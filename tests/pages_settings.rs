@@ -57,6 +57,13 @@ fn check_page(b: &Browser, what: &str, shot: Option<&str>) {
         b.screenshot(&format!("{name}-1280"));
     }
     b.set_width(375);
+    // The script (allowed by the CSP) folds the menu on a narrow screen, and unfolds it again.
+    b.wait_for("the folded menu", WAIT, |_, _| {
+        b.execute(
+            "return document.querySelector('details.menu').open;",
+            json!([]),
+        ) == json!(false)
+    });
     if let Some(out) = b.sideways_overflow() {
         panic!("{what} scrolls sideways at 375 px: {out}");
     }
@@ -64,6 +71,12 @@ fn check_page(b: &Browser, what: &str, shot: Option<&str>) {
         b.screenshot(&format!("{name}-375"));
     }
     b.set_width(1280);
+    b.wait_for("the unfolded menu", WAIT, |_, _| {
+        b.execute(
+            "return document.querySelector('details.menu').open;",
+            json!([]),
+        ) == json!(true)
+    });
 }
 
 /// The navigation labels `GET /me/sections` gives a persona for its first organization and
@@ -199,7 +212,7 @@ fn owner_personal_settings_help_and_developers() {
     let scopes = b.texts("nav .scope");
     assert_eq!(scopes.len(), 2, "{scopes:?}");
     assert_eq!(scopes[0], "Org One");
-    let mut all = b.texts("nav details a");
+    let mut all = b.texts("nav details:not(.menu) a");
     assert_eq!(all.len(), 2, "{all:?}");
     all.push(scopes[1].clone());
     all.sort();
@@ -273,6 +286,18 @@ fn owner_personal_settings_help_and_developers() {
         "We sent you an email with a link to choose a new password.",
     );
     assert_eq!(outbox_count(server.data_dir(), &ow, "password_reset"), 1);
+    // The address is not confirmed yet: a new confirmation link can be sent from here.
+    assert!(b.text().contains("not confirmed"), "{}", b.text());
+    let before = outbox_count(server.data_dir(), &ow, "email_verification");
+    submit(
+        &b,
+        "/settings/personal/general/verify-email",
+        "We sent you an email with a link to confirm your address.",
+    );
+    assert_eq!(
+        outbox_count(server.data_dir(), &ow, "email_verification"),
+        before + 1
+    );
     check_page(&b, "General", Some("settings-general"));
     // Learn more goes to the Personal settings help.
     b.click("p.learn a");
@@ -709,6 +734,30 @@ fn admin_team_invitations_and_members() {
         b.text().contains("The member is removed")
     });
     assert!(!b.text().contains("member@orgs.test"));
+
+    // The audit log shows what was just done, by whom, newest first.
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/audit-log"),
+        "Audit Log",
+    );
+    let rows = b.texts("tbody tr");
+    assert!(
+        rows[0].contains("Member removed") && rows[0].contains("owner"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("Invitation revoked")),
+        "{rows:?}"
+    );
+    check_page(&b, "Audit Log", None);
+    b.goto(&format!(
+        "{base}/settings/orgs/{org}/audit-log?before=not-a-cursor"
+    ));
+    b.wait_for("the bad page message", WAIT, |_, _| {
+        b.text().contains("That page of the log does not exist")
+    });
     sign_out(&b, &base);
 
     // An admin cannot offer the owner role.
@@ -1056,13 +1105,326 @@ fn company_sites_preferences_and_members() {
     assert!(!b.text().contains(newcomer));
     sign_out(&b, &base);
 
-    // A company viewer: read-only sites and data preferences.
+    // A company viewer: read-only sites and data preferences; a long list pages.
+    for i in 0..55 {
+        crate::orgs_matrix::create_site(w.s(P::OW), &a, &format!("Depot {i:02}"));
+    }
     sign_in(&b, &base, &w.emails[&P::CV].clone());
     open(&b, &base, &sites, "Sites");
     assert!(!b.exists("form[action$='/sites/add']") && !b.exists("tbody a"));
+    let first = b.texts("tbody tr");
+    assert_eq!(first.len(), 50, "50 sites a page");
+    b.click("main a[href*='?after=']");
+    b.wait_for("the next page", WAIT, |url, _| url.contains("?after="));
+    let second = b.texts("tbody tr");
+    assert_eq!(first.len() + second.len(), 56, "Site A and 55 depots");
+    assert!(
+        second.iter().all(|r| !first.contains(r)),
+        "pages do not overlap"
+    );
+    assert!(!b.exists("main a[href*='?after=']"), "the last page");
+    open(&b, &base, &sites, "Sites");
     check_page(&b, "Sites (viewer)", None);
     open(&b, &base, &prefs, "Data Preferences");
     assert!(b.text().contains("Only a company admin can change these."));
     assert!(b.text().contains("USD"));
     check_page(&b, "Data Preferences (viewer)", None);
+}
+
+/// Organization › Data Repository: an owner changes it (errors beside fields; credentials set,
+/// then cleared) and the credentials never come back in a page; an admin reads it only.
+#[test]
+fn data_repository_credentials_are_write_only() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let path = format!("/settings/orgs/{org}/data-repository");
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/data-repository']");
+    b.wait_for("Data Repository", WAIT, |_, html| {
+        html.contains("<h1>Data Repository</h1>")
+    });
+    assert!(b.text().contains("not set"));
+    check_page(&b, "Data Repository", Some("settings-data-repository"));
+
+    b.select("#f-kind", "s3");
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "a month");
+    b.click("input[name=credentials_action][value=replace]");
+    b.type_into(
+        "#f-credentials",
+        "access_key_id = AKIAFIRST\nsecret = first-s3cret",
+    );
+    submit(&b, &path, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-retention_days-error"),
+        ["Must be a whole number of days from 1 to 3650."]
+    );
+    assert!(
+        !b.source().contains("first-s3cret"),
+        "typed credentials are not echoed"
+    );
+    b.clear("#f-retention_days");
+    b.type_into("#f-retention_days", "30");
+    submit(&b, &path, "Is required for this kind.");
+    check_page(&b, "Data Repository with errors", None);
+    b.type_into("#f-location", "s3://org-one-bucket");
+    b.type_into("#f-region", "eu-west-1");
+    b.click("input[name=credentials_action][value=replace]");
+    b.type_into(
+        "#f-credentials",
+        "access_key_id = AKIAFIRST\nsecret = first-s3cret",
+    );
+    submit(&b, &path, "The data repository setting is saved.");
+    let html = b.source();
+    assert!(
+        !html.contains("first-s3cret") && !html.contains("AKIAFIRST"),
+        "write-only"
+    );
+    assert!(
+        b.text().contains("Keep the stored credentials"),
+        "{}",
+        b.text()
+    );
+    let r = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/orgs/{org}/data-repository")),
+        200,
+        "repo",
+    );
+    assert_eq!(r["credentials_set"], true, "{r}");
+    assert_eq!(r["location"], "s3://org-one-bucket", "{r}");
+
+    // Clear them.
+    b.click("input[name=credentials_action][value=clear]");
+    submit(&b, &path, "The data repository setting is saved.");
+    let r = expect(
+        &w.s(P::OW)
+            .get(&format!("/api/v1/orgs/{org}/data-repository")),
+        200,
+        "repo",
+    );
+    assert_eq!(r["credentials_set"], false, "{r}");
+    sign_out(&b, &base);
+
+    // An admin reads it, without a form.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &path, "Data Repository");
+    assert!(!b.exists("form[action$='/data-repository']"));
+    let text = b.text();
+    assert!(
+        text.contains("s3://org-one-bucket")
+            && text.contains("Only an owner of Org One can change this."),
+        "{text}"
+    );
+    check_page(&b, "Data Repository (read-only)", None);
+}
+
+/// Organization › Billing: invoices with money written in their currency (never minor units),
+/// the profile form for the owner (an error beside its field, then saved), and a billing
+/// member setting up a first profile.
+#[test]
+fn billing_profile_and_invoices() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, org2) = (w.org.clone(), w.org2.clone());
+    let b = Browser::start();
+
+    sign_in(&b, &base, &w.emails[&P::OT].clone());
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/billing']");
+    b.wait_for("Billing", WAIT, |_, html| html.contains("<h1>Billing</h1>"));
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("O2-1"))
+        .unwrap();
+    assert!(row.contains("€12.00") && row.contains("Paid"), "{row}");
+    assert!(
+        !b.text().contains("minor units") && !b.text().contains("1200"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(
+        b.attr("#f-legal_name", "value").as_deref(),
+        Some("Org Two Ltd")
+    );
+    check_page(&b, "Billing", Some("settings-billing"));
+    let path = format!("/settings/orgs/{org2}/billing/profile");
+    b.clear("#f-plan");
+    submit(&b, &path, "Must be 1 to 64 characters.");
+    check_page(&b, "Billing with an error", None);
+    b.type_into("#f-plan", "enterprise");
+    submit(&b, &path, "The billing profile is saved.");
+    let v = expect(
+        &w.s(P::OT).get(&format!("/api/v1/orgs/{org2}/billing")),
+        200,
+        "billing",
+    );
+    assert_eq!(v["profile"]["plan"], "enterprise", "{v}");
+    sign_out(&b, &base);
+
+    // A billing member of an organization without a profile sets the first one up.
+    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    open(
+        &b,
+        &base,
+        &format!("/settings/orgs/{org}/billing"),
+        "Billing",
+    );
+    assert!(
+        b.text().contains("No billing profile has been set up"),
+        "{}",
+        b.text()
+    );
+    assert!(b.text().contains("No invoices yet."));
+    b.type_into("#f-legal_name", "Org One SA");
+    b.type_into("#f-billing_email", "accounts@orgs.test");
+    b.type_into("#f-address", "1 Main Street");
+    b.type_into("#f-plan", "team");
+    submit(
+        &b,
+        &format!("/settings/orgs/{org}/billing/profile"),
+        "The billing profile is saved.",
+    );
+    assert_eq!(
+        b.attr("#f-legal_name", "value").as_deref(),
+        Some("Org One SA")
+    );
+    check_page(&b, "Billing (first profile)", None);
+}
+
+/// Every settings form refuses a post without the session's form token (a cross-site form
+/// cannot act for the person), and changes nothing; signed out, a post goes to sign-in; a
+/// settings page of another organization is "not found"; the hashed assets are cacheable and
+/// an unknown asset name is not.
+#[test]
+fn settings_forms_need_the_form_token() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (org, a, org2) = (w.org.clone(), w.a.clone(), w.org2.clone());
+    let me = w.ids[&P::ME].clone();
+    let posts = [
+        "/settings/personal/general/name".to_string(),
+        "/settings/personal/general/password-reset".into(),
+        "/settings/personal/preferences".into(),
+        "/settings/personal/security/sign-out-others".into(),
+        format!("/settings/orgs/{org}/admin-team/add"),
+        format!("/settings/orgs/{org}/admin-team/members/{me}"),
+        format!("/settings/orgs/{org}/admin-team/members/{me}/remove"),
+        format!("/settings/orgs/{org}/api-keys/create"),
+        format!("/settings/orgs/{org}/billing/profile"),
+        format!("/settings/orgs/{org}/data-repository"),
+        format!("/settings/companies/{a}/sites/add"),
+        format!("/settings/companies/{a}/data-preferences"),
+        format!("/settings/companies/{a}/members/add"),
+    ];
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    for path in &posts {
+        for body in [
+            "name=Mallory&role=owner&access=all&email=m%40evil.test",
+            "csrf_token=forged&name=Mallory",
+        ] {
+            let r = w
+                .s(P::OW)
+                .request("POST", path, &form, Some(body.as_bytes()));
+            assert_eq!(r.status, 403, "{path}: {}", r.text());
+            assert!(r.text().contains("Form expired"), "{path}: {}", r.text());
+        }
+        let r = server
+            .session()
+            .request("POST", path, &form, Some(b"name=x"));
+        assert_eq!(r.status, 303, "{path} signed out");
+        assert!(
+            r.header("location").unwrap().starts_with("/login"),
+            "{path}"
+        );
+    }
+    let me_now = expect(&w.s(P::OW).get("/api/v1/me"), 200, "me");
+    assert_ne!(me_now["name"], "Mallory", "nothing changed");
+    let m = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/members")),
+        200,
+        "members",
+    );
+    assert_eq!(
+        m["data"].as_array().unwrap().len(),
+        4,
+        "nobody added or removed: {m}"
+    );
+
+    // Another tenant's organization does not exist for this person.
+    let r = w.s(P::OW).get(&format!("/settings/orgs/{org2}/admin-team"));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("Page not found"));
+    let r = w.s(P::OW).get("/settings/orgs/org_nope/nonsense");
+    assert_eq!(r.status, 404);
+
+    // Pages: CSP with no inline script, no caching; assets: long-cached, unknown ones 404.
+    let r = w.s(P::OW).get("/settings/personal/general");
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(!r.text().contains("<script>"), "no inline script");
+    assert_eq!(
+        server.client().get("/assets/settings-deadbeef.js").status,
+        404
+    );
+    assert_eq!(server.client().get("/assets/../Cargo.toml").status, 404);
+}
+
+/// An unconfirmed address blocks accepting an invitation; the invitation page then offers a
+/// new confirmation email, which is sent.
+#[test]
+fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let invited = "unconfirmed@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), invited, Some(PW));
+    expect(
+        &w.s(P::OW).post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": invited, "role": "member", "company_access": "all"}),
+        ),
+        201,
+        "invite",
+    );
+    // The link, as the development outbox shows it to an instance administrator.
+    let outbox = w.s(P::IA).get("/dev/outbox").text();
+    let at = outbox
+        .find("/invite/")
+        .expect("an invitation link in the outbox");
+    let token: String = outbox[at + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let b = Browser::start();
+    sign_in(&b, &base, invited);
+    b.goto(&format!("{base}/invite/{token}"));
+    b.wait_for("the invitation", WAIT, |_, html| {
+        html.contains("<h1>Join Org One</h1>")
+    });
+    b.click(&format!("form[action='/invite/{token}/accept'] button"));
+    b.wait_for("the unconfirmed message", WAIT, |_, _| {
+        b.text().contains("Confirm your email address first")
+    });
+    let before = outbox_count(server.data_dir(), invited, "email_verification");
+    b.click("form[action='/settings/personal/general/verify-email'] button");
+    b.wait_for("the confirmation notice", WAIT, |_, _| {
+        b.text()
+            .contains("We sent you an email with a link to confirm your address.")
+    });
+    assert_eq!(
+        outbox_count(server.data_dir(), invited, "email_verification"),
+        before + 1
+    );
 }

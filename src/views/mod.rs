@@ -62,6 +62,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/settings/member.hbs"),
     ),
     (
+        "settings/billing",
+        include_str!("templates/settings/billing.hbs"),
+    ),
+    (
+        "settings/data_repository",
+        include_str!("templates/settings/data_repository.hbs"),
+    ),
+    (
         "settings/sites",
         include_str!("templates/settings/sites.hbs"),
     ),
@@ -85,6 +93,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "settings/api_key_secret",
         include_str!("templates/settings/api_key_secret.hbs"),
+    ),
+    (
+        "settings/audit_log",
+        include_str!("templates/settings/audit_log.hbs"),
     ),
 ];
 

@@ -20,10 +20,13 @@
       });
     }
   });
-  // A select with data-autosubmit moves on when changed (the form keeps its Go button).
-  document.addEventListener("change", function (e) {
-    if (e.target.hasAttribute && e.target.hasAttribute("data-autosubmit") && e.target.form) {
-      e.target.form.submit();
-    }
-  });
+  // On a narrow screen the settings menu starts folded so the page comes first; it is
+  // always unfolded on a wide one (without this script it simply stays unfolded).
+  var menu = document.querySelector("nav.side details.menu");
+  if (menu && window.matchMedia) {
+    var narrow = window.matchMedia("(max-width: 48rem)");
+    var fit = function () { menu.open = !narrow.matches; };
+    if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
+    fit();
+  }
 })();

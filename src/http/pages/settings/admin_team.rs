@@ -17,18 +17,18 @@ use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::{companies, invitations, members};
 
-const LEARN: LearnMore = LearnMore {
+pub(super) const LEARN: LearnMore = LearnMore {
     href: "/settings/help/organization",
     label: "the admin team",
 };
 
 /// The submitted form: single values, plus every checked company.
-struct Posted {
+pub(super) struct Posted {
     fields: HashMap<String, String>,
     companies: Vec<String>,
 }
 
-fn parse_form(req: &Req) -> Posted {
+pub(super) fn parse_form(req: &Req) -> Posted {
     let mut fields = HashMap::new();
     let mut companies = Vec::new();
     for (k, v) in form_urlencoded::parse(&req.body) {
@@ -42,7 +42,7 @@ fn parse_form(req: &Req) -> Posted {
 }
 
 #[derive(Serialize, Clone)]
-struct CompanyCheck {
+pub(super) struct CompanyCheck {
     id: String,
     name: String,
     checked: bool,
@@ -50,12 +50,12 @@ struct CompanyCheck {
 
 /// Role, company access and the companies to choose from (add and change forms).
 #[derive(Serialize, Clone)]
-struct AccessFields {
-    roles: Vec<OptionView>,
-    role_error: Option<String>,
-    all: bool,
-    companies: Vec<CompanyCheck>,
-    companies_error: Option<String>,
+pub(super) struct AccessFields {
+    pub(super) roles: Vec<OptionView>,
+    pub(super) role_error: Option<String>,
+    pub(super) all: bool,
+    pub(super) companies: Vec<CompanyCheck>,
+    pub(super) companies_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -102,12 +102,12 @@ struct AdminTeamView {
     invitation_error: Option<String>,
 }
 
-fn team_path(org: &str) -> String {
+pub(super) fn team_path(org: &str) -> String {
     org_href(org, "admin_team")
 }
 
 /// The companies the caller reaches, by ID → name.
-fn company_names(app: &App, access: &OrgAccess) -> Result<Vec<(CompanyId, String)>> {
+pub(super) fn company_names(app: &App, access: &OrgAccess) -> Result<Vec<(CompanyId, String)>> {
     Ok(companies::list(app, &access.permit()?, None, 1000)?
         .data
         .into_iter()
@@ -141,7 +141,7 @@ fn grantable(access: &OrgAccess) -> Vec<OrgRole> {
         .collect()
 }
 
-fn access_fields(
+pub(super) fn access_fields(
     access: &OrgAccess,
     names: &[(CompanyId, String)],
     role: OrgRole,
@@ -171,7 +171,7 @@ fn access_fields(
 }
 
 /// Role and company access from a posted form; a missing or unknown role is a field error.
-fn posted_access(p: &Posted) -> (Option<OrgRole>, CompanyAccess) {
+pub(super) fn posted_access(p: &Posted) -> (Option<OrgRole>, CompanyAccess) {
     let role = p.fields.get("role").and_then(|r| OrgRole::parse(r));
     let ca = if p.fields.get("access").map(String::as_str) == Some("all") {
         CompanyAccess::All
@@ -187,7 +187,7 @@ fn posted_access(p: &Posted) -> (Option<OrgRole>, CompanyAccess) {
 }
 
 /// A refusal or conflict as words for the person.
-fn words(e: Error, org: &str) -> Result<String> {
+pub(super) fn words(e: Error, org: &str) -> Result<String> {
     Ok(match e {
         Error::Conflict(m) | Error::Forbidden(m) => sentence(&m),
         Error::LastOwner => {
@@ -429,128 +429,4 @@ fn invitation_action(app: &App, req: &Req, resend: bool) -> Result<Resp> {
     let mut v = view(app, &c, &access, req)?;
     v.invitation_error = Some(msg);
     team_page(app, &c, &v, None, 422)
-}
-
-#[derive(Serialize)]
-struct MemberView {
-    org: String,
-    name: String,
-    email: String,
-    action: String,
-    remove_action: String,
-    remove_question: String,
-    csrf_token: String,
-    error: Option<String>,
-    access: AccessFields,
-    back: String,
-}
-
-fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<MemberView> {
-    // The member list is the one place that names members; find the one asked for there.
-    let mut cursor: Option<String> = None;
-    let m = loop {
-        let page = members::list(app, &access.permit()?, cursor.as_deref(), 200)?;
-        if let Some(m) = page.data.into_iter().find(|m| m.user_id.as_str() == user) {
-            break m;
-        }
-        match page.next_cursor {
-            Some(n) => cursor = Some(n),
-            None => return Err(Error::NotFound),
-        }
-    };
-    let names = company_names(app, access)?;
-    let base = team_path(access.org_id().as_str());
-    Ok(MemberView {
-        org: access.org().name.clone(),
-        action: format!("{base}/members/{user}"),
-        remove_action: format!("{base}/members/{user}/remove"),
-        remove_question: format!("Remove {} from {}?", m.name, access.org().name),
-        csrf_token: c.session.csrf_token.clone(),
-        error: None,
-        access: access_fields(access, &names, m.role, &m.company_access),
-        name: m.name,
-        email: m.email,
-        back: base,
-    })
-}
-
-fn member_page(app: &App, c: &Ctx, v: &MemberView, status: u16) -> Result<Resp> {
-    render(
-        app,
-        c,
-        Page {
-            title: "Change member",
-            template: "settings/member",
-            data: v,
-            notice: None,
-            learn_more: Some(LEARN),
-            status,
-        },
-    )
-}
-
-/// `GET /settings/orgs/{org}/admin-team/members/{user}`: change role and company access, or
-/// remove.
-pub fn member(app: &App, req: &Req) -> Result<Resp> {
-    let c = super::signed_in!(app, req);
-    let access = org_access(app, &c.session.principal, req.param("org"))?;
-    access.permit::<perm::MembersManage>()?;
-    let v = member_view(app, &c, &access, req.param("user"))?;
-    member_page(app, &c, &v, 200)
-}
-
-/// `POST /settings/orgs/{org}/admin-team/members/{user}`.
-pub fn change_member(app: &App, req: &Req) -> Result<Resp> {
-    let c = match posted(app, req)? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let access = org_access(app, &c.session.principal, req.param("org"))?;
-    let user = req.param("user");
-    let p = parse_form(req);
-    let (role, ca) = posted_access(&p);
-    let mut v = member_view(app, &c, &access, user)?;
-    let err = match role {
-        None => {
-            v.access.role_error = Some("Choose a role from the list.".into());
-            None
-        }
-        Some(r) => match access
-            .permit::<perm::MembersManage>()
-            .and_then(|permit| members::update(app, &permit, user, Some(r), Some(ca.clone())))
-        {
-            Ok(_) => return Ok(done(&team_path(access.org_id().as_str()), "member_changed")),
-            Err(Error::Validation(errs)) => {
-                v.access.companies_error = errs.first().map(|e| sentence(&e.message));
-                None
-            }
-            Err(e) => Some(words(e, &access.org().name)?),
-        },
-    };
-    let names = company_names(app, &access)?;
-    let keep = access_fields(&access, &names, role.unwrap_or(OrgRole::Member), &ca);
-    v.access.roles = keep.roles;
-    v.access.all = keep.all;
-    v.access.companies = keep.companies;
-    v.error = err.or_else(|| Some("Please correct the fields marked below.".into()));
-    member_page(app, &c, &v, 422)
-}
-
-/// `POST /settings/orgs/{org}/admin-team/members/{user}/remove` (the page asks first).
-pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
-    let c = match posted(app, req)? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let access = org_access(app, &c.session.principal, req.param("org"))?;
-    let user = req.param("user");
-    match members::remove(app, &access, user) {
-        Ok(()) => Ok(done(&team_path(access.org_id().as_str()), "member_removed")),
-        Err(e) => {
-            let msg = words(e, &access.org().name)?;
-            let mut v = member_view(app, &c, &access, user)?;
-            v.error = Some(msg);
-            member_page(app, &c, &v, 409)
-        }
-    }
 }

@@ -5,9 +5,14 @@
 //! session's CSRF token on every form). Each section is one file of this folder.
 
 pub mod admin_team;
+pub mod admin_team_member;
 pub mod api_keys;
 pub mod assets;
+pub mod audit_log;
+pub mod billing;
 pub mod company;
+pub mod company_members;
+pub mod data_repository;
 pub mod form;
 pub mod help;
 pub mod personal;

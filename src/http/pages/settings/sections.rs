@@ -128,37 +128,6 @@ fn explain_org(section: &str, perm: Permission, h: Hidden) -> Option<HiddenView>
     })
 }
 
-/// A section the person may see whose page is not built yet: say so, and where the same
-/// thing is done meanwhile.
-fn pending(app: &App, c: &Ctx, section: &'static str, api: String) -> Result<Resp> {
-    #[derive(Serialize)]
-    struct V {
-        heading: &'static str,
-        why: String,
-        next: String,
-    }
-    let v = V {
-        heading: section_label(section),
-        why: format!(
-            "{} cannot be changed in the browser yet.",
-            section_label(section)
-        ),
-        next: format!("Use the API for now: {api} (see Developers for how to call it)."),
-    };
-    render(
-        app,
-        c,
-        Page {
-            title: section_label(section),
-            template: "settings/hidden",
-            data: &v,
-            notice: None,
-            learn_more: None,
-            status: 200,
-        },
-    )
-}
-
 /// `GET /settings/orgs/{org}/{section}`.
 pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
@@ -183,21 +152,11 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         return hidden_page(app, &c, section_label(section), view);
     }
     match section {
-        "billing" => Ok(Resp::see_other(&format!("/orgs/{org}/billing"))),
+        "billing" => super::billing::show(app, &c, req),
         "admin_team" => super::admin_team::show(app, &c, req),
         "api_keys" => super::api_keys::show(app, &c, req),
-        "data_repository" => pending(
-            app,
-            &c,
-            "data_repository",
-            format!("/api/v1/orgs/{org}/data-repository"),
-        ),
-        "audit_log" => pending(
-            app,
-            &c,
-            "audit_log",
-            format!("/api/v1/orgs/{org}/audit-log"),
-        ),
+        "data_repository" => super::data_repository::show(app, &c, req),
+        "audit_log" => super::audit_log::show(app, &c, req),
         _ => Err(Error::NotFound),
     }
 }
@@ -258,6 +217,6 @@ pub fn company_section(app: &App, req: &Req) -> Result<Resp> {
     match section {
         "sites" => super::company::sites_page(app, &c, req),
         "data_preferences" => super::company::preferences_page(app, &c, req),
-        _ => super::company::members_page(app, &c, req),
+        _ => super::company_members::members_page(app, &c, req),
     }
 }
