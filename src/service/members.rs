@@ -211,10 +211,8 @@ pub fn remove(app: &App, access: &OrgAccess, target: &str) -> Result<()> {
     }
     app.store.write(|tx| {
         let current = tx.membership(org, &target)?.ok_or(Error::NotFound)?;
-        if current.role == OrgRole::Owner {
-            if tx.owner_count(org)? <= 1 {
-                return Err(Error::LastOwner);
-            }
+        if current.role == OrgRole::Owner && tx.owner_count(org)? <= 1 {
+            return Err(Error::LastOwner);
         }
         tx.delete_org_member(org, &target)?;
         audit::record(
