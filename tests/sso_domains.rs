@@ -1122,3 +1122,58 @@ fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
         allow_plugins(&mut w.admin, &org, &["oidc"]);
     }
 }
+
+/// No API key verifies or approves a domain, or changes the SSO settings: those need
+/// `org.update` or an instance administrator, which no key holds (issue 10).
+#[test]
+fn regression_issue10_keys_neither_verify_nor_approve_domains() {
+    let mut w = world();
+    let org = w.org.clone();
+    let r = w.admin.put_json(
+        &format!("/api/v1/orgs/{org}/features"),
+        &json!({"api_keys": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut owner = member(&mut w, &org, "kora@elsewhere.test", "owner");
+    let r = owner.post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "everything", "scopes": ["org:read", "members:read", "members:write", "companies:read", "companies:write", "audit:read", "keys:verify"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {key}");
+    let call = |method: &str, path: &str, body: &Value| {
+        let bytes = serde_json::to_vec(body).unwrap();
+        w.server.client().request(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&bytes),
+        )
+    };
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/sso/domains/example.test/verify"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/sso/domains/example.test/approve"),
+            json!({}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/orgs/{org}/sso"),
+            json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "admin"}),
+        ),
+    ] {
+        let r = call(method, &path, &body);
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+    }
+    assert_eq!(domain_entry(&mut w, "example.test")["status"], "pending");
+    assert_eq!(settings(&mut w)["join_role"], "member");
+}
