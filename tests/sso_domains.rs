@@ -1074,3 +1074,106 @@ fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
     );
     assert_eq!(r.status, 200, "clearing it grants nothing: {}", r.text());
 }
+
+/// A sign-in started before the instance administrator turned the organization's `sso`
+/// feature off (or stopped allowing its plugin) signs nobody in when it comes back: the
+/// callback checks both again, as the start does (issue 10).
+#[test]
+fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
+    let mut w = world();
+    let org = w.org.clone();
+    approve_domain(&mut w.admin, &org, "example.test");
+    for switch_off in ["feature", "plugin"] {
+        let email = format!("fly-{switch_off}@example.test");
+        w.idp
+            .set_user(FakeUser::new(&format!("idp-{switch_off}"), &email));
+        let mut browser = w.server.session();
+        let r = browser.get(&format!(
+            "/sso/oidc/start?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("email", &email)
+                .finish()
+        ));
+        assert_eq!(r.status, 303, "start: {}", r.text());
+        let binding = binding_cookie(&r);
+        let (idp_addr, idp_path) = split_url(r.header("location").unwrap());
+        let r = Client::new(idp_addr).get(&idp_path);
+        assert_eq!(r.status, 302, "authorize: {}", r.text());
+        let (_, callback) = split_url(r.header("location").unwrap());
+
+        match switch_off {
+            "feature" => {
+                let r = w.admin.put_json(
+                    &format!("/api/v1/orgs/{org}/features"),
+                    &json!({"sso": false}),
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+            _ => allow_plugins(&mut w.admin, &org, &[]),
+        }
+        let cookie = format!("tenantry_sso={binding}");
+        let r = browser.request("GET", &callback, &[("Cookie", &cookie)], None);
+        assert_eq!(r.status, 400, "{switch_off}: {}", r.text());
+        assert_eq!(browser.get("/api/v1/me").status, 401, "{switch_off}");
+        let users = w.admin.get("/api/v1/users?limit=200").json();
+        assert!(!users.to_string().contains(&email), "{switch_off}: {users}");
+        // Back on for the next round.
+        sso_on(&mut w.admin, &org);
+        allow_plugins(&mut w.admin, &org, &["oidc"]);
+    }
+}
+
+/// No API key verifies or approves a domain, or changes the SSO settings: those need
+/// `org.update` or an instance administrator, which no key holds (issue 10).
+#[test]
+fn regression_issue10_keys_neither_verify_nor_approve_domains() {
+    let mut w = world();
+    let org = w.org.clone();
+    let r = w.admin.put_json(
+        &format!("/api/v1/orgs/{org}/features"),
+        &json!({"api_keys": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut owner = member(&mut w, &org, "kora@elsewhere.test", "owner");
+    let r = owner.post_json(
+        &format!("/api/v1/orgs/{org}/api-keys"),
+        &json!({"name": "everything", "scopes": ["org:read", "members:read", "members:write", "companies:read", "companies:write", "audit:read", "keys:verify"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {key}");
+    let call = |method: &str, path: &str, body: &Value| {
+        let bytes = serde_json::to_vec(body).unwrap();
+        w.server.client().request(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&bytes),
+        )
+    };
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/sso/domains/example.test/verify"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/orgs/{org}/sso/domains/example.test/approve"),
+            json!({}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/orgs/{org}/sso"),
+            json!({"plugin": "oidc", "domains": ["example.test"], "join_role": "admin"}),
+        ),
+    ] {
+        let r = call(method, &path, &body);
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+    }
+    assert_eq!(domain_entry(&mut w, "example.test")["status"], "pending");
+    assert_eq!(settings(&mut w)["join_role"], "member");
+}

@@ -442,6 +442,11 @@ pub fn finish(
     if !org_plugins::allowed(app, &flow.org_id, plugin)? {
         return Err(state_invalid());
     }
+    // Nor may the `sso` feature have been turned off meanwhile.
+    let features = app.store.read(|c| c.org_features(&flow.org_id))?;
+    if !Features::resolve(app, &features).on(Feature::Sso) {
+        return Err(state_invalid());
+    }
     // Only a domain this organization proved it owns vouches for an address here.
     if !conn
         .domains
