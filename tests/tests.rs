@@ -17,3 +17,4 @@ mod orgs_rules;
 mod pages_browser;
 mod plugins;
 mod sso_domains;
+mod sso_oidc_provider;

@@ -75,8 +75,14 @@ pub(crate) mod code {
     pub const TOKEN_EXCHANGE_FAILED: &str = "token_exchange_failed";
     /// The ID token failed verification (format, algorithm, key, signature or claims).
     pub const INVALID_ID_TOKEN: &str = "invalid_id_token";
-    /// The verified ID token carries no `email` claim.
+    /// Neither the verified ID token nor the UserInfo answer carries an `email` claim.
     pub const MISSING_EMAIL: &str = "missing_email";
+    /// The token endpoint refused the client's credentials (`invalid_client`, HTTP 401):
+    /// a wrong `client_secret` or an authentication method the client is not registered for.
+    pub const CLIENT_AUTH_REFUSED: &str = "client_auth_refused";
+    /// The UserInfo endpoint answered non-2xx or no JSON object, or a `sub` that is not
+    /// the ID token's.
+    pub const USERINFO_FAILED: &str = "userinfo_failed";
     /// The host's random generator answered fewer bytes than asked.
     pub const INTERNAL: &str = "internal_error";
 }
