@@ -232,8 +232,14 @@ fn world(clients: &[(&str, Value, &[(&str, &str)])], accounts: Value) -> World {
     let entries: Vec<PluginEntry> = clients
         .iter()
         .map(|(name, client, settings)| {
+            // `allowed_host` in the settings replaces the provider's address (tests of a
+            // wrong allowlist); it is not passed on as a setting.
+            let allowed = settings
+                .iter()
+                .find(|(k, _)| *k == "allowed_host")
+                .map_or(op.host_port(), |(_, v)| v.to_string());
             let mut e = PluginEntry::new(name, "sso-oidc")
-                .allow(&op.host_port())
+                .allow(&allowed)
                 .setting("issuer", &op.issuer())
                 .setting("client_id", client["client_id"].as_str().unwrap());
             if let Some(secret) = client["client_secret"].as_str() {
@@ -241,7 +247,7 @@ fn world(clients: &[(&str, Value, &[(&str, &str)])], accounts: Value) -> World {
                     e = e.setting("client_secret", secret);
                 }
             }
-            for (k, v) in settings.iter() {
+            for (k, v) in settings.iter().filter(|(k, _)| *k != "allowed_host") {
                 e = e.setting(k, v);
             }
             e
@@ -287,6 +293,15 @@ fn world(clients: &[(&str, Value, &[(&str, &str)])], accounts: Value) -> World {
 }
 
 impl World {
+    /// The SSO settings' `last_error`, as the organization's owner sees it.
+    fn last_error(&mut self) -> Value {
+        let r = self.admin.get(&format!("/api/v1/orgs/{}/sso", self.org));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let last = r.json()["last_error"].clone();
+        assert!(last.is_object(), "{}", r.text());
+        last
+    }
+
     /// Makes `plugin` the organization's SSO connection for `example.test`.
     fn use_plugin(&mut self, plugin: &str) {
         let r = self.admin.put_json(
@@ -368,6 +383,12 @@ fn a_certified_provider_signs_people_in_with_each_client_auth_method_and_algorit
                 json!({"client_id": "rp-wrong", "client_secret": "the-right-secret"}),
                 &[("client_secret", "a-wrong-secret")],
             ),
+            (
+                // The allowlist names the provider's host without its port.
+                "op-wrong-host",
+                json!({"client_id": "rp-host", "client_secret": "host-secret-1"}),
+                &[("allowed_host", "127.0.0.1")],
+            ),
         ],
         json!({
             "ann": account("ann@example.test", true),
@@ -397,8 +418,40 @@ fn a_certified_provider_signs_people_in_with_each_client_auth_method_and_algorit
     w.use_plugin("op-wrong-secret");
     let mut agent = OpAgent::new(&w.op);
     let (r, mut browser, _) = w.sign_in("op-wrong-secret", &mut agent, "dan");
+    // A configuration problem: the person is told to ask an administrator, who sees why.
     assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("ask your administrator"), "{}", r.text());
+    assert!(!r.text().contains("a-wrong-secret"), "{}", r.text());
     assert_eq!(browser.get("/api/v1/me").status, 401);
+    let last = w.last_error();
+    assert_eq!(last["kind"], "configuration", "{last}");
+    assert_eq!(last["stage"], "finish", "{last}");
+    assert_eq!(last["code"], "client_auth_refused", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("invalid_client"),
+        "{last}"
+    );
+
+    // A wrong allowlist is named, with the fix, before the person leaves for the provider.
+    w.use_plugin("op-wrong-host");
+    let mut browser = w.server.session();
+    let r = browser.get("/sso/op-wrong-host/start?email=dan%40example.test");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("ask your administrator"), "{}", r.text());
+    let last = w.last_error();
+    assert_eq!(last["code"], "host_not_allowed", "{last}");
+    assert_eq!(last["stage"], "start", "{last}");
+    let fix = format!("add \"{}\" to allowed_hosts", w.op.host_port());
+    assert!(last["message"].as_str().unwrap().contains(&fix), "{last}");
+
+    // A successful sign-in clears the kept error.
+    w.use_plugin("op-basic");
+    assert_eq!(w.last_error()["plugin"], "op-wrong-host");
+    let mut agent = OpAgent::new(&w.op);
+    let (r, mut browser, _) = w.sign_in("op-basic", &mut agent, "dan");
+    assert_signed_in(&r, &mut browser, "dan@example.test");
+    let settings = w.admin.get(&format!("/api/v1/orgs/{}/sso", w.org)).json();
+    assert!(settings["last_error"].is_null(), "{settings}");
 }
 
 #[test]
@@ -444,5 +497,32 @@ fn provider_sessions_refused_identities_and_replayed_callbacks() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("fay@elsewhere.test"), "{}", r.text());
     assert_eq!(browser.get("/api/v1/me").status, 401);
-    let _ = &mut w;
+
+    // The provider goes away after the redirect: a temporary failure, "try again".
+    let mut browser = w.server.session();
+    let r = browser.get("/sso/op/start?email=ann%40example.test");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let binding = binding_cookie(&r);
+    let location = r.header("location").unwrap().to_string();
+    let state = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_string();
+    let Op { ref mut child, .. } = w.op;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cookie = format!("tenantry_sso={binding}");
+    let r = browser.request(
+        "GET",
+        &format!("/sso/op/callback?code=abc&state={state}"),
+        &[("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("try again"), "{}", r.text());
+    assert!(!r.text().contains("administrator"), "{}", r.text());
+    let last = w.last_error();
+    assert_eq!(last["kind"], "temporary", "{last}");
+    assert_eq!(last["code"], "upstream_unavailable", "{last}");
 }

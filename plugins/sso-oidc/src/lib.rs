@@ -60,9 +60,11 @@ pub(crate) mod code {
     pub const MISCONFIGURED: &str = "misconfigured";
     /// The host handed over something unusable (empty state/nonce, bad `flow-data`).
     pub const INVALID_REQUEST: &str = "invalid_request";
-    /// The provider could not be reached (transport error, timeout, host not on the
-    /// allowlist, oversized answer) or its discovery/JWKS endpoint answered non-2xx.
+    /// The provider could not be reached (transport error, timeout, oversized answer) or
+    /// answered non-2xx where a retry may help.
     pub const UPSTREAM_UNAVAILABLE: &str = "upstream_unavailable";
+    /// A provider URL names a host that is not on the plugin's `allowed_hosts`.
+    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
     /// The discovery document is not usable (not JSON, missing endpoint, wrong `issuer`).
     pub const DISCOVERY_FAILED: &str = "discovery_failed";
     /// The provider redirected back with `error=…`.
