@@ -457,15 +457,24 @@ fn a_certified_provider_signs_people_in_with_each_client_auth_method_and_algorit
 #[test]
 fn provider_sessions_refused_identities_and_replayed_callbacks() {
     let mut w = world(
-        &[(
-            "op",
-            json!({"client_id": "rp", "client_secret": "rp-secret-1"}),
-            &[],
-        )],
+        &[
+            (
+                "op",
+                json!({"client_id": "rp", "client_secret": "rp-secret-1"}),
+                &[],
+            ),
+            (
+                "op-trusting",
+                json!({"client_id": "rp-trusting", "client_secret": "rp-secret-2"}),
+                &[("trust_email_without_verified_claim", "true")],
+            ),
+        ],
         json!({
             "ann": account("ann@example.test", true),
             "uma": account("uma@example.test", false),
             "fay": account("fay@elsewhere.test", true),
+            // A provider account without `email_verified` (as Microsoft Entra ID sends).
+            "eve": {"email": "eve@example.test", "name": "eve"},
         }),
     );
     let mut agent = OpAgent::new(&w.op);
@@ -497,6 +506,21 @@ fn provider_sessions_refused_identities_and_replayed_callbacks() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("fay@elsewhere.test"), "{}", r.text());
     assert_eq!(browser.get("/api/v1/me").status, 401);
+
+    // No `email_verified` at all: refused by default; accepted only where the operator chose
+    // to trust the provider's addresses, which never overrides an explicit `false`.
+    let mut fresh = OpAgent::new(&w.op);
+    let (r, _, _) = w.sign_in("op", &mut fresh, "eve");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("has not verified"), "{}", r.text());
+    w.use_plugin("op-trusting");
+    let mut fresh = OpAgent::new(&w.op);
+    let (r, mut browser, _) = w.sign_in("op-trusting", &mut fresh, "eve");
+    assert_signed_in(&r, &mut browser, "eve@example.test");
+    let mut fresh = OpAgent::new(&w.op);
+    let (r, _, _) = w.sign_in("op-trusting", &mut fresh, "uma");
+    assert_eq!(r.status, 403, "{}", r.text());
+    w.use_plugin("op");
 
     // The provider goes away after the redirect: a temporary failure, "try again".
     let mut browser = w.server.session();

@@ -156,6 +156,7 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
         let from_userinfo = jwt::identity_claims(&info);
         claims.email = from_userinfo.email;
         claims.email_verified = from_userinfo.email_verified;
+        claims.email_verified_stated = from_userinfo.email_verified_stated;
         if claims.name.is_none() {
             claims.name = from_userinfo.name;
         }
@@ -174,10 +175,24 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
         }
     }
     let email = claims.email.unwrap_or_default();
+    // A provider that never states `email_verified` (e.g. Microsoft Entra ID) is refused by
+    // the host unless the operator chose, per provider, to vouch for its addresses.
+    let email_verified = if claims.email_verified_stated {
+        claims.email_verified
+    } else {
+        if !settings.trust_email_without_verified_claim {
+            host::log(
+                host::LogLevel::Warn,
+                "the provider states no `email_verified`, so the address counts as unverified \
+                 (see the `trust_email_without_verified_claim` setting and its risk)",
+            );
+        }
+        settings.trust_email_without_verified_claim
+    };
     Ok(Identity {
         subject: claims.subject,
         email,
-        email_verified: claims.email_verified,
+        email_verified,
         name: claims.name,
         groups: claims.groups,
     })
@@ -493,6 +508,7 @@ mod tests {
             client_secret: secret.map(str::to_string),
             scopes: "openid".into(),
             auth_method: method,
+            trust_email_without_verified_claim: false,
         }
     }
 

@@ -22,6 +22,12 @@ pub(crate) struct Settings {
     /// `token_endpoint_auth_method` (optional): `client_secret_basic`, `client_secret_post`
     /// or `none`; when absent the method is chosen from the provider's discovery document.
     pub auth_method: Option<AuthMethod>,
+    /// `trust_email_without_verified_claim` (`"true"`/`"false"`, default false): when the
+    /// provider states no `email_verified` at all, count its `email` as verified. Risk: the
+    /// provider then vouches for any address its users or administrators can set, so
+    /// someone able to set another person's address there can sign in as them here. An
+    /// explicit `email_verified: false` is never overridden.
+    pub trust_email_without_verified_claim: bool,
 }
 
 /// How the client authenticates at the token endpoint.
@@ -92,16 +98,16 @@ impl Settings {
                 format!("setting `issuer` must be an http:// or https:// URL without query or fragment, not `{issuer}`"),
             ));
         }
-        let allow_http = match value("allow_http_issuer").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(Failure::new(
-                    code::MISCONFIGURED,
-                    format!("setting `allow_http_issuer` must be `true` or `false`, not `{other}`"),
-                ))
-            }
+        let flag = |name: &str| match value(name).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(Failure::new(
+                code::MISCONFIGURED,
+                format!("setting `{name}` must be `true` or `false`, not `{other}`"),
+            )),
         };
+        let allow_http = flag("allow_http_issuer")?;
+        let trust_email_without_verified_claim = flag("trust_email_without_verified_claim")?;
         if issuer.starts_with("http://") && !is_loopback_url(&issuer) && !allow_http {
             return Err(Failure::new(
                 code::MISCONFIGURED,
@@ -159,6 +165,7 @@ impl Settings {
             client_secret,
             scopes: scopes.join(" "),
             auth_method,
+            trust_email_without_verified_claim,
         })
     }
 
