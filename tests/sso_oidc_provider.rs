@@ -238,13 +238,17 @@ fn world(clients: &[(&str, Value, &[(&str, &str)])], accounts: Value) -> World {
                 .iter()
                 .find(|(k, _)| *k == "allowed_host")
                 .map_or(op.host_port(), |(_, v)| v.to_string());
-            let mut e = PluginEntry::new(name, "sso-oidc")
-                .allow(&allowed)
-                .setting("issuer", &op.issuer())
-                .setting("client_id", client["client_id"].as_str().unwrap());
-            if let Some(secret) = client["client_secret"].as_str() {
-                if !settings.iter().any(|(k, _)| *k == "client_secret") {
-                    e = e.setting("client_secret", secret);
+            let mut e = PluginEntry::new(name, "sso-oidc").allow(&allowed);
+            // Defaults from the provider and the client; `settings` replace them.
+            let issuer = op.issuer();
+            let defaults = [
+                ("issuer", Some(issuer.as_str())),
+                ("client_id", client["client_id"].as_str()),
+                ("client_secret", client["client_secret"].as_str()),
+            ];
+            for (k, v) in defaults {
+                if let Some(v) = v.filter(|_| !settings.iter().any(|(s, _)| *s == k)) {
+                    e = e.setting(k, v);
                 }
             }
             for (k, v) in settings.iter().filter(|(k, _)| *k != "allowed_host") {
@@ -389,6 +393,15 @@ fn a_certified_provider_signs_people_in_with_each_client_auth_method_and_algorit
                 json!({"client_id": "rp-host", "client_secret": "host-secret-1"}),
                 &[("allowed_host", "127.0.0.1")],
             ),
+            (
+                // Plain http:// to a host that is not loopback.
+                "op-http",
+                json!({"client_id": "rp-http", "client_secret": "http-secret-1"}),
+                &[
+                    ("issuer", "http://idp.example.test"),
+                    ("allowed_host", "idp.example.test"),
+                ],
+            ),
         ],
         json!({
             "ann": account("ann@example.test", true),
@@ -444,9 +457,24 @@ fn a_certified_provider_signs_people_in_with_each_client_auth_method_and_algorit
     let fix = format!("add \"{}\" to allowed_hosts", w.op.host_port());
     assert!(last["message"].as_str().unwrap().contains(&fix), "{last}");
 
+    // An http:// issuer off loopback is refused before anything is sent.
+    w.use_plugin("op-http");
+    let r = browser.get("/sso/op-http/start?email=dan%40example.test");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("ask your administrator"), "{}", r.text());
+    let last = w.last_error();
+    assert_eq!(last["code"], "misconfigured", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow_http_issuer"),
+        "{last}"
+    );
+
     // A successful sign-in clears the kept error.
     w.use_plugin("op-basic");
-    assert_eq!(w.last_error()["plugin"], "op-wrong-host");
+    assert_eq!(w.last_error()["plugin"], "op-http");
     let mut agent = OpAgent::new(&w.op);
     let (r, mut browser, _) = w.sign_in("op-basic", &mut agent, "dan");
     assert_signed_in(&r, &mut browser, "dan@example.test");
