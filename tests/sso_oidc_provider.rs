@@ -225,8 +225,11 @@ struct World {
     org: String,
 }
 
-/// Provider clients: (tenantry plugin name, client metadata, extra plugin settings).
-fn world(clients: &[(&str, Value, &[(&str, &str)])], accounts: Value) -> World {
+/// One provider client: (tenantry plugin name, client metadata, plugin settings that replace
+/// or add to the defaults).
+type ClientSpec<'a> = (&'a str, Value, &'a [(&'a str, &'a str)]);
+
+fn world(clients: &[ClientSpec<'_>], accounts: Value) -> World {
     let mut op = Op::start();
     let dir = unique_temp_dir("tenantry-sso-op-cfg");
     let entries: Vec<PluginEntry> = clients
