@@ -530,6 +530,7 @@ fn provider_sessions_refused_identities_and_replayed_callbacks() {
     let (r, mut browser, _) = w.sign_in("op", &mut fresh, "uma");
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("has not verified"), "{}", r.text());
+    assert!(r.text().contains("uma@example.test"), "{}", r.text());
     assert_eq!(browser.get("/api/v1/me").status, 401);
 
     let mut fresh = OpAgent::new(&w.op);

@@ -513,7 +513,10 @@ pub fn finish(
     if !identity.email_verified {
         return Err(sso_error(
             "sso_email_unverified",
-            "your identity provider has not verified your email address, so it cannot be used here",
+            format!(
+                "your identity provider has not verified your email address ({}), so it cannot be used here",
+                identity.email.chars().take(254).collect::<String>()
+            ),
         ));
     }
     let email = Email::parse(&identity.email).map_err(|_| {
