@@ -19,3 +19,4 @@ mod pages_settings;
 mod plugins;
 mod preauth;
 mod sso_domains;
+mod sso_oidc_provider;

@@ -41,7 +41,7 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
         Error::Sso { code, .. } => (
             match *code {
-                "sso_provider_failed" => 502,
+                "sso_provider_failed" | "sso_misconfigured" => 502,
                 "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked" => 403,
                 "domain_verification_failed" => 422,
                 _ => 400,

@@ -20,7 +20,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
 use crate::service::authz::{grant_ceiling, Features, Grant, OrgAccess};
-use crate::service::hooks::{HookKind, SsoFinish, SsoStart};
+use crate::service::hooks::{HookError, HookKind, SsoFinish, SsoStart};
 use crate::service::sso_domains::{unclaimable, DomainView};
 use crate::service::{mail, now, org_plugins};
 use crate::store::{NewSsoFlow, SsoFlowRow};
@@ -49,6 +49,117 @@ pub struct SsoSettings {
     pub domain_verification: Vec<DomainView>,
     /// Role given on first sign-in (`null`: users are created but not joined).
     pub join_role: Option<String>,
+    /// The last failed sign-in of this organization since the last successful one
+    /// (only for those who may change the settings; `null` otherwise or when none failed).
+    pub last_error: Option<SsoLastError>,
+}
+
+/// A failed sign-in as administrators see it: the exact reason, which the person who tried
+/// to sign in is not shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SsoLastError {
+    /// When (unix seconds).
+    pub at: i64,
+    /// `configuration` (will not fix itself: ask an administrator) or `temporary` (the
+    /// provider was unreachable or busy: trying again may work).
+    pub kind: String,
+    /// The plugin that failed.
+    pub plugin: String,
+    /// `start` or `finish`.
+    pub stage: String,
+    /// The plugin's code (e.g. `client_auth_refused`) or the host's (e.g. `timeout`).
+    pub code: String,
+    /// The plugin's detail (no secrets: plugins never put them in messages).
+    pub message: String,
+}
+
+/// The plugin-key-value namespace where the host keeps SSO state of its own. It is not a
+/// valid plugin name, so no plugin can read or change it.
+const HOST_KV: &str = "tenantry:sso";
+
+fn last_error_key(org: &OrgId) -> String {
+    format!("last-error/{org}")
+}
+
+/// Codes of `sso` plugins that mean the configuration is wrong (on either side) and will
+/// not fix itself; every other failure is treated as temporary.
+const CONFIGURATION_CODES: &[&str] = &[
+    "misconfigured",
+    "host_not_allowed",
+    "discovery_failed",
+    "client_auth_refused",
+    "missing_email",
+    "userinfo_failed",
+    "invalid_id_token",
+];
+
+/// Whether a failed hook call is a configuration problem (else temporary).
+fn is_configuration_error(e: &HookError) -> bool {
+    match e {
+        HookError::Plugin { code, .. } => CONFIGURATION_CODES.contains(&code.as_str()),
+        HookError::Timeout | HookError::Busy => false,
+        HookError::Unavailable(_)
+        | HookError::Trap(_)
+        | HookError::MemoryLimit
+        | HookError::InvalidOutput(_) => true,
+    }
+}
+
+/// Logs a failed hook call, keeps it for the organization's administrators, and answers
+/// the person's error: "ask your administrator" or "try again".
+fn hook_failed(app: &App, org: &OrgId, plugin: &str, stage: &str, e: HookError) -> Error {
+    let configuration = is_configuration_error(&e);
+    let kind = if configuration {
+        "configuration"
+    } else {
+        "temporary"
+    };
+    log::warn!("sso {stage} with plugin {plugin} failed ({kind}): {e}");
+    let (code, message) = match &e {
+        HookError::Plugin { code, message } => (code.clone(), message.clone()),
+        other => (other.code().to_string(), other.to_string()),
+    };
+    let record = SsoLastError {
+        at: now(),
+        kind: kind.to_string(),
+        plugin: plugin.to_string(),
+        stage: stage.to_string(),
+        code,
+        message,
+    };
+    let bytes = serde_json::to_vec(&record).unwrap_or_default();
+    let key = last_error_key(org);
+    if let Err(err) = app
+        .store
+        .write(|tx| tx.plugin_kv_set(HOST_KV, &key, &bytes, i64::MAX, record.at))
+    {
+        log::error!("could not keep the last sso error of {org}: {err}");
+    }
+    if configuration {
+        sso_error(
+            "sso_misconfigured",
+            "single sign-on for your organization is not set up correctly, so it cannot sign you in; \
+             ask your administrator (the exact reason is in the organization's single sign-on settings)",
+        )
+    } else if stage == "start" {
+        sso_error(
+            "sso_provider_failed",
+            "the single sign-on service could not start the sign-in; try again later",
+        )
+    } else {
+        sso_error(
+            "sso_provider_failed",
+            "the single sign-on service could not confirm who you are; try again",
+        )
+    }
+}
+
+/// The kept last error of `org`'s single sign-on.
+fn last_error(app: &App, org: &OrgId) -> Result<Option<SsoLastError>> {
+    let bytes = app
+        .store
+        .read(|c| c.plugin_kv_get(HOST_KV, &last_error_key(org)))?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// Body of `PUT /orgs/{org}/sso`.
@@ -78,8 +189,16 @@ pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
     require_sso(access)?;
     let org = access.org_id();
     let row = app.store.read(|c| c.sso_connection(org))?;
+    let may_update = access
+        .permit::<crate::service::authz::perm::OrgUpdate>()
+        .is_ok();
     Ok(match row {
         Some(r) => SsoSettings {
+            last_error: if may_update {
+                last_error(app, org)?
+            } else {
+                None
+            },
             configured: true,
             plugin_ready: app.hooks.supports(&r.plugin, HookKind::Sso),
             plugin_allowed: org_plugins::allowed(app, org, &r.plugin)?,
@@ -96,6 +215,7 @@ pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
             domains: Vec::new(),
             domain_verification: Vec::new(),
             join_role: None,
+            last_error: None,
         },
     })
 }
@@ -208,6 +328,7 @@ pub fn delete_settings(app: &App, access: &OrgAccess) -> Result<()> {
         if !tx.delete_sso_connection(org)? {
             return Err(Error::NotFound);
         }
+        tx.plugin_kv_delete(HOST_KV, &last_error_key(org))?;
         audit::record(
             tx,
             org,
@@ -322,13 +443,7 @@ pub fn start(
                 login_hint: Some(email.trim().to_string()),
             },
         )
-        .map_err(|e| {
-            log::warn!("sso start with plugin {plugin} failed: {e}");
-            sso_error(
-                "sso_provider_failed",
-                "the single sign-on service could not start the sign-in; try again later",
-            )
-        })?;
+        .map_err(|e| hook_failed(app, &route.org_id, plugin, "start", e))?;
     let now = now();
     let flow = SsoFlowRow {
         org_id: route.org_id,
@@ -414,17 +529,14 @@ pub fn finish(
                 flow_data: String::from_utf8_lossy(&flow_data).into_owned(),
             },
         )
-        .map_err(|e| {
-            log::warn!("sso finish with plugin {plugin} failed: {e}");
-            sso_error(
-                "sso_provider_failed",
-                "the single sign-on service could not confirm who you are; try again",
-            )
-        })?;
+        .map_err(|e| hook_failed(app, &flow.org_id, plugin, "finish", e))?;
     if !identity.email_verified {
         return Err(sso_error(
             "sso_email_unverified",
-            "your identity provider has not verified your email address, so it cannot be used here",
+            format!(
+                "your identity provider has not verified your email address ({}), so it cannot be used here",
+                identity.email.chars().take(254).collect::<String>()
+            ),
         ));
     }
     let email = Email::parse(&identity.email).map_err(|_| {
@@ -462,6 +574,9 @@ pub fn finish(
         ));
     }
     let (user, created) = provision(app, plugin, &flow.org_id, &conn.join_role, &identity, email)?;
+    // The provider works again: an old failure would only mislead administrators.
+    let key = last_error_key(&flow.org_id);
+    app.store.write(|tx| tx.plugin_kv_delete(HOST_KV, &key))?;
     let session = start_session(app, &user.id)?;
     app.sso_start_limiter.success(client_ip);
     log::info!(

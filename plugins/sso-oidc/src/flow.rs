@@ -7,10 +7,11 @@ use crate::exports::tenantry::plugin::sso_hooks::{
 };
 use crate::jwt::{self, Expected, Jws};
 use crate::provider::{self, Provider};
-use crate::settings::Settings;
+use crate::settings::{AuthMethod, Settings};
 use crate::tenantry::plugin::host;
 use crate::util::{
-    append_query, b64url, clip, ct_eq, form_encode, is_pkce_verifier, pkce_challenge,
+    append_query, b64std, b64url, clip, ct_eq, form_encode, is_pkce_verifier, pct_encode,
+    pkce_challenge,
 };
 use crate::{code, net, Failure};
 
@@ -117,7 +118,7 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
         }
     }
 
-    let id_token = exchange_code(
+    let tokens = exchange_code(
         &settings,
         &provider,
         auth_code,
@@ -125,7 +126,7 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
         &verifier,
     )?;
     let invalid = |m: String| Failure::new(code::INVALID_ID_TOKEN, format!("ID token: {m}"));
-    let jws = jwt::parse(&id_token).map_err(invalid)?;
+    let jws = jwt::parse(&tokens.id_token).map_err(invalid)?;
     verify_signature(&provider, &jws)?;
     let expected = Expected {
         issuer: &provider.issuer,
@@ -135,20 +136,172 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
     };
     jwt::check_claims(&jws.claims, &expected).map_err(invalid)?;
 
-    let claims = jwt::identity_claims(&jws.claims);
-    let email = claims.email.ok_or_else(|| {
-        Failure::new(
-            code::MISSING_EMAIL,
-            "ID token has no `email` claim (does the client ask for the `email` scope?)",
-        )
-    })?;
+    let mut claims = jwt::identity_claims(&jws.claims);
+    // OpenID Connect Core §5.4: with the code flow a provider may release `email` and
+    // `email_verified` only from UserInfo; ask it when the ID token leaves them out.
+    if claims.email.is_none() {
+        let endpoint = provider.userinfo_endpoint.as_deref().ok_or_else(|| {
+            Failure::new(
+                code::MISSING_EMAIL,
+                "ID token has no `email` claim and the provider has no `userinfo_endpoint`",
+            )
+        })?;
+        let access_token = tokens.access_token.as_deref().ok_or_else(|| {
+            Failure::new(
+                code::MISSING_EMAIL,
+                "ID token has no `email` claim and the token endpoint answered no `access_token` for UserInfo",
+            )
+        })?;
+        let info = userinfo(endpoint, access_token, &claims.subject)?;
+        let from_userinfo = jwt::identity_claims(&info);
+        claims.email = from_userinfo.email;
+        claims.email_verified = from_userinfo.email_verified;
+        claims.email_verified_stated = from_userinfo.email_verified_stated;
+        if claims.name.is_none() {
+            claims.name = from_userinfo.name;
+        }
+        if claims.groups.is_empty() {
+            claims.groups = from_userinfo.groups;
+        }
+        if claims.email.is_none() {
+            return Err(Failure::new(
+                code::MISSING_EMAIL,
+                format!(
+                    "neither the ID token nor UserInfo ({endpoint}) has an `email` claim \
+                     (scopes asked: `{}`; the provider must release `email` to this client)",
+                    settings.scopes
+                ),
+            ));
+        }
+    }
+    let email = claims.email.unwrap_or_default();
+    // A provider that never states `email_verified` (e.g. Microsoft Entra ID) is refused by
+    // the host unless the operator chose, per provider, to vouch for its addresses.
+    let email_verified = if claims.email_verified_stated {
+        claims.email_verified
+    } else {
+        if !settings.trust_email_without_verified_claim {
+            host::log(
+                host::LogLevel::Warn,
+                "the provider states no `email_verified`, so the address counts as unverified \
+                 (see the `trust_email_without_verified_claim` setting and its risk)",
+            );
+        }
+        settings.trust_email_without_verified_claim
+    };
     Ok(Identity {
         subject: claims.subject,
         email,
-        email_verified: claims.email_verified,
+        email_verified,
         name: claims.name,
         groups: claims.groups,
     })
+}
+
+/// The UserInfo claims (OpenID Connect Core §5.3), whose `sub` must be the ID token's.
+fn userinfo(
+    endpoint: &str,
+    access_token: &str,
+    subject: &str,
+) -> Result<serde_json::Map<String, Value>, Failure> {
+    let bearer = format!("Bearer {access_token}");
+    let response = net::send(
+        "GET",
+        endpoint,
+        &[("authorization", &bearer), ("accept", "application/json")],
+        Vec::new(),
+        "UserInfo endpoint",
+    )?;
+    if response.status >= 500 {
+        return Err(Failure::new(
+            code::UPSTREAM_UNAVAILABLE,
+            format!(
+                "UserInfo endpoint ({endpoint}) answered HTTP {}",
+                response.status
+            ),
+        ));
+    }
+    if !net::is_success(response.status) {
+        return Err(Failure::new(
+            code::USERINFO_FAILED,
+            format!(
+                "UserInfo endpoint ({endpoint}) answered HTTP {}: {}",
+                response.status,
+                net::describe_error_body(&response.body)
+            ),
+        ));
+    }
+    let info = net::parse_object(&response.body).ok_or_else(|| {
+        Failure::new(
+            code::USERINFO_FAILED,
+            format!(
+                "UserInfo endpoint ({endpoint}) did not answer a JSON object \
+                 (a signed or encrypted UserInfo answer is not supported)"
+            ),
+        )
+    })?;
+    match info.get("sub").and_then(Value::as_str) {
+        Some(sub) if sub == subject => Ok(info),
+        Some(sub) => Err(Failure::new(
+            code::USERINFO_FAILED,
+            format!(
+                "UserInfo `sub` is `{}`, not the ID token's `{}`",
+                clip(sub, 100),
+                clip(subject, 100)
+            ),
+        )),
+        None => Err(Failure::new(
+            code::USERINFO_FAILED,
+            format!("UserInfo endpoint ({endpoint}) answered no `sub`"),
+        )),
+    }
+}
+
+/// The token endpoint authentication method: the `token_endpoint_auth_method` setting, or
+/// one the provider lists in `token_endpoint_auth_methods_supported`.
+pub(crate) fn auth_method(settings: &Settings, provider: &Provider) -> Result<AuthMethod, Failure> {
+    let supported = |m: AuthMethod| provider.auth_methods.iter().any(|s| s == m.name());
+    let listed = provider.auth_methods.join(", ");
+    if let Some(m) = settings.auth_method {
+        // A public client is allowed even when the provider's list leaves `none` out, as
+        // long as the list was not given explicitly.
+        let ok = supported(m) || (m == AuthMethod::None && !provider.auth_methods_listed);
+        return if ok {
+            Ok(m)
+        } else {
+            Err(Failure::new(
+                code::MISCONFIGURED,
+                format!(
+                    "setting `token_endpoint_auth_method` is `{}` but the provider supports only: {listed}",
+                    m.name()
+                ),
+            ))
+        };
+    }
+    if settings.client_secret.is_none() {
+        if provider.auth_methods_listed && !supported(AuthMethod::None) {
+            return Err(Failure::new(
+                code::MISCONFIGURED,
+                format!(
+                    "no `client_secret` is set but the provider does not accept public clients \
+                     (`none` is not among its token endpoint auth methods: {listed}); set `client_secret`"
+                ),
+            ));
+        }
+        return Ok(AuthMethod::None);
+    }
+    [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+        .into_iter()
+        .find(|m| supported(*m))
+        .ok_or_else(|| {
+            Failure::new(
+                code::MISCONFIGURED,
+                format!(
+                    "the provider supports none of client_secret_basic, client_secret_post \
+                     (it lists: {listed})"
+                ),
+            )
+        })
 }
 
 /// The callback's query parameters.
@@ -187,35 +340,80 @@ fn code_verifier(flow_data: &str) -> Result<String, Failure> {
         })
 }
 
-/// Redeems the authorization code; answers the `id_token`.
+/// What the token endpoint answered.
+struct Tokens {
+    id_token: String,
+    access_token: Option<String>,
+}
+
+/// Redeems the authorization code; answers the `id_token` and `access_token`.
 fn exchange_code(
     settings: &Settings,
     provider: &Provider,
     auth_code: &str,
     redirect_uri: &str,
     verifier: &str,
-) -> Result<String, Failure> {
+) -> Result<Tokens, Failure> {
+    let method = auth_method(settings, provider)?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", auth_code),
         ("redirect_uri", redirect_uri),
-        ("client_id", settings.client_id.as_str()),
         ("code_verifier", verifier),
     ];
-    if let Some(secret) = &settings.client_secret {
-        form.push(("client_secret", secret.as_str()));
+    let secret = settings.client_secret.as_deref().unwrap_or_default();
+    let mut headers = vec![
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("accept", "application/json".to_string()),
+    ];
+    match method {
+        AuthMethod::ClientSecretBasic => {
+            // RFC 6749 §2.3.1: both parts form-encoded before Base64.
+            let pair = format!("{}:{}", pct_encode(&settings.client_id), pct_encode(secret));
+            headers.push((
+                "authorization",
+                format!("Basic {}", b64std(pair.as_bytes())),
+            ));
+        }
+        AuthMethod::ClientSecretPost => {
+            form.push(("client_id", settings.client_id.as_str()));
+            form.push(("client_secret", secret));
+        }
+        AuthMethod::None => form.push(("client_id", settings.client_id.as_str())),
     }
     let url = &provider.token_endpoint;
+    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let response = net::send(
         "POST",
         url,
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "application/json"),
-        ],
+        &header_refs,
         form_encode(&form).into_bytes(),
         "token endpoint",
     )?;
+    if response.status >= 500 {
+        return Err(Failure::new(
+            code::UPSTREAM_UNAVAILABLE,
+            format!("token endpoint ({url}) answered HTTP {}", response.status),
+        ));
+    }
+    let oauth_error = net::parse_object(&response.body)
+        .and_then(|b| b.get("error")?.as_str().map(str::to_string));
+    if response.status == 401 || oauth_error.as_deref() == Some("invalid_client") {
+        return Err(Failure::new(
+            code::CLIENT_AUTH_REFUSED,
+            format!(
+                "token endpoint ({url}) refused the client's credentials ({}, sent as `{}`): {} \
+                 (check `client_id`, `client_secret` and the method the client is registered for; \
+                 setting `token_endpoint_auth_method`)",
+                response.status,
+                method.name(),
+                net::describe_error_body(&response.body)
+            ),
+        ));
+    }
     if !net::is_success(response.status) {
         return Err(Failure::new(
             code::TOKEN_EXCHANGE_FAILED,
@@ -226,9 +424,19 @@ fn exchange_code(
             ),
         ));
     }
-    net::parse_object(&response.body)
-        .and_then(|body| body.get("id_token")?.as_str().map(str::to_string))
-        .filter(|t| !t.is_empty())
+    let body = net::parse_object(&response.body).unwrap_or_default();
+    let text = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let access_token = text("access_token");
+    text("id_token")
+        .map(|id_token| Tokens {
+            id_token,
+            access_token,
+        })
         .ok_or_else(|| {
             Failure::new(
                 code::TOKEN_EXCHANGE_FAILED,
@@ -271,4 +479,86 @@ fn verify_signature(provider: &Provider, jws: &Jws) -> Result<(), Failure> {
         code::INVALID_ID_TOKEN,
         format!("ID token: {last}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(methods: Option<&[&str]>) -> Provider {
+        Provider {
+            issuer: "https://idp".into(),
+            authorization_endpoint: "https://idp/authorize".into(),
+            token_endpoint: "https://idp/token".into(),
+            jwks_uri: "https://idp/jwks".into(),
+            userinfo_endpoint: None,
+            auth_methods_listed: methods.is_some(),
+            auth_methods: methods
+                .unwrap_or(&["client_secret_basic"])
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+        }
+    }
+
+    fn settings(secret: Option<&str>, method: Option<AuthMethod>) -> Settings {
+        Settings {
+            issuer: "https://idp".into(),
+            client_id: "app".into(),
+            client_secret: secret.map(str::to_string),
+            scopes: "openid".into(),
+            auth_method: method,
+            trust_email_without_verified_claim: false,
+        }
+    }
+
+    #[test]
+    fn client_authentication_follows_discovery() {
+        let all = provider(Some(&["client_secret_post", "client_secret_basic", "none"]));
+        let pick = |s: &Settings, p: &Provider| auth_method(s, p).map_err(|f| f.code);
+        assert_eq!(
+            pick(&settings(Some("s"), None), &all),
+            Ok(AuthMethod::ClientSecretBasic)
+        );
+        assert_eq!(
+            pick(
+                &settings(Some("s"), None),
+                &provider(Some(&["client_secret_post"]))
+            ),
+            Ok(AuthMethod::ClientSecretPost)
+        );
+        // Discovery's default is client_secret_basic alone.
+        assert_eq!(
+            pick(&settings(Some("s"), None), &provider(None)),
+            Ok(AuthMethod::ClientSecretBasic)
+        );
+        assert_eq!(pick(&settings(None, None), &all), Ok(AuthMethod::None));
+        assert_eq!(
+            pick(&settings(None, None), &provider(None)),
+            Ok(AuthMethod::None)
+        );
+        assert_eq!(
+            pick(
+                &settings(Some("s"), Some(AuthMethod::ClientSecretPost)),
+                &all
+            ),
+            Ok(AuthMethod::ClientSecretPost)
+        );
+        for (s, p) in [
+            (
+                settings(None, None),
+                provider(Some(&["client_secret_basic"])),
+            ),
+            (
+                settings(Some("s"), None),
+                provider(Some(&["private_key_jwt"])),
+            ),
+            (
+                settings(Some("s"), Some(AuthMethod::ClientSecretPost)),
+                provider(Some(&["client_secret_basic"])),
+            ),
+        ] {
+            assert_eq!(pick(&s, &p), Err(code::MISCONFIGURED));
+        }
+    }
 }

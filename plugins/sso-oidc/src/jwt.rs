@@ -327,6 +327,8 @@ pub(crate) struct Claims {
     /// `None` when the token has no (non-empty) `email`.
     pub email: Option<String>,
     pub email_verified: bool,
+    /// Whether the claims state `email_verified` at all (true or false).
+    pub email_verified_stated: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
 }
@@ -364,6 +366,7 @@ pub(crate) fn identity_claims(claims: &Map<String, Value>) -> Claims {
             .to_string(),
         email: text("email"),
         email_verified,
+        email_verified_stated: claims.get("email_verified").is_some_and(|v| !v.is_null()),
         name: text("name"),
         groups,
     }

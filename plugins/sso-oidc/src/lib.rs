@@ -60,9 +60,11 @@ pub(crate) mod code {
     pub const MISCONFIGURED: &str = "misconfigured";
     /// The host handed over something unusable (empty state/nonce, bad `flow-data`).
     pub const INVALID_REQUEST: &str = "invalid_request";
-    /// The provider could not be reached (transport error, timeout, host not on the
-    /// allowlist, oversized answer) or its discovery/JWKS endpoint answered non-2xx.
+    /// The provider could not be reached (transport error, timeout, oversized answer) or
+    /// answered non-2xx where a retry may help.
     pub const UPSTREAM_UNAVAILABLE: &str = "upstream_unavailable";
+    /// A provider URL names a host that is not on the plugin's `allowed_hosts`.
+    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
     /// The discovery document is not usable (not JSON, missing endpoint, wrong `issuer`).
     pub const DISCOVERY_FAILED: &str = "discovery_failed";
     /// The provider redirected back with `error=…`.
@@ -75,8 +77,14 @@ pub(crate) mod code {
     pub const TOKEN_EXCHANGE_FAILED: &str = "token_exchange_failed";
     /// The ID token failed verification (format, algorithm, key, signature or claims).
     pub const INVALID_ID_TOKEN: &str = "invalid_id_token";
-    /// The verified ID token carries no `email` claim.
+    /// Neither the verified ID token nor the UserInfo answer carries an `email` claim.
     pub const MISSING_EMAIL: &str = "missing_email";
+    /// The token endpoint refused the client's credentials (`invalid_client`, HTTP 401):
+    /// a wrong `client_secret` or an authentication method the client is not registered for.
+    pub const CLIENT_AUTH_REFUSED: &str = "client_auth_refused";
+    /// The UserInfo endpoint answered non-2xx or no JSON object, or a `sub` that is not
+    /// the ID token's.
+    pub const USERINFO_FAILED: &str = "userinfo_failed";
     /// The host's random generator answered fewer bytes than asked.
     pub const INTERNAL: &str = "internal_error";
 }

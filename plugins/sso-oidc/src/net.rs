@@ -27,7 +27,13 @@ pub(crate) fn send(
     host::http_send(&request).map_err(|e| {
         let why = match e {
             HttpError::ForbiddenHost(h) => {
-                format!("host `{h}` is not on this plugin's allowed_hosts")
+                return Failure::new(
+                    code::HOST_NOT_ALLOWED,
+                    format!(
+                        "{what} ({method} {url}): host `{h}` is not on this plugin's allowed_hosts; \
+                         add \"{h}\" to allowed_hosts (with the port when the URL has one)"
+                    ),
+                );
             }
             HttpError::InvalidRequest(m) => format!("invalid request: {m}"),
             HttpError::Timeout => "timed out".to_string(),

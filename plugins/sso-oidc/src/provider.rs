@@ -13,7 +13,7 @@ use crate::{code, Failure};
 pub(crate) const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Key-value key of the cached discovery document.
-const DISCOVERY_KEY: &str = "oidc/discovery/v1";
+const DISCOVERY_KEY: &str = "oidc/discovery/v2";
 /// Key-value key of the cached JWKS.
 const JWKS_KEY: &str = "oidc/jwks/v1";
 
@@ -25,6 +25,13 @@ pub(crate) struct Provider {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    /// `userinfo_endpoint`, when the provider has one.
+    pub userinfo_endpoint: Option<String>,
+    /// `token_endpoint_auth_methods_supported`; OpenID Connect Discovery's default
+    /// (`client_secret_basic` alone) when the document leaves it out.
+    pub auth_methods: Vec<String>,
+    /// Whether the document listed `token_endpoint_auth_methods_supported` itself.
+    pub auth_methods_listed: bool,
 }
 
 /// The provider for `settings`, from the cache when it is fresh, else from discovery.
@@ -57,6 +64,9 @@ pub(crate) fn discover(settings: &Settings) -> Result<Provider, Failure> {
             "authorization_endpoint": provider.authorization_endpoint,
             "token_endpoint": provider.token_endpoint,
             "jwks_uri": provider.jwks_uri,
+            "userinfo_endpoint": provider.userinfo_endpoint,
+            "token_endpoint_auth_methods_supported":
+                provider.auth_methods_listed.then_some(&provider.auth_methods),
         },
     });
     cache_set(DISCOVERY_KEY, &entry);
@@ -83,11 +93,27 @@ pub(crate) fn parse_discovery(setting: &str, doc: &Map<String, Value>) -> Result
             clip(&issuer, 200)
         ));
     }
+    let userinfo_endpoint = match doc.get("userinfo_endpoint") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(field("userinfo_endpoint")?),
+    };
+    let listed: Option<Vec<String>> = doc
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
     Ok(Provider {
         issuer,
         authorization_endpoint: field("authorization_endpoint")?,
         token_endpoint: field("token_endpoint")?,
         jwks_uri: field("jwks_uri")?,
+        userinfo_endpoint,
+        auth_methods_listed: listed.is_some(),
+        auth_methods: listed.unwrap_or_else(|| vec!["client_secret_basic".to_string()]),
     })
 }
 

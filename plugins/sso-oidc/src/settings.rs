@@ -19,6 +19,62 @@ pub(crate) struct Settings {
     pub client_secret: Option<String>,
     /// `scopes`: space-separated, `openid` always included.
     pub scopes: String,
+    /// `token_endpoint_auth_method` (optional): `client_secret_basic`, `client_secret_post`
+    /// or `none`; when absent the method is chosen from the provider's discovery document.
+    pub auth_method: Option<AuthMethod>,
+    /// `trust_email_without_verified_claim` (`"true"`/`"false"`, default false): when the
+    /// provider states no `email_verified` at all, count its `email` as verified. Risk: the
+    /// provider then vouches for any address its users or administrators can set, so
+    /// someone able to set another person's address there can sign in as them here. An
+    /// explicit `email_verified: false` is never overridden.
+    pub trust_email_without_verified_claim: bool,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthMethod {
+    /// HTTP Basic with the form-encoded client ID and secret (the OAuth 2.0 default).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` in the body, PKCE alone proves the caller.
+    None,
+}
+
+impl AuthMethod {
+    /// The name used in discovery documents and the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
+/// Whether the authority of `url` (an http(s) URL) is a loopback host.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Settings {
@@ -42,9 +98,59 @@ impl Settings {
                 format!("setting `issuer` must be an http:// or https:// URL without query or fragment, not `{issuer}`"),
             ));
         }
+        let flag = |name: &str| match value(name).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(Failure::new(
+                code::MISCONFIGURED,
+                format!("setting `{name}` must be `true` or `false`, not `{other}`"),
+            )),
+        };
+        let allow_http = flag("allow_http_issuer")?;
+        let trust_email_without_verified_claim = flag("trust_email_without_verified_claim")?;
+        if issuer.starts_with("http://") && !is_loopback_url(&issuer) && !allow_http {
+            return Err(Failure::new(
+                code::MISCONFIGURED,
+                format!(
+                    "setting `issuer` is `{issuer}`: plain http:// is allowed only on a loopback \
+                     host (the client secret and tokens would travel unencrypted); use https://, \
+                     or set `allow_http_issuer = \"true\"` if the network path is otherwise protected"
+                ),
+            ));
+        }
         let client_id = value("client_id")
             .ok_or_else(|| Failure::new(code::MISCONFIGURED, "setting `client_id` is not set"))?;
         let client_secret = value("client_secret");
+        let auth_method = match value("token_endpoint_auth_method") {
+            None => None,
+            Some(name) => Some(AuthMethod::parse(&name).ok_or_else(|| {
+                Failure::new(
+                    code::MISCONFIGURED,
+                    format!(
+                        "setting `token_endpoint_auth_method` must be `client_secret_basic`, \
+                         `client_secret_post` or `none`, not `{name}`"
+                    ),
+                )
+            })?),
+        };
+        match (auth_method, &client_secret) {
+            (Some(AuthMethod::None), Some(_)) => {
+                return Err(Failure::new(
+                    code::MISCONFIGURED,
+                    "setting `token_endpoint_auth_method` is `none` but `client_secret` is set",
+                ))
+            }
+            (Some(m @ (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)), None) => {
+                return Err(Failure::new(
+                    code::MISCONFIGURED,
+                    format!(
+                        "setting `token_endpoint_auth_method` is `{}` but `client_secret` is not set",
+                        m.name()
+                    ),
+                ))
+            }
+            _ => {}
+        }
         let mut scopes: Vec<String> = value("scopes")
             .unwrap_or_else(|| DEFAULT_SCOPES.to_string())
             .split_whitespace()
@@ -58,6 +164,8 @@ impl Settings {
             client_id,
             client_secret,
             scopes: scopes.join(" "),
+            auth_method,
+            trust_email_without_verified_claim,
         })
     }
 
@@ -109,8 +217,33 @@ mod tests {
             vec![("issuer", "idp.example"), ("client_id", "app")],
             vec![("issuer", "https://idp?x=1"), ("client_id", "app")],
             vec![("issuer", "https://idp"), ("client_id", " ")],
+            vec![("issuer", "http://idp.example"), ("client_id", "app")],
+            vec![
+                ("issuer", "https://idp"),
+                ("client_id", "app"),
+                ("token_endpoint_auth_method", "private_key_jwt"),
+            ],
+            vec![
+                ("issuer", "https://idp"),
+                ("client_id", "app"),
+                ("token_endpoint_auth_method", "client_secret_basic"),
+            ],
         ] {
             assert_eq!(load(&bad).unwrap_err().code, code::MISCONFIGURED);
         }
+        for loopback in [
+            "http://localhost:8080",
+            "http://127.0.0.2/realm",
+            "http://[::1]:9",
+        ] {
+            load(&[("issuer", loopback), ("client_id", "app")]).unwrap();
+        }
+        let s = load(&[
+            ("issuer", "http://idp.internal"),
+            ("client_id", "app"),
+            ("allow_http_issuer", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth_method, None);
     }
 }

@@ -9,6 +9,11 @@ pub(crate) fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Standard base64 with padding (HTTP Basic credentials).
+pub(crate) fn b64std(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Decodes strict base64url without padding.
 pub(crate) fn b64url_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
     URL_SAFE_NO_PAD.decode(s)
