@@ -89,6 +89,7 @@ fn labels_from_api(w: &mut World, p: P) -> (Vec<String>, Vec<String>) {
             "api_keys" => "API Keys",
             "billing" => "Billing",
             "data_repository" => "Data Repository",
+            "single_sign_on" => "Single Sign-On",
             "audit_log" => "Audit Log",
             "sites" => "Sites",
             "data_preferences" => "Data Preferences",
@@ -1427,4 +1428,314 @@ fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
         outbox_count(server.data_dir(), invited, "email_verification"),
         before + 1
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Organization › Single Sign-On and the Instance scope
+// ------------------------------------------------------------------------------------------
+
+/// Signs in with a given password (the instance administrator has its own).
+fn sign_in_as(b: &Browser, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", email);
+    b.type_into("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Settings after signing in", WAIT, |url, html| {
+        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
+    });
+}
+
+/// dnsmasq on loopback serving only the given TXT records; stopped on drop.
+struct TxtServer(std::process::Child);
+
+impl TxtServer {
+    fn start(port: u16, txt: &[(&str, &str)]) -> TxtServer {
+        let mut cmd = std::process::Command::new("/usr/sbin/dnsmasq");
+        cmd.args([
+            "--no-daemon",
+            &format!("--port={port}"),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+        ]);
+        for (name, value) in txt {
+            cmd.arg(format!("--txt-record={name},{value}"));
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start /usr/sbin/dnsmasq (Debian package dnsmasq-base)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TxtServer(child)
+    }
+}
+
+impl Drop for TxtServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_dns_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port for the DNS server");
+}
+
+/// A server with the `sso-oidc` plugin (named `oidc`) and the `fixture` plugin, DNS checks
+/// going to `127.0.0.1:dns_port`.
+fn sso_server(dns_port: u16) -> (TestServer, crate::support::fake_oidc::FakeOidc) {
+    use crate::support::plugins::{write_config, PluginEntry};
+    let idp = crate::support::fake_oidc::FakeOidc::start("tenantry-test");
+    let dir = crate::support::server::unique_temp_dir("tenantry-pages-sso-cfg");
+    let config = write_config(
+        &dir,
+        &[&format!("sso.dns_resolver = \"127.0.0.1:{dns_port}\"")],
+        &[
+            PluginEntry::new("oidc", "sso-oidc")
+                .allow(&idp.host_port())
+                .setting("issuer", &idp.issuer())
+                .setting("client_id", "tenantry-test"),
+            PluginEntry::new("fixture", "fixture"),
+        ],
+    );
+    let server = TestServer::builder()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start();
+    (server, idp)
+}
+
+fn sso_domain(w: &mut World, org: &str, domain: &str) -> Value {
+    let v = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/sso")),
+        200,
+        "sso",
+    );
+    v["domain_verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("{domain} in {v}"))
+        .clone()
+}
+
+/// Organization › Single Sign-On per persona: a member is told single sign-on is switched
+/// off; the owner is told no provider is allowed yet, then sets it up (a free-mail domain
+/// refused beside its field), sees each pending domain's TXT record, and Verify checks it
+/// against a real DNS server (wrong value: the clear failure; right value: verified); an
+/// admin may change it, a member only reads it; an instance administrator approves a domain;
+/// the owner removes it after confirming.
+#[test]
+fn single_sign_on_per_persona() {
+    let dns_port = free_dns_port();
+    let (server, _idp) = sso_server(dns_port);
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let path = format!("/settings/orgs/{org}/sso");
+    let b = Browser::start();
+
+    // Member, feature off: absent from the navigation, and the URL says why.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(!nav(&b, "organization").contains(&"Single Sign-On".to_string()));
+    b.goto(&format!("{base}{path}"));
+    b.wait_for("the reason", WAIT, |_, html| {
+        html.contains("<h1>Single sign-on is switched off</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Single sign-on is switched off for Org One — an instance administrator can turn it on."),
+        "{text}"
+    );
+    check_page(
+        &b,
+        "Single Sign-On (switched off)",
+        Some("settings-sso-off"),
+    );
+    sign_out(&b, &base);
+
+    expect(
+        &w.s(P::IA).put_json(
+            &format!("/api/v1/orgs/{org}/features"),
+            &json!({"sso": true}),
+        ),
+        200,
+        "sso on",
+    );
+
+    // Owner: the section is in the navigation; no provider allowed yet.
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    let (org_labels, _) = labels_from_api(&mut w, P::OW);
+    assert!(org_labels.contains(&"Single Sign-On".to_string()));
+    assert_eq!(nav(&b, "organization"), org_labels);
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/sso']");
+    b.wait_for("Single Sign-On", WAIT, |_, html| {
+        html.contains("<h1>Single Sign-On</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Org One may not use any single sign-on provider yet")
+            && text.contains("ask one to allow a provider for Org One"),
+        "{text}"
+    );
+    assert!(!b.exists(&format!("form[action='{path}']")));
+    check_page(&b, "Single Sign-On (no provider)", None);
+
+    crate::support::plugins::allow_plugins(w.s(P::IA), &org, &["oidc"]);
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(b
+        .text()
+        .contains("Single sign-on is not set up for Org One yet."));
+    // Only plugins that implement sso and are allowed are offered.
+    assert_eq!(b.texts("#f-plugin option"), ["oidc"]);
+    b.type_into("#f-domains", "gmail.com\nexample.test");
+    b.select("#f-join_role", "member");
+    submit(&b, &path, "Please correct the fields marked below.");
+    let err = b.texts("#f-domains-error").join(" ");
+    assert!(
+        err.contains("gmail.com") && err.contains("free email provider"),
+        "{err}"
+    );
+    assert_eq!(
+        b.attr("#f-domains", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    check_page(&b, "Single Sign-On with errors", None);
+    b.clear("#f-domains");
+    b.type_into("#f-domains", "example.test\nother.test");
+    submit(&b, &path, "The single sign-on settings are saved.");
+    let text = b.text();
+    assert!(text.contains("oidc") && text.contains("Member"), "{text}");
+    assert_eq!(b.texts("section.record .badge"), ["pending", "pending"]);
+    let ex = sso_domain(&mut w, &org, "example.test");
+    let other = sso_domain(&mut w, &org, "other.test");
+    let txt_value = ex["txt_value"].as_str().unwrap().to_string();
+    assert!(text.contains(ex["txt_name"].as_str().unwrap()), "{text}");
+    assert!(text.contains(&txt_value), "{text}");
+    assert!(b.exists("button[data-copy]"), "copy buttons");
+    assert!(
+        !b.exists("form[action$='/approve']"),
+        "Approve is for instance administrators"
+    );
+    check_page(&b, "Single Sign-On", Some("settings-sso"));
+
+    // Verify against a real DNS server: a record with another token is refused clearly.
+    {
+        let _dns = TxtServer::start(
+            dns_port,
+            &[(
+                other["txt_name"].as_str().unwrap(),
+                "tenantry-verify=not-this-one",
+            )],
+        );
+        b.click(&format!(
+            "form[action='{path}/domains/other.test/verify'] button[type=submit]"
+        ));
+        b.wait_for("the failure", WAIT, |_, html| {
+            html.contains("role=\"alert\"")
+        });
+        let text = b.text();
+        assert!(
+            text.contains("does not carry this organization's token")
+                && text.contains(other["txt_value"].as_str().unwrap()),
+            "{text}"
+        );
+        check_page(&b, "Single Sign-On verify failed", None);
+    }
+    {
+        let _dns = TxtServer::start(
+            dns_port,
+            &[(ex["txt_name"].as_str().unwrap(), txt_value.as_str())],
+        );
+        open(&b, &base, &path, "Single Sign-On");
+        b.click(&format!(
+            "form[action='{path}/domains/example.test/verify'] button[type=submit]"
+        ));
+        b.wait_for("verified", WAIT, |_, _| {
+            b.text().contains("The domain is verified.")
+        });
+    }
+    assert!(b.text().contains("by its DNS record"), "{}", b.text());
+    let ex = sso_domain(&mut w, &org, "example.test");
+    assert_eq!(ex["status"], "verified", "{ex}");
+    assert_eq!(ex["verified_by"], "dns", "{ex}");
+    assert_eq!(sso_domain(&mut w, &org, "other.test")["status"], "pending");
+    sign_out(&b, &base);
+
+    // Admin: may change it and verify, but not approve.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(b.exists(&format!("form[action='{path}']")));
+    assert!(b.exists("form[action$='/other.test/verify']"));
+    assert!(!b.exists("form[action$='/approve']"));
+    sign_out(&b, &base);
+
+    // Member, feature on: reads it, changes nothing.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(nav(&b, "organization").contains(&"Single Sign-On".to_string()));
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(!b.exists("main form"), "no forms for a member");
+    assert!(b
+        .text()
+        .contains("Only an owner or admin of Org One can change this."));
+    check_page(&b, "Single Sign-On (read-only)", None);
+    sign_out(&b, &base);
+
+    // Instance administrator: approves the other domain.
+    sign_in_as(
+        &b,
+        &base,
+        crate::support::server::ADMIN_EMAIL,
+        crate::support::server::ADMIN_PASSWORD,
+    );
+    open(&b, &base, &path, "Single Sign-On");
+    b.click("form[action$='/other.test/approve'] button[type=submit]");
+    b.accept_dialog();
+    b.wait_for("approved", WAIT, |_, _| {
+        b.text().contains("The domain is approved.")
+    });
+    assert!(b.text().contains("by an instance administrator"));
+    check_page(
+        &b,
+        "Single Sign-On (instance administrator)",
+        Some("settings-sso-approved"),
+    );
+    let o = sso_domain(&mut w, &org, "other.test");
+    assert_eq!(o["status"], "verified", "{o}");
+    assert_eq!(o["verified_by"], "instance_admin", "{o}");
+    sign_out(&b, &base);
+
+    // Owner removes it, after confirming.
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    open(&b, &base, &path, "Single Sign-On");
+    b.click(&format!("form[action='{path}/remove'] button"));
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("Single sign-on is removed.")
+    });
+    let v = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/sso")),
+        200,
+        "sso",
+    );
+    assert_eq!(v["configured"], false, "{v}");
 }

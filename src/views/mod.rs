@@ -69,6 +69,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings/data_repository",
         include_str!("templates/settings/data_repository.hbs"),
     ),
+    ("settings/sso", include_str!("templates/settings/sso.hbs")),
     (
         "settings/sites",
         include_str!("templates/settings/sites.hbs"),

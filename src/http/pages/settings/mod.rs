@@ -17,6 +17,7 @@ pub mod form;
 pub mod help;
 pub mod personal;
 pub mod sections;
+pub mod sso;
 
 use serde::Serialize;
 
@@ -177,7 +178,10 @@ pub fn section_label(name: &str) -> &'static str {
 
 /// The URL segment of a section name (`api_keys` → `api-keys`).
 pub fn section_slug(name: &str) -> String {
-    name.replace('_', "-")
+    match name {
+        "single_sign_on" => "sso".into(),
+        _ => name.replace('_', "-"),
+    }
 }
 
 /// The section name of a URL segment, when it is one of the product's sections.
@@ -190,6 +194,7 @@ pub fn section_name(slug: &str) -> Option<&'static str> {
         "api_keys",
         "billing",
         "data_repository",
+        "single_sign_on",
         "audit_log",
     ]
     .into_iter()
