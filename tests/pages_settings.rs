@@ -1739,3 +1739,208 @@ fn single_sign_on_per_persona() {
     );
     assert_eq!(v["configured"], false, "{v}");
 }
+
+/// Instance › Organizations and Users, for instance administrators only: the Instance group
+/// in the navigation; organizations listed, one created (a bad short name refused beside its
+/// field), its features and allowed plugins switched with checkboxes; users listed a page at a
+/// time, one created (a short password refused beside its field), one disabled after
+/// confirming (they cannot sign in) and enabled again. A member is told these pages are for
+/// instance administrators.
+#[test]
+fn instance_organizations_and_users() {
+    let (server, _idp) = sso_server(free_dns_port());
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    for i in 0..20 {
+        crate::orgs_matrix::create_user(w.s(P::IA), &format!("filler{i:02}@orgs.test"), Some(PW));
+    }
+    let b = Browser::start();
+
+    // A member: no Instance group, and the pages say why.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(!b.exists("ul[aria-labelledby=nav-instance]"));
+    for path in [
+        "/settings/instance/organizations",
+        "/settings/instance/users",
+    ] {
+        open(
+            &b,
+            &base,
+            path,
+            "Instance settings are for instance administrators",
+        );
+    }
+    assert!(!b.source().contains("member@orgs.test</td>"));
+    check_page(&b, "Instance (refused)", None);
+    sign_out(&b, &base);
+
+    sign_in_as(
+        &b,
+        &base,
+        crate::support::server::ADMIN_EMAIL,
+        crate::support::server::ADMIN_PASSWORD,
+    );
+    assert_eq!(
+        nav(&b, "instance"),
+        ["Organizations", "Users", "Email Delivery"]
+    );
+    b.click("ul[aria-labelledby=nav-instance] a[href='/settings/instance/organizations']");
+    b.wait_for("Organizations", WAIT, |_, html| {
+        html.contains("<h1>Organizations</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Org One") && text.contains("Org Two"),
+        "{text}"
+    );
+    check_page(&b, "Organizations", Some("settings-instance-organizations"));
+
+    let orgs = "/settings/instance/organizations";
+    b.type_into("#f-name", "Org Three");
+    b.type_into("#f-slug", "Org Three!");
+    submit(&b, orgs, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-slug-error").len(),
+        1,
+        "error beside the short name"
+    );
+    assert_eq!(b.attr("#f-name", "value").as_deref(), Some("Org Three"));
+    check_page(&b, "Organizations with errors", None);
+    b.clear("#f-slug");
+    b.type_into("#f-slug", "org-three");
+    submit(&b, orgs, "The organization is created.");
+    assert!(b.source().contains("<h1>Org Three</h1>"));
+    let org3 = b
+        .url()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let features = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(features["sso"], false, "{features}");
+    let api_keys_before = features["api_keys"].as_bool().unwrap();
+    check_page(
+        &b,
+        "Organization (instance)",
+        Some("settings-instance-organization"),
+    );
+
+    // Features and plugins as checkboxes.
+    let here = format!("{orgs}/{org3}");
+    b.click("input[name=feature][value=sso]");
+    b.click("input[name=feature][value=api_keys]");
+    submit(&b, &format!("{here}/features"), "The features are saved.");
+    let features = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(features["sso"], true, "{features}");
+    assert_eq!(features["api_keys"], !api_keys_before, "{features}");
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('input[name=feature][value=sso]').checked;",
+            json!([])
+        ),
+        json!(true),
+        "the page shows the saved switch"
+    );
+    let plugins_text = b.text();
+    assert!(
+        plugins_text.contains("Provides single sign-on."),
+        "{plugins_text}"
+    );
+    b.click("input[name=plugin][value=oidc]");
+    submit(
+        &b,
+        &format!("{here}/plugins"),
+        "The allowed plugins are saved.",
+    );
+    let p = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/plugins")),
+        200,
+        "plugins",
+    );
+    assert_eq!(p["allowed"][0]["name"], "oidc", "{p}");
+    assert_eq!(p["allowed"].as_array().unwrap().len(), 1, "{p}");
+
+    // Users, a page at a time.
+    let users = "/settings/instance/users";
+    b.click("ul[aria-labelledby=nav-instance] a[href='/settings/instance/users']");
+    b.wait_for("Users", WAIT, |_, html| html.contains("<h1>Users</h1>"));
+    let first_rows = b.texts("tbody tr").len();
+    assert_eq!(first_rows, 25, "a page holds 25 users");
+    check_page(&b, "Users", Some("settings-instance-users"));
+    b.click("a[href^='/settings/instance/users?after=']");
+    b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    // The instance administrator, 7 people of the world and 20 fillers: 28 in all.
+    assert_eq!(b.texts("tbody tr").len(), 28 - 25);
+    assert!(b.exists("a[href='/settings/instance/users']"), "a way back");
+
+    b.type_into("#f-name", "New Person");
+    b.type_into("#f-email", "new.person@orgs.test");
+    b.type_into("#f-password", "short");
+    submit(&b, users, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-password-error").len(),
+        1,
+        "error beside the password"
+    );
+    assert_eq!(
+        b.attr("#f-email", "value").as_deref(),
+        Some("new.person@orgs.test")
+    );
+    assert!(
+        !b.source().contains("value=\"short\""),
+        "passwords are not kept"
+    );
+    b.type_into("#f-password", "a long enough password");
+    submit(&b, users, "The user is created.");
+    let login = |email: &str, password: &str| {
+        server
+            .client()
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": password}),
+            )
+            .status
+    };
+    let r = login("new.person@orgs.test", "a long enough password");
+    assert_eq!(r, 200, "the new user signs in");
+
+    // Disable a member after confirming; they can no longer sign in; enable again.
+    let me_id = w.ids[&P::ME].clone();
+    let row_on_page = |b: &Browser| {
+        b.exists(&format!("form[action='{users}/{me_id}/disable']"))
+            || b.exists(&format!("form[action='{users}/{me_id}/enable']"))
+    };
+    open(&b, &base, users, "Users");
+    if !row_on_page(&b) {
+        b.click("a[href^='/settings/instance/users?after=']");
+        b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    }
+    b.click(&format!("form[action='{users}/{me_id}/disable'] button"));
+    b.accept_dialog();
+    b.wait_for("disabled", WAIT, |_, _| {
+        b.text()
+            .contains("The user is disabled and signed out everywhere.")
+    });
+    assert_ne!(login(&w.emails[&P::ME].clone(), PW), 200);
+    open(&b, &base, users, "Users");
+    if !row_on_page(&b) {
+        b.click("a[href^='/settings/instance/users?after=']");
+        b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    }
+    b.click(&format!("form[action='{users}/{me_id}/enable'] button"));
+    b.wait_for("enabled", WAIT, |_, _| {
+        b.text().contains("The user is enabled again.")
+    });
+    assert_eq!(login(&w.emails[&P::ME].clone(), PW), 200);
+}

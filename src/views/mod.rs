@@ -71,6 +71,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("settings/sso", include_str!("templates/settings/sso.hbs")),
     (
+        "settings/instance_orgs",
+        include_str!("templates/settings/instance_orgs.hbs"),
+    ),
+    (
+        "settings/instance_org",
+        include_str!("templates/settings/instance_org.hbs"),
+    ),
+    (
+        "settings/instance_users",
+        include_str!("templates/settings/instance_users.hbs"),
+    ),
+    (
         "settings/sites",
         include_str!("templates/settings/sites.hbs"),
     ),

@@ -15,6 +15,7 @@ pub mod company_members;
 pub mod data_repository;
 pub mod form;
 pub mod help;
+pub mod instance;
 pub mod personal;
 pub mod sections;
 pub mod sso;
@@ -123,7 +124,7 @@ pub struct Switcher {
 pub struct NavGroup {
     /// Element ID suffix.
     pub id: &'static str,
-    /// Scope name: Personal, Organization, Company, Developers, Help.
+    /// Scope name: Personal, Organization, Company, Instance, Developers, Help.
     pub heading: &'static str,
     /// Which organization or company the links are for.
     pub scope: Option<String>,
@@ -303,6 +304,19 @@ fn navigation(c: &Ctx) -> Vec<NavGroup> {
                 .iter()
                 .map(|s| link(section_label(s), company_href(co.id.as_str(), s)))
                 .collect(),
+        });
+    }
+    if c.session.principal.is_instance_admin() {
+        groups.push(NavGroup {
+            id: "instance",
+            heading: "Instance",
+            scope: None,
+            switch: None,
+            links: vec![
+                link("Organizations", "/settings/instance/organizations".into()),
+                link("Users", "/settings/instance/users".into()),
+                link("Email Delivery", "/settings/instance/email-delivery".into()),
+            ],
         });
     }
     groups.push(NavGroup {
