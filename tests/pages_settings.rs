@@ -1687,6 +1687,12 @@ fn single_sign_on_per_persona() {
     assert!(b.exists(&format!("form[action='{path}']")));
     assert!(b.exists("form[action$='/other.test/verify']"));
     assert!(!b.exists("form[action$='/approve']"));
+    // A hand-made Approve is refused in words, and the domain stays pending.
+    post_from_page(&b, &format!("{path}/domains/other.test/approve"), &[]);
+    b.wait_for("the refusal", WAIT, |_, _| {
+        b.text().contains("This needs an instance administrator.")
+    });
+    assert_eq!(sso_domain(&mut w, &org, "other.test")["status"], "pending");
     sign_out(&b, &base);
 
     // Member, feature on: reads it, changes nothing.
@@ -1772,6 +1778,45 @@ fn instance_organizations_and_users() {
     }
     assert!(!b.source().contains("member@orgs.test</td>"));
     check_page(&b, "Instance (refused)", None);
+    // A hand-made post with the member's own form token changes nothing.
+    let org = w.org.clone();
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    post_from_page(
+        &b,
+        &format!("/settings/instance/organizations/{org}/features"),
+        &[
+            ("feature", "sso"),
+            ("feature", "api_keys"),
+            ("feature", "billing"),
+        ],
+    );
+    b.wait_for("the refusal", WAIT, |_, html| {
+        html.contains("<h1>Instance settings are for instance administrators</h1>")
+    });
+    let f = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(f["sso"], false, "{f}");
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    post_from_page(
+        &b,
+        &format!("/settings/instance/users/{}/disable", w.ids[&P::OW]),
+        &[],
+    );
+    b.wait_for("the refusal", WAIT, |_, html| {
+        html.contains("<h1>Instance settings are for instance administrators</h1>")
+    });
+    let users = expect(&w.s(P::IA).get("/api/v1/users?limit=100"), 200, "users");
+    assert!(
+        users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["disabled"] == false),
+        "{users}"
+    );
     sign_out(&b, &base);
 
     sign_in_as(
@@ -1943,4 +1988,17 @@ fn instance_organizations_and_users() {
         b.text().contains("The user is enabled again.")
     });
     assert_eq!(login(&w.emails[&P::ME].clone(), PW), 200);
+}
+
+/// Submits a form built in the page (the page's own form token included) to `action`.
+fn post_from_page(b: &Browser, action: &str, fields: &[(&str, &str)]) {
+    let pairs: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+    b.execute(
+        "var f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];\
+         var add = function (k, v) { var i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); };\
+         add('csrf_token', document.querySelector('input[name=csrf_token]').value);\
+         arguments[1].forEach(function (p) { add(p[0], p[1]); });\
+         document.body.appendChild(f); f.submit(); return true;",
+        json!([action, pairs]),
+    );
 }
