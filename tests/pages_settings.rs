@@ -89,6 +89,7 @@ fn labels_from_api(w: &mut World, p: P) -> (Vec<String>, Vec<String>) {
             "api_keys" => "API Keys",
             "billing" => "Billing",
             "data_repository" => "Data Repository",
+            "single_sign_on" => "Single Sign-On",
             "audit_log" => "Audit Log",
             "sites" => "Sites",
             "data_preferences" => "Data Preferences",
@@ -1426,5 +1427,578 @@ fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
     assert_eq!(
         outbox_count(server.data_dir(), invited, "email_verification"),
         before + 1
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Organization › Single Sign-On and the Instance scope
+// ------------------------------------------------------------------------------------------
+
+/// Signs in with a given password (the instance administrator has its own).
+fn sign_in_as(b: &Browser, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", email);
+    b.type_into("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Settings after signing in", WAIT, |url, html| {
+        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
+    });
+}
+
+/// dnsmasq on loopback serving only the given TXT records; stopped on drop.
+struct TxtServer(std::process::Child);
+
+impl TxtServer {
+    fn start(port: u16, txt: &[(&str, &str)]) -> TxtServer {
+        let mut cmd = std::process::Command::new("/usr/sbin/dnsmasq");
+        cmd.args([
+            "--no-daemon",
+            &format!("--port={port}"),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+        ]);
+        for (name, value) in txt {
+            cmd.arg(format!("--txt-record={name},{value}"));
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start /usr/sbin/dnsmasq (Debian package dnsmasq-base)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TxtServer(child)
+    }
+}
+
+impl Drop for TxtServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_dns_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port for the DNS server");
+}
+
+/// A server with the `sso-oidc` plugin (named `oidc`) and the `fixture` plugin, DNS checks
+/// going to `127.0.0.1:dns_port`.
+fn sso_server(dns_port: u16) -> (TestServer, crate::support::fake_oidc::FakeOidc) {
+    use crate::support::plugins::{write_config, PluginEntry};
+    let idp = crate::support::fake_oidc::FakeOidc::start("tenantry-test");
+    let dir = crate::support::server::unique_temp_dir("tenantry-pages-sso-cfg");
+    let config = write_config(
+        &dir,
+        &[&format!("sso.dns_resolver = \"127.0.0.1:{dns_port}\"")],
+        &[
+            PluginEntry::new("oidc", "sso-oidc")
+                .allow(&idp.host_port())
+                .setting("issuer", &idp.issuer())
+                .setting("client_id", "tenantry-test"),
+            PluginEntry::new("fixture", "fixture"),
+        ],
+    );
+    let server = TestServer::builder()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start();
+    (server, idp)
+}
+
+fn sso_domain(w: &mut World, org: &str, domain: &str) -> Value {
+    let v = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/sso")),
+        200,
+        "sso",
+    );
+    v["domain_verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("{domain} in {v}"))
+        .clone()
+}
+
+/// Organization › Single Sign-On per persona: a member is told single sign-on is switched
+/// off; the owner is told no provider is allowed yet, then sets it up (a free-mail domain
+/// refused beside its field), sees each pending domain's TXT record, and Verify checks it
+/// against a real DNS server (wrong value: the clear failure; right value: verified); an
+/// admin may change it, a member only reads it; an instance administrator approves a domain;
+/// the owner removes it after confirming.
+#[test]
+fn single_sign_on_per_persona() {
+    let dns_port = free_dns_port();
+    let (server, _idp) = sso_server(dns_port);
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let org = w.org.clone();
+    let path = format!("/settings/orgs/{org}/sso");
+    let b = Browser::start();
+
+    // Member, feature off: absent from the navigation, and the URL says why.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(!nav(&b, "organization").contains(&"Single Sign-On".to_string()));
+    b.goto(&format!("{base}{path}"));
+    b.wait_for("the reason", WAIT, |_, html| {
+        html.contains("<h1>Single sign-on is switched off</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Single sign-on is switched off for Org One — an instance administrator can turn it on."),
+        "{text}"
+    );
+    check_page(
+        &b,
+        "Single Sign-On (switched off)",
+        Some("settings-sso-off"),
+    );
+    sign_out(&b, &base);
+
+    expect(
+        &w.s(P::IA).put_json(
+            &format!("/api/v1/orgs/{org}/features"),
+            &json!({"sso": true}),
+        ),
+        200,
+        "sso on",
+    );
+
+    // Owner: the section is in the navigation; no provider allowed yet.
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    let (org_labels, _) = labels_from_api(&mut w, P::OW);
+    assert!(org_labels.contains(&"Single Sign-On".to_string()));
+    assert_eq!(nav(&b, "organization"), org_labels);
+    b.click("ul[aria-labelledby=nav-organization] a[href$='/sso']");
+    b.wait_for("Single Sign-On", WAIT, |_, html| {
+        html.contains("<h1>Single Sign-On</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Org One may not use any single sign-on provider yet")
+            && text.contains("ask one to allow a provider for Org One"),
+        "{text}"
+    );
+    assert!(!b.exists(&format!("form[action='{path}']")));
+    check_page(&b, "Single Sign-On (no provider)", None);
+
+    crate::support::plugins::allow_plugins(w.s(P::IA), &org, &["oidc"]);
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(b
+        .text()
+        .contains("Single sign-on is not set up for Org One yet."));
+    // Only plugins that implement sso and are allowed are offered.
+    assert_eq!(b.texts("#f-plugin option"), ["oidc"]);
+    b.type_into("#f-domains", "gmail.com\nexample.test");
+    b.select("#f-join_role", "member");
+    submit(&b, &path, "Please correct the fields marked below.");
+    let err = b.texts("#f-domains-error").join(" ");
+    assert!(
+        err.contains("gmail.com") && err.contains("free email provider"),
+        "{err}"
+    );
+    assert_eq!(
+        b.attr("#f-domains", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    check_page(&b, "Single Sign-On with errors", None);
+    b.clear("#f-domains");
+    b.type_into("#f-domains", "example.test\nother.test");
+    submit(&b, &path, "The single sign-on settings are saved.");
+    let text = b.text();
+    assert!(text.contains("oidc") && text.contains("Member"), "{text}");
+    assert_eq!(b.texts("section.record .badge"), ["pending", "pending"]);
+    let ex = sso_domain(&mut w, &org, "example.test");
+    let other = sso_domain(&mut w, &org, "other.test");
+    let txt_value = ex["txt_value"].as_str().unwrap().to_string();
+    assert!(text.contains(ex["txt_name"].as_str().unwrap()), "{text}");
+    assert!(text.contains(&txt_value), "{text}");
+    assert!(b.exists("button[data-copy]"), "copy buttons");
+    assert!(
+        !b.exists("form[action$='/approve']"),
+        "Approve is for instance administrators"
+    );
+    check_page(&b, "Single Sign-On", Some("settings-sso"));
+
+    // Verify against a real DNS server: a record with another token is refused clearly.
+    {
+        let _dns = TxtServer::start(
+            dns_port,
+            &[(
+                other["txt_name"].as_str().unwrap(),
+                "tenantry-verify=not-this-one",
+            )],
+        );
+        b.click(&format!(
+            "form[action='{path}/domains/other.test/verify'] button[type=submit]"
+        ));
+        b.wait_for("the failure", WAIT, |_, html| {
+            html.contains("role=\"alert\"")
+        });
+        let text = b.text();
+        assert!(
+            text.contains("does not carry this organization's token")
+                && text.contains(other["txt_value"].as_str().unwrap()),
+            "{text}"
+        );
+        check_page(&b, "Single Sign-On verify failed", None);
+    }
+    {
+        let _dns = TxtServer::start(
+            dns_port,
+            &[(ex["txt_name"].as_str().unwrap(), txt_value.as_str())],
+        );
+        open(&b, &base, &path, "Single Sign-On");
+        b.click(&format!(
+            "form[action='{path}/domains/example.test/verify'] button[type=submit]"
+        ));
+        b.wait_for("verified", WAIT, |_, _| {
+            b.text().contains("The domain is verified.")
+        });
+    }
+    assert!(b.text().contains("by its DNS record"), "{}", b.text());
+    let ex = sso_domain(&mut w, &org, "example.test");
+    assert_eq!(ex["status"], "verified", "{ex}");
+    assert_eq!(ex["verified_by"], "dns", "{ex}");
+    assert_eq!(sso_domain(&mut w, &org, "other.test")["status"], "pending");
+    sign_out(&b, &base);
+
+    // Admin: may change it and verify, but not approve.
+    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(b.exists(&format!("form[action='{path}']")));
+    assert!(b.exists("form[action$='/other.test/verify']"));
+    assert!(!b.exists("form[action$='/approve']"));
+    // A hand-made Approve is refused in words, and the domain stays pending.
+    post_from_page(&b, &format!("{path}/domains/other.test/approve"), &[]);
+    b.wait_for("the refusal", WAIT, |_, _| {
+        b.text().contains("This needs an instance administrator.")
+    });
+    assert_eq!(sso_domain(&mut w, &org, "other.test")["status"], "pending");
+    sign_out(&b, &base);
+
+    // Member, feature on: reads it, changes nothing.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(nav(&b, "organization").contains(&"Single Sign-On".to_string()));
+    open(&b, &base, &path, "Single Sign-On");
+    assert!(!b.exists("main form"), "no forms for a member");
+    assert!(b
+        .text()
+        .contains("Only an owner or admin of Org One can change this."));
+    check_page(&b, "Single Sign-On (read-only)", None);
+    sign_out(&b, &base);
+
+    // Instance administrator: approves the other domain.
+    sign_in_as(
+        &b,
+        &base,
+        crate::support::server::ADMIN_EMAIL,
+        crate::support::server::ADMIN_PASSWORD,
+    );
+    open(&b, &base, &path, "Single Sign-On");
+    b.click("form[action$='/other.test/approve'] button[type=submit]");
+    b.accept_dialog();
+    b.wait_for("approved", WAIT, |_, _| {
+        b.text().contains("The domain is approved.")
+    });
+    assert!(b.text().contains("by an instance administrator"));
+    check_page(
+        &b,
+        "Single Sign-On (instance administrator)",
+        Some("settings-sso-approved"),
+    );
+    let o = sso_domain(&mut w, &org, "other.test");
+    assert_eq!(o["status"], "verified", "{o}");
+    assert_eq!(o["verified_by"], "instance_admin", "{o}");
+    sign_out(&b, &base);
+
+    // Owner removes it, after confirming.
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    open(&b, &base, &path, "Single Sign-On");
+    b.click(&format!("form[action='{path}/remove'] button"));
+    b.accept_dialog();
+    b.wait_for("removed", WAIT, |_, _| {
+        b.text().contains("Single sign-on is removed.")
+    });
+    let v = expect(
+        &w.s(P::OW).get(&format!("/api/v1/orgs/{org}/sso")),
+        200,
+        "sso",
+    );
+    assert_eq!(v["configured"], false, "{v}");
+}
+
+/// Instance › Organizations and Users, for instance administrators only: the Instance group
+/// in the navigation; organizations listed, one created (a bad short name refused beside its
+/// field), its features and allowed plugins switched with checkboxes; users listed a page at a
+/// time, one created (a short password refused beside its field), one disabled after
+/// confirming (they cannot sign in) and enabled again. A member is told these pages are for
+/// instance administrators.
+#[test]
+fn instance_organizations_and_users() {
+    let (server, _idp) = sso_server(free_dns_port());
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    for i in 0..20 {
+        crate::orgs_matrix::create_user(w.s(P::IA), &format!("filler{i:02}@orgs.test"), Some(PW));
+    }
+    let b = Browser::start();
+
+    // A member: no Instance group, and the pages say why.
+    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    assert!(!b.exists("ul[aria-labelledby=nav-instance]"));
+    for path in [
+        "/settings/instance/organizations",
+        "/settings/instance/users",
+    ] {
+        open(
+            &b,
+            &base,
+            path,
+            "Instance settings are for instance administrators",
+        );
+    }
+    assert!(!b.source().contains("member@orgs.test</td>"));
+    check_page(&b, "Instance (refused)", None);
+    // A hand-made post with the member's own form token changes nothing.
+    let org = w.org.clone();
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    post_from_page(
+        &b,
+        &format!("/settings/instance/organizations/{org}/features"),
+        &[
+            ("feature", "sso"),
+            ("feature", "api_keys"),
+            ("feature", "billing"),
+        ],
+    );
+    b.wait_for("the refusal", WAIT, |_, html| {
+        html.contains("<h1>Instance settings are for instance administrators</h1>")
+    });
+    let f = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(f["sso"], false, "{f}");
+    open(&b, &base, "/settings/personal/membership", "Membership");
+    post_from_page(
+        &b,
+        &format!("/settings/instance/users/{}/disable", w.ids[&P::OW]),
+        &[],
+    );
+    b.wait_for("the refusal", WAIT, |_, html| {
+        html.contains("<h1>Instance settings are for instance administrators</h1>")
+    });
+    let users = expect(&w.s(P::IA).get("/api/v1/users?limit=100"), 200, "users");
+    assert!(
+        users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["disabled"] == false),
+        "{users}"
+    );
+    sign_out(&b, &base);
+
+    sign_in_as(
+        &b,
+        &base,
+        crate::support::server::ADMIN_EMAIL,
+        crate::support::server::ADMIN_PASSWORD,
+    );
+    assert_eq!(
+        nav(&b, "instance"),
+        ["Organizations", "Users", "Email Delivery"]
+    );
+    b.click("ul[aria-labelledby=nav-instance] a[href='/settings/instance/organizations']");
+    b.wait_for("Organizations", WAIT, |_, html| {
+        html.contains("<h1>Organizations</h1>")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("Org One") && text.contains("Org Two"),
+        "{text}"
+    );
+    check_page(&b, "Organizations", Some("settings-instance-organizations"));
+
+    let orgs = "/settings/instance/organizations";
+    b.type_into("#f-name", "Org Three");
+    b.type_into("#f-slug", "Org Three!");
+    submit(&b, orgs, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-slug-error").len(),
+        1,
+        "error beside the short name"
+    );
+    assert_eq!(b.attr("#f-name", "value").as_deref(), Some("Org Three"));
+    check_page(&b, "Organizations with errors", None);
+    b.clear("#f-slug");
+    b.type_into("#f-slug", "org-three");
+    submit(&b, orgs, "The organization is created.");
+    assert!(b.source().contains("<h1>Org Three</h1>"));
+    let org3 = b
+        .url()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let features = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(features["sso"], false, "{features}");
+    let api_keys_before = features["api_keys"].as_bool().unwrap();
+    check_page(
+        &b,
+        "Organization (instance)",
+        Some("settings-instance-organization"),
+    );
+
+    // Features and plugins as checkboxes.
+    let here = format!("{orgs}/{org3}");
+    b.click("input[name=feature][value=sso]");
+    b.click("input[name=feature][value=api_keys]");
+    submit(&b, &format!("{here}/features"), "The features are saved.");
+    let features = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/features")),
+        200,
+        "features",
+    );
+    assert_eq!(features["sso"], true, "{features}");
+    assert_eq!(features["api_keys"], !api_keys_before, "{features}");
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('input[name=feature][value=sso]').checked;",
+            json!([])
+        ),
+        json!(true),
+        "the page shows the saved switch"
+    );
+    let plugins_text = b.text();
+    assert!(
+        plugins_text.contains("Provides single sign-on."),
+        "{plugins_text}"
+    );
+    b.click("input[name=plugin][value=oidc]");
+    submit(
+        &b,
+        &format!("{here}/plugins"),
+        "The allowed plugins are saved.",
+    );
+    let p = expect(
+        &w.s(P::IA).get(&format!("/api/v1/orgs/{org3}/plugins")),
+        200,
+        "plugins",
+    );
+    assert_eq!(p["allowed"][0]["name"], "oidc", "{p}");
+    assert_eq!(p["allowed"].as_array().unwrap().len(), 1, "{p}");
+
+    // Users, a page at a time.
+    let users = "/settings/instance/users";
+    b.click("ul[aria-labelledby=nav-instance] a[href='/settings/instance/users']");
+    b.wait_for("Users", WAIT, |_, html| html.contains("<h1>Users</h1>"));
+    let first_rows = b.texts("tbody tr").len();
+    assert_eq!(first_rows, 25, "a page holds 25 users");
+    check_page(&b, "Users", Some("settings-instance-users"));
+    b.click("a[href^='/settings/instance/users?after=']");
+    b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    // The instance administrator, 7 people of the world and 20 fillers: 28 in all.
+    assert_eq!(b.texts("tbody tr").len(), 28 - 25);
+    assert!(b.exists("a[href='/settings/instance/users']"), "a way back");
+
+    b.type_into("#f-name", "New Person");
+    b.type_into("#f-email", "new.person@orgs.test");
+    b.type_into("#f-password", "short");
+    submit(&b, users, "Please correct the fields marked below.");
+    assert_eq!(
+        b.texts("#f-password-error").len(),
+        1,
+        "error beside the password"
+    );
+    assert_eq!(
+        b.attr("#f-email", "value").as_deref(),
+        Some("new.person@orgs.test")
+    );
+    assert!(
+        !b.source().contains("value=\"short\""),
+        "passwords are not kept"
+    );
+    b.type_into("#f-password", "a long enough password");
+    submit(&b, users, "The user is created.");
+    let login = |email: &str, password: &str| {
+        server
+            .client()
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": password}),
+            )
+            .status
+    };
+    let r = login("new.person@orgs.test", "a long enough password");
+    assert_eq!(r, 200, "the new user signs in");
+
+    // Disable a member after confirming; they can no longer sign in; enable again.
+    let me_id = w.ids[&P::ME].clone();
+    let row_on_page = |b: &Browser| {
+        b.exists(&format!("form[action='{users}/{me_id}/disable']"))
+            || b.exists(&format!("form[action='{users}/{me_id}/enable']"))
+    };
+    open(&b, &base, users, "Users");
+    if !row_on_page(&b) {
+        b.click("a[href^='/settings/instance/users?after=']");
+        b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    }
+    b.click(&format!("form[action='{users}/{me_id}/disable'] button"));
+    b.accept_dialog();
+    b.wait_for("disabled", WAIT, |_, _| {
+        b.text()
+            .contains("The user is disabled and signed out everywhere.")
+    });
+    assert_ne!(login(&w.emails[&P::ME].clone(), PW), 200);
+    open(&b, &base, users, "Users");
+    if !row_on_page(&b) {
+        b.click("a[href^='/settings/instance/users?after=']");
+        b.wait_for("the next page", WAIT, |url, _| url.contains("after="));
+    }
+    b.click(&format!("form[action='{users}/{me_id}/enable'] button"));
+    b.wait_for("enabled", WAIT, |_, _| {
+        b.text().contains("The user is enabled again.")
+    });
+    assert_eq!(login(&w.emails[&P::ME].clone(), PW), 200);
+}
+
+/// Submits a form built in the page (the page's own form token included) to `action`.
+fn post_from_page(b: &Browser, action: &str, fields: &[(&str, &str)]) {
+    let pairs: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+    b.execute(
+        "var f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];\
+         var add = function (k, v) { var i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); };\
+         add('csrf_token', document.querySelector('input[name=csrf_token]').value);\
+         arguments[1].forEach(function (p) { add(p[0], p[1]); });\
+         document.body.appendChild(f); f.submit(); return true;",
+        json!([action, pairs]),
     );
 }

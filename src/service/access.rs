@@ -178,9 +178,14 @@ pub fn sections(app: &App, p: &Principal) -> Result<Sections> {
             (Permission::ApiKeysManage, "api_keys"),
             (Permission::BillingRead, "billing"),
             (Permission::DataRepositoryRead, "data_repository"),
+            (Permission::OrgRead, "single_sign_on"),
             (Permission::AuditRead, "audit_log"),
         ] {
             let shown = match perm {
+                // SSO settings: organization readers, when the `sso` feature is on.
+                Permission::OrgRead => {
+                    access.features().on(crate::domain::Feature::Sso) && access.explain(perm).0
+                }
                 // A billing plugin may widen billing reads beyond the roles.
                 Permission::BillingRead => authz::require_billing_read(app, &access).is_ok(),
                 _ => access.explain(perm).0,

@@ -69,6 +69,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings/data_repository",
         include_str!("templates/settings/data_repository.hbs"),
     ),
+    ("settings/sso", include_str!("templates/settings/sso.hbs")),
+    (
+        "settings/instance_orgs",
+        include_str!("templates/settings/instance_orgs.hbs"),
+    ),
+    (
+        "settings/instance_org",
+        include_str!("templates/settings/instance_org.hbs"),
+    ),
+    (
+        "settings/instance_users",
+        include_str!("templates/settings/instance_users.hbs"),
+    ),
     (
         "settings/sites",
         include_str!("templates/settings/sites.hbs"),

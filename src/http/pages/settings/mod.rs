@@ -15,8 +15,10 @@ pub mod company_members;
 pub mod data_repository;
 pub mod form;
 pub mod help;
+pub mod instance;
 pub mod personal;
 pub mod sections;
+pub mod sso;
 
 use serde::Serialize;
 
@@ -122,7 +124,7 @@ pub struct Switcher {
 pub struct NavGroup {
     /// Element ID suffix.
     pub id: &'static str,
-    /// Scope name: Personal, Organization, Company, Developers, Help.
+    /// Scope name: Personal, Organization, Company, Instance, Developers, Help.
     pub heading: &'static str,
     /// Which organization or company the links are for.
     pub scope: Option<String>,
@@ -177,7 +179,10 @@ pub fn section_label(name: &str) -> &'static str {
 
 /// The URL segment of a section name (`api_keys` → `api-keys`).
 pub fn section_slug(name: &str) -> String {
-    name.replace('_', "-")
+    match name {
+        "single_sign_on" => "sso".into(),
+        _ => name.replace('_', "-"),
+    }
 }
 
 /// The section name of a URL segment, when it is one of the product's sections.
@@ -190,6 +195,7 @@ pub fn section_name(slug: &str) -> Option<&'static str> {
         "api_keys",
         "billing",
         "data_repository",
+        "single_sign_on",
         "audit_log",
     ]
     .into_iter()
@@ -298,6 +304,19 @@ fn navigation(c: &Ctx) -> Vec<NavGroup> {
                 .iter()
                 .map(|s| link(section_label(s), company_href(co.id.as_str(), s)))
                 .collect(),
+        });
+    }
+    if c.session.principal.is_instance_admin() {
+        groups.push(NavGroup {
+            id: "instance",
+            heading: "Instance",
+            scope: None,
+            switch: None,
+            links: vec![
+                link("Organizations", "/settings/instance/organizations".into()),
+                link("Users", "/settings/instance/users".into()),
+                link("Email Delivery", "/settings/instance/email-delivery".into()),
+            ],
         });
     }
     groups.push(NavGroup {

@@ -143,12 +143,24 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         .is_some_and(|o| o.sections.contains(&section));
     if !visible {
         let perm = org_permission(section);
-        let view = explain_org(
-            section,
-            perm,
-            why_hidden(app, &c.session.principal, org, perm)?,
-        )
-        .ok_or(Error::NotFound)?;
+        let mut why = why_hidden(app, &c.session.principal, org, perm)?;
+        if section == "single_sign_on" && matches!(why, Hidden::Visible) {
+            // Readers see it only with the `sso` feature on.
+            let access = authz::org_access(app, &c.session.principal, org)?;
+            if !access.features().on(Feature::Sso) {
+                why = Hidden::FeatureOff {
+                    org: access.org().name.clone(),
+                    feature: Feature::Sso,
+                };
+            }
+        }
+        // An instance administrator who is no member reads the SSO settings as the API
+        // lets them (to approve domains); other sections stay for members.
+        let oversight = section == "single_sign_on" && matches!(why, Hidden::Visible);
+        if oversight {
+            return super::sso::show(app, &c, req);
+        }
+        let view = explain_org(section, perm, why).ok_or(Error::NotFound)?;
         return hidden_page(app, &c, section_label(section), view);
     }
     match section {
@@ -157,6 +169,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
         "api_keys" => super::api_keys::show(app, &c, req),
         "data_repository" => super::data_repository::show(app, &c, req),
         "audit_log" => super::audit_log::show(app, &c, req),
+        "single_sign_on" => super::sso::show(app, &c, req),
         _ => Err(Error::NotFound),
     }
 }
