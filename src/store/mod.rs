@@ -32,7 +32,7 @@ pub use invitations::InvitationRow;
 pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;
 pub use orgs::MembershipRow;
-pub use outbox::OutboxRow;
+pub use outbox::{OutboxRow, RetryOutcome};
 pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow};
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
