@@ -27,6 +27,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{Error, Result};
 
 pub use api_keys::KeyRow;
+pub use audit::AuditQuery;
 pub use companies::CompanyMemberRow;
 pub use invitations::InvitationRow;
 pub use migrations::SCHEMA_VERSION;
