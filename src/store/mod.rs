@@ -339,3 +339,32 @@ pub fn integrity_check(data_dir: &Path) -> Result<String> {
     c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(db_err)
 }
+
+impl Tx<'_> {
+    /// Records an instance-wide value (see the `instance_settings` table).
+    pub fn set_instance_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
+        self.0
+            .execute(
+                "INSERT INTO instance_settings (key, value, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                rusqlite::params![key, value, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+impl Conn<'_> {
+    /// An instance-wide value, when recorded.
+    pub fn instance_setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.0
+            .query_row(
+                "SELECT value FROM instance_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+}
