@@ -66,6 +66,11 @@ impl RefusingSmtp {
                         continue;
                     }
                     let cmd = line.to_ascii_uppercase();
+                    // A refusal quotes the address, as real relays do.
+                    let refusal = format!(
+                        "550 5.1.1 <{}>: no such mailbox\r\n",
+                        line.split(['<', '>']).nth(1).unwrap_or("")
+                    );
                     let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
                         b"250 refusing.test\r\n"
                     } else if cmd.starts_with("MAIL") {
@@ -77,7 +82,7 @@ impl RefusingSmtp {
                         b"354 go ahead\r\n"
                     } else if cmd.starts_with("RCPT") {
                         a.fetch_add(1, Ordering::Relaxed);
-                        b"550 5.1.1 no such mailbox\r\n"
+                        refusal.as_bytes()
                     } else if cmd.starts_with("QUIT") {
                         let _ = w.write_all(b"221 bye\r\n");
                         break;
@@ -272,6 +277,10 @@ fn email_delivery_page_lists_failed_messages_and_retries_them() {
     assert!(html.contains("<dt>Sent</dt><dd>0</dd>"), "{html}");
     // Newest first, masked, with the reason; never the body (its invitation link).
     assert!(html.contains("n***t@example.test"), "{html}");
+    assert!(
+        html.contains("&lt;n***t@example.test&gt;: no such mailbox"),
+        "the address in the error is masked too: {html}"
+    );
     assert!(
         !html.contains("newest@example.test"),
         "recipient not masked"

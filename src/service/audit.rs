@@ -126,7 +126,7 @@ pub fn filter_from_params(
         if v.chars().count() > MAX_FILTER_LEN || v.chars().any(char::is_control) {
             errs.push(FieldError::new(
                 name,
-                &format!("must be at most {MAX_FILTER_LEN} printable characters"),
+                format!("must be at most {MAX_FILTER_LEN} printable characters"),
             ));
             return None;
         }

@@ -96,12 +96,23 @@ fn page(app: &App, c: &Ctx, req: &Req, error: Option<String>, status: u16) -> Re
         failed: list
             .data
             .iter()
-            .map(|f| FailedView {
-                recipient: mask_email(&f.row.recipient),
+            .map(|f| {
+                let masked = mask_email(&f.row.recipient);
+                // Mail servers often quote the address in their refusal.
+                let last_error = f
+                    .row
+                    .last_error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .replace(&f.row.recipient, &masked);
+                (f, masked, last_error)
+            })
+            .map(|(f, masked, last_error)| FailedView {
+                recipient: masked,
                 subject: f.row.subject.clone(),
                 template: template_words(&f.row.template),
                 attempts: f.row.attempts,
-                last_error: f.row.last_error.clone().unwrap_or_default(),
+                last_error,
                 when: when(&c.user, f.row.created_at),
                 retry_action: f.retryable.then(|| format!("{PATH}/{}/retry", f.row.id)),
             })
