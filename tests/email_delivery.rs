@@ -73,9 +73,9 @@ impl RefusingSmtp {
                     );
                     let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
                         b"250 refusing.test\r\n"
-                    } else if cmd.starts_with("MAIL") {
-                        b"250 ok\r\n"
-                    } else if cmd.starts_with("RCPT") && ok.load(Ordering::Relaxed) {
+                    } else if cmd.starts_with("MAIL")
+                        || (cmd.starts_with("RCPT") && ok.load(Ordering::Relaxed))
+                    {
                         b"250 ok\r\n"
                     } else if cmd.starts_with("DATA") {
                         in_data = true;
