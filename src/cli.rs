@@ -240,6 +240,33 @@ fn open_app(config: Config) -> Result<App> {
     App::open(config, listen)
 }
 
+/// Where the running server records the public URL it builds links with.
+const PUBLIC_URL_SETTING: &str = "public_url";
+
+/// Opens the app for a command that queues email, whose links must work: without a
+/// `public_url` of its own, the command uses the one the server recorded at its last start
+/// (a server started with `--public-url` and a CLI run without it agree); with one that
+/// differs from the server's, it keeps its own and warns.
+fn open_app_for_email(config: Config) -> Result<App> {
+    let own = config.public_url.clone();
+    let mut app = open_app(config)?;
+    let recorded = app.store.read(|c| c.instance_setting(PUBLIC_URL_SETTING))?;
+    match (own, recorded) {
+        (None, Some(url)) => app.public_url = url,
+        (None, None) => eprintln!(
+            "tenantry: warning: no public URL is configured and the server has not recorded one; \
+             links in email from this command use {} (set `public_url` or start the server first)",
+            app.public_url
+        ),
+        (Some(own), Some(url)) if own != url => eprintln!(
+            "tenantry: warning: links in email from this command use public URL {own}, \
+             but the server last started with {url}"
+        ),
+        _ => {}
+    }
+    Ok(app)
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -353,7 +380,7 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             } else {
                 None
             };
-            let app = open_app(config)?;
+            let app = open_app_for_email(config)?;
             let user = service::users::create_by_operator(
                 &app,
                 &service::authz::operator(),
@@ -513,6 +540,10 @@ fn serve(config: Config) -> Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(Error::internal)?;
     let app = Arc::new(App::open_with_plugins(config, bound)?);
+    // CLI commands that queue email build their links with the same public URL.
+    app.store.write(|tx| {
+        tx.set_instance_setting(PUBLIC_URL_SETTING, &app.public_url, crate::service::now())
+    })?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(Error::internal)?;

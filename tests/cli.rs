@@ -1122,3 +1122,112 @@ fn config_layers_file_env_flag() {
         "the flag did not override the environment"
     );
 }
+
+/// Email queued by a CLI command links to the server's public URL: a server started with
+/// `--public-url` records it, and `user create` run without one uses it; a CLI with a
+/// different one keeps its own and warns; before any server start, the CLI warns that its
+/// links use a guessed address.
+#[test]
+fn cli_email_links_use_the_servers_public_url() {
+    const PUBLIC: &str = "https://tenantry.example.test";
+    let tmp = TempDir::new("tenantry-cli-public-url");
+    let data = tmp.join("data");
+    let d = path_str(&data);
+    let create = |email: &str, envs: &[(&str, &str)]| {
+        let out = tenantry(
+            &[
+                "user",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Linked",
+                "--password-stdin",
+                "--data-dir",
+                d,
+            ],
+            Some(&format!("{PW}\n")),
+            envs,
+            &tmp.path,
+        );
+        out.assert_success("user create");
+        out
+    };
+    // Before any server start: a warning, with the address the links use.
+    tenantry(
+        &[
+            "init",
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(&format!("{ADMIN_PASSWORD}\n")),
+        &[],
+        &tmp.path,
+    )
+    .assert_success("init");
+    let early = create("early@example.test", &[]);
+    assert!(
+        early
+            .stderr
+            .contains("warning: no public URL is configured"),
+        "{}",
+        early.all()
+    );
+
+    // Kept running while the CLI works beside it.
+    let _server = TestServer::builder()
+        .data_dir(&data)
+        .arg("--public-url")
+        .arg(PUBLIC)
+        .start();
+    // The CLI without a public URL: no warning, links to the server's.
+    let quiet = create("linked@example.test", &[]);
+    assert!(!quiet.stderr.contains("warning"), "{}", quiet.all());
+    // With another one: it is used, with a warning naming both.
+    let other = create(
+        "other@example.test",
+        &[("TENANTRY_PUBLIC_URL", "https://elsewhere.example.test")],
+    );
+    assert!(
+        other.stderr.contains("warning")
+            && other.stderr.contains("https://elsewhere.example.test")
+            && other.stderr.contains(PUBLIC),
+        "{}",
+        other.all()
+    );
+
+    // The queued confirmation emails, opened with the server secret as the server does.
+    let secret = std::fs::read(data.join("secret.key")).expect("read secret.key");
+    let keyring = tenantry::crypto::Keyring::new(&secret);
+    let db = rusqlite::Connection::open(data.join("tenantry.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let link_of = |to: &str| -> String {
+        let sealed: Vec<u8> = db
+            .query_row(
+                "SELECT sealed_body FROM outbox WHERE recipient = ?1 AND template = 'email_verification'",
+                [to],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("no email to {to}: {e}"));
+        let body: serde_json::Value =
+            serde_json::from_slice(&keyring.open("outbox", &sealed).unwrap()).unwrap();
+        let text = body["text"].as_str().unwrap();
+        let end = text
+            .find("/verify-email?token")
+            .expect("a confirmation link");
+        let begin = text[..end].rfind("http").expect("an absolute link");
+        text[begin..end].to_string()
+    };
+    assert_eq!(link_of("linked@example.test"), PUBLIC);
+    assert_eq!(
+        link_of("other@example.test"),
+        "https://elsewhere.example.test"
+    );
+    assert!(
+        link_of("early@example.test").starts_with("http://127.0.0.1"),
+        "before any server start, the CLI's own listen address"
+    );
+}

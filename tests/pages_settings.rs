@@ -2001,4 +2001,185 @@ fn post_from_page(b: &Browser, action: &str, fields: &[(&str, &str)]) {
          document.body.appendChild(f); f.submit(); return true;",
         json!([action, pairs]),
     );
+
+/// Organization › Audit Log filters, as the owner: by who, by what and by days in the
+/// person's time zone (far east of UTC, so the day differs from the UTC day for most of the
+/// day); the paging links keep the filters; a bad day is explained beside its field.
+#[test]
+fn audit_log_filters_keep_their_paging() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, a) = (w.org.clone(), w.a.clone());
+    let ad = w.ids[&P::AD].clone();
+    // Setup: 51 sites created by the admin (one more than a page), one by the owner.
+    for i in 0..51 {
+        crate::orgs_matrix::create_site(w.s(P::AD), &a, &format!("Paged site {i}"));
+    }
+    crate::orgs_matrix::create_site(w.s(P::OW), &a, "Owner's site");
+    let tz = "Pacific/Kiritimati";
+    expect(
+        &w.s(P::OW).put_json(
+            "/api/v1/me/preferences",
+            &json!({"locale": "en", "timezone": tz, "theme": "system"}),
+        ),
+        200,
+        "time zone",
+    );
+    let ad_name = expect(&w.s(P::AD).get("/api/v1/me"), 200, "admin's name")["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let zone: chrono_tz::Tz = tz.parse().unwrap();
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let b = Browser::start();
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    let path = format!("/settings/orgs/{org}/audit-log");
+    open(&b, &base, &path, "Audit Log");
+    let set_day = |css: &str, v: &str| {
+        b.execute(
+            "document.querySelector(arguments[0]).value = arguments[1];",
+            json!([css, v]),
+        );
+    };
+    let rows = || b.texts("tbody tr");
+    let filter = |expected: &dyn Fn(&str) -> bool| {
+        b.click(&format!("form[action='{path}'] button[type=submit]"));
+        b.wait_for("the filtered log", WAIT, |url, html| {
+            url.contains("action=") && expected(html)
+        });
+    };
+
+    // Who and what: the admin's site creations, 50 on the first page.
+    b.select("#f-actor", &ad);
+    b.select("#f-action", "site.created");
+    filter(&|html| html.contains("Older events"));
+    let first = rows();
+    assert_eq!(first.len(), 50, "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|r| r.contains(&ad_name) && r.contains("Site created")),
+        "{first:?}"
+    );
+    assert!(
+        b.text().contains(&format!("({tz})")),
+        "times in the person's zone"
+    );
+    check_page(
+        &b,
+        "Audit Log filtered",
+        Some("settings-audit-log-filtered"),
+    );
+    // Older events keep the filters: the 51st of the admin's sites, nothing else.
+    let older = b.attr("a[href*='before=']", "href").unwrap();
+    assert!(
+        older.contains(&format!("actor={ad}")) && older.contains("action=site.created"),
+        "{older}"
+    );
+    b.click("a[href*='before=']");
+    b.wait_for("older events", WAIT, |_, html| {
+        html.contains("Newest events")
+    });
+    let second = rows();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(second[0].contains(&ad_name) && second[0].contains("Site created"));
+    assert_eq!(
+        b.attr("#f-actor option:checked", "value").as_deref(),
+        Some(&*ad)
+    );
+
+    // Days in the person's time zone: today (there) includes everything, yesterday nothing.
+    open(&b, &base, &path, "Audit Log");
+    b.select("#f-action", "site.created");
+    set_day("#f-from", &day(today));
+    set_day("#f-to", &day(today));
+    filter(&|html| html.contains("Older events"));
+    assert_eq!(rows().len(), 50);
+    let yesterday = today.pred_opt().unwrap();
+    set_day("#f-from", &day(yesterday));
+    set_day("#f-to", &day(yesterday));
+    filter(&|html| html.contains("No event matches these filters"));
+    assert!(rows().is_empty());
+    check_page(&b, "Audit Log with no match", None);
+
+    // A bad day and a range that ends before it starts: said beside the field.
+    open(&b, &base, &format!("{path}?from=31-01-2026"), "Audit Log");
+    assert!(
+        b.text().contains("Enter a day like 2026-01-31."),
+        "{}",
+        b.text()
+    );
+    open(
+        &b,
+        &base,
+        &format!("{path}?from={}&to={}", day(today), day(yesterday)),
+        "Audit Log",
+    );
+    assert!(b.text().contains("Choose a day on or after the first day."));
+    check_page(&b, "Audit Log with a bad range", None);
+}
+
+/// Instance › Email Delivery in the browser, as the instance administrator: a refused
+/// invitation is listed as failed with the reason; once the mail server accepts, Retry sends
+/// it.
+#[test]
+fn email_delivery_retry_in_the_browser() {
+    let smtp = crate::email_delivery::RefusingSmtp::start();
+    let server = TestServer::builder()
+        .env("TENANTRY_EMAIL_MODE", "smtp")
+        .env(
+            "TENANTRY_EMAIL_SMTP_URL",
+            format!("smtp://127.0.0.1:{}?tls=none", smtp.port),
+        )
+        .start();
+    let base = server.base_url();
+    let mut admin = server.bootstrap_admin();
+    let org = expect(
+        &admin.post_json("/api/v1/orgs", &json!({"name": "Acme", "slug": "acme"})),
+        201,
+        "org",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect(
+        &admin.post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": "refused@example.test", "role": "member", "company_access": "all"}),
+        ),
+        201,
+        "invitation",
+    );
+    let b = Browser::start();
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", crate::support::server::ADMIN_EMAIL);
+    b.type_into("#password", crate::support::server::ADMIN_PASSWORD);
+    b.click("button[type=submit]");
+    b.wait_for("Settings", WAIT, |url, _| url == format!("{base}/settings"));
+    let path = "/settings/instance/email-delivery";
+    b.wait_for("the failed invitation", WAIT, |_, _| {
+        b.goto(&format!("{base}{path}"));
+        b.text().contains("r***d@example.test")
+    });
+    let text = b.text();
+    assert!(
+        text.contains("550") && text.contains("Invitation"),
+        "{text}"
+    );
+    assert!(!text.contains("refused@example.test"), "{text}");
+    check_page(&b, "Email Delivery", Some("settings-email-delivery"));
+    smtp.accept
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    b.click("form[action$='/retry'] button[type=submit]");
+    b.wait_for("the retry notice", WAIT, |_, _| {
+        b.text().contains("queued again")
+    });
+    b.wait_for("the message sent", WAIT, |_, _| {
+        b.goto(&format!("{base}{path}"));
+        b.text().contains("No message has failed")
+    });
+    assert_eq!(smtp.delivered.load(std::sync::atomic::Ordering::Relaxed), 1);
+    check_page(&b, "Email Delivery with nothing failed", None);
 }

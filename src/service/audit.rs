@@ -6,10 +6,11 @@ use serde_json::Value;
 use crate::app::App;
 use crate::domain::entities::AuditEvent;
 use crate::domain::{CompanyId, EventId, OrgId};
+use crate::error::FieldError;
 use crate::error::{Error, Result};
 use crate::service::authz::{perm, Permit, Principal};
 use crate::service::{now, Page};
-use crate::store::Tx;
+use crate::store::{AuditQuery, Tx};
 
 /// Who did it, for the audit trail.
 #[derive(Debug, Clone)]
@@ -105,12 +106,87 @@ fn visible_to(limit: Option<&[CompanyId]>, e: &AuditEvent) -> bool {
         .all(|c| mine.iter().any(|m| m.as_str() == c))
 }
 
+/// Filters for the audit log: who, which action, and a time range.
+pub type AuditFilter = AuditQuery;
+
+const MAX_FILTER_LEN: usize = 200;
+
+/// Builds a filter from the API's query parameters: `actor` (a `usr_…` or `key_…` ID, or
+/// `operator`), `action` (exact), `from` and `to` (RFC 3339; `from` inclusive, `to`
+/// exclusive). Empty values are no filter.
+pub fn filter_from_params(
+    actor: Option<&str>,
+    action: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<AuditFilter> {
+    let mut errs = Vec::new();
+    let mut text = |name: &str, v: Option<&str>| -> Option<String> {
+        let v = v.map(str::trim).filter(|v| !v.is_empty())?;
+        if v.chars().count() > MAX_FILTER_LEN || v.chars().any(char::is_control) {
+            errs.push(FieldError::new(
+                name,
+                format!("must be at most {MAX_FILTER_LEN} printable characters"),
+            ));
+            return None;
+        }
+        Some(v.to_string())
+    };
+    let actor = text("actor", actor);
+    let action = text("action", action);
+    let mut time = |name: &str, v: Option<&str>| -> Option<i64> {
+        let v = v.map(str::trim).filter(|v| !v.is_empty())?;
+        match chrono::DateTime::parse_from_rfc3339(v) {
+            Ok(t) => Some(t.timestamp()),
+            Err(_) => {
+                errs.push(FieldError::new(
+                    name,
+                    "must be a date and time like 2026-01-31T00:00:00Z",
+                ));
+                None
+            }
+        }
+    };
+    let (from, to) = (time("from", from), time("to", to));
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            errs.push(FieldError::new("to", "must not be before from"));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Validation(errs));
+    }
+    Ok(AuditFilter {
+        actor,
+        action,
+        from,
+        to,
+    })
+}
+
+/// The actions that occur in an organization's log, for a filter's choices.
+pub fn actions(app: &App, permit: &Permit<'_, perm::AuditRead>) -> Result<Vec<String>> {
+    app.store.read(|c| c.audit_actions(permit.org_id()))
+}
+
 /// The audit log of an organization, newest first; the cursor is stable under inserts. A
 /// company-limited admin sees the events of their companies and the organization-level
 /// events that name no other company.
 pub fn list(
     app: &App,
     permit: &Permit<'_, perm::AuditRead>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<AuditEvent>> {
+    list_filtered(app, permit, &AuditFilter::default(), cursor, limit)
+}
+
+/// [`list`] with only the events that match `filter` (with the same confinement for
+/// company-limited admins); the cursor of a page is valid with the same filter.
+pub fn list_filtered(
+    app: &App,
+    permit: &Permit<'_, perm::AuditRead>,
+    filter: &AuditFilter,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<AuditEvent>> {
@@ -126,7 +202,7 @@ pub fn list(
     loop {
         let batch = app
             .store
-            .read(|c| c.list_audit(permit.org_id(), before, limit + 1))?;
+            .read(|c| c.list_audit(permit.org_id(), filter, before, limit + 1))?;
         let done = batch.len() <= limit;
         if let Some((seq, _)) = batch.last() {
             before = *seq;

@@ -17,8 +17,9 @@ use serde_json::Value;
 use crate::app::App;
 use crate::config::EmailMode;
 use crate::error::{Error, Result};
+use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
-use crate::store::{OutboxRow, Tx};
+use crate::store::{OutboxRow, RetryOutcome, Tx};
 use crate::views::RenderedEmail;
 
 /// Where an outgoing message's body is sealed (AEAD associated data).
@@ -124,6 +125,122 @@ pub fn open_body(app: &App, row: &OutboxRow) -> Result<Option<RenderedEmail>> {
                 .map(Some)
                 .map_err(Error::internal)
         }
+    }
+}
+
+/// The outbox as an instance administrator sees it: how many messages are in each status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting for (another) attempt.
+    pub queued: i64,
+    /// Being handed to the transport now.
+    pub sending: i64,
+    /// Delivered.
+    pub sent: i64,
+    /// Given up (permanent refusal, too long, superseded).
+    pub failed: i64,
+    /// Held in `outbox` mode (never sent).
+    pub held: i64,
+}
+
+/// Outbox status counts (instance administrators).
+pub fn counts(app: &App, _admin: &InstanceAdmin<'_>) -> Result<OutboxCounts> {
+    let mut out = OutboxCounts::default();
+    for (status, n) in app.store.read(|c| c.email_status_counts())? {
+        match status.as_str() {
+            "queued" => out.queued = n,
+            "sending" => out.sending = n,
+            "sent" => out.sent = n,
+            "failed" => out.failed = n,
+            "held" => out.held = n,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// One failed message, without its body.
+#[derive(Debug, Clone)]
+pub struct FailedEmail {
+    /// Metadata (the body is never read here).
+    pub row: OutboxRow,
+    /// Whether the body is still stored, so the message can be retried.
+    pub retryable: bool,
+}
+
+/// Failed messages, newest first, paged by the cursor returned (instance administrators).
+pub fn failed(
+    app: &App,
+    _admin: &InstanceAdmin<'_>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<crate::service::Page<FailedEmail>> {
+    let before = match cursor {
+        None => i64::MAX,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::field("cursor", "is not a cursor returned by this list"))?,
+    };
+    let mut rows = app.store.read(|c| c.failed_emails(before, limit + 1))?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(r, _)| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(crate::service::Page {
+        data: rows
+            .into_iter()
+            .map(|(row, retryable)| FailedEmail { row, retryable })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Sends a failed message again (instance administrators): one whose body is still stored
+/// goes back to the queue with its attempts reset and the delivery worker is woken; one whose
+/// body was erased (superseded by a newer invitation link, or unreadable) cannot be, and one
+/// that has not failed is left alone. Audited in the organization of its invitation, if any,
+/// and logged.
+pub fn retry(app: &App, admin: &InstanceAdmin<'_>, id: i64) -> Result<()> {
+    let actor = crate::service::audit::Actor::of(admin.principal());
+    let outcome = app.store.write(|tx| {
+        let outcome = tx.retry_failed_email(id, crate::service::now())?;
+        if let RetryOutcome::Queued {
+            invitation_id: Some(inv),
+        } = &outcome
+        {
+            if let Some(i) = tx.invitation(inv)? {
+                crate::service::audit::record(
+                    tx,
+                    &i.org_id,
+                    &actor,
+                    "email.retried",
+                    ("email", &id.to_string()),
+                    serde_json::json!({ "invitation": inv }),
+                )?;
+            }
+        }
+        Ok(outcome)
+    })?;
+    match outcome {
+        RetryOutcome::Queued { .. } => {
+            log::info!(
+                "audit: email {id} queued again by instance administrator {}",
+                actor.id.as_deref().unwrap_or("?")
+            );
+            app.doorbell.ring();
+            Ok(())
+        }
+        RetryOutcome::NotFound => Err(Error::NotFound),
+        RetryOutcome::NotFailed => Err(Error::Conflict(
+            "this message has not failed, so there is nothing to retry".into(),
+        )),
+        RetryOutcome::BodyErased => Err(Error::Conflict(
+            "this message's content was erased, so it cannot be sent again".into(),
+        )),
     }
 }
 

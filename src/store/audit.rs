@@ -33,11 +33,39 @@ impl Tx<'_> {
     }
 }
 
+/// Which events to read; `None` matches every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// The actor's ID (`usr_…`, `key_…`), or `operator` for the CLI operator.
+    pub actor: Option<String>,
+    /// The exact action, e.g. `member.added`.
+    pub action: Option<String>,
+    /// At or after this time (Unix seconds).
+    pub from: Option<i64>,
+    /// Before this time (Unix seconds).
+    pub to: Option<i64>,
+}
+
 impl Conn<'_> {
-    /// Events of an organization, newest first, with sequence below `before`.
+    /// The distinct actions in an organization's log, sorted.
+    pub fn audit_actions(&self, org: &OrgId) -> Result<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT DISTINCT action FROM audit_events WHERE org_id = ?1 ORDER BY action",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([org.as_str()], |r| r.get(0))
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    /// Events of an organization that match `q`, newest first, with sequence below `before`.
     pub fn list_audit(
         &self,
         org: &OrgId,
+        q: &AuditQuery,
         before: i64,
         limit: usize,
     ) -> Result<Vec<(i64, AuditEvent)>> {
@@ -45,27 +73,42 @@ impl Conn<'_> {
             .0
             .prepare_cached(
                 "SELECT seq, id, actor_type, actor_id, action, target_type, target_id, ip, details, created_at \
-                 FROM audit_events WHERE org_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                 FROM audit_events WHERE org_id = ?1 AND seq < ?2 \
+                 AND (?4 IS NULL OR actor_id = ?4 OR (?4 = 'operator' AND actor_type = 'operator')) \
+                 AND (?5 IS NULL OR action = ?5) \
+                 AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR created_at < ?7) \
+                 ORDER BY seq DESC LIMIT ?3",
             )
             .map_err(db_err)?;
         let rows = stmt
-            .query_map(params![org.as_str(), before, limit as i64], |r| {
-                let details: String = r.get(8)?;
-                Ok((
-                    r.get(0)?,
-                    AuditEvent {
-                        id: EventId::from_trusted(r.get(1)?),
-                        actor_type: r.get(2)?,
-                        actor_id: r.get(3)?,
-                        action: r.get(4)?,
-                        target_type: r.get(5)?,
-                        target_id: r.get(6)?,
-                        ip: r.get(7)?,
-                        details: serde_json::from_str(&details).unwrap_or_default(),
-                        created_at: r.get(9)?,
-                    },
-                ))
-            })
+            .query_map(
+                params![
+                    org.as_str(),
+                    before,
+                    limit as i64,
+                    q.actor,
+                    q.action,
+                    q.from,
+                    q.to
+                ],
+                |r| {
+                    let details: String = r.get(8)?;
+                    Ok((
+                        r.get(0)?,
+                        AuditEvent {
+                            id: EventId::from_trusted(r.get(1)?),
+                            actor_type: r.get(2)?,
+                            actor_id: r.get(3)?,
+                            action: r.get(4)?,
+                            target_type: r.get(5)?,
+                            target_id: r.get(6)?,
+                            ip: r.get(7)?,
+                            details: serde_json::from_str(&details).unwrap_or_default(),
+                            created_at: r.get(9)?,
+                        },
+                    ))
+                },
+            )
             .map_err(db_err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }

@@ -27,12 +27,13 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{Error, Result};
 
 pub use api_keys::KeyRow;
+pub use audit::AuditQuery;
 pub use companies::CompanyMemberRow;
 pub use invitations::InvitationRow;
 pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;
 pub use orgs::MembershipRow;
-pub use outbox::OutboxRow;
+pub use outbox::{OutboxRow, RetryOutcome};
 pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow};
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
@@ -337,4 +338,33 @@ pub fn integrity_check(data_dir: &Path) -> Result<String> {
         .map_err(db_err)?;
     c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(db_err)
+}
+
+impl Tx<'_> {
+    /// Records an instance-wide value (see the `instance_settings` table).
+    pub fn set_instance_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
+        self.0
+            .execute(
+                "INSERT INTO instance_settings (key, value, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                rusqlite::params![key, value, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+impl Conn<'_> {
+    /// An instance-wide value, when recorded.
+    pub fn instance_setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.0
+            .query_row(
+                "SELECT value FROM instance_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
 }

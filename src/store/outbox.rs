@@ -121,15 +121,45 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Gives up: body erased, error kept.
+    /// Gives up: the error is kept, and so is the sealed body, so that an instance
+    /// administrator can retry the message (it is erased once delivered).
     pub fn email_failed(&self, id: i64, error: &str) -> Result<()> {
         self.0
             .execute(
-                "UPDATE outbox SET status = 'failed', sealed_body = NULL, last_error = ?2 WHERE id = ?1",
+                "UPDATE outbox SET status = 'failed', last_error = ?2 WHERE id = ?1",
                 params![id, error],
             )
             .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Puts a failed message whose body is still stored back in the queue, due now, with its
+    /// attempts reset.
+    pub fn retry_failed_email(&self, id: i64, now: i64) -> Result<RetryOutcome> {
+        let found: Option<(String, bool, Option<String>)> = self
+            .0
+            .prepare_cached(
+                "SELECT status, sealed_body IS NOT NULL, invitation_id FROM outbox WHERE id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(db_err)?;
+        Ok(match found {
+            None => RetryOutcome::NotFound,
+            Some((status, _, _)) if status != "failed" => RetryOutcome::NotFailed,
+            Some((_, false, _)) => RetryOutcome::BodyErased,
+            Some((_, true, invitation_id)) => {
+                self.0
+                    .execute(
+                        "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?2, last_error = NULL \
+                         WHERE id = ?1 AND status = 'failed'",
+                        params![id, now],
+                    )
+                    .map_err(db_err)?;
+                RetryOutcome::Queued { invitation_id }
+            }
+        })
     }
 
     /// After a crash, messages caught mid-send go back to the queue (at-least-once).
@@ -155,7 +185,51 @@ impl Tx<'_> {
     }
 }
 
+/// What asking to retry a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Queued again; the invitation it belongs to, if any.
+    Queued {
+        /// The invitation of the message.
+        invitation_id: Option<String>,
+    },
+    /// No such message.
+    NotFound,
+    /// The message has not failed (it is queued, being sent, sent or held).
+    NotFailed,
+    /// Its body was erased (superseded or unreadable); it cannot be sent again.
+    BodyErased,
+}
+
 impl Conn<'_> {
+    /// How many messages are in each status (statuses with none are absent).
+    pub fn email_status_counts(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT status, count(*) FROM outbox GROUP BY status")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    /// Failed messages with an ID below `before`, newest first; the flag says whether the
+    /// body is still stored.
+    pub fn failed_emails(&self, before: i64, limit: usize) -> Result<Vec<(OutboxRow, bool)>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT id, recipient, subject, template, NULL, status, attempts, next_attempt_at, last_error, created_at, sent_at, \
+                 sealed_body IS NOT NULL FROM outbox WHERE status = 'failed' AND id < ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![before, limit as i64], |r| Ok((row(r)?, r.get(11)?)))
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
     /// The newest messages (development outbox page).
     pub fn recent_emails(&self, limit: usize) -> Result<Vec<OutboxRow>> {
         let mut stmt = self

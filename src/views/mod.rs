@@ -111,6 +111,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings/audit_log",
         include_str!("templates/settings/audit_log.hbs"),
     ),
+    (
+        "settings/email_delivery",
+        include_str!("templates/settings/email_delivery.hbs"),
+    ),
 ];
 
 /// The settings pages' one stylesheet (served under a content-hashed name).

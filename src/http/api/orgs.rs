@@ -341,15 +341,22 @@ pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
     ))
 }
 
-/// `GET /api/v1/orgs/{org}/audit-log`.
+/// `GET /api/v1/orgs/{org}/audit-log` (`?actor=&action=&from=&to=` filter).
 pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::AuditRead>()?;
     let (cursor, limit) = page_params(req)?;
+    let q = |n: &str| req.query_param(n);
+    let filter = audit::filter_from_params(
+        q("actor").as_deref(),
+        q("action").as_deref(),
+        q("from").as_deref(),
+        q("to").as_deref(),
+    )?;
     Ok(Resp::json(
         200,
-        &audit::list(app, &permit, cursor.as_deref(), limit)?,
+        &audit::list_filtered(app, &permit, &filter, cursor.as_deref(), limit)?,
     ))
 }
 

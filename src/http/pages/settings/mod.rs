@@ -13,6 +13,7 @@ pub mod billing;
 pub mod company;
 pub mod company_members;
 pub mod data_repository;
+pub mod email_delivery;
 pub mod form;
 pub mod help;
 pub mod instance;
