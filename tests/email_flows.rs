@@ -1883,6 +1883,14 @@ fn email_change_over_smtp_end_to_end() {
         "nothing changes before the link"
     );
 
+    // A reset link mailed to the old address before the change.
+    let r = s.post_json("/api/v1/me/password-reset", &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let reset_link = env.link(
+        &env.email(old, "Reset your tenantry password"),
+        "/reset-password?token=",
+    );
+
     // Following the link changes the address (no session needed), once.
     let r = env.server.client().get(&path_of(&base, &link));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1942,6 +1950,15 @@ fn email_change_over_smtp_end_to_end() {
     assert!(
         !details.contains(new) && !details.contains(old),
         "{details}"
+    );
+
+    // Links still pending for the old address died with the change.
+    let r = env.server.client().get(&path_of(&base, &reset_link));
+    assert_eq!(
+        r.status,
+        400,
+        "a reset link to the old address must be dead: {}",
+        r.text()
     );
 
     // The link stays dead for the first address too.

@@ -2,7 +2,8 @@
 //! and proves who they are with their current password (failures count against the sign-in
 //! throttles). A single-use token (256-bit, stored hashed, 24 hours, purpose `change`) is
 //! emailed to the NEW address; a newer request kills the older link. Following the link
-//! changes the address, marks it verified, audits the change in every organization the user
+//! changes the address, marks it verified, kills the links still pending for the old address
+//! (password resets, confirmations), audits the change in every organization the user
 //! belongs to and tells the OLD address.
 //!
 //! No enumeration: the request answers the same whether or not another account uses the new
@@ -159,7 +160,7 @@ pub fn confirm(app: &App, token: &str) -> Result<Changed> {
                 Error::Conflict(_) => unusable(),
                 other => other,
             })?;
-        tx.delete_unused_email_tokens(&user.id)?;
+        tx.delete_unused_mailed_tokens(&user.id)?;
         let actor = Actor {
             kind: "user",
             id: Some(user.id.to_string()),

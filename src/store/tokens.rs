@@ -152,14 +152,15 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Kills every unused email token of a user (after their address changed).
-    pub fn delete_unused_email_tokens(&self, user: &UserId) -> Result<()> {
-        self.0
-            .execute(
-                "DELETE FROM email_verifications WHERE user_id = ?1 AND used_at IS NULL",
-                [user.as_str()],
-            )
-            .map_err(db_err)?;
+    /// Kills every unused email token and password reset of a user (after their address
+    /// changed, links mailed to the old address must not work any more).
+    pub fn delete_unused_mailed_tokens(&self, user: &UserId) -> Result<()> {
+        for sql in [
+            "DELETE FROM email_verifications WHERE user_id = ?1 AND used_at IS NULL",
+            "DELETE FROM password_resets WHERE user_id = ?1 AND used_at IS NULL",
+        ] {
+            self.0.execute(sql, [user.as_str()]).map_err(db_err)?;
+        }
         Ok(())
     }
 
