@@ -2078,6 +2078,23 @@ fn email_change_refusals_expiry_and_plain_verification_links() {
     );
     assert!(!page.contains("/settings/personal/general/email"), "{page}");
 
+    // Requests (each mails an address of the caller's choosing) are throttled per account.
+    let spam = "carol.spam@example.test";
+    let mut accepted = 0;
+    let mut limited = false;
+    for _ in 0..10 {
+        let r = request_email_change(&mut c, spam, PW);
+        if r.status == 429 {
+            assert_problem(&r, 429, "rate_limited");
+            limited = true;
+            break;
+        }
+        assert_eq!(r.status, 202, "{}", r.text());
+        accepted += 1;
+    }
+    assert!(limited, "email-change requests were never throttled");
+    assert!(accepted >= 1, "no request went through before the throttle");
+
     // Wrong passwords are throttled like sign-in failures, and count against sign-in.
     let mut throttled = false;
     for _ in 0..12 {

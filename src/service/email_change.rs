@@ -90,6 +90,14 @@ pub fn request(app: &App, p: &Principal, email: &str, password: &Secret) -> Resu
     {
         return Err(sso_domain_error());
     }
+    // Each request mails an address of the caller's choosing: a few an hour, not a relay.
+    let key = format!("email-change:{}", user.id);
+    if let Err(secs) = app.reset_limiter.check(&key) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    app.reset_limiter.failure(&key);
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();

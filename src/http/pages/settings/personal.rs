@@ -212,7 +212,7 @@ pub fn change_email(app: &App, req: &Req) -> Result<Resp> {
         Err(Error::RateLimited { retry_after_secs }) => {
             if let Some(f) = view.email_form.as_mut() {
                 f.error = Some(format!(
-                    "Too many wrong passwords. Try again in {} minutes.",
+                    "Too many attempts or requests. Try again in {} minutes.",
                     retry_after_secs.div_ceil(60).max(1)
                 ));
             }
