@@ -1808,3 +1808,315 @@ fn adding_an_existing_account_by_email_sends_an_invitation_it_must_accept() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_member_of(&memberships(&mut bob), &org, "member", &[&a]);
 }
+
+// ---------------------------------------------------------------------------
+// changing one's email address
+
+const CHANGE_SUBJECT: &str = "Confirm your new tenantry sign-in address";
+const CHANGED_SUBJECT: &str = "sign-in address was changed";
+
+fn request_email_change(s: &mut Session, email: &str, password: &str) -> Response {
+    s.post_json(
+        "/api/v1/me/email-change",
+        &json!({"email": email, "password": password}),
+    )
+}
+
+fn field_error(r: &Response, field: &str) {
+    let v = assert_problem(r, 422, "validation_failed");
+    assert!(
+        v.to_string().contains(&format!("\"{field}\"")),
+        "expected an error on {field}: {v}"
+    );
+}
+
+#[test]
+fn email_change_over_smtp_end_to_end() {
+    let mut env = Env::start();
+    let old = "alice.old@example.test";
+    let new = "alice.new@example.test";
+    let first = "alice.first@example.test";
+    let mut s = env.verified_user(old, "Alice Change");
+    let org = env.create_org("Change Org", "change-org");
+    let r = env.admin.post_json(
+        &format!("/api/v1/orgs/{org}/members"),
+        &json!({"email": old, "role": "member", "company_access": "all"}),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    let base = env.base();
+
+    // Re-authentication and a valid address are required.
+    field_error(
+        &request_email_change(&mut s, new, "not my password"),
+        "password",
+    );
+    field_error(&request_email_change(&mut s, "not an address", PW), "email");
+    field_error(&request_email_change(&mut s, old, PW), "email");
+    let r = env.server.client().post_json(
+        "/api/v1/me/email-change",
+        &json!({"email": new, "password": PW}),
+    );
+    assert_problem(&r, 401, "unauthenticated");
+
+    // An older request's link dies with a newer request.
+    let r = request_email_change(&mut s, first, PW);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let first_link = env.link(
+        &env.email(first, CHANGE_SUBJECT),
+        "/confirm-email-change?token=",
+    );
+    let r = request_email_change(&mut s, new, PW);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["status"], "accepted", "{}", r.text());
+    let m = env.email(new, CHANGE_SUBJECT);
+    assert!(
+        m.text.contains(old),
+        "the email names the current address: {}",
+        m.text
+    );
+    let link = env.link(&m, "/confirm-email-change?token=");
+    let r = env.server.client().get(&path_of(&base, &first_link));
+    assert_eq!(r.status, 400, "an older link must be dead: {}", r.text());
+    assert_eq!(
+        s.get("/api/v1/me").json()["email"],
+        old,
+        "nothing changes before the link"
+    );
+
+    // A reset link mailed to the old address before the change.
+    let r = s.post_json("/api/v1/me/password-reset", &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let reset_link = env.link(
+        &env.email(old, "Reset your tenantry password"),
+        "/reset-password?token=",
+    );
+
+    // Following the link changes the address (no session needed), once.
+    let r = env.server.client().get(&path_of(&base, &link));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Email address changed"), "{}", r.text());
+    assert!(r.text().contains(new), "{}", r.text());
+    let r = env.server.client().get(&path_of(&base, &link));
+    assert_eq!(r.status, 400, "the link is single-use: {}", r.text());
+    let r = env.server.client().post_json(
+        "/api/v1/me/email-change/confirm",
+        &json!({"token": token_of(&link)}),
+    );
+    assert_problem(&r, 400, "token_invalid");
+
+    let me = s.get("/api/v1/me").json();
+    assert_eq!(me["email"], new, "{me}");
+    assert_eq!(me["email_verified"], true, "{me}");
+    let r = env
+        .server
+        .client()
+        .post_json("/api/v1/auth/login", &json!({"email": old, "password": PW}));
+    assert_eq!(
+        r.status,
+        401,
+        "the old address no longer signs in: {}",
+        r.text()
+    );
+    let mut again = login(&env.server, new, PW);
+    assert_eq!(again.get("/api/v1/me").json()["email"], new);
+
+    // The old address is told, with the new one masked.
+    let notice = env.email(old, CHANGED_SUBJECT);
+    assert!(
+        notice.text.contains("a***w@example.test"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        !notice.raw.contains(new),
+        "the notice must mask the new address:\n{}",
+        notice.raw
+    );
+    assert!(
+        notice.text.contains("reset your password"),
+        "{}",
+        notice.text
+    );
+
+    // Audited in the user's organization, without the full addresses.
+    let details: String = env
+        .db()
+        .query_row(
+            "SELECT details FROM audit_events WHERE org_id = ?1 AND action = 'user.email_changed'",
+            [&org],
+            |r| r.get(0),
+        )
+        .expect("an audit event in the user's organization");
+    assert!(
+        !details.contains(new) && !details.contains(old),
+        "{details}"
+    );
+
+    // Links still pending for the old address died with the change.
+    let r = env.server.client().get(&path_of(&base, &reset_link));
+    assert_eq!(
+        r.status,
+        400,
+        "a reset link to the old address must be dead: {}",
+        r.text()
+    );
+
+    // The link stays dead for the first address too.
+    let r = env.server.client().get(&path_of(&base, &first_link));
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
+fn email_change_refusals_expiry_and_plain_verification_links() {
+    let mut env = Env::start();
+    let carol = "carol@example.test";
+    let dave = "dave@example.test";
+    let mut c = env.verified_user(carol, "Carol");
+    // Dave's plain verification link, not followed yet.
+    env.create_user(dave, "Dave");
+    let dave_verify = env.link(
+        &env.email(dave, "Confirm your email"),
+        "/verify-email?token=",
+    );
+    let base = env.base();
+
+    // A taken address answers exactly like a free one at request time.
+    let free = request_email_change(&mut c, "carol.free@example.test", PW);
+    let taken = request_email_change(&mut c, dave, PW);
+    assert_eq!(free.status, 202, "{}", free.text());
+    assert_eq!((taken.status, taken.json()), (free.status, free.json()));
+    // The link (reaching the owner of that address) refuses it and changes nothing.
+    let taken_link = env.link(
+        &env.email(dave, CHANGE_SUBJECT),
+        "/confirm-email-change?token=",
+    );
+    let r = env.server.client().get(&path_of(&base, &taken_link));
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text().contains("This address cannot be used"),
+        "{}",
+        r.text()
+    );
+    let r = env.server.client().post_json(
+        "/api/v1/me/email-change/confirm",
+        &json!({"token": token_of(&taken_link)}),
+    );
+    assert_problem(&r, 409, "conflict");
+    assert_eq!(c.get("/api/v1/me").json()["email"], carol);
+
+    // A plain verification link never changes an address, on either route.
+    let r = env.server.client().get(&format!(
+        "/confirm-email-change?token={}",
+        token_of(&dave_verify)
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = env.server.client().post_json(
+        "/api/v1/me/email-change/confirm",
+        &json!({"token": token_of(&dave_verify)}),
+    );
+    assert_problem(&r, 400, "token_invalid");
+    // … and it still verifies (the purposes do not interfere).
+    let r = env.server.client().get(&path_of(&base, &dave_verify));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut d = login(&env.server, dave, PW);
+    assert_eq!(d.get("/api/v1/me").json()["email"], dave);
+
+    // A change link does not work as a verification link either.
+    let r = request_email_change(&mut c, "carol.verify@example.test", PW);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let change_link = env.link(
+        &env.email("carol.verify@example.test", CHANGE_SUBJECT),
+        "/confirm-email-change?token=",
+    );
+    let r = env
+        .server
+        .client()
+        .get(&format!("/verify-email?token={}", token_of(&change_link)));
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // Expired links are refused.
+    let n = env
+        .db()
+        .execute(
+            "UPDATE email_verifications SET expires_at = ?1 WHERE purpose = 'change' AND used_at IS NULL",
+            [now_secs() - 1],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "exactly the newest change link is pending");
+    let r = env.server.client().get(&path_of(&base, &change_link));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(c.get("/api/v1/me").json()["email"], carol);
+
+    // Addresses of a verified SSO domain must sign in through SSO. (The claim is written
+    // straight into the database: an SSO connection needs an identity-provider plugin, which
+    // the SSO tests cover; here only the verified domain matters.)
+    let db = env.db();
+    db.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    db.execute(
+        "INSERT INTO sso_domain_claims (org_id, domain, token, status, verified_at, created_at) \
+             VALUES ('org_ssocorp', 'sso-corp.test', 't', 'verified', ?1, ?1)",
+        [now_secs()],
+    )
+    .unwrap();
+    let r = request_email_change(&mut c, "carol@sso-corp.test", PW);
+    field_error(&r, "email");
+    assert!(r.text().contains("single sign-on"), "{}", r.text());
+
+    // SSO users cannot change their address here.
+    env.db()
+        .execute(
+            "UPDATE users SET auth = 'sso', sso_provider = 'Okta', password_hash = NULL WHERE email = ?1",
+            [dave],
+        )
+        .unwrap();
+    let r = request_email_change(&mut d, "dave.new@example.test", PW);
+    assert_problem(&r, 409, "sso_managed");
+    let page = d.get("/settings/personal/general").text();
+    assert!(
+        page.contains("managed by your IT administrator (Okta)"),
+        "{page}"
+    );
+    assert!(!page.contains("/settings/personal/general/email"), "{page}");
+
+    // Requests (each mails an address of the caller's choosing) are throttled per account.
+    let spam = "carol.spam@example.test";
+    let mut accepted = 0;
+    let mut limited = false;
+    for _ in 0..10 {
+        let r = request_email_change(&mut c, spam, PW);
+        if r.status == 429 {
+            assert_problem(&r, 429, "rate_limited");
+            limited = true;
+            break;
+        }
+        assert_eq!(r.status, 202, "{}", r.text());
+        accepted += 1;
+    }
+    assert!(limited, "email-change requests were never throttled");
+    assert!(accepted >= 1, "no request went through before the throttle");
+
+    // Wrong passwords are throttled like sign-in failures, and count against sign-in.
+    let mut throttled = false;
+    for _ in 0..12 {
+        let r = request_email_change(&mut c, "carol.x@example.test", "wrong password!");
+        if r.status == 429 {
+            assert_problem(&r, 429, "rate_limited");
+            throttled = true;
+            break;
+        }
+        field_error(&r, "password");
+    }
+    assert!(throttled, "wrong passwords were never throttled");
+    let r = env.server.client().post_json(
+        "/api/v1/auth/login",
+        &json!({"email": carol, "password": PW}),
+    );
+    assert_problem(&r, 429, "rate_limited");
+    assert!(
+        !env.smtp
+            .messages()
+            .iter()
+            .any(|m| m.is_to("carol.x@example.test")),
+        "no link for a wrong password"
+    );
+}

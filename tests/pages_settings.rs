@@ -2182,4 +2182,85 @@ fn email_delivery_retry_in_the_browser() {
     });
     assert_eq!(smtp.delivered.load(std::sync::atomic::Ordering::Relaxed), 1);
     check_page(&b, "Email Delivery with nothing failed", None);
+
+/// Personal > General > Change email: a wrong password is refused beside its field; then the
+/// link (as the development outbox shows it to an instance administrator) goes to the new
+/// address, and following it shows the new address on the page.
+#[test]
+fn general_page_changes_the_email_address_through_the_emailed_link() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let old = "mover@orgs.test";
+    let new = "moved@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), old, Some(PW));
+    let b = Browser::start();
+    sign_in(&b, &base, old);
+    open(&b, &base, "/settings/personal/general", "General");
+    assert!(b.exists("form[action='/settings/personal/general/email'] input[name=csrf_token]"));
+    check_page(
+        &b,
+        "General with Change email",
+        Some("general-change-email"),
+    );
+
+    // A wrong current password: the error sits beside the password field, the address stays.
+    b.type_into("#f-email", new);
+    b.type_into("#f-password", "not my password at all");
+    b.click("form[action='/settings/personal/general/email'] button[type=submit]");
+    b.wait_for("the password error", WAIT, |_, _| {
+        b.exists("#f-password-error")
+    });
+    assert_eq!(
+        b.texts("#f-password-error")[0],
+        "Is not your current password."
+    );
+    assert_eq!(b.attr("#f-email", "value").as_deref(), Some(new));
+    check_page(&b, "General with a password error", None);
+    assert_eq!(outbox_count(server.data_dir(), new, "email_change"), 0);
+
+    // The right password: post-redirect-get to a notice; nothing changes yet.
+    b.clear("#f-password");
+    b.type_into("#f-password", PW);
+    submit(
+        &b,
+        "/settings/personal/general/email",
+        "Check your inbox: we sent a link to the new address.",
+    );
+    assert!(b
+        .url()
+        .ends_with("/settings/personal/general?notice=email_change_sent"));
+    assert!(b.text().contains(old), "{}", b.text());
+    assert_eq!(outbox_count(server.data_dir(), new, "email_change"), 1);
+
+    let outbox = w.s(P::IA).get("/dev/outbox").text();
+    let marker = "/confirm-email-change?token=";
+    // Handlebars writes `=` as `&#x3D;` in the page.
+    let shown = "/confirm-email-change?token&#x3D;";
+    let at = outbox.find(shown).expect("a change link in the outbox");
+    let token: String = outbox[at + shown.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    b.goto(&format!("{base}{marker}{token}"));
+    b.wait_for("the change confirmed", WAIT, |_, html| {
+        html.contains("<h1>Email address changed</h1>")
+    });
+    assert!(b.text().contains(new), "{}", b.text());
+    // A page outside the settings frame: axe-core, and no sideways scrolling at 375 px.
+    b.assert_accessible("the email-change confirmation");
+    b.set_width(375);
+    assert_eq!(b.sideways_overflow(), None, "the confirmation at 375 px");
+    b.set_width(1280);
+
+    open(&b, &base, "/settings/personal/general", "General");
+    let facts = b.texts("dl.facts dd");
+    assert!(facts[0].starts_with(new), "{facts:?}");
+    assert!(facts[0].contains("confirmed"), "{facts:?}");
+    assert_eq!(outbox_count(server.data_dir(), old, "email_changed"), 1);
+    // The used link is dead.
+    b.goto(&format!("{base}{marker}{token}"));
+    b.wait_for("the dead link", WAIT, |_, html| {
+        html.contains("<h1>Link invalid or expired</h1>")
+    });
 }

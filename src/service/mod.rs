@@ -9,6 +9,7 @@ pub mod authz;
 pub mod billing_source;
 pub mod companies;
 pub mod dns;
+pub mod email_change;
 pub mod hooks;
 pub mod invitations;
 pub mod keycache;

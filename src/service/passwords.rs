@@ -243,7 +243,10 @@ pub fn verify_email(app: &App, token: &str) -> Result<()> {
     let now = now();
     app.store.write(|tx| {
         let row = tx.email_verification(&hash)?.ok_or(Error::TokenInvalid)?;
-        if row.used_at.is_some() || row.expires_at <= now {
+        if row.used_at.is_some()
+            || row.expires_at <= now
+            || row.purpose.as_deref() != Some("verify")
+        {
             return Err(Error::TokenInvalid);
         }
         let user = tx.user_by_id(&row.user_id)?.ok_or(Error::TokenInvalid)?;

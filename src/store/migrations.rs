@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_sso_domains.sql"),
     include_str!("migrations/0004_grants.sql"),
     include_str!("migrations/0005_instance_settings.sql"),
+    include_str!("migrations/0006_email_change.sql"),
 ];
 
 /// The schema version this binary writes.

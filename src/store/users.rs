@@ -159,6 +159,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Changes the sign-in address and marks it verified; a duplicate email is a `Conflict`.
+    pub fn update_user_email(&self, id: &UserId, email: &Email, now: i64) -> Result<()> {
+        self.0
+            .execute(
+                "UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1",
+                params![id.as_str(), email.as_str(), now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Replaces the preferences.
     pub fn update_preferences(&self, id: &UserId, p: &Preferences, now: i64) -> Result<()> {
         self.0

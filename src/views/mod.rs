@@ -149,6 +149,18 @@ pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("templates/email/email_verification.html.hbs"),
     ),
     (
+        "email_change",
+        include_str!("templates/email/email_change.subject.hbs"),
+        include_str!("templates/email/email_change.txt.hbs"),
+        include_str!("templates/email/email_change.html.hbs"),
+    ),
+    (
+        "email_changed",
+        include_str!("templates/email/email_changed.subject.hbs"),
+        include_str!("templates/email/email_changed.txt.hbs"),
+        include_str!("templates/email/email_changed.html.hbs"),
+    ),
+    (
         "sso_linked",
         include_str!("templates/email/sso_linked.subject.hbs"),
         include_str!("templates/email/sso_linked.txt.hbs"),

@@ -101,3 +101,43 @@ pub fn access(app: &App, req: &Req) -> Result<Resp> {
     )?;
     Ok(Resp::json(200, &answer))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailChangeBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+/// `POST /api/v1/me/email-change` (`{email, password}`): 202 and a link to the new address.
+/// The answer is the same whether or not another account uses the address.
+pub fn request_email_change(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let b: EmailChangeBody = req.json()?;
+    let password = crate::crypto::Secret::new(b.password);
+    crate::service::email_change::request(app, &p, &b.email, &password)?;
+    Ok(Resp::json(
+        202,
+        &serde_json::json!({
+            "status": "accepted",
+            "detail": "check the inbox of the new address for a confirmation link (it works for 24 hours)"
+        }),
+    ))
+}
+
+/// `POST /api/v1/me/email-change/confirm` (`{token}`): applies a change link; the token is
+/// the proof, so no session is needed.
+pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
+    let b: TokenBody = req.json()?;
+    let changed = crate::service::email_change::confirm(app, &b.token)?;
+    Ok(Resp::json(
+        200,
+        &serde_json::json!({"status": "email_changed", "email": changed.email}),
+    ))
+}

@@ -133,3 +133,36 @@ pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
         Err(e) => Err(e),
     }
 }
+
+/// `GET /confirm-email-change?token=…`: applies an email-change link (the token is the
+/// proof; no session needed).
+pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
+    let token = req.query_param("token").unwrap_or_default();
+    match crate::service::email_change::confirm(app, &token) {
+        Ok(changed) => Ok(message(
+            app,
+            200,
+            "Email address changed",
+            &format!(
+                "Your sign-in address is now {}. Use it the next time you sign in.",
+                changed.email
+            ),
+            Some(("/settings/personal/general", "Back to settings")),
+        )),
+        Err(Error::Conflict(_)) => Ok(message(
+            app,
+            409,
+            "This address cannot be used",
+            "This address cannot be used for your account: it already belongs to another account, or its domain signs in with single sign-on. Your address was not changed.",
+            Some(("/settings/personal/general", "Back to settings")),
+        )),
+        Err(Error::TokenInvalid) => Ok(message(
+            app,
+            400,
+            "Link invalid or expired",
+            "This email-change link is invalid, was already used, was replaced by a newer one, or has expired (links work for 24 hours). Ask for a new one from Settings > General.",
+            Some(("/settings/personal/general", "Back to settings")),
+        )),
+        Err(e) => Err(e),
+    }
+}

@@ -54,6 +54,9 @@ fn notice_text(req: &Req) -> Option<&'static str> {
         "name_saved" => Some("Your name is saved."),
         "reset_sent" => Some("We sent you an email with a link to choose a new password."),
         "verification_sent" => Some("We sent you an email with a link to confirm your address."),
+        "email_change_sent" => Some(
+            "Check your inbox: we sent a link to the new address. Your address changes when you follow it (within 24 hours).",
+        ),
         "preferences_saved" => Some("Your preferences are saved."),
         "signed_out_others" => Some("You are now signed out everywhere else."),
         _ => None,
@@ -68,6 +71,7 @@ struct GeneralView {
     verify_form: Option<FormView>,
     sso_provider: Option<String>,
     reset_form: FormView,
+    email_form: Option<FormView>,
 }
 
 fn general_view(c: &Ctx) -> GeneralView {
@@ -100,6 +104,20 @@ fn general_view(c: &Ctx) -> GeneralView {
             "Send password reset email",
             vec![],
         ),
+        email_form: (u.auth != Auth::Sso).then(|| {
+            FormView::new(
+                c,
+                "/settings/personal/general/email",
+                "Change email",
+                vec![
+                    FieldView::input("email", "New email address", "email", "")
+                        .autocomplete("email"),
+                    FieldView::input("password", "Current password", "password", "")
+                        .autocomplete("current-password")
+                        .hint("To protect your account, confirm it is you."),
+                ],
+            )
+        }),
     }
 }
 
@@ -171,6 +189,42 @@ pub fn send_reset(app: &App, req: &Req) -> Result<Resp> {
             general_page(app, &c, &view, None, 429)
         }
     }
+}
+
+/// `POST /settings/personal/general/email`: "Change email" (new address + current password);
+/// the link goes to the new address, the page answers the same whether or not it is taken.
+pub fn change_email(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let form = req.form();
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = crate::crypto::Secret::new(form.get("password").cloned().unwrap_or_default());
+    let result = service::email_change::request(app, &c.session.principal, &email, &password);
+    let mut view = general_view(&c);
+    let status = match result {
+        Ok(()) => return Ok(done("/settings/personal/general", "email_change_sent")),
+        Err(Error::SsoManaged) => {
+            // The form is not shown to SSO users; a forged post gets the page's explanation.
+            return general_page(app, &c, &view, None, 409);
+        }
+        Err(Error::RateLimited { retry_after_secs }) => {
+            if let Some(f) = view.email_form.as_mut() {
+                f.error = Some(format!(
+                    "Too many attempts or requests. Try again in {} minutes.",
+                    retry_after_secs.div_ceil(60).max(1)
+                ));
+            }
+            429
+        }
+        Err(e) => {
+            let errs = field_errors(e)?;
+            view.email_form = view.email_form.map(|f| f.with_errors(&form, &errs));
+            422
+        }
+    };
+    general_page(app, &c, &view, None, status)
 }
 
 /// `POST /settings/personal/general/verify-email`: sends a new confirmation link.
