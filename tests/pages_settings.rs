@@ -2001,6 +2001,7 @@ fn post_from_page(b: &Browser, action: &str, fields: &[(&str, &str)]) {
          document.body.appendChild(f); f.submit(); return true;",
         json!([action, pairs]),
     );
+}
 
 /// Organization › Audit Log filters, as the owner: by who, by what and by days in the
 /// person's time zone (far east of UTC, so the day differs from the UTC day for most of the
@@ -2182,6 +2183,7 @@ fn email_delivery_retry_in_the_browser() {
     });
     assert_eq!(smtp.delivered.load(std::sync::atomic::Ordering::Relaxed), 1);
     check_page(&b, "Email Delivery with nothing failed", None);
+}
 
 /// Personal > General > Change email: a wrong password is refused beside its field; then the
 /// link (as the development outbox shows it to an instance administrator) goes to the new
