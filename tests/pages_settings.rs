@@ -2331,7 +2331,7 @@ fn company_limited_admin_sees_only_their_companies() {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(boxes, [a.clone()], "only company A is offered");
+    assert_eq!(boxes, std::slice::from_ref(&a), "only company A is offered");
     let text = b.text();
     assert!(!names_b_or_c(&text), "B or C shown: {text}");
     // The member with access to A and B: only A is named.
