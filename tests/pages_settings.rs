@@ -2266,3 +2266,151 @@ fn general_page_changes_the_email_address_through_the_emailed_link() {
         html.contains("<h1>Link invalid or expired</h1>")
     });
 }
+
+/// A company-limited admin (an organization admin whose company access is company A only),
+/// driven through the pages: the Organization sections of an admin and only company A under
+/// Company; Add member offers company A only (all companies is refused beside the field) and
+/// invites to A; the member list, the audit log and every page keep company B out of sight;
+/// company B's settings answer no data.
+#[test]
+fn company_limited_admin_sees_only_their_companies() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let base = server.base_url();
+    let (org, a, cb) = (w.org.clone(), w.a.clone(), w.b.clone());
+    let limited = "limited.admin@orgs.test";
+    crate::orgs_matrix::create_user(w.s(P::IA), limited, Some(PW));
+    crate::orgs_matrix::add_member(w.s(P::IA), &org, limited, "admin", json!([a]));
+    // Something new in company B, made by the owner: a site with a name to look for.
+    let site_b = crate::orgs_matrix::create_site(w.s(P::OW), &cb, "Bravo Hidden Site");
+    let b = Browser::start();
+    let audit = format!("/settings/orgs/{org}/audit-log");
+
+    // The owner's audit log names company B and its new site: the check below can fail.
+    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    open(&b, &base, &audit, "Audit Log");
+    let text = b.text();
+    assert!(
+        text.contains(&cb) && text.contains(&site_b),
+        "owner sees B: {text}"
+    );
+    sign_out(&b, &base);
+
+    // The sections `GET /me/sections` gives this admin (the instance administrator's session
+    // slot is reused for it: the setup through the API is done).
+    w.sessions.insert(P::IA, login(&server, limited));
+    let (org_labels, company_labels) = labels_from_api(&mut w, P::IA);
+
+    // Navigation: the Organization sections of an admin, and company A only.
+    sign_in(&b, &base, limited);
+    assert_eq!(nav(&b, "organization"), org_labels);
+    for s in ["Admin Team", "API Keys", "Audit Log"] {
+        assert!(org_labels.contains(&s.to_string()), "{org_labels:?}");
+    }
+    assert_eq!(nav(&b, "company"), company_labels);
+    assert_eq!(company_labels, ["Sites", "Data Preferences", "Members"]);
+    assert_eq!(b.texts("nav .scope"), ["Org One", "Company A"]);
+    assert!(
+        b.texts("nav details:not(.menu) a").is_empty(),
+        "no switcher"
+    );
+    let text = b.text();
+    assert!(!names_b_or_c(&text), "B or C shown: {text}");
+    check_page(&b, "Settings (company-limited admin)", None);
+
+    // Admin Team › Add member: company A only as a checkbox.
+    let team = format!("/settings/orgs/{org}/admin-team");
+    open(&b, &base, &team, "Admin Team");
+    let boxes: Vec<String> = b
+        .execute(
+            "return Array.from(document.querySelectorAll('input[name=company]')).map(function (i) { return i.value; });",
+            json!([]),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(boxes, std::slice::from_ref(&a), "only company A is offered");
+    let text = b.text();
+    assert!(!names_b_or_c(&text), "B or C shown: {text}");
+    // The member with access to A and B: only A is named.
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains("member@orgs.test"))
+        .expect("member row");
+    assert!(row.contains("Company A"), "{row}");
+    check_page(&b, "Admin Team (company-limited admin)", None);
+
+    // All companies is refused beside the field.
+    let new = "company.a.person@orgs.test";
+    b.type_into("#f-email", new);
+    b.click("input[name=access][value=all]");
+    submit(
+        &b,
+        &format!("{team}/add"),
+        "Please correct the fields marked below.",
+    );
+    let err = b.texts("#f-companies-error");
+    assert_eq!(err.len(), 1, "{}", b.text());
+    assert!(err[0].contains("limited to some companies"), "{err:?}");
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 0);
+    check_page(&b, "Add member refused (company-limited admin)", None);
+
+    // Inviting to company A works (the form kept the address).
+    b.click("input[name=access][value=list]");
+    b.click(&format!("input[name=company][value='{a}']"));
+    submit(&b, &format!("{team}/add"), "Invitation sent.");
+    let row = b
+        .texts("tbody tr")
+        .into_iter()
+        .find(|r| r.contains(new))
+        .expect("invitation row");
+    assert!(row.contains("Company A"), "{row}");
+    assert_eq!(outbox_count(server.data_dir(), new, "invitation"), 1);
+
+    // Audit Log: nothing about company B.
+    open(&b, &base, &audit, "Audit Log");
+    let text = b.text();
+    assert!(text.contains("Invitation"), "own invitation listed: {text}");
+    for hidden in [
+        cb.as_str(),
+        site_b.as_str(),
+        "Company B",
+        "Bravo Hidden Site",
+    ] {
+        assert!(!text.contains(hidden), "{hidden} shown: {text}");
+    }
+    check_page(&b, "Audit Log (company-limited admin)", None);
+
+    // Company B's settings answer no data.
+    for path in ["sites", "data-preferences", "members"] {
+        b.goto(&format!("{base}/settings/companies/{cb}/{path}"));
+        b.wait_for("no data for B", WAIT, |_, html| html.contains("<h1>"));
+        let text = b.text();
+        assert!(
+            text.contains("Page not found")
+                || text.contains("not part of")
+                || text.contains("is for"),
+            "{path}: {text}"
+        );
+        for hidden in ["Company B", "Bravo Hidden Site"] {
+            assert!(!text.contains(hidden), "{path}: {hidden} shown: {text}");
+        }
+        // The not-found page has no settings frame (and no menu to fold).
+        if b.exists("details.menu") {
+            check_page(&b, "company B (company-limited admin)", None);
+        } else {
+            b.assert_accessible("company B not found (company-limited admin)");
+        }
+    }
+}
+
+/// Whether a page's text names company B or company C (as words: "Company Company A" does not).
+fn names_b_or_c(text: &str) -> bool {
+    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).collect();
+    words
+        .windows(2)
+        .any(|w| w[0] == "Company" && (w[1] == "B" || w[1] == "C"))
+}

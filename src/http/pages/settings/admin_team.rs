@@ -170,6 +170,15 @@ pub(super) fn access_fields(
     }
 }
 
+/// The company access an empty form starts with: all companies, or none checked for a
+/// company-limited caller (who cannot give access to all companies).
+fn default_access(access: &OrgAccess) -> CompanyAccess {
+    match access.company_limit() {
+        Some(_) => CompanyAccess::List(Vec::new()),
+        None => CompanyAccess::All,
+    }
+}
+
 /// Role and company access from a posted form; a missing or unknown role is a field error.
 pub(super) fn posted_access(p: &Posted) -> (Option<OrgRole>, CompanyAccess) {
     let role = p.fields.get("role").and_then(|r| OrgRole::parse(r));
@@ -276,7 +285,7 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamVi
             error: None,
             email: String::new(),
             email_error: None,
-            access: access_fields(access, &names, OrgRole::Member, &CompanyAccess::All),
+            access: access_fields(access, &names, OrgRole::Member, &default_access(access)),
         };
         (Some(add), rows)
     } else {
@@ -350,6 +359,15 @@ pub fn add(app: &App, req: &Req) -> Result<Resp> {
         errs.push(FieldError::new(
             "company_access",
             "choose all companies or at least one company",
+        ));
+    }
+    if access.company_limit().is_some()
+        && matches!(ca, CompanyAccess::All)
+        && role != Some(OrgRole::Owner)
+    {
+        errs.push(FieldError::new(
+            "company_access",
+            "your own access is limited to some companies: check the companies to give access to",
         ));
     }
     if errs.is_empty() {
