@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# API-key benchmark: an API-key-authenticated GET and POST /api/v1/keys/verify against a bare
-# tiny_http server (examples/bare_hello, same worker count) measured in the same run, at
-# concurrency 1 and 32 with keep-alive (wrk). Prints requests/s, p50, p99 and the ratio to
-# the ceiling. Release build; 127.0.0.1 only; bounded; cleans up after itself.
+# API-key benchmark: an API-key-authenticated GET and POST /api/v1/keys/verify (and the
+# unauthenticated GET /healthz, for the server layer alone) against a bare tiny_http server
+# (examples/bare_hello, same worker count) measured in the same run, at concurrency 1 and 32
+# with keep-alive (wrk). Prints requests/s, p50, p99 and the ratio to the ceiling. Release
+# build; 127.0.0.1 only; bounded; cleans up after itself.
 #
 #   scripts/bench.sh [KEYS...]        default: 1000 1000000
 #   BENCH_SECS=10 scripts/bench.sh 1000
+#   BENCH_BIN_DIR=/tmp/build-a scripts/bench.sh 1000   # prebuilt tenantry, seed_keys and
+#                                                      # bare_hello (to compare two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${BENCH_SECS:-10}
@@ -14,7 +17,19 @@ KEYS=("$@")
 WORKERS=${BENCH_WORKERS:-$(( $(nproc) * 4 ))}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release --quiet --bin tenantry --example seed_keys --example bare_hello
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  BIN=$BENCH_BIN_DIR
+  for b in tenantry seed_keys bare_hello; do
+    [ -x "$BIN/$b" ] || { echo "$BIN/$b is missing" >&2; exit 1; }
+  done
+else
+  cargo build --release --quiet --bin tenantry --example seed_keys --example bare_hello
+  BIN=target/release
+fi
+TENANTRY=$BIN/tenantry
+SEED_KEYS=$BIN/seed_keys
+BARE_HELLO=$BIN/bare_hello
+[ -n "${BENCH_BIN_DIR:-}" ] || { SEED_KEYS=$BIN/examples/seed_keys; BARE_HELLO=$BIN/examples/bare_hello; }
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -37,8 +52,9 @@ run() {
   echo "$(echo "$out" | awk '/Requests\/sec/{print $2}') $(echo "$out" | awk '$1=="50%"{print $2}') $(echo "$out" | awk '$1=="99%"{print $2}')"
 }
 
-echo "tenantry API-key benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), workers=$WORKERS, ${SECS}s per run"
-target/release/examples/bare_hello --listen 127.0.0.1:18281 --workers "$WORKERS" >"$WORK/bare.log" 2>&1 &
+echo "tenantry API-key benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), workers=$WORKERS, ${SECS}s per run, binaries from $BIN"
+echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BARE_HELLO" --listen 127.0.0.1:18281 --workers "$WORKERS" >"$WORK/bare.log" 2>&1 &
 PIDS+=($!)
 wait_up http://127.0.0.1:18281/
 
@@ -46,11 +62,11 @@ for N in "${KEYS[@]}"; do
   DIR="$WORK/data-$N"
   echo
   echo "== $N keys (seeding...)"
-  SEED=$(target/release/examples/seed_keys "$DIR" "$N")
+  SEED=$("$SEED_KEYS" "$DIR" "$N")
   ORG=$(echo "$SEED" | awk '/^org /{print $2}')
   KEY=$(echo "$SEED" | awk '/^key /{print $2}')
   TARGET=$(echo "$SEED" | awk '/^target /{print $2}')
-  RUST_LOG=warn TENANTRY_HTTP_WORKERS="$WORKERS" target/release/tenantry serve --data-dir "$DIR" --listen 127.0.0.1:18282 >"$DIR/out.log" 2>&1 &
+  RUST_LOG=warn TENANTRY_HTTP_WORKERS="$WORKERS" "$TENANTRY" serve --data-dir "$DIR" --listen 127.0.0.1:18282 >"$DIR/out.log" 2>&1 &
   PID=$!
   PIDS+=($PID)
   wait_up http://127.0.0.1:18282/healthz
@@ -67,6 +83,8 @@ LUA
   for c in 1 32; do
     read -r brps bp50 bp99 < <(run bare http://127.0.0.1:18281/ "$c")
     printf '%-34s %4s %10s %9s %9s %8s\n' "bare tiny_http (ceiling)" "$c" "$brps" "$bp50" "$bp99" "1.00"
+    read -r rps p50 p99 < <(run healthz "http://127.0.0.1:18282/healthz" "$c")
+    printf '%-34s %4s %10s %9s %9s %8s\n' "GET /healthz (no auth)" "$c" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$brps" 'BEGIN{printf "%.2f", a/b}')"
     read -r rps p50 p99 < <(run get "http://127.0.0.1:18282/api/v1/orgs/$ORG" "$c" "$WORK/get.lua")
     printf '%-34s %4s %10s %9s %9s %8s\n' "GET /api/v1/orgs/{org} (bearer)" "$c" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$brps" 'BEGIN{printf "%.2f", a/b}')"
     read -r rps p50 p99 < <(run verify "http://127.0.0.1:18282/api/v1/keys/verify" "$c" "$WORK/verify.lua")

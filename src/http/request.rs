@@ -87,6 +87,12 @@ impl Req {
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
         }
+        // A well-formed body of the right shape decodes straight into `T`, without building
+        // a `serde_json::Value` first. Anything else is decoded again below, which tells a
+        // syntax error from a shape error.
+        if let Ok(v) = serde_json::from_slice::<T>(&self.body) {
+            return Ok(v);
+        }
         // Syntax first (the whole body, trailing text included): 400. Then the shape: 422.
         let value: serde_json::Value =
             serde_json::from_slice(&self.body).map_err(|e| Error::InvalidJson(e.to_string()))?;
@@ -108,5 +114,70 @@ impl Req {
         form_urlencoded::parse(&self.body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        key: String,
+        n: Option<i64>,
+    }
+
+    fn req(body: &str) -> Req {
+        Req {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            params: HashMap::new(),
+        }
+    }
+
+    // The direct decoding of a well-formed body must not change any answer: syntax errors
+    // stay `invalid_json`, shape errors stay `validation_failed` naming the field, and
+    // what the two-step decoding accepted (a repeated field: the last one wins) is still
+    // accepted.
+    #[test]
+    fn json_answers_are_unchanged_by_the_direct_path() {
+        let ok = req(r#"{"key":"a","n":2}"#).json::<Body>().unwrap();
+        assert_eq!(
+            ok,
+            Body {
+                key: "a".into(),
+                n: Some(2)
+            }
+        );
+        let dup = req(r#"{"key":"a","key":"b"}"#).json::<Body>().unwrap();
+        assert_eq!(
+            dup,
+            Body {
+                key: "b".into(),
+                n: None
+            }
+        );
+        for bad in [r#"{"key":"a"} x"#, r#"{"key":"#, ""] {
+            assert!(
+                matches!(req(bad).json::<Body>(), Err(Error::InvalidJson(_))),
+                "{bad}"
+            );
+        }
+        for (shape, field) in [
+            (r#"{"key":1}"#, "key"),
+            (r#"{"n":1}"#, "key"),
+            (r#"{"key":"a","other":1}"#, "other"),
+            (r#"{"key":"a","n":"x"}"#, "n"),
+        ] {
+            match req(shape).json::<Body>() {
+                Err(Error::Validation(errs)) => assert_eq!(errs[0].field, field, "{shape}"),
+                other => panic!("{shape}: {other:?}"),
+            }
+        }
     }
 }

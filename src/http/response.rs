@@ -29,7 +29,13 @@ impl Resp {
     pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Resp {
         Resp::new(status)
             .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(value).unwrap_or_default())
+            .body({
+                let mut body = Vec::with_capacity(256);
+                match serde_json::to_writer(&mut body, value) {
+                    Ok(()) => body,
+                    Err(_) => Vec::new(),
+                }
+            })
     }
 
     /// An HTML page.
@@ -69,11 +75,18 @@ impl Resp {
             if k.is_empty() || !k.bytes().all(is_tchar) {
                 continue;
             }
-            let v: String = v
-                .chars()
-                .filter(|c| *c == '\t' || !c.is_control())
-                .collect();
-            let _ = write!(out, "{k}: {v}\r\n");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            if v.chars().all(|c| c == '\t' || !c.is_control()) {
+                out.extend_from_slice(v.as_bytes());
+            } else {
+                let v: String = v
+                    .chars()
+                    .filter(|c| *c == '\t' || !c.is_control())
+                    .collect();
+                out.extend_from_slice(v.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
         }
         let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
         if !self

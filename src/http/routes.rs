@@ -188,63 +188,103 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/settings/help/{page}"         => pages::settings::help::show, page;
 };
 
-fn matches(pattern: &str, path: &str, req: &mut Req) -> bool {
-    let mut params = Vec::new();
-    let mut pat = pattern.split('/');
-    let mut act = path.split('/');
-    loop {
-        match (pat.next(), act.next()) {
-            (None, None) => break,
-            (Some(p), Some(a)) if p.starts_with('{') => {
-                if a.is_empty() {
-                    return false;
-                }
-                params.push((&p[1..p.len() - 1], a));
-            }
-            (Some(p), Some(a)) if p == a => {}
-            _ => return false,
+/// One segment of a route pattern.
+#[derive(Clone, Copy)]
+enum Seg {
+    Lit(&'static str),
+    Param(&'static str),
+}
+
+/// Paths with more segments than this match no route (the longest pattern has 8).
+const MAX_SEGMENTS: usize = 16;
+
+/// The route table split into segments once, grouped by segment count, in table order.
+struct Compiled {
+    by_len: Vec<Vec<(&'static Route, Vec<Seg>)>>,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let mut by_len: Vec<Vec<(&'static Route, Vec<Seg>)>> = vec![Vec::new(); MAX_SEGMENTS + 1];
+        for route in ROUTES {
+            let segs: Vec<Seg> = route
+                .path
+                .split('/')
+                .map(
+                    |p| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                        Some(name) => Seg::Param(name),
+                        None => Seg::Lit(p),
+                    },
+                )
+                .collect();
+            assert!(
+                segs.len() <= MAX_SEGMENTS,
+                "route {} is too long",
+                route.path
+            );
+            by_len[segs.len()].push((route, segs));
         }
-    }
-    for (k, v) in params {
-        let key: &'static str = ROUTES
-            .iter()
-            .flat_map(|r| r.path.split('/'))
-            .find(|s| s.len() == k.len() + 2 && &s[1..s.len() - 1] == k)
-            .map(|s| &s[1..s.len() - 1])
-            .unwrap_or("param");
-        req.params.insert(key, v.to_string());
-    }
-    true
+        Compiled { by_len }
+    })
+}
+
+/// True when `path` (split into `parts`) fits the pattern: literals equal, parameters
+/// non-empty.
+fn fits(segs: &[Seg], parts: &[&str]) -> bool {
+    segs.iter().zip(parts).all(|(s, a)| match s {
+        Seg::Lit(l) => l == a,
+        Seg::Param(_) => !a.is_empty(),
+    })
 }
 
 /// Finds the route for a request and runs it; 404 and 405 (with `Allow`) otherwise.
 pub fn dispatch(app: &App, req: &mut Req) -> Resp {
-    let path = req.path.clone();
-    let method = if req.method == "HEAD" {
-        "GET".to_string()
-    } else {
-        req.method.clone()
-    };
-    let mut allowed: Vec<&str> = Vec::new();
     if !req.query.is_empty() && super::auth::key_in_query(req) {
         return problem::from_error(&crate::error::Error::KeyInQuery);
     }
-    for route in ROUTES {
-        if !matches(route.path, &path, req) {
+    let method = if req.method == "HEAD" {
+        "GET"
+    } else {
+        req.method.as_str()
+    };
+    let mut parts = [""; MAX_SEGMENTS];
+    let mut n = 0;
+    for part in req.path.split('/') {
+        if n == MAX_SEGMENTS {
+            n = 0; // longer than any route: matches none
+            break;
+        }
+        parts[n] = part;
+        n += 1;
+    }
+    let candidates = compiled().by_len.get(n).map_or(&[][..], Vec::as_slice);
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut found = None;
+    for (route, segs) in candidates {
+        if !fits(segs, &parts[..n]) {
             continue;
         }
         if route.method == method {
-            if let Some(resp) = super::auth::csrf_guard(app, req) {
-                return resp;
-            }
-            return match (route.handler)(app, req) {
-                Ok(resp) => resp,
-                Err(e) if route.page => pages::error_page(app, &e),
-                Err(e) => problem::from_error(&e),
-            };
+            found = Some((*route, segs));
+            break;
         }
         allowed.push(route.method);
-        req.params.clear();
+    }
+    if let Some((route, segs)) = found {
+        for (s, a) in segs.iter().zip(&parts[..n]) {
+            if let Seg::Param(name) = s {
+                req.params.insert(name, (*a).to_string());
+            }
+        }
+        if let Some(resp) = super::auth::csrf_guard(app, req) {
+            return resp;
+        }
+        return match (route.handler)(app, req) {
+            Ok(resp) => resp,
+            Err(e) if route.page => pages::error_page(app, &e),
+            Err(e) => problem::from_error(&e),
+        };
     }
     if allowed.is_empty() {
         return problem::http(404, "not_found", "Not found", "no such route");
@@ -294,4 +334,103 @@ pub fn loggable_path(path: &str) -> String {
         );
     }
     path.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route table as it was matched before the index: a linear scan, splitting both
+    /// paths. The index must give the same answer.
+    fn linear(method: &str, path: &str) -> Result<&'static str, Vec<&'static str>> {
+        let mut allowed = Vec::new();
+        for route in ROUTES {
+            let (mut pat, mut act) = (route.path.split('/'), path.split('/'));
+            let fits = loop {
+                match (pat.next(), act.next()) {
+                    (None, None) => break true,
+                    (Some(p), Some(a)) if p.starts_with('{') && !a.is_empty() => {}
+                    (Some(p), Some(a)) if p == a => {}
+                    _ => break false,
+                }
+            };
+            if fits {
+                if route.method == method {
+                    return Ok(route.path);
+                }
+                allowed.push(route.method);
+            }
+        }
+        Err(allowed)
+    }
+
+    /// The same question answered through the index, as `dispatch` asks it.
+    fn indexed(method: &str, path: &str) -> Result<&'static str, Vec<&'static str>> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let n = if parts.len() > MAX_SEGMENTS {
+            0
+        } else {
+            parts.len()
+        };
+        let mut allowed = Vec::new();
+        for (route, segs) in compiled().by_len.get(n).map_or(&[][..], Vec::as_slice) {
+            if fits(segs, &parts[..n]) {
+                if route.method == method {
+                    return Ok(route.path);
+                }
+                allowed.push(route.method);
+            }
+        }
+        Err(allowed)
+    }
+
+    #[test]
+    fn the_route_index_answers_like_a_linear_scan() {
+        let mut paths: Vec<String> = ROUTES
+            .iter()
+            .flat_map(|r| {
+                let filled: Vec<String> = r
+                    .path
+                    .split('/')
+                    .map(|s| {
+                        if s.starts_with('{') {
+                            "x1".into()
+                        } else {
+                            s.to_string()
+                        }
+                    })
+                    .collect();
+                let p = filled.join("/");
+                [
+                    p.clone(),
+                    format!("{p}/"),
+                    format!("{p}/extra"),
+                    p.replace("x1", ""),
+                    p.rsplit_once('/')
+                        .map(|(a, _)| a.to_string())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        paths.extend(["", "/", "//", "/nope", &"/a".repeat(40)].map(String::from));
+        let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "BREW"];
+        let mut found = 0;
+        for p in &paths {
+            for m in methods {
+                let want = linear(m, p);
+                found += usize::from(want.is_ok());
+                assert_eq!(indexed(m, p), want, "{m} {p}");
+            }
+        }
+        // Every route is reachable through the index.
+        for r in ROUTES {
+            let p: Vec<&str> = r
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x1" } else { s })
+                .collect();
+            assert_eq!(indexed(r.method, &p.join("/")), Ok(r.path), "{}", r.path);
+        }
+        assert!(found >= ROUTES.len(), "only {found} matches");
+    }
 }

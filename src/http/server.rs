@@ -132,15 +132,16 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let method = rq.method().as_str().to_ascii_uppercase();
-    let raw_url = rq.url().to_string();
-    let path = raw_url.split('?').next().unwrap_or("").to_string();
+    // The access log's path (without the query), only when the access log is on.
+    let logged_path =
+        access_log_enabled().then(|| rq.url().split('?').next().unwrap_or("").to_string());
 
     let outcome = if rq.body_length().is_some_and(|n| n > MAX_BODY) {
         // Refused from the headers alone: the body is neither read nor drained, and the
         // connection closes after the answer.
         Ok((too_large(), true))
     } else {
-        catch_unwind(AssertUnwindSafe(|| process(shared, &mut rq, peer)))
+        catch_unwind(AssertUnwindSafe(|| process(shared, &mut rq, peer, &method)))
     };
     let (resp, must_close) = outcome.unwrap_or_else(|_| {
         (
@@ -161,15 +162,18 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let head = method == "HEAD";
     let bytes = resp.to_bytes(close, head);
     let _ = write_to(rq.into_writer(), &bytes);
-    access_log(&method, &path, status, start);
+    if let Some(path) = logged_path {
+        access_log(&method, &path, status, start);
+    }
+}
+
+fn access_log_enabled() -> bool {
+    log::log_enabled!(target: "tenantry::access", log::Level::Info)
 }
 
 /// Logs one line per request: method, path without query, status, duration. Path segments
 /// that carry tokens are redacted.
 fn access_log(method: &str, path: &str, status: u16, start: Instant) {
-    if !log::log_enabled!(target: "tenantry::access", log::Level::Info) {
-        return;
-    }
     let path = super::routes::loggable_path(path);
     log::info!(
         target: "tenantry::access",
@@ -186,22 +190,37 @@ enum BodyError {
 }
 
 /// Reads at most `MAX_BODY + 1` bytes of body, within `deadline` in total (each read is
-/// also bounded by the socket's read timeout).
-fn read_body(reader: &mut dyn Read, deadline: Duration) -> Result<Vec<u8>, BodyError> {
+/// also bounded by the socket's read timeout). `expected` is the declared length (at most
+/// `MAX_BODY`): that much and one byte more (to see the end) is allocated up front, and
+/// the buffer grows only for a chunked body.
+fn read_body(
+    reader: &mut dyn Read,
+    deadline: Duration,
+    expected: usize,
+) -> Result<Vec<u8>, BodyError> {
     let started = Instant::now();
-    let mut body = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
+    let mut body = vec![0u8; expected.min(MAX_BODY) + 1];
+    let mut filled = 0;
     loop {
         if started.elapsed() > deadline {
             return Err(BodyError::Late);
         }
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(body),
+        if filled == body.len() {
+            if filled > MAX_BODY {
+                return Err(BodyError::TooLarge);
+            }
+            body.resize((filled * 2).clamp(16 * 1024, MAX_BODY + 1), 0);
+        }
+        match reader.read(&mut body[filled..]) {
+            Ok(0) => {
+                body.truncate(filled);
+                return Ok(body);
+            }
             Ok(n) => {
-                if body.len() + n > MAX_BODY {
+                filled += n;
+                if filled > MAX_BODY {
                     return Err(BodyError::TooLarge);
                 }
-                body.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e)
@@ -217,9 +236,13 @@ fn read_body(reader: &mut dyn Read, deadline: Duration) -> Result<Vec<u8>, BodyE
     }
 }
 
-fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (Resp, bool) {
-    let url = rq.url().to_string();
-    if !url.starts_with('/') {
+fn process(
+    shared: &Shared,
+    rq: &mut tiny_http::Request,
+    peer: SocketAddr,
+    method: &str,
+) -> (Resp, bool) {
+    if !rq.url().starts_with('/') {
         return (
             problem::http(
                 400,
@@ -230,10 +253,15 @@ fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (R
             true,
         );
     }
+    let (path, query) = match rq.url().split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (rq.url().to_string(), String::new()),
+    };
     let mut body = Vec::new();
     if rq.body_length() != Some(0) {
         let deadline = Duration::from_secs(shared.app.config.request_timeout_secs);
-        match read_body(rq.as_reader(), deadline) {
+        let expected = rq.body_length().unwrap_or(0);
+        match read_body(rq.as_reader(), deadline, expected) {
             Ok(b) => body = b,
             Err(BodyError::TooLarge) => return (too_large(), true),
             Err(BodyError::Late) => {
@@ -260,12 +288,8 @@ fn process(shared: &Shared, rq: &mut tiny_http::Request, peer: SocketAddr) -> (R
             }
         }
     }
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (url.clone(), String::new()),
-    };
     let mut req = Req {
-        method: rq.method().as_str().to_ascii_uppercase(),
+        method: method.to_string(),
         path,
         query,
         headers: rq

@@ -112,59 +112,100 @@ impl ClientConnection {
     /// PATCH(limits, framing): counts every byte against `budget` (request line and headers
     /// share it), refuses bare LF, bare CR, control characters other than HTAB and non-ASCII
     /// bytes, and enforces the header deadline from the request's first byte.
+    ///
+    /// PATCH(perf): scans the connection's read buffer a chunk at a time (0.12.0 read one
+    /// byte per `Read::read` call, and the header deadline was checked with a clock read
+    /// per byte). The deadline is checked each time bytes arrive from the socket, so a
+    /// client trickling its header byte by byte is still checked at every byte.
     fn read_next_line(
         &mut self,
         budget: &mut usize,
         started: &mut Option<Instant>,
     ) -> Result<AsciiString, ReadError> {
+        use std::io::BufRead;
+
+        let header_timeout = self.limits.header_timeout;
+        let reader = match self.next_header_source.turn_mut() {
+            Some(r) => r,
+            None => {
+                return Err(ReadError::ReadIoError(IoError::new(
+                    ErrorKind::ConnectionAborted,
+                    "the connection's reader is gone",
+                )))
+            }
+        };
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
         loop {
-            let byte = self.next_header_source.by_ref().bytes().next();
-
-            let byte = match byte {
-                Some(Ok(b)) => b,
-                Some(Err(e)) => return Err(ReadError::ReadIoError(e)),
-                None => {
+            let chunk = match reader.fill_buf() {
+                Ok([]) => {
                     return Err(ReadError::ReadIoError(IoError::new(
                         ErrorKind::ConnectionAborted,
                         "Unexpected EOF",
                     )))
                 }
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadError::ReadIoError(e)),
             };
             let start = *started.get_or_insert_with(Instant::now);
-            if let Some(limit) = self.limits.header_timeout {
+            if let Some(limit) = header_timeout {
                 if start.elapsed() > limit {
                     return Err(ReadError::HeaderTimeout);
                 }
             }
-            if *budget == 0 {
-                return Err(ReadError::HeaderTooLarge);
-            }
-            *budget -= 1;
 
-            if byte == b'\n' {
-                if !prev_byte_was_cr {
-                    return Err(ReadError::Malformed("a bare LF ends a line"));
+            let mut used = 0;
+            let mut outcome = None;
+            for &byte in chunk {
+                used += 1;
+                if *budget == 0 {
+                    outcome = Some(Err(ReadError::HeaderTooLarge));
+                    break;
                 }
-                buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| ReadError::Malformed("the request header is not ASCII"));
-            }
-            if prev_byte_was_cr {
-                return Err(ReadError::Malformed("a bare CR in a line"));
-            }
-            if byte >= 0x80 {
-                return Err(ReadError::Malformed("the request header is not ASCII"));
-            }
-            if (byte < 0x20 && byte != b'\t' && byte != b'\r') || byte == 0x7f {
-                return Err(ReadError::Malformed("a control character in a line"));
-            }
+                *budget -= 1;
 
-            prev_byte_was_cr = byte == b'\r';
+                if byte == b'\n' {
+                    outcome = Some(if prev_byte_was_cr {
+                        Ok(())
+                    } else {
+                        Err(ReadError::Malformed("a bare LF ends a line"))
+                    });
+                    break;
+                }
+                if prev_byte_was_cr {
+                    outcome = Some(Err(ReadError::Malformed("a bare CR in a line")));
+                    break;
+                }
+                if byte >= 0x80 {
+                    outcome = Some(Err(ReadError::Malformed("the request header is not ASCII")));
+                    break;
+                }
+                if (byte < 0x20 && byte != b'\t' && byte != b'\r') || byte == 0x7f {
+                    outcome = Some(Err(ReadError::Malformed("a control character in a line")));
+                    break;
+                }
 
-            buf.push(byte);
+                prev_byte_was_cr = byte == b'\r';
+            }
+            // Everything before the end of the line (or the offending byte) is line content.
+            let content = match outcome {
+                Some(_) => used - 1,
+                None => used,
+            };
+            buf.extend_from_slice(&chunk[..content]);
+            reader.consume(used);
+
+            match outcome {
+                None => {}
+                Some(Ok(())) => {
+                    buf.pop(); // removing the '\r'
+                    return AsciiString::from_ascii(buf)
+                        .map_err(|_| ReadError::Malformed("the request header is not ASCII"));
+                }
+                Some(Err(e)) => return Err(e),
+            }
         }
     }
 

@@ -122,6 +122,17 @@ impl<R: Read + Send> SequentialReader<R> {
     }
 }
 
+impl<R: Read + Send> SequentialReader<R> {
+    /// PATCH(perf): the underlying reader when it is this reader's turn (after
+    /// `wait_turn`), so the request head can be parsed from its buffer a chunk at a time.
+    pub fn turn_mut(&mut self) -> Option<&mut R> {
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => Some(reader),
+            _ => None,
+        }
+    }
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {
