@@ -50,29 +50,66 @@ pub struct App {
     pub reset_queue: crate::service::passwords::ResetQueue,
     /// Plugins (none outside `serve` and `plugin` commands).
     pub hooks: Arc<dyn Hooks>,
+    /// CA roots of outbound TLS (SMTP).
+    pub tls_roots: crate::tls::TrustRoots,
 }
 
 const SECRET_FILE: &str = "secret.key";
+/// Where the fingerprint of the server secret is kept (`instance_settings`).
+const SECRET_CHECK_SETTING: &str = "server_secret_check";
 
 /// Reads the server secret from config or from `data_dir/secret.key`, generating the file
 /// (mode 0600) on first start.
 pub fn server_secret(config: &Config) -> Result<Vec<u8>> {
+    load_secret(config, true)?.ok_or_else(|| Error::internal("no server secret"))
+}
+
+/// The configured secret, or the one in `data_dir/secret.key`; when neither exists, a new
+/// file when `may_create`, else `None`.
+fn load_secret(config: &Config, may_create: bool) -> Result<Option<Vec<u8>>> {
     if let Some(s) = &config.server_secret {
-        return Ok(s.expose().as_bytes().to_vec());
+        return Ok(Some(s.expose().as_bytes().to_vec()));
     }
     let path = config.data_dir.join(SECRET_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => Ok(bytes),
+        Ok(bytes) if bytes.len() >= 32 => Ok(Some(bytes)),
         Ok(_) => Err(Error::Config(format!(
             "{} is too short; delete it only if no data depends on it",
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
+            create_secret(&path).map(Some)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Config(format!(
             "cannot read {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// The secret of a database that already records which secret it was written under: refuses
+/// (before anything is created, migrated or written) when that secret is not here, or when
+/// another one is.
+fn secret_for_recorded(config: &Config, recorded: &str) -> Result<Vec<u8>> {
+    let db = config.data_dir.join(crate::store::DB_FILE);
+    let Some(secret) = load_secret(config, false)? else {
+        return Err(Error::Config(format!(
+            "{} was written under a server secret that is not here: set `server_secret_file` \
+             (or `server_secret`) to that secret, or put its secret.key into {}",
+            db.display(),
+            config.data_dir.display()
+        )));
+    };
+    if Keyring::new(&secret).secret_check() != recorded {
+        return Err(Error::Config(format!(
+            "the server secret does not match the one {} was written under (restored or copied \
+             from another node?); start with that node's secret (`server_secret_file`, \
+             `server_secret` or its secret.key); nothing was changed",
+            db.display()
+        )));
+    }
+    Ok(secret)
 }
 
 fn create_secret(path: &Path) -> Result<Vec<u8>> {
@@ -111,28 +148,74 @@ impl App {
         Self::open_with(config, bound, true)
     }
 
+    /// Opens the existing database for reading only, for commands that only show data
+    /// (`user list`, `org list`): nothing is created (no data dir, database or secret) and
+    /// nothing is migrated; a missing or older database is refused with a clear message.
+    pub fn open_read_only(config: Config) -> Result<App> {
+        let store = Arc::new(Store::open_read_only(&config.data_dir)?);
+        // Listing needs no keyed hash; without a secret here, an ephemeral one keeps it that
+        // way (nothing is written under it).
+        let secret = match load_secret(&config, false)? {
+            Some(s) => s,
+            None => random_bytes::<32>().to_vec(),
+        };
+        let listen = config.listen;
+        let tls_roots = crate::tls::TrustRoots::bundled();
+        Self::assemble(
+            config,
+            listen,
+            store,
+            &secret,
+            Arc::new(NoPlugins),
+            tls_roots,
+        )
+    }
+
     fn open_with(config: Config, bound: SocketAddr, plugins: bool) -> Result<App> {
-        let secret = server_secret(&config)?;
+        let recorded = crate::store::peek_instance_setting(&config.data_dir, SECRET_CHECK_SETTING)?;
+        let secret = match &recorded {
+            Some(check) => secret_for_recorded(&config, check)?,
+            None => server_secret(&config)?,
+        };
         let store = Arc::new(Store::open_with_readers(
             &config.data_dir,
             config.workers.max(4),
         )?);
+        if recorded.is_none() {
+            let check = Keyring::new(&secret).secret_check().to_string();
+            store.write(|tx| {
+                tx.set_instance_setting(SECRET_CHECK_SETTING, &check, crate::service::now())
+            })?;
+        }
+        let tls_roots = crate::tls::TrustRoots::load(&config)?;
         let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
             Arc::new(crate::plugin_host::PluginHost::load(
                 &config.plugins,
                 &config.data_dir,
                 Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
+                &tls_roots,
             )?)
         } else {
             Arc::new(NoPlugins)
         };
+        Self::assemble(config, bound, store, &secret, hooks, tls_roots)
+    }
+
+    fn assemble(
+        config: Config,
+        bound: SocketAddr,
+        store: Arc<Store>,
+        secret: &[u8],
+        hooks: Arc<dyn Hooks>,
+        tls_roots: crate::tls::TrustRoots,
+    ) -> Result<App> {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         Ok(App {
             public_url: config.public_url_for(bound),
             store,
-            keyring: Keyring::new(&secret),
+            keyring: Keyring::new(secret),
             // One core stays free for everything else while sign-ins hash.
             hasher: PasswordHasherPool::new(cores.saturating_sub(1).max(1)),
             login_account_limiter: Limiter::new(
@@ -176,6 +259,7 @@ impl App {
             reset_queue: Default::default(),
             keys: crate::service::keycache::KeyCache::new(),
             hooks,
+            tls_roots,
             config,
         })
     }

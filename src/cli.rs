@@ -16,9 +16,23 @@ use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::service;
 
+/// `tenantry --version`: the package version and the build information from build.rs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TENANTRY_BUILD_COMMIT"),
+    ", ",
+    env!("TENANTRY_BUILD_DATE"),
+    ", ",
+    env!("TENANTRY_BUILD_PROFILE"),
+    " build, ",
+    env!("TENANTRY_BUILD_TARGET"),
+    ")"
+);
+
 /// tenantry — the settings backend and pages of a multi-tenant product.
 #[derive(Parser, Debug)]
-#[command(name = "tenantry", version, about)]
+#[command(name = "tenantry", version = VERSION, about, after_long_help = env_help())]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,11 +42,35 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Configuration file (default: ./tenantry.toml when present).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "TENANTRY_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (overrides `data_dir`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "TENANTRY_DATA_DIR")]
     data_dir: Option<PathBuf>,
+}
+
+/// Options of a command that lists things.
+#[derive(Args, Debug, Clone)]
+pub struct ListOptions {
+    /// Print one JSON array instead of tab-separated lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The closing part of `--help`: every configuration key's environment variable.
+fn env_help() -> String {
+    let mut out = String::from(
+        "Every configuration key can also be set in the environment \
+         (file < environment < flags):\n",
+    );
+    for (key, _, _, _) in crate::config::KEYS {
+        out.push_str(&format!(
+            "  {:<42} {key}\n",
+            crate::config::env_var_name(key)
+        ));
+    }
+    out.push_str("  TENANTRY_CONFIG                            --config\n");
+    out
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,10 +80,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Listen address (overrides `listen`).
-        #[arg(long)]
+        #[arg(long, env = "TENANTRY_LISTEN")]
         listen: Option<String>,
         /// Public base URL for links (overrides `public_url`).
-        #[arg(long)]
+        #[arg(long, env = "TENANTRY_PUBLIC_URL")]
         public_url: Option<String>,
     },
     /// Create the first instance admin non-interactively (password on stdin).
@@ -93,6 +131,12 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print a shell completion script (e.g. `tenantry completions bash > /etc/bash_completion.d/tenantry`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,10 +158,12 @@ enum UserCommand {
         #[arg(long)]
         sso: Option<String>,
     },
-    /// List users.
+    /// List users (reads the database only; never creates or migrates it).
     List {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        list: ListOptions,
     },
     /// Disable a user (ends their sessions).
     Disable {
@@ -144,10 +190,12 @@ enum OrgCommand {
         #[arg(long)]
         owner_email: String,
     },
-    /// List organizations.
+    /// List organizations (reads the database only; never creates or migrates it).
     List {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        list: ListOptions,
     },
     /// Import invoices from a JSON file (`[{number, issued_on, amount_cents, currency, status, url?}]`).
     ImportInvoices {
@@ -189,12 +237,22 @@ enum OrgCommand {
 fn load_config(common: &Common, flags: &[(&str, Option<String>)]) -> Result<Config> {
     let env = |k: &str| std::env::var(k).ok();
     let mut raw = RawConfig::load(common.config.as_deref(), &env)?;
+    // clap fills a flag from its environment variable too; say where a value came from.
+    let source = |key: &str, value: &str| {
+        if env(&crate::config::env_var_name(key)).as_deref() == Some(value) {
+            "environment"
+        } else {
+            "flag"
+        }
+    };
     if let Some(d) = &common.data_dir {
-        raw.set("data_dir", d.display().to_string(), "flag");
+        let d = d.display().to_string();
+        let src = source("data_dir", &d);
+        raw.set("data_dir", d, src);
     }
     for (k, v) in flags {
         if let Some(v) = v {
-            raw.set(k, v.clone(), "flag");
+            raw.set(k, v.clone(), source(k, v));
         }
     }
     Config::from_raw(&raw)
@@ -356,6 +414,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", crate::http::api::system::OPENAPI.trim_end());
             Ok(())
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "tenantry", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -394,27 +458,41 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             println!("created user {} ({})", user.email, user.id);
             Ok(())
         }
-        UserCommand::List { common } => {
+        UserCommand::List { common, list } => {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
-            let app = open_app(config)?;
+            let app = App::open_read_only(config)?;
             let mut cursor: Option<String> = None;
+            let mut all = Vec::new();
             loop {
                 let page = service::users::list(&app, cursor.as_deref(), service::PAGE_MAX)?;
                 for u in &page.data {
-                    println!(
-                        "{}\t{}\t{}\t{}{}",
-                        u.id,
-                        u.email,
-                        u.name,
-                        u.auth.as_str(),
-                        if u.disabled { "\tdisabled" } else { "" }
-                    );
+                    if list.json {
+                        all.push(serde_json::json!({
+                            "id": u.id.to_string(),
+                            "email": u.email.as_str(),
+                            "name": u.name,
+                            "auth": u.auth.as_str(),
+                            "disabled": u.disabled,
+                        }));
+                    } else {
+                        println!(
+                            "{}\t{}\t{}\t{}{}",
+                            u.id,
+                            u.email,
+                            u.name,
+                            u.auth.as_str(),
+                            if u.disabled { "\tdisabled" } else { "" }
+                        );
+                    }
                 }
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
+            }
+            if list.json {
+                println!("{:#}", serde_json::Value::Array(all));
             }
             Ok(())
         }
@@ -442,9 +520,12 @@ fn user_command(cmd: UserCommand) -> Result<()> {
 }
 
 fn org_command(cmd: OrgCommand) -> Result<()> {
+    if let OrgCommand::List { common, list } = &cmd {
+        return org_list(common, list);
+    }
     let common = match &cmd {
         OrgCommand::Create { common, .. }
-        | OrgCommand::List { common }
+        | OrgCommand::List { common, .. }
         | OrgCommand::ImportInvoices { common, .. }
         | OrgCommand::Plugins { common, .. }
         | OrgCommand::SsoApprove { common, .. } => common.clone(),
@@ -471,19 +552,7 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
             )?;
             println!("created organization {} ({})", org.slug, org.id);
         }
-        OrgCommand::List { .. } => {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = service::orgs::list_all(&app, cursor.as_deref(), service::PAGE_MAX)?;
-                for o in &page.data {
-                    println!("{}\t{}\t{}", o.id, o.slug, o.name);
-                }
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-        }
+        OrgCommand::List { .. } => unreachable!("handled by org_list"),
         OrgCommand::ImportInvoices { org, file, .. } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
@@ -517,6 +586,36 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
                 d.domain, d.status
             );
         }
+    }
+    Ok(())
+}
+
+fn org_list(common: &Common, list: &ListOptions) -> Result<()> {
+    let config = load_config(common, &[])?;
+    init_logging(config.log_format);
+    let app = App::open_read_only(config)?;
+    let mut cursor: Option<String> = None;
+    let mut all = Vec::new();
+    loop {
+        let page = service::orgs::list_all(&app, cursor.as_deref(), service::PAGE_MAX)?;
+        for o in &page.data {
+            if list.json {
+                all.push(serde_json::json!({
+                    "id": o.id.to_string(),
+                    "slug": o.slug,
+                    "name": o.name,
+                }));
+            } else {
+                println!("{}\t{}\t{}", o.id, o.slug, o.name);
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    if list.json {
+        println!("{:#}", serde_json::Value::Array(all));
     }
     Ok(())
 }
@@ -563,6 +662,11 @@ fn serve(config: Config) -> Result<()> {
     }
     log::info!("serving on {bound} (public URL {})", app.public_url);
     app.store.defer_checkpoints()?;
+    if app.config.checkpoints == crate::config::Checkpoints::External {
+        log::info!(
+            "WAL checkpoints are left to another process (database.checkpoints = external, e.g. Litestream)"
+        );
+    }
     let janitor_app = app.clone();
     let janitor_stop = stop.clone();
     std::thread::Builder::new()
@@ -595,14 +699,20 @@ fn serve(config: Config) -> Result<()> {
     served.map_err(Error::internal)
 }
 
-/// Periodic housekeeping: WAL checkpoints every second, expired sessions every 10 minutes.
+/// Periodic housekeeping: WAL checkpoints every second (unless another process owns them),
+/// expired sessions every 10 minutes.
 fn janitor(app: &App, stop: &AtomicBool) {
     let mut ticks = 0u64;
+    let own_checkpoints = app.config.checkpoints == crate::config::Checkpoints::Server;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_secs(1));
         ticks += 1;
-        if let Err(e) = app.store.checkpoint() {
-            log::warn!("WAL checkpoint failed (will retry): {e}");
+        if own_checkpoints {
+            if let Err(e) = app.store.checkpoint() {
+                log::warn!("WAL checkpoint failed (will retry): {e}");
+            }
+        } else if ticks % 300 == 1 {
+            app.store.warn_if_wal_is_large();
         }
         if ticks % 600 == 1 {
             let now = service::now();

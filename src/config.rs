@@ -49,6 +49,30 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "secret for keyed hashes (default: generated into data_dir/secret.key)",
     ),
     (
+        "server_secret_file",
+        Kind::Str,
+        "",
+        "file holding the server secret (a secret store: systemd credential, container secret)",
+    ),
+    (
+        "database.checkpoints",
+        Kind::Str,
+        "server",
+        "server | external: who moves the WAL into the database (external: Litestream)",
+    ),
+    (
+        "tls.roots",
+        Kind::Str,
+        "bundled",
+        "bundled | system: CA roots trusted by outbound TLS (SMTP, plugin HTTP)",
+    ),
+    (
+        "tls.ca_file",
+        Kind::Str,
+        "",
+        "PEM file of extra CA certificates trusted by outbound TLS (e.g. a corporate CA)",
+    ),
+    (
         "allow_org_creation",
         Kind::Bool,
         "false",
@@ -267,6 +291,24 @@ pub enum EmailMode {
     Plugin,
 }
 
+/// Who checkpoints the WAL (moves committed pages into the database file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpoints {
+    /// The server, every second (PASSIVE, never blocking writers).
+    Server,
+    /// Another process that owns checkpoints, such as Litestream; the server never runs one.
+    External,
+}
+
+/// Which CA roots outbound TLS trusts (before `tls.ca_file` is added).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// Mozilla's roots, compiled in.
+    Bundled,
+    /// The platform's store (`/etc/ssl/certs`, `SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    System,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -285,8 +327,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Explicit public URL; `None` means `http://{bound address}`.
     pub public_url: Option<String>,
-    /// Explicit server secret; `None` means the generated file in the data dir.
+    /// Explicit server secret (from `server_secret` or `server_secret_file`); `None` means
+    /// the generated file in the data dir.
     pub server_secret: Option<Secret>,
+    /// Who checkpoints the WAL.
+    pub checkpoints: Checkpoints,
+    /// CA roots of outbound TLS.
+    pub tls_roots: TlsRoots,
+    /// Extra CA certificates of outbound TLS (PEM file).
+    pub tls_ca_file: Option<PathBuf>,
     /// Whether any signed-in user may create organizations.
     pub allow_org_creation: bool,
     /// Billing contact email.
@@ -391,7 +440,17 @@ impl Config {
                 ));
             }
         }
-        let server_secret = opt("server_secret").map(Secret::new);
+        let mut server_secret = opt("server_secret").map(Secret::new);
+        if let Some(file) = opt("server_secret_file") {
+            if server_secret.is_some() {
+                errs.push("set `server_secret` or `server_secret_file`, not both".into());
+            }
+            match std::fs::read_to_string(&file) {
+                // A trailing newline is how most tools write a secret file; it is not part of it.
+                Ok(text) => server_secret = Some(Secret::new(text.trim_end_matches(['\n', '\r']))),
+                Err(e) => errs.push(format!("`server_secret_file` {file}: cannot read it: {e}")),
+            }
+        }
         if server_secret
             .as_ref()
             .is_some_and(|s| s.expose().len() < 32)
@@ -428,6 +487,26 @@ impl Config {
         if email_mode == EmailMode::Smtp && smtp_url.is_none() {
             errs.push("`email.mode` is smtp but `email.smtp_url` is not set".into());
         }
+        let checkpoints = match get("database.checkpoints").0.as_str() {
+            "server" => Checkpoints::Server,
+            "external" => Checkpoints::External,
+            other => {
+                errs.push(format!(
+                    "`database.checkpoints` must be server or external, got {other:?}"
+                ));
+                Checkpoints::Server
+            }
+        };
+        let tls_roots = match get("tls.roots").0.as_str() {
+            "bundled" => TlsRoots::Bundled,
+            "system" => TlsRoots::System,
+            other => {
+                errs.push(format!(
+                    "`tls.roots` must be bundled or system, got {other:?}"
+                ));
+                TlsRoots::Bundled
+            }
+        };
         let log_format = match get("log_format").0.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -460,6 +539,9 @@ impl Config {
             data_dir: PathBuf::from(get("data_dir").0),
             public_url,
             server_secret,
+            checkpoints,
+            tls_roots,
+            tls_ca_file: opt("tls.ca_file").map(PathBuf::from),
             allow_org_creation: bool_("allow_org_creation", &mut errs),
             billing_contact_email: opt("billing_contact_email"),
             default_features: [

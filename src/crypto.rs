@@ -85,10 +85,15 @@ pub fn new_id(prefix: &str) -> String {
     out
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The server's keyed-hash key (HMAC-SHA-256), derived from the server secret.
 pub struct Keyring {
     token_key: hmac::Key,
     seal_key: ring::aead::LessSafeKey,
+    check: String,
 }
 
 impl fmt::Debug for Keyring {
@@ -111,7 +116,15 @@ impl Keyring {
                 derive(b"tenantry/token-hash/v1").as_ref(),
             ),
             seal_key: ring::aead::LessSafeKey::new(unbound),
+            check: hex(&derive(b"tenantry/secret-check/v1").as_ref()[..16]),
         }
+    }
+
+    /// A fingerprint of the server secret, stored in the database so that a database copied
+    /// or restored onto a node with another secret is refused instead of half working
+    /// (a keyed hash of a fixed label: it reveals nothing usable about the secret).
+    pub fn secret_check(&self) -> &str {
+        &self.check
     }
 
     /// The stored form of a bearer token: HMAC-SHA-256 under the server secret.

@@ -12,6 +12,7 @@
 //! - [`http`]: the only module that names tiny_http; server loop, routes, handlers.
 //! - [`views`]: handlebars templates for pages.
 //! - [`cli`]: the clap command line.
+//! - [`tls`]: the CA roots of outbound TLS (SMTP, plugins' HTTP): bundled or system, plus `tls.ca_file`.
 
 #![warn(missing_docs)]
 
@@ -25,4 +26,5 @@ pub mod http;
 pub mod plugin_host;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod views;

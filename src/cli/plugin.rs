@@ -93,6 +93,7 @@ fn list(common: &Common, json: bool) -> Result<()> {
         &config.plugins,
         &config.data_dir,
         Arc::new(crate::service::plugin_kv::StoreKv::new(store)),
+        &crate::tls::TrustRoots::load(&config)?,
     )?;
     let status = host.status();
     if json {

@@ -54,105 +54,42 @@ impl fmt::Display for Email {
     }
 }
 
-/// Lower-cases a domain and converts Unicode labels to their `xn--` form.
+/// Lower-cases a domain and converts Unicode labels to their `xn--` form (UTS #46 through
+/// the `idna` crate, the processing browsers and mail systems apply), then keeps only
+/// hostnames: letters, digits and inner hyphens, at least two labels.
 fn domain_to_ascii(domain: &str) -> Option<String> {
     if domain.is_empty() || domain.len() > 253 || domain.starts_with('.') || domain.ends_with('.') {
         return None;
     }
-    let mut labels = Vec::new();
-    for label in domain.split('.') {
-        if label.is_empty() || label.starts_with('-') || label.ends_with('-') {
-            return None;
-        }
-        let lower = label.to_lowercase();
-        let ascii = if lower.is_ascii() {
-            lower
-        } else {
-            format!("xn--{}", punycode_encode(&lower)?)
-        };
-        if ascii.len() > 63
-            || !ascii
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+    // Hyphens checked at the ends only: `ab--cd` is a valid (if rare) DNS label.
+    let ascii = Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .ok()?
+        .into_owned();
+    if ascii.len() > 253 {
+        return None;
+    }
+    let mut labels = 0;
+    for label in ascii.split('.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.starts_with('-')
+            || label.ends_with('-')
+            || !label
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             return None;
         }
-        labels.push(ascii);
+        labels += 1;
     }
-    if labels.len() < 2 {
-        return None;
-    }
-    Some(labels.join("."))
-}
-
-/// RFC 3492 Punycode encoding of one label (without the `xn--` prefix).
-fn punycode_encode(input: &str) -> Option<String> {
-    const BASE: u32 = 36;
-    const TMIN: u32 = 1;
-    const TMAX: u32 = 26;
-    const SKEW: u32 = 38;
-    const DAMP: u32 = 700;
-    fn adapt(mut delta: u32, numpoints: u32, first: bool) -> u32 {
-        delta = if first { delta / DAMP } else { delta / 2 };
-        delta += delta / numpoints;
-        let mut k = 0;
-        while delta > ((BASE - TMIN) * TMAX) / 2 {
-            delta /= BASE - TMIN;
-            k += BASE;
-        }
-        k + (((BASE - TMIN + 1) * delta) / (delta + SKEW))
-    }
-    fn digit(d: u32) -> char {
-        (if d < 26 {
-            b'a' + d as u8
-        } else {
-            b'0' + (d - 26) as u8
-        }) as char
-    }
-    let chars: Vec<u32> = input.chars().map(|c| c as u32).collect();
-    let mut out: String = input.chars().filter(|c| c.is_ascii()).collect();
-    let basic = out.len() as u32;
-    let mut h = basic;
-    if basic > 0 {
-        out.push('-');
-    }
-    let (mut n, mut delta, mut bias) = (128u32, 0u32, 72u32);
-    while (h as usize) < chars.len() {
-        let m = *chars.iter().filter(|&&c| c >= n).min()?;
-        delta = delta.checked_add((m - n).checked_mul(h + 1)?)?;
-        n = m;
-        for &c in &chars {
-            if c < n {
-                delta = delta.checked_add(1)?;
-            }
-            if c == n {
-                let mut q = delta;
-                let mut k = BASE;
-                loop {
-                    let t = if k <= bias {
-                        TMIN
-                    } else if k >= bias + TMAX {
-                        TMAX
-                    } else {
-                        k - bias
-                    };
-                    if q < t {
-                        break;
-                    }
-                    out.push(digit(t + (q - t) % (BASE - t)));
-                    q = (q - t) / (BASE - t);
-                    k += BASE;
-                }
-                out.push(digit(q));
-                bias = adapt(delta, h + 1, h == basic);
-                delta = 0;
-                h += 1;
-            }
-        }
-        delta += 1;
-        n += 1;
-    }
-    Some(out)
+    (labels >= 2).then_some(ascii)
 }
 
 #[cfg(test)]
@@ -177,6 +114,27 @@ mod tests {
             Email::parse("x@münchen.de").unwrap().domain(),
             "xn--mnchen-3ya.de"
         );
+        assert_eq!(
+            Email::parse("a@BÜCHER.Example").unwrap().as_str(),
+            "a@xn--bcher-kva.example"
+        );
+    }
+
+    /// Issue 14: UTS #46 mapping, which the hand-written Punycode encoder lacked: full-width
+    /// letters and compatibility characters map to their plain form before encoding, and
+    /// labels that are not valid IDNA are refused instead of encoded.
+    #[test]
+    fn idn_domain_follows_uts46() {
+        assert_eq!(
+            Email::parse("a@ｅｘａｍｐｌｅ.com").unwrap().as_str(),
+            "a@example.com"
+        );
+        assert_eq!(
+            Email::parse("a@straße.de").unwrap().domain(),
+            "xn--strae-oqa.de"
+        );
+        assert!(Email::parse("a@xn--a.com").is_err(), "bad punycode label");
+        assert!(Email::parse("a@exa_mple.com").is_err());
     }
 
     #[test]

@@ -314,9 +314,19 @@ impl HostState {
 }
 
 /// The outbound HTTP client of one plugin: no redirects, no proxy from the environment,
-/// statuses returned as they are.
-pub fn agent() -> ureq::Agent {
+/// statuses returned as they are, TLS trusting the configured roots (`tls.*`).
+pub fn agent(roots: &crate::tls::TrustRoots) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let certs: Vec<Certificate<'static>> = roots
+        .der()
+        .map(|der| Certificate::from_der(der).to_owned())
+        .collect();
     ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&certs))
+                .build(),
+        )
         .max_redirects(0)
         .http_status_as_error(false)
         .proxy(None)
@@ -342,6 +352,79 @@ mod tests {
         assert!(authority_of("ftp://x").is_err());
         assert!(authority_of("http://user@evil.com@good.com/").is_err());
         assert!(authority_of("/relative").is_err());
+    }
+
+    /// Issue 14: the plugins' HTTP client trusts `tls.ca_file`. A real HTTPS server (python3)
+    /// on loopback with a certificate from a CA made here (openssl): refused with the bundled
+    /// roots only, answered once the CA file is added.
+    #[test]
+    fn plugin_http_trusts_the_configured_ca() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(crate::crypto::new_id("tenantry-tls"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .args(["-c", script])
+                .current_dir(&dir)
+                .output()
+                .expect("sh");
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        sh(&format!(
+            "openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj '/CN=test CA' \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
+        ));
+        sh(&format!(
+            "openssl req {ec} -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && \
+             printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext && \
+             openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile ext -out srv.pem"
+        ));
+        let mut server = Command::new("python3")
+            .args([
+                "-c",
+                "import http.server,ssl,sys\n\
+                 s=http.server.HTTPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\n\
+                 c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+                 c.load_cert_chain('srv.pem','srv.key')\n\
+                 s.socket=c.wrap_socket(s.socket,server_side=True)\n\
+                 print(s.server_address[1],flush=True)\n\
+                 s.serve_forever()",
+            ])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut port = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let url = format!("https://127.0.0.1:{}/", port.trim());
+        let bundled = crate::tls::TrustRoots::bundled();
+        let refused = agent(&bundled).get(url.as_str()).call();
+        let with_ca = crate::tls::TrustRoots::from_parts(
+            crate::config::TlsRoots::Bundled,
+            Some(&dir.join("ca.pem")),
+        )
+        .unwrap();
+        let answered = agent(&with_ca).get(url.as_str()).call();
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = refused.expect_err("an unknown CA must be refused");
+        assert!(
+            err.to_string().to_lowercase().contains("certificate")
+                || err.to_string().to_lowercase().contains("issuer"),
+            "{err}"
+        );
+        assert_eq!(answered.expect("trusted with tls.ca_file").status(), 200);
     }
 
     #[test]

@@ -127,13 +127,14 @@ impl PluginHost {
         configs: &[PluginConfig],
         data_dir: &Path,
         kv: Arc<dyn PluginKv>,
+        tls: &crate::tls::TrustRoots,
     ) -> crate::error::Result<PluginHost> {
         let engine = new_engine(configs)?;
         engine::start_ticker(&engine);
         let cache_dir = data_dir.join("plugin-cache");
         let mut plugins = BTreeMap::new();
         for cfg in configs {
-            let slot = match load_one(&engine, &cache_dir, cfg, kv.clone()) {
+            let slot = match load_one(&engine, &cache_dir, cfg, kv.clone(), tls) {
                 Ok(loaded) => {
                     log::info!(
                         "plugin {}: ready ({}; may call: {})",
@@ -251,6 +252,7 @@ fn load_one(
     cache_dir: &Path,
     cfg: &PluginConfig,
     kv: Arc<dyn PluginKv>,
+    tls: &crate::tls::TrustRoots,
 ) -> Result<Loaded, String> {
     let bytes =
         std::fs::read(&cfg.file).map_err(|e| format!("cannot read {}: {e}", cfg.file.display()))?;
@@ -282,7 +284,7 @@ fn load_one(
     Ok(Loaded {
         config: cfg.clone(),
         kv,
-        agent: host_api::agent(),
+        agent: host_api::agent(tls),
         pre,
         sso,
         billing,

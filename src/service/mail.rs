@@ -264,32 +264,48 @@ impl std::fmt::Debug for SmtpDelivery {
 }
 
 impl SmtpDelivery {
-    /// Builds the transport from the configured URL.
-    pub fn from_url(url: &str) -> Result<SmtpDelivery> {
+    /// Builds the transport from the configured URL, trusting `roots` for TLS. The URL is
+    /// parsed as a URL (the `url` crate): user and password are percent-decoded, so a `+` in
+    /// a password stays a `+` (write `%40` for `@`, `%2F` for `/`, `%3A` for `:`).
+    pub fn from_url(url: &str, roots: &crate::tls::TrustRoots) -> Result<SmtpDelivery> {
         use lettre::transport::smtp::authentication::Credentials;
-        use lettre::transport::smtp::client::{Tls, TlsParameters};
+        use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
         let bad = |m: &str| Error::Config(format!("`email.smtp_url` {m}"));
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("must look like smtp://host:port"))?;
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (auth, hostport) = match rest.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, rest),
-        };
-        let hostport = hostport.trim_end_matches('/');
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("has an invalid port"))?),
-            None => (hostport, if scheme == "smtps" { 465 } else { 587 }),
-        };
-        if host.is_empty() {
-            return Err(bad("has no host"));
+        let parsed = url::Url::parse(url).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+        let scheme = parsed.scheme();
+        if scheme != "smtp" && scheme != "smtps" {
+            return Err(bad(
+                "must use smtp:// or smtps://, with optional ?tls=none|required",
+            ));
         }
-        let params = || {
-            TlsParameters::new(host.to_string()).map_err(|e| bad(&format!("TLS setup failed: {e}")))
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            _ => return Err(bad("has no host")),
         };
+        if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
+            return Err(bad(
+                "must be smtp://[user:password@]host[:port][?tls=none|required]",
+            ));
+        }
+        let port = parsed
+            .port()
+            .unwrap_or(if scheme == "smtps" { 465 } else { 587 });
+        let params = || {
+            let mut b =
+                TlsParameters::builder(host.clone()).certificate_store(CertificateStore::None);
+            for der in roots.der() {
+                let cert = Certificate::from_der(der.to_vec())
+                    .map_err(|e| bad(&format!("TLS setup failed: {e}")))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build_rustls()
+                .map_err(|e| bad(&format!("TLS setup failed: {e}")))
+        };
+        let query = parsed.query().unwrap_or("");
         let tls = match (scheme, query) {
-            ("smtps", _) => Tls::Wrapper(params()?),
+            ("smtps", "") => Tls::Wrapper(params()?),
             ("smtp", "tls=none") => Tls::None,
             ("smtp", "tls=required") => Tls::Required(params()?),
             ("smtp", "") => Tls::Opportunistic(params()?),
@@ -299,19 +315,21 @@ impl SmtpDelivery {
                 ))
             }
         };
-        let mut b = lettre::SmtpTransport::builder_dangerous(host)
+        let mut b = lettre::SmtpTransport::builder_dangerous(host.as_str())
             .port(port)
             .tls(tls)
             .timeout(Some(Duration::from_secs(20)));
-        if let Some(a) = auth {
-            let (u, p) = a.split_once(':').unwrap_or((a, ""));
+        if !parsed.username().is_empty() || parsed.password().is_some() {
             let dec = |s: &str| {
-                form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| bad("has user info that is not UTF-8 once decoded"))
             };
-            b = b.credentials(Credentials::new(dec(u), dec(p)));
+            b = b.credentials(Credentials::new(
+                dec(parsed.username())?,
+                dec(parsed.password().unwrap_or(""))?,
+            ));
         }
         Ok(SmtpDelivery {
             transport: b.build(),
@@ -364,7 +382,10 @@ pub fn transport(app: &App) -> Result<Option<Arc<dyn Deliver>>> {
                 .smtp_url
                 .as_ref()
                 .ok_or_else(|| Error::Config("`email.smtp_url` is not set".into()))?;
-            Ok(Some(Arc::new(SmtpDelivery::from_url(url.expose())?)))
+            Ok(Some(Arc::new(SmtpDelivery::from_url(
+                url.expose(),
+                &app.tls_roots,
+            )?)))
         }
         EmailMode::Plugin => {
             let name = app.config.email_plugin.clone().ok_or_else(|| {
@@ -539,10 +560,15 @@ mod tests {
 
     #[test]
     fn smtp_urls() {
-        assert!(SmtpDelivery::from_url("smtp://127.0.0.1:2525?tls=none").is_ok());
-        assert!(SmtpDelivery::from_url("smtps://mail.example.com").is_ok());
-        assert!(SmtpDelivery::from_url("smtp://user:p%40ss@mail.example.com:587").is_ok());
-        assert!(SmtpDelivery::from_url("http://x").is_err());
-        assert!(SmtpDelivery::from_url("smtp://:25").is_err());
+        let roots = crate::tls::TrustRoots::bundled();
+        let ok = |u: &str| SmtpDelivery::from_url(u, &roots).is_ok();
+        assert!(ok("smtp://127.0.0.1:2525?tls=none"));
+        assert!(ok("smtps://mail.example.com"));
+        assert!(ok("smtp://user:p%40ss@mail.example.com:587"));
+        assert!(ok("smtp://[::1]:2525?tls=none"));
+        assert!(!ok("http://x"));
+        assert!(!ok("smtp://:25"));
+        assert!(!ok("smtp://mail.example.com:99999"));
+        assert!(!ok("smtp://mail.example.com?tls=sometimes"));
     }
 }

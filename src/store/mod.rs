@@ -121,6 +121,58 @@ impl Store {
         })
     }
 
+    /// Opens the existing database without creating, migrating or writing anything (the
+    /// writer connection is read-only too, so any write fails). Refuses a missing database,
+    /// and one whose schema is older or newer than this binary's, with a message that says
+    /// what to do.
+    pub fn open_read_only(data_dir: &Path) -> Result<Store> {
+        let path = data_dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(Error::Config(format!(
+                "no database at {}: start the server (`tenantry serve`) or run `tenantry init` first, \
+                 or pass the right --data-dir",
+                path.display()
+            )));
+        }
+        let open = || {
+            let c = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| Error::Config(format!("cannot open database {}: {e}", path.display())))?;
+            c.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+            Ok::<_, Error>(c)
+        };
+        let writer = open()?;
+        let version: i64 = writer
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(Error::Config(format!(
+                "{} has schema version {version}, older than this binary's {SCHEMA_VERSION}; \
+                 a read-only command does not migrate it: start the server once (`tenantry serve`) \
+                 to migrate, or use the tenantry version that wrote it",
+                path.display()
+            )));
+        }
+        let mut readers = Vec::with_capacity(DEFAULT_READERS);
+        for _ in 0..DEFAULT_READERS {
+            readers.push(open()?);
+        }
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            reader_freed: Condvar::new(),
+        })
+    }
+
     /// Runs `f` in one IMMEDIATE transaction; commits when it returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -172,6 +224,23 @@ impl Store {
         let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(db_err)
+    }
+
+    /// With checkpoints left to another process (Litestream), warns when the WAL has grown
+    /// past 256 MiB: that process is probably not running, and the WAL grows until it is.
+    pub fn warn_if_wal_is_large(&self) {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        if let Ok(meta) = std::fs::metadata(&wal) {
+            if meta.len() > 256 * 1024 * 1024 {
+                log::warn!(
+                    "the WAL {} is {} MiB and nothing checkpoints it (database.checkpoints = \
+                     external): is Litestream running?",
+                    PathBuf::from(&wal).display(),
+                    meta.len() / (1024 * 1024)
+                );
+            }
+        }
     }
 
     /// True when the database answers a trivial query.
@@ -330,6 +399,38 @@ impl DataDirLock {
             })?;
         Ok(DataDirLock { _lock: lock })
     }
+}
+
+/// Reads one `instance_settings` value of the database in `data_dir` before it is opened
+/// for serving (nothing is created or migrated): `None` when there is no database yet, or
+/// it predates the value.
+pub fn peek_instance_setting(data_dir: &Path, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    let path = data_dir.join(DB_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    // Read-write without CREATE: a WAL database left by a crash can be recovered on open.
+    let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| Error::Config(format!("cannot open database {}: {e}", path.display())))?;
+    c.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+    let has_table: bool = c
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instance_settings')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    if !has_table {
+        return Ok(None);
+    }
+    c.query_row(
+        "SELECT value FROM instance_settings WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)
 }
 
 /// Checks the database: `PRAGMA integrity_check` result ("ok" when healthy).
