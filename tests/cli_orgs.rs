@@ -196,8 +196,18 @@ fn org_create_list_and_invoice_import() {
 fn a_database_from_a_newer_binary_is_refused() {
     let tmp = TempDir::new("tenantry-cli-newer");
     let data = tmp.path.join("data");
+    // A writing command creates the database (`user list` only reads: issue 14).
     tenantry(
-        &["user", "list", "--data-dir", &path(&data)],
+        &[
+            "user",
+            "create",
+            "--email",
+            "first@example.test",
+            "--name",
+            "First",
+            "--data-dir",
+            &path(&data),
+        ],
         None,
         &[],
         &tmp.path,
