@@ -172,6 +172,8 @@ impl App {
     }
 
     fn open_with(config: Config, bound: SocketAddr, plugins: bool) -> Result<App> {
+        // Configuration files first: a bad one stops the start before anything is created.
+        let tls_roots = crate::tls::TrustRoots::load(&config)?;
         let recorded = crate::store::peek_instance_setting(&config.data_dir, SECRET_CHECK_SETTING)?;
         let secret = match &recorded {
             Some(check) => secret_for_recorded(&config, check)?,
@@ -187,7 +189,6 @@ impl App {
                 tx.set_instance_setting(SECRET_CHECK_SETTING, &check, crate::service::now())
             })?;
         }
-        let tls_roots = crate::tls::TrustRoots::load(&config)?;
         let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
             Arc::new(crate::plugin_host::PluginHost::load(
                 &config.plugins,

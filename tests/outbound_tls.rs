@@ -336,4 +336,8 @@ fn smtp_over_tls_trusts_a_private_ca_only_when_configured() {
     );
     assert_eq!(out.code(), Some(2), "{}", out.all());
     assert!(out.stderr.contains("tls.ca_file"), "{}", out.stderr);
+    assert!(
+        !tmp.join("d3").exists(),
+        "a data dir was created before the check"
+    );
 }
