@@ -19,17 +19,19 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-env-changed=TENANTRY_GIT_COMMIT");
     // Re-run when HEAD moves (a commit, a checkout), not on every source change.
+    // (Only files that exist: a missing one would make cargo re-run this on every build.)
+    let watch = |p: PathBuf| {
+        if p.exists() {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    };
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        let dir = PathBuf::from(dir);
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
+        watch(PathBuf::from(dir).join("HEAD"));
         if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
             let common = PathBuf::from(common);
-            println!(
-                "cargo:rerun-if-changed={}",
-                common.join("packed-refs").display()
-            );
+            watch(common.join("packed-refs"));
             if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-                println!("cargo:rerun-if-changed={}", common.join(head_ref).display());
+                watch(common.join(head_ref));
             }
         }
     }
