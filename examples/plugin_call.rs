@@ -54,6 +54,7 @@ fn main() {
         &[cfg],
         &dir,
         Arc::new(tenantry::service::plugin_kv::StoreKv::new(store)),
+        &tenantry::tls::TrustRoots::bundled(),
     )
     .expect("plugin host");
     assert!(
