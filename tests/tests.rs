@@ -12,6 +12,7 @@ mod email_flows;
 mod foundation;
 mod hardening;
 mod openapi;
+mod openapi_contract;
 mod orgs_matrix;
 mod orgs_rules;
 mod pages_browser;
