@@ -296,8 +296,7 @@ fn find(method: &str, parts: &[&str], allowed: &mut Vec<&'static str>) -> Option
         .map_or(&[][..], Vec::as_slice);
     for entry in candidates {
         if !fits(&entry.segs, parts)
-            || (!entry.shadowed_by.is_empty()
-                && entry.shadowed_by.iter().any(|s| fits(s, parts)))
+            || (!entry.shadowed_by.is_empty() && entry.shadowed_by.iter().any(|s| fits(s, parts)))
         {
             continue;
         }
