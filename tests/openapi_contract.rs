@@ -130,7 +130,7 @@ fn schemathesis() -> PathBuf {
     st
 }
 
-/// The failures still open (tests/schemathesis/README.md says which and why); any other
+/// The failures still open (listed in docs/api.md, "The OpenAPI document is a contract"); any other
 /// failure fails the run. `TENANTRY_SCHEMATHESIS_BASELINE_UPDATE=1` merges a run's
 /// failures into it.
 fn baseline() -> PathBuf {
