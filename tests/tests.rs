@@ -13,6 +13,7 @@ mod foundation;
 mod hardening;
 mod litestream;
 mod openapi;
+mod openapi_contract;
 mod operations;
 mod orgs_matrix;
 mod orgs_rules;

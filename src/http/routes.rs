@@ -198,32 +198,80 @@ enum Seg {
 /// Paths with more segments than this match no route (the longest pattern has 8).
 const MAX_SEGMENTS: usize = 16;
 
-/// The route table split into segments once, grouped by segment count, in table order.
+/// One route of the table, split into segments once.
+struct Entry {
+    route: &'static Route,
+    segs: Vec<Seg>,
+    /// Patterns of other API routes that match a strict subset of this route's paths
+    /// (a literal where this one has a parameter): on a path they fit, this route does not
+    /// apply. Empty for almost every route.
+    shadowed_by: Vec<Vec<Seg>>,
+}
+
+/// The route table grouped by segment count, in table order.
 struct Compiled {
-    by_len: Vec<Vec<(&'static Route, Vec<Seg>)>>,
+    by_len: Vec<Vec<Entry>>,
+}
+
+fn split(path: &'static str) -> Vec<Seg> {
+    path.split('/')
+        .map(
+            |p| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => Seg::Param(name),
+                None => Seg::Lit(p),
+            },
+        )
+        .collect()
+}
+
+/// True when every path `narrow` fits is also fitted by `wide`, and `narrow` has a literal
+/// where `wide` has a parameter (so it is the more specific of the two).
+fn narrower(narrow: &[Seg], wide: &[Seg]) -> bool {
+    narrow.len() == wide.len()
+        && narrow.iter().zip(wide).all(|pair| match pair {
+            (Seg::Lit(a), Seg::Lit(b)) => a == b,
+            (_, Seg::Param(_)) => true,
+            (Seg::Param(_), Seg::Lit(_)) => false,
+        })
+        && narrow
+            .iter()
+            .zip(wide)
+            .any(|pair| matches!(pair, (Seg::Lit(_), Seg::Param(_))))
 }
 
 fn compiled() -> &'static Compiled {
     static COMPILED: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
     COMPILED.get_or_init(|| {
-        let mut by_len: Vec<Vec<(&'static Route, Vec<Seg>)>> = vec![Vec::new(); MAX_SEGMENTS + 1];
+        let mut by_len: Vec<Vec<Entry>> = (0..=MAX_SEGMENTS).map(|_| Vec::new()).collect();
         for route in ROUTES {
-            let segs: Vec<Seg> = route
-                .path
-                .split('/')
-                .map(
-                    |p| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                        Some(name) => Seg::Param(name),
-                        None => Seg::Lit(p),
-                    },
-                )
-                .collect();
+            let segs = split(route.path);
             assert!(
                 segs.len() <= MAX_SEGMENTS,
                 "route {} is too long",
                 route.path
             );
-            by_len[segs.len()].push((route, segs));
+            // OpenAPI matches a concrete path before a templated one: an API path with a
+            // literal segment is a resource of its own, so a method it does not declare is
+            // 405 there rather than a call to its templated sibling (`DELETE
+            // /api/v1/invitations/accept` is not a revocation of invitation "accept").
+            // Pages keep falling through: a section page and its form share a URL.
+            let shadowed_by = if route.page {
+                Vec::new()
+            } else {
+                let mut narrower_paths: Vec<&'static str> = ROUTES
+                    .iter()
+                    .filter(|r| !r.page && narrower(&split(r.path), &segs))
+                    .map(|r| r.path)
+                    .collect();
+                narrower_paths.sort_unstable();
+                narrower_paths.dedup();
+                narrower_paths.into_iter().map(split).collect()
+            };
+            by_len[segs.len()].push(Entry {
+                route,
+                segs,
+                shadowed_by,
+            });
         }
         Compiled { by_len }
     })
@@ -238,16 +286,33 @@ fn fits(segs: &[Seg], parts: &[&str]) -> bool {
     })
 }
 
+/// The route for `method` on a path split into `parts` (at most [`MAX_SEGMENTS`]), or the
+/// methods the path accepts (empty: no such path). `HEAD` is answered by `GET` routes.
+fn find(method: &str, parts: &[&str], allowed: &mut Vec<&'static str>) -> Option<&'static Entry> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let candidates = compiled()
+        .by_len
+        .get(parts.len())
+        .map_or(&[][..], Vec::as_slice);
+    for entry in candidates {
+        if !fits(&entry.segs, parts)
+            || (!entry.shadowed_by.is_empty() && entry.shadowed_by.iter().any(|s| fits(s, parts)))
+        {
+            continue;
+        }
+        if entry.route.method == method {
+            return Some(entry);
+        }
+        allowed.push(entry.route.method);
+    }
+    None
+}
+
 /// Finds the route for a request and runs it; 404 and 405 (with `Allow`) otherwise.
 pub fn dispatch(app: &App, req: &mut Req) -> Resp {
     if !req.query.is_empty() && super::auth::key_in_query(req) {
         return problem::from_error(&crate::error::Error::KeyInQuery);
     }
-    let method = if req.method == "HEAD" {
-        "GET"
-    } else {
-        req.method.as_str()
-    };
     let mut parts = [""; MAX_SEGMENTS];
     let mut n = 0;
     for part in req.path.split('/') {
@@ -258,20 +323,8 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
         parts[n] = part;
         n += 1;
     }
-    let candidates = compiled().by_len.get(n).map_or(&[][..], Vec::as_slice);
     let mut allowed: Vec<&str> = Vec::new();
-    let mut found = None;
-    for (route, segs) in candidates {
-        if !fits(segs, &parts[..n]) {
-            continue;
-        }
-        if route.method == method {
-            found = Some((*route, segs));
-            break;
-        }
-        allowed.push(route.method);
-    }
-    if let Some((route, segs)) = found {
+    if let Some(Entry { route, segs, .. }) = find(&req.method, &parts[..n], &mut allowed) {
         for (s, a) in segs.iter().zip(&parts[..n]) {
             if let Seg::Param(name) = s {
                 req.params.insert(name, (*a).to_string());
@@ -289,16 +342,23 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
     if allowed.is_empty() {
         return problem::http(404, "not_found", "Not found", "no such route");
     }
+    method_not_allowed(allowed)
+}
+
+/// 405 with an `Allow` header naming exactly the methods the path answers (`HEAD` wherever
+/// `GET` is).
+fn method_not_allowed(mut allowed: Vec<&str>) -> Resp {
     if allowed.contains(&"GET") {
         allowed.push("HEAD");
     }
+    let allow = allowed.join(", ");
     problem::http(
         405,
         "method_not_allowed",
         "Method not allowed",
-        &format!("this route accepts {}", allowed.join(", ")),
+        &format!("this route accepts {allow}"),
     )
-    .header("Allow", allowed.join(", "))
+    .header("Allow", allow)
 }
 
 /// The path as it may appear in logs (segments that carry tokens are redacted).
@@ -340,26 +400,55 @@ pub fn loggable_path(path: &str) -> String {
 mod tests {
     use super::*;
 
-    /// The route table as it was matched before the index: a linear scan, splitting both
-    /// paths. The index must give the same answer.
+    /// Whether `pattern` fits `path`, splitting both.
+    fn fits_str(pattern: &str, path: &str) -> bool {
+        let (mut pat, mut act) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (pat.next(), act.next()) {
+                (None, None) => break true,
+                (Some(p), Some(a)) if p.starts_with('{') && !a.is_empty() => {}
+                (Some(p), Some(a)) if p == a => {}
+                _ => break false,
+            }
+        }
+    }
+
+    /// Positions of the `{param}` segments of a pattern.
+    fn params_at(pattern: &str) -> Vec<usize> {
+        pattern
+            .split('/')
+            .enumerate()
+            .filter(|(_, s)| s.starts_with('{'))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The route table matched the slow way: a linear scan, splitting both paths, and an
+    /// API route set aside where another API route with fewer parameters (a subset of its
+    /// positions) also fits. The index must give the same answer.
     fn linear(method: &str, path: &str) -> Result<&'static str, Vec<&'static str>> {
         let mut allowed = Vec::new();
         for route in ROUTES {
-            let (mut pat, mut act) = (route.path.split('/'), path.split('/'));
-            let fits = loop {
-                match (pat.next(), act.next()) {
-                    (None, None) => break true,
-                    (Some(p), Some(a)) if p.starts_with('{') && !a.is_empty() => {}
-                    (Some(p), Some(a)) if p == a => {}
-                    _ => break false,
-                }
-            };
-            if fits {
-                if route.method == method {
-                    return Ok(route.path);
-                }
-                allowed.push(route.method);
+            if !fits_str(route.path, path) {
+                continue;
             }
+            let mine = params_at(route.path);
+            let shadowed = !route.page
+                && ROUTES.iter().any(|other| {
+                    let theirs = params_at(other.path);
+                    !other.page
+                        && other.path != route.path
+                        && fits_str(other.path, path)
+                        && theirs.len() < mine.len()
+                        && theirs.iter().all(|i| mine.contains(i))
+                });
+            if shadowed {
+                continue;
+            }
+            if route.method == method {
+                return Ok(route.path);
+            }
+            allowed.push(route.method);
         }
         Err(allowed)
     }
@@ -373,15 +462,41 @@ mod tests {
             parts.len()
         };
         let mut allowed = Vec::new();
-        for (route, segs) in compiled().by_len.get(n).map_or(&[][..], Vec::as_slice) {
-            if fits(segs, &parts[..n]) {
-                if route.method == method {
-                    return Ok(route.path);
-                }
-                allowed.push(route.method);
-            }
+        match find(method, &parts[..n], &mut allowed) {
+            Some(entry) => Ok(entry.route.path),
+            None => Err(allowed),
         }
-        Err(allowed)
+    }
+
+    // Issue 14: an undeclared method on a known API path is 405 with the path's own
+    // methods, never a call to a templated sibling route.
+    #[test]
+    fn an_api_path_with_a_literal_segment_is_its_own_resource() {
+        assert_eq!(
+            indexed("DELETE", "/api/v1/invitations/accept"),
+            Err(vec!["POST"])
+        );
+        assert_eq!(
+            indexed("GET", "/api/v1/invitations/accept"),
+            Err(vec!["POST"])
+        );
+        assert_eq!(
+            indexed("DELETE", "/api/v1/invitations/inv_1"),
+            Ok("/api/v1/invitations/{inv}")
+        );
+        assert_eq!(
+            indexed("POST", "/api/v1/invitations/accept"),
+            Ok("/api/v1/invitations/accept")
+        );
+        // Pages still share a URL between a section page and its form.
+        assert_eq!(
+            indexed("GET", "/settings/orgs/x1/sso"),
+            Ok("/settings/orgs/{org}/{section}")
+        );
+        assert_eq!(
+            indexed("POST", "/settings/orgs/x1/sso"),
+            Ok("/settings/orgs/{org}/sso")
+        );
     }
 
     #[test]
