@@ -1891,11 +1891,60 @@ fn email_change_over_smtp_end_to_end() {
         "/reset-password?token=",
     );
 
-    // Following the link changes the address (no session needed), once.
-    let r = env.server.client().get(&path_of(&base, &link));
+    // Fetching the link (as a mail scanner or a link preview would) changes nothing: the
+    // page names the new address and asks for a click.
+    let page = env.server.client().get(&path_of(&base, &link));
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("Confirm your new address"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains(new), "{}", page.text());
+    let again = env.server.client().get(&path_of(&base, &link));
+    assert_eq!(
+        again.status,
+        200,
+        "fetching twice changes nothing: {}",
+        again.text()
+    );
+    assert_eq!(
+        s.get("/api/v1/me").json()["email"],
+        old,
+        "a GET must not change the address"
+    );
+
+    // A post without the form's CSRF pair changes nothing either.
+    let mut anon = Session::new(env.server.addr());
+    let forged = anon.request(
+        "POST",
+        "/confirm-email-change",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(&form(&[("token", &token_of(&link))])),
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert_eq!(s.get("/api/v1/me").json()["email"], old);
+
+    // Clicking the button changes the address (no session needed), once.
+    let cookie = csrf_cookie(&page).expect("the confirmation page sets its CSRF cookie");
+    let csrf = input_value(&page.text(), "csrf_token").expect("a CSRF field");
+    let token = input_value(&page.text(), "token").expect("the token field");
+    let r = post_form_with_csrf(
+        &mut anon,
+        "/confirm-email-change",
+        &cookie,
+        &[("csrf_token", &csrf), ("token", &token)],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("Email address changed"), "{}", r.text());
     assert!(r.text().contains(new), "{}", r.text());
+    let r = post_form_with_csrf(
+        &mut anon,
+        "/confirm-email-change",
+        &cookie,
+        &[("csrf_token", &csrf), ("token", &token)],
+    );
+    assert_eq!(r.status, 400, "the link is single-use: {}", r.text());
     let r = env.server.client().get(&path_of(&base, &link));
     assert_eq!(r.status, 400, "the link is single-use: {}", r.text());
     let r = env.server.client().post_json(

@@ -2245,6 +2245,13 @@ fn general_page_changes_the_email_address_through_the_emailed_link() {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     b.goto(&format!("{base}{marker}{token}"));
+    // Following the link asks for a click (a link scanner's fetch changes nothing).
+    b.wait_for("the confirmation page", WAIT, |_, html| {
+        html.contains("<h1>Confirm your new address</h1>")
+    });
+    assert!(b.text().contains(new), "{}", b.text());
+    b.assert_accessible("the email-change confirmation page");
+    b.click("form[action='/confirm-email-change'] button[type=submit]");
     b.wait_for("the change confirmed", WAIT, |_, html| {
         html.contains("<h1>Email address changed</h1>")
     });

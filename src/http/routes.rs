@@ -129,6 +129,7 @@ pub static ROUTES: &[Route] = routes! {
     "POST"  "/reset-password"               => pages::password::reset_submit, page;
     "GET"   "/verify-email"                 => pages::password::verify_email, page;
     "GET"   "/confirm-email-change"         => pages::password::confirm_email_change, page;
+    "POST"  "/confirm-email-change"         => pages::password::confirm_email_change_submit, page;
     "GET"   "/dev/outbox"                   => pages::outbox::show, page;
     "GET"   "/sso/{plugin}/start"           => pages::sso::start, page;
     "GET"   "/sso/{plugin}/callback"        => pages::sso::callback, page;

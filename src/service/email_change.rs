@@ -1,10 +1,11 @@
 //! Changing one's sign-in address, verified. A signed-in password user asks for a new address
 //! and proves who they are with their current password (failures count against the sign-in
 //! throttles). A single-use token (256-bit, stored hashed, 24 hours, purpose `change`) is
-//! emailed to the NEW address; a newer request kills the older link. Following the link
-//! changes the address, marks it verified, kills the links still pending for the old address
-//! (password resets, confirmations), audits the change in every organization the user
-//! belongs to and tells the OLD address.
+//! emailed to the NEW address; a newer request kills the older link. The link's page names the
+//! new address and asks for a click (a GET changes nothing, so a mail scanner or a link
+//! preview cannot confirm it); confirming changes the address, marks it verified, kills the
+//! links still pending for the old address (password resets, confirmations), audits the
+//! change in every organization the user belongs to and tells the OLD address.
 //!
 //! No enumeration: the request answers the same whether or not another account uses the new
 //! address, so it does not reveal who has an account. The conflict is caught when the link
@@ -129,7 +130,47 @@ pub struct Changed {
     pub email: Email,
 }
 
-/// Follows an email-change link: changes the address, marks it verified, audits it and tells
+fn unusable() -> Error {
+    Error::Conflict(
+        "this address cannot be used for your account: it belongs to another account or signs in with single sign-on".into(),
+    )
+}
+
+/// The account and new address an email-change token stands for, if it can still be used:
+/// unknown, used, expired and plain-verification tokens are `TokenInvalid`; an address that
+/// another account took (or that became an SSO domain) is a `Conflict`. Changes nothing.
+fn pending_change(tx: &crate::store::Tx<'_>, hash: &[u8], now: i64) -> Result<(User, Email)> {
+    let row = tx.email_verification(hash)?.ok_or(Error::TokenInvalid)?;
+    if row.used_at.is_some() || row.expires_at <= now || row.purpose.as_deref() != Some("change") {
+        return Err(Error::TokenInvalid);
+    }
+    let user = tx.user_by_id(&row.user_id)?.ok_or(Error::TokenInvalid)?;
+    if user.disabled || user.auth == Auth::Sso {
+        return Err(Error::TokenInvalid);
+    }
+    let new =
+        Email::parse(row.email.as_deref().unwrap_or_default()).map_err(|_| Error::TokenInvalid)?;
+    if tx.user_by_email(&new)?.is_some() || tx.reads().sso_org_for_domain(new.domain())?.is_some() {
+        // Nothing changes; following the link again says the same.
+        return Err(unusable());
+    }
+    Ok((user, new))
+}
+
+/// What following an email-change link would do, without doing it: the page behind the link
+/// shows this and asks for a click, so a mail scanner or link preview that fetches the link
+/// changes nothing. Errors as [`confirm`].
+pub fn preview(app: &App, token: &str) -> Result<Changed> {
+    if token.len() != 43 {
+        return Err(Error::TokenInvalid);
+    }
+    let hash = app.keyring.token_hash(token);
+    let now = now();
+    let (_, email) = app.store.write(|tx| pending_change(tx, &hash, now))?;
+    Ok(Changed { email })
+}
+
+/// Confirms an email-change link: changes the address, marks it verified, audits it and tells
 /// the old address. Unknown, used, expired and plain-verification tokens are `TokenInvalid`;
 /// an address that another account took (or that became an SSO domain) is a `Conflict`.
 pub fn confirm(app: &App, token: &str) -> Result<Changed> {
@@ -140,28 +181,7 @@ pub fn confirm(app: &App, token: &str) -> Result<Changed> {
     let now = now();
     let link = format!("{}/forgot-password", app.public_url);
     let changed = app.store.write(|tx| {
-        let row = tx.email_verification(&hash)?.ok_or(Error::TokenInvalid)?;
-        if row.used_at.is_some()
-            || row.expires_at <= now
-            || row.purpose.as_deref() != Some("change")
-        {
-            return Err(Error::TokenInvalid);
-        }
-        let user = tx.user_by_id(&row.user_id)?.ok_or(Error::TokenInvalid)?;
-        if user.disabled || user.auth == Auth::Sso {
-            return Err(Error::TokenInvalid);
-        }
-        let new = Email::parse(row.email.as_deref().unwrap_or_default())
-            .map_err(|_| Error::TokenInvalid)?;
-        let unusable = || {
-            Error::Conflict(
-                "this address cannot be used for your account: it belongs to another account or signs in with single sign-on".into(),
-            )
-        };
-        if tx.user_by_email(&new)?.is_some() || tx.reads().sso_org_for_domain(new.domain())?.is_some() {
-            // Nothing changes; following the link again says the same.
-            return Err(unusable());
-        }
+        let (user, new) = pending_change(tx, &hash, now)?;
         tx.use_email_token(&hash, now)?;
         tx.update_user_email(&user.id, &new, now)
             .map_err(|e| match e {

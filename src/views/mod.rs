@@ -16,6 +16,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("invite", include_str!("templates/invite.hbs")),
     ("forgot", include_str!("templates/forgot.hbs")),
     ("reset", include_str!("templates/reset.hbs")),
+    (
+        "confirm_email_change",
+        include_str!("templates/confirm_email_change.hbs"),
+    ),
     ("outbox", include_str!("templates/outbox.hbs")),
     ("billing", include_str!("templates/billing.hbs")),
     ("continue", include_str!("templates/continue.hbs")),

@@ -134,21 +134,9 @@ pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
     }
 }
 
-/// `GET /confirm-email-change?token=…`: applies an email-change link (the token is the
-/// proof; no session needed).
-pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
-    let token = req.query_param("token").unwrap_or_default();
-    match crate::service::email_change::confirm(app, &token) {
-        Ok(changed) => Ok(message(
-            app,
-            200,
-            "Email address changed",
-            &format!(
-                "Your sign-in address is now {}. Use it the next time you sign in.",
-                changed.email
-            ),
-            Some(("/settings/personal/general", "Back to settings")),
-        )),
+/// How an email-change link ended, as a page.
+fn email_change_outcome(app: &App, result: Result<Resp>) -> Result<Resp> {
+    match result {
         Err(Error::Conflict(_)) => Ok(message(
             app,
             409,
@@ -163,6 +151,46 @@ pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
             "This email-change link is invalid, was already used, was replaced by a newer one, or has expired (links work for 24 hours). Ask for a new one from Settings > General.",
             Some(("/settings/personal/general", "Back to settings")),
         )),
-        Err(e) => Err(e),
+        other => other,
     }
+}
+
+/// `GET /confirm-email-change?token=…`: says what the link would change and asks for a
+/// click. Fetching the link (a mail scanner, a link preview) changes nothing.
+pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
+    let token = req.query_param("token").unwrap_or_default();
+    let result = crate::service::email_change::preview(app, &token).and_then(|pending| {
+        page(
+            app,
+            req,
+            "confirm_email_change",
+            "Confirm your new address",
+            200,
+            json!({"token": token, "email": pending.email}),
+        )
+    });
+    email_change_outcome(app, result)
+}
+
+/// `POST /confirm-email-change`: applies an email-change link (the token is the proof; no
+/// session needed).
+pub fn confirm_email_change_submit(app: &App, req: &Req) -> Result<Resp> {
+    let form = req.form();
+    if !form_csrf_ok(app, req, form.get("csrf_token")) {
+        return Ok(csrf_failed(app));
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let result = crate::service::email_change::confirm(app, &token).map(|changed| {
+        message(
+            app,
+            200,
+            "Email address changed",
+            &format!(
+                "Your sign-in address is now {}. Use it the next time you sign in.",
+                changed.email
+            ),
+            Some(("/settings/personal/general", "Back to settings")),
+        )
+    });
+    email_change_outcome(app, result)
 }
