@@ -765,7 +765,11 @@ mod tests {
         assert!(c.metrics_listen.is_some());
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(!format!("{c:?}").contains("abcdef-token"));
-        let c = cfg("", &[("TENANTRY_HTTP_TRUSTED_PROXIES", "127.0.0.1/32, 10.1.2.3")]).unwrap();
+        let c = cfg(
+            "",
+            &[("TENANTRY_HTTP_TRUSTED_PROXIES", "127.0.0.1/32, 10.1.2.3")],
+        )
+        .unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.log_format, LogFormat::Text);
         let c = cfg("log_format = \"json\"", &[]).unwrap();

@@ -238,7 +238,7 @@ impl PasswordHasherPool {
 
     /// Hashes running or waiting for a hashing thread now.
     pub fn queue_depth(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A pool with an explicit waiting-queue bound.

@@ -162,6 +162,9 @@ mod tests {
         let ts = v["ts"].as_str().unwrap();
         assert_eq!(ts.len(), "2026-01-01T00:00:00.000Z".len(), "{ts}");
         let text = text_line(&rec, Some("r-1"));
-        assert!(text.ends_with("hello method=\"GET\" status=200 msg=\"shadow\" request_id=r-1"), "{text}");
+        assert!(
+            text.ends_with("hello method=\"GET\" status=200 msg=\"shadow\" request_id=r-1"),
+            "{text}"
+        );
     }
 }

@@ -327,10 +327,10 @@ impl Metrics {
         // Known outcomes start at zero, so their series exist (and `rate()` works) before the
         // first event.
         for outcome in SIGN_IN_OUTCOMES {
-            sign_ins.get_or_create(&OutcomeLabels { outcome });
+            let _ = sign_ins.get_or_create(&OutcomeLabels { outcome });
         }
         for outcome in DELIVERY_RESULTS {
-            deliveries.get_or_create(&OutcomeLabels { outcome });
+            let _ = deliveries.get_or_create(&OutcomeLabels { outcome });
         }
         let sampled = Arc::new(Sampled::default());
         registry.register_collector(Box::new(SampledCollector(sampled.clone())));
@@ -364,7 +364,9 @@ impl Metrics {
 
     /// Records a password sign-in outcome.
     pub fn sign_in(&self, outcome: &'static str) {
-        self.sign_ins.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.sign_ins
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Records an email delivery attempt.
@@ -430,13 +432,22 @@ mod tests {
             key_hits: 7,
             key_misses: 1,
         });
-        assert!(text.contains(
-            "tenantry_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3"
-        ), "{text}");
+        assert!(
+            text.contains(
+                "tenantry_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3"
+            ),
+            "{text}"
+        );
         assert!(text.contains("route=\"unmatched\""), "{text}");
         assert!(text.contains("method=\"OTHER\""), "{text}");
-        assert!(text.contains("tenantry_sign_ins_total{outcome=\"failure\"} 1"), "{text}");
-        assert!(text.contains("tenantry_password_hasher_queue_depth 2"), "{text}");
+        assert!(
+            text.contains("tenantry_sign_ins_total{outcome=\"failure\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tenantry_password_hasher_queue_depth 2"),
+            "{text}"
+        );
         assert!(text.contains("tenantry_outbox_backlog 5"), "{text}");
         assert!(
             text.contains("tenantry_api_key_cache_lookups_total{result=\"hit\"} 7"),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::support::{Client, Response, Session, TestServer};
+use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 
 const TOKEN: &str = "metrics-token-0123456789abcdef";
 
@@ -110,7 +110,10 @@ fn scrape(client: &Client, token: Option<&str>) -> Response {
 fn login(client: &Client, email: &str, password: &str, headers: &[(&str, &str)]) -> Response {
     let body = json!({"email": email, "password": password}).to_string();
     let origin = client.origin();
-    let mut all = vec![("Content-Type", "application/json"), ("Origin", origin.as_str())];
+    let mut all = vec![
+        ("Content-Type", "application/json"),
+        ("Origin", origin.as_str()),
+    ];
     all.extend_from_slice(headers);
     client.request("POST", "/api/v1/auth/login", &all, Some(body.as_bytes()))
 }
@@ -148,7 +151,8 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
         let r = scrape(&c, token);
         assert_eq!(r.status, 401, "{token:?}: {}", r.text());
         assert!(
-            r.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")),
+            r.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Bearer")),
             "{:?}",
             r.headers
         );
@@ -185,6 +189,9 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
 
+    // A keep-alive connection stays open (and counted) between its requests.
+    let mut kept = KeepAlive::connect(server.addr()).unwrap();
+    assert_eq!(kept.send("GET", "/readyz", &[], None).unwrap().status, 200);
     let r = scrape(&c, Some(TOKEN));
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
@@ -211,7 +218,11 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
         let found = families
             .get(name)
             .or_else(|| families.get(&format!("{name}_total")));
-        assert_eq!(found.map(String::as_str), Some(kind), "{name}: {families:?}");
+        assert_eq!(
+            found.map(String::as_str),
+            Some(kind),
+            "{name}: {families:?}"
+        );
     }
     let healthz = [("method", "GET"), ("route", "/healthz"), ("status", "200")];
     assert_eq!(
@@ -251,16 +262,28 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
         "raw paths must never become labels:\n{text}"
     );
     assert_eq!(
-        value(&samples, "tenantry_sign_ins_total", &[("outcome", "failure")]),
+        value(
+            &samples,
+            "tenantry_sign_ins_total",
+            &[("outcome", "failure")]
+        ),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        value(&samples, "tenantry_sign_ins_total", &[("outcome", "success")]),
+        value(
+            &samples,
+            "tenantry_sign_ins_total",
+            &[("outcome", "success")]
+        ),
         Some(1.0),
         "{text}"
     );
-    let hits = value(&samples, "tenantry_api_key_cache_lookups_total", &[("result", "hit")]);
+    let hits = value(
+        &samples,
+        "tenantry_api_key_cache_lookups_total",
+        &[("result", "hit")],
+    );
     let misses = value(
         &samples,
         "tenantry_api_key_cache_lookups_total",
@@ -271,7 +294,10 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
         2.0,
         "two key uses, two look-ups:\n{text}"
     );
-    assert!(hits.unwrap() >= 1.0, "the second use is a cache hit:\n{text}");
+    assert!(
+        hits.unwrap() >= 1.0,
+        "the second use is a cache hit:\n{text}"
+    );
     // Setup, sign-in and session writes went through write transactions.
     let writes = value(
         &samples,
@@ -280,12 +306,12 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
     )
     .unwrap();
     assert!(writes >= 2.0, "{text}");
+    drop(kept);
     assert_eq!(
         value(&samples, "tenantry_http_deadline_closes_total", &[]),
         Some(1.0),
         "{text}"
     );
-    // This scrape's own connection is open while it is answered.
     let open = value(&samples, "tenantry_http_open_connections", &[]).unwrap();
     assert!(open >= 1.0, "{text}");
     assert_eq!(
@@ -294,7 +320,11 @@ fn metrics_on_the_main_listener_need_the_token_and_parse_as_prometheus_text() {
     );
     // Outcomes not seen yet are there, at zero.
     assert_eq!(
-        value(&samples, "tenantry_sign_ins_total", &[("outcome", "throttled")]),
+        value(
+            &samples,
+            "tenantry_sign_ins_total",
+            &[("outcome", "throttled")]
+        ),
         Some(0.0)
     );
     assert_eq!(
@@ -390,13 +420,19 @@ fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
     let generated = c.get("/healthz");
     let gen_id = generated.header("x-request-id").expect("an ID").to_string();
     assert!(!gen_id.is_empty() && gen_id.len() <= 128, "{gen_id}");
-    assert_ne!(c.get("/healthz").header("x-request-id"), Some(gen_id.as_str()));
+    assert_ne!(
+        c.get("/healthz").header("x-request-id"),
+        Some(gen_id.as_str())
+    );
     let long = "x".repeat(129);
     for bad in [long.as_str(), "has space"] {
         let r = c.request("GET", "/healthz", &[("X-Request-Id", bad)], None);
         let id = r.header("x-request-id").expect("an ID");
         assert_ne!(id, bad);
-        assert!(id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()), "{id}");
+        assert!(
+            id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()),
+            "{id}"
+        );
     }
     // Errors carry it too.
     let r = c.request("GET", "/nope", &[("X-Request-Id", "missing-7")], None);
@@ -405,7 +441,12 @@ fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
 
     // A sign-in logs a line of its own inside the request: it carries the request's ID.
     drop(server.bootstrap_admin());
-    let r = login(&c, ADMIN_EMAIL, ADMIN_PASSWORD, &[("X-Request-Id", "login-42")]);
+    let r = login(
+        &c,
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        &[("X-Request-Id", "login-42")],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 
     let lines = json_lines_until(&server, |l| {
@@ -433,9 +474,9 @@ fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
     assert!(ms_utc, "timestamp with milliseconds, UTC: {ts}");
     assert_eq!(access(&gen_id)["path"], "/healthz");
     assert_eq!(access("missing-7")["status"], 404);
-    let signed_in = lines
-        .iter()
-        .find(|l| l["msg"].as_str().is_some_and(|m| m.contains("signed in")) && l["request_id"] == "login-42");
+    let signed_in = lines.iter().find(|l| {
+        l["msg"].as_str().is_some_and(|m| m.contains("signed in")) && l["request_id"] == "login-42"
+    });
     assert!(
         signed_in.is_some(),
         "the sign-in's own log line carries the request ID: {lines:#?}"
@@ -447,7 +488,10 @@ fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
         "start-up lines have no request ID"
     );
     let all = server.stderr_text();
-    assert!(!all.contains("sekrit-in-query"), "query string in the log:\n{all}");
+    assert!(
+        !all.contains("sekrit-in-query"),
+        "query string in the log:\n{all}"
+    );
 }
 
 /// Fails sign-ins (each a different unknown account, so only the client throttle counts)
@@ -508,7 +552,11 @@ fn audit_ip(admin: &mut Session, org: &str, action: &str) -> Option<String> {
     let r = admin.get(&format!("/api/v1/orgs/{org}/audit-log"));
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
-    let events = v["data"].as_array().or_else(|| v.as_array()).cloned().unwrap_or_default();
+    let events = v["data"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .cloned()
+        .unwrap_or_default();
     events
         .iter()
         .find(|e| e["action"] == action)
@@ -527,7 +575,11 @@ fn create_org(admin: &mut Session, slug: &str, headers: &[(&str, &str)]) -> Stri
 fn first_action(admin: &mut Session, org: &str) -> String {
     let r = admin.get(&format!("/api/v1/orgs/{org}/audit-log"));
     let v = r.json();
-    let events = v["data"].as_array().or_else(|| v.as_array()).cloned().unwrap_or_default();
+    let events = v["data"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .cloned()
+        .unwrap_or_default();
     events
         .first()
         .and_then(|e| e["action"].as_str().map(str::to_string))
@@ -540,7 +592,11 @@ fn audit_records_the_forwarded_address_and_malformed_headers_fall_back_to_the_pe
         .env("TENANTRY_HTTP_TRUSTED_PROXIES", "127.0.0.0/8")
         .start();
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "proxied", &[("X-Forwarded-For", "203.0.113.77")]);
+    let org = create_org(
+        &mut admin,
+        "proxied",
+        &[("X-Forwarded-For", "203.0.113.77")],
+    );
     let action = first_action(&mut admin, &org);
     assert_eq!(
         audit_ip(&mut admin, &org, &action).as_deref(),
@@ -663,15 +719,17 @@ fn plugin_calls_and_email_deliveries_are_counted() {
     let counted: f64 = samples
         .iter()
         .filter(|s| {
-            s.name == calls
-                && s.labels.get("plugin").map(String::as_str) == Some("fixture")
+            s.name == calls && s.labels.get("plugin").map(String::as_str) == Some("fixture")
         })
         .map(|s| s.value)
         .sum();
     assert!(timed >= 4.0, "{text}");
     // Every counted call was timed, at the scrape's instant (a call may land in between the
     // two reads of one scrape, never more than the running ones).
-    assert!((timed - counted).abs() <= 1.0, "{timed} vs {counted}\n{text}");
+    assert!(
+        (timed - counted).abs() <= 1.0,
+        "{timed} vs {counted}\n{text}"
+    );
     // The two retried messages wait in the outbox.
     assert!(n("tenantry_outbox_backlog", &[]) >= 2.0, "{text}");
 }

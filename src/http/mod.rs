@@ -5,12 +5,12 @@
 pub mod api;
 pub mod auth;
 pub mod client_addr;
+mod metrics_endpoint;
 pub mod pages;
 pub mod problem;
 pub mod request;
 pub mod response;
 pub mod routes;
 pub mod server;
-mod metrics_endpoint;
 
 pub use server::serve;

@@ -52,7 +52,11 @@ fn request_id(rq: &tiny_http::Request) -> String {
         .find(|h| h.field.equiv("X-Request-Id"))
         .map(|h| h.value.as_str());
     match given {
-        Some(v) if !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic()) => {
+        Some(v)
+            if !v.is_empty()
+                && v.len() <= MAX_REQUEST_ID
+                && v.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             v.to_string()
         }
         _ => crate::crypto::new_id("req"),
@@ -154,10 +158,20 @@ fn serve_metrics(
                     let path = rq.url().split('?').next().unwrap_or("");
                     let method = rq.method().as_str().to_ascii_uppercase();
                     let resp = if path != "/metrics" {
-                        problem::http(404, "not_found", "Not found", "this listener serves /metrics only")
+                        problem::http(
+                            404,
+                            "not_found",
+                            "Not found",
+                            "this listener serves /metrics only",
+                        )
                     } else if method != "GET" && method != "HEAD" {
-                        problem::http(405, "method_not_allowed", "Method not allowed", "this route accepts GET, HEAD")
-                            .header("Allow", "GET, HEAD")
+                        problem::http(
+                            405,
+                            "method_not_allowed",
+                            "Method not allowed",
+                            "this route accepts GET, HEAD",
+                        )
+                        .header("Allow", "GET, HEAD")
                     } else {
                         let auth = rq
                             .headers()
@@ -393,7 +407,7 @@ fn process(
                         "the request body did not arrive in time",
                     ),
                     true,
-                )
+                );
             }
             Err(BodyError::Broken) => {
                 return (
