@@ -387,7 +387,9 @@ fn json_lines_until(server: &TestServer, pred: impl Fn(&Value) -> bool) -> Vec<V
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = server.stderr_text();
-        let lines: Vec<Value> = text
+        // A line still being written is left for the next round.
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let lines: Vec<Value> = complete
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
