@@ -52,6 +52,8 @@ pub struct App {
     pub hooks: Arc<dyn Hooks>,
     /// CA roots of outbound TLS (SMTP).
     pub tls_roots: crate::tls::TrustRoots,
+    /// Prometheus metrics (recorded always; served only when configured).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 const SECRET_FILE: &str = "secret.key";
@@ -161,12 +163,13 @@ impl App {
         };
         let listen = config.listen;
         let tls_roots = crate::tls::TrustRoots::bundled();
+        let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
         Self::assemble(
             config,
             listen,
             store,
             &secret,
-            Arc::new(NoPlugins),
+            (Arc::new(NoPlugins), metrics),
             tls_roots,
         )
     }
@@ -189,17 +192,21 @@ impl App {
                 tx.set_instance_setting(SECRET_CHECK_SETTING, &check, crate::service::now())
             })?;
         }
+        let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
         let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
-            Arc::new(crate::plugin_host::PluginHost::load(
-                &config.plugins,
-                &config.data_dir,
-                Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
-                &tls_roots,
-            )?)
+            Arc::new(
+                crate::plugin_host::PluginHost::load(
+                    &config.plugins,
+                    &config.data_dir,
+                    Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
+                    &tls_roots,
+                )?
+                .with_metrics(metrics.plugins.clone()),
+            )
         } else {
             Arc::new(NoPlugins)
         };
-        Self::assemble(config, bound, store, &secret, hooks, tls_roots)
+        Self::assemble(config, bound, store, &secret, (hooks, metrics), tls_roots)
     }
 
     fn assemble(
@@ -207,7 +214,7 @@ impl App {
         bound: SocketAddr,
         store: Arc<Store>,
         secret: &[u8],
-        hooks: Arc<dyn Hooks>,
+        (hooks, metrics): (Arc<dyn Hooks>, Arc<crate::metrics::Metrics>),
         tls_roots: crate::tls::TrustRoots,
     ) -> Result<App> {
         let cores = std::thread::available_parallelism()
@@ -261,6 +268,7 @@ impl App {
             keys: crate::service::keycache::KeyCache::new(),
             hooks,
             tls_roots,
+            metrics,
             config,
         })
     }

@@ -63,7 +63,8 @@ fn env_help() -> String {
         "Every configuration key can also be set in the environment \
          (file < environment < flags):\n",
     );
-    for (key, _, _, _) in crate::config::KEYS {
+    // `log_format` is the former name of `log.format` (the same variable).
+    for (key, _, _, _) in crate::config::KEYS.iter().filter(|k| k.0 != "log_format") {
         out.push_str(&format!(
             "  {:<42} {key}\n",
             crate::config::env_var_name(key)
@@ -259,25 +260,7 @@ fn load_config(common: &Common, flags: &[(&str, Option<String>)]) -> Result<Conf
 }
 
 fn init_logging(format: LogFormat) {
-    let mut b = env_logger::Builder::new();
-    b.filter_level(log::LevelFilter::Info);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        b.parse_filters(&spec);
-    }
-    // Template and HTTP-client crates may log rendered data at trace level: keep them quiet.
-    b.filter_module("handlebars", log::LevelFilter::Warn);
-    if format == LogFormat::Json {
-        b.format(|buf, rec| {
-            let line = serde_json::json!({
-                "ts": crate::domain::user::rfc3339(service::now()),
-                "level": rec.level().as_str(),
-                "target": rec.target(),
-                "msg": rec.args().to_string(),
-            });
-            writeln!(buf, "{line}")
-        });
-    }
-    let _ = b.try_init();
+    crate::logging::init(format);
 }
 
 fn read_password_stdin() -> Result<Secret> {
@@ -638,6 +621,16 @@ fn serve(config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(Error::internal)?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
+            Error::Config(format!("cannot listen on {addr} (metrics.listen): {e}"))
+        })?),
+        None => None,
+    };
+    let metrics_bound = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(Error::internal)?),
+        None => None,
+    };
     let app = Arc::new(App::open_with_plugins(config, bound)?);
     // CLI commands that queue email build their links with the same public URL.
     app.store.write(|tx| {
@@ -649,6 +642,9 @@ fn serve(config: Config) -> Result<()> {
     }
     {
         let mut out = std::io::stdout().lock();
+        if let Some(m) = metrics_bound {
+            let _ = writeln!(out, "tenantry metrics on http://{m}/metrics");
+        }
         let _ = writeln!(out, "tenantry listening on http://{bound}");
         if let Some(token) = service::setup::issue_token_if_needed(&app)? {
             let _ = writeln!(
@@ -687,7 +683,7 @@ fn serve(config: Config) -> Result<()> {
         })
         .map_err(Error::internal)?;
     let mailer = crate::service::mail::spawn_worker(app.clone(), stop.clone())?;
-    let served = crate::http::serve(app.clone(), listener, stop);
+    let served = crate::http::serve(app.clone(), listener, metrics_listener, stop);
     app.doorbell.ring();
     if let Some(m) = mailer {
         let _ = m.join();

@@ -152,6 +152,30 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "open client connections at most; past it new ones are closed at once",
     ),
     (
+        "http.trusted_proxies",
+        Kind::Str,
+        "",
+        "reverse proxies whose forwarding header is believed: CIDRs or addresses, comma-separated (e.g. 127.0.0.1/32, 10.0.0.0/8)",
+    ),
+    (
+        "http.forwarded_header",
+        Kind::Str,
+        "x-forwarded-for",
+        "x-forwarded-for | forwarded (RFC 7239): the header trusted proxies set",
+    ),
+    (
+        "metrics.listen",
+        Kind::Str,
+        "",
+        "address of a separate listener serving only /metrics, e.g. 127.0.0.1:9464 (default: none)",
+    ),
+    (
+        "metrics.bearer_token",
+        Kind::Str,
+        "",
+        "token /metrics requires (Authorization: Bearer); when set, the main listener serves /metrics too",
+    ),
+    (
         "http.workers",
         Kind::Int,
         "0",
@@ -175,7 +199,13 @@ pub const KEYS: &[(&str, Kind, &str, &str)] = &[
         "",
         "name of the email-delivery plugin when email.mode = plugin",
     ),
-    ("log_format", Kind::Str, "text", "text | json"),
+    (
+        "log.format",
+        Kind::Str,
+        "text",
+        "text | json (one JSON object per line, fields as fields)",
+    ),
+    ("log_format", Kind::Str, "", "former name of log.format"),
     (
         "sso.dns_resolver",
         Kind::Str,
@@ -275,6 +305,29 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
     }
 }
 
+/// Parses a list of CIDRs or bare addresses, separated by commas or white space (a TOML
+/// array arrives as its text, `["10.0.0.0/8", "::1"]`).
+fn parse_cidrs(text: &str, errs: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let mut out = Vec::new();
+    for item in inner
+        .split([',', ' ', '\n', '\t'])
+        .map(|s| s.trim().trim_matches(['"', '\'']))
+        .filter(|s| !s.is_empty())
+    {
+        match item.parse::<ipnet::IpNet>() {
+            Ok(net) => out.push(net.trunc()),
+            Err(_) => match item.parse::<std::net::IpAddr>() {
+                Ok(ip) => out.push(ipnet::IpNet::from(ip)),
+                Err(_) => errs.push(format!(
+                    "`http.trusted_proxies`: {item:?} is not an address or a CIDR like 10.0.0.0/8"
+                )),
+            },
+        }
+    }
+    out
+}
+
 /// `http.read_timeout_secs` → `TENANTRY_HTTP_READ_TIMEOUT_SECS`.
 pub fn env_var_name(key: &str) -> String {
     format!("TENANTRY_{}", key.to_uppercase().replace('.', "_"))
@@ -307,6 +360,15 @@ pub enum TlsRoots {
     Bundled,
     /// The platform's store (`/etc/ssl/certs`, `SSL_CERT_FILE`, `SSL_CERT_DIR`).
     System,
+}
+
+/// Which header a trusted proxy sets to name the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …`.
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 /// Log line format.
@@ -368,6 +430,14 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// Log format.
     pub log_format: LogFormat,
+    /// Peers whose forwarding header names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The forwarding header trusted proxies set.
+    pub forwarded_header: ForwardedHeader,
+    /// A separate listener serving only `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires; when set, the main listener serves it too.
+    pub metrics_token: Option<Secret>,
     /// The email-delivery plugin when `email_mode` is `Plugin`.
     pub email_plugin: Option<String>,
     /// Configured plugins (`[plugins.NAME]` tables).
@@ -507,14 +577,49 @@ impl Config {
                 TlsRoots::Bundled
             }
         };
-        let log_format = match get("log_format").0.as_str() {
+        // `log.format`, or its former name when only that one is set.
+        let log_key = if raw.get("log.format").is_none() && opt("log_format").is_some() {
+            "log_format"
+        } else {
+            "log.format"
+        };
+        let log_format = match get(log_key).0.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                errs.push(format!("`log_format` must be text or json, got {other:?}"));
+                errs.push(format!("`{log_key}` must be text or json, got {other:?}"));
                 LogFormat::Text
             }
         };
+        let trusted_proxies = parse_cidrs(&get("http.trusted_proxies").0, &mut errs);
+        let forwarded_header = match get("http.forwarded_header").0.trim() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            other => {
+                errs.push(format!(
+                    "`http.forwarded_header` must be x-forwarded-for or forwarded, got {other:?}"
+                ));
+                ForwardedHeader::XForwardedFor
+            }
+        };
+        let metrics_listen = opt("metrics.listen").and_then(|v| match v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errs.push(format!(
+                    "`metrics.listen` must be an address like 127.0.0.1:9464, got {v:?}"
+                ));
+                None
+            }
+        });
+        let metrics_token = opt("metrics.bearer_token").map(Secret::new);
+        if metrics_token.as_ref().is_some_and(|t| {
+            t.expose().len() < 16 || !t.expose().bytes().all(|b| b.is_ascii_graphic())
+        }) {
+            errs.push(
+                "`metrics.bearer_token` must be at least 16 visible ASCII characters (no spaces)"
+                    .into(),
+            );
+        }
         let workers = match int("http.workers", 0, 1024, &mut errs) {
             0 => {
                 std::thread::available_parallelism()
@@ -565,6 +670,10 @@ impl Config {
                 as i64
                 * 3600,
             log_format,
+            trusted_proxies,
+            forwarded_header,
+            metrics_listen,
+            metrics_token,
             email_plugin,
             plugins: raw.plugins.clone(),
             sso_dns_resolver,
@@ -641,6 +750,44 @@ mod tests {
             e.contains("http.read_timeout_secs") && e.contains("`listen`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn proxies_metrics_and_log_format_are_validated() {
+        let c = cfg(
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.168.1.7/24\"]\nforwarded_header = \"forwarded\"\n[metrics]\nlisten = \"127.0.0.1:0\"\nbearer_token = \"0123456789abcdef-token\"\n[log]\nformat = \"json\"\n",
+            &[],
+        )
+        .unwrap();
+        let nets: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128", "192.168.1.0/24"]);
+        assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
+        assert!(c.metrics_listen.is_some());
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!format!("{c:?}").contains("abcdef-token"));
+        let c = cfg(
+            "",
+            &[("TENANTRY_HTTP_TRUSTED_PROXIES", "127.0.0.1/32, 10.1.2.3")],
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = cfg("log_format = \"json\"", &[]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        let e = cfg(
+            "[http]\ntrusted_proxies = \"10.0.0.0/33\"\nforwarded_header = \"x-real-ip\"\n[metrics]\nbearer_token = \"short\"\nlisten = \"nowhere\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "http.trusted_proxies",
+            "http.forwarded_header",
+            "metrics.bearer_token",
+            "metrics.listen",
+        ] {
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 
     #[test]

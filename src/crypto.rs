@@ -175,6 +175,15 @@ impl Keyring {
     }
 }
 
+/// Compares a presented secret with the expected one without leaking, through timing, where
+/// they differ or how long the expected one is (both are MACed under a fresh key and the
+/// tags compared by ring in constant time).
+pub fn secrets_equal(presented: &[u8], expected: &[u8]) -> bool {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>());
+    let tag = hmac::sign(&key, expected);
+    hmac::verify(&key, presented, tag.as_ref()).is_ok()
+}
+
 /// Argon2id password hashing with OWASP parameters (m = 19 MiB, t = 2, p = 1) on dedicated
 /// threads that run at a lower scheduling priority (nice about 10), with a bound on how many
 /// hashes may wait: a sign-in flood gets `busy` answers instead of tying up every HTTP worker,
@@ -225,6 +234,11 @@ impl PasswordHasherPool {
     /// A pool of `threads` hashing threads and room for as many queued hashes again.
     pub fn new(threads: usize) -> Self {
         Self::with_queue(threads, 2 * threads.max(1))
+    }
+
+    /// Hashes running or waiting for a hashing thread now.
+    pub fn queue_depth(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A pool with an explicit waiting-queue bound.

@@ -11,6 +11,8 @@
 //! - [`store`]: the only module that names rusqlite; one writer, pooled readers, migrations.
 //! - [`http`]: the only module that names tiny_http; server loop, routes, handlers.
 //! - [`views`]: handlebars templates for pages.
+//! - [`metrics`]: Prometheus metrics (`/metrics`), atomics on the request path.
+//! - [`logging`]: text or JSON log lines carrying the request ID of the handling thread.
 //! - [`cli`]: the clap command line.
 //! - [`tls`]: the CA roots of outbound TLS (SMTP, plugins' HTTP): bundled or system, plus `tls.ca_file`.
 
@@ -23,6 +25,8 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod logging;
+pub mod metrics;
 pub mod plugin_host;
 pub mod service;
 pub mod store;

@@ -12,6 +12,7 @@ mod email_flows;
 mod foundation;
 mod hardening;
 mod litestream;
+mod observability;
 mod openapi;
 mod openapi_contract;
 mod operations;

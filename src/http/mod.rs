@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_addr;
+mod metrics_endpoint;
 pub mod pages;
 pub mod problem;
 pub mod request;

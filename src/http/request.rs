@@ -2,7 +2,7 @@
 //! capped), the client address, and typed JSON / form decoding with clear errors.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::de::DeserializeOwned;
 
@@ -21,10 +21,15 @@ pub struct Req {
     pub headers: Vec<(String, String)>,
     /// Body bytes (at most the body cap).
     pub body: Vec<u8>,
-    /// Client address.
+    /// The connected peer (a reverse proxy, when there is one).
     pub peer: SocketAddr,
+    /// The client's address: the peer, or what a trusted proxy says the client is
+    /// (`http.trusted_proxies`, see `http::client_addr`).
+    pub client: IpAddr,
     /// Path parameters filled by the router.
     pub params: HashMap<&'static str, String>,
+    /// The matched route's template (`unmatched` before routing or when none matched).
+    pub route: &'static str,
 }
 
 impl Req {
@@ -67,9 +72,10 @@ impl Req {
             .map(|(_, v)| v)
     }
 
-    /// The client address as text, for throttling and audit.
+    /// The client address as text, for throttling and audit (behind a trusted proxy, the
+    /// address it forwarded).
     pub fn client_ip(&self) -> String {
-        self.peer.ip().to_string()
+        self.client.to_string()
     }
 
     /// Decodes a JSON body into `T`: syntax errors are `invalid_json`, shape errors are
@@ -136,7 +142,9 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            client: IpAddr::from([127, 0, 0, 1]),
             params: HashMap::new(),
+            route: "unmatched",
         }
     }
 

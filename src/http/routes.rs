@@ -326,6 +326,7 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
     }
     let mut allowed: Vec<&str> = Vec::new();
     if let Some(Entry { route, segs, .. }) = find(&req.method, &parts[..n], &mut allowed) {
+        req.route = route.path;
         for (s, a) in segs.iter().zip(&parts[..n]) {
             if let Seg::Param(name) = s {
                 req.params.insert(name, (*a).to_string());

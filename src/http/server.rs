@@ -40,6 +40,29 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
+/// Longest `X-Request-Id` taken from a client; a longer or otherwise unfit one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The request's ID: the client's `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID`]
+/// visible ASCII characters, else a new one.
+fn request_id(rq: &tiny_http::Request) -> String {
+    let given = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("X-Request-Id"))
+        .map(|h| h.value.as_str());
+    match given {
+        Some(v)
+            if !v.is_empty()
+                && v.len() <= MAX_REQUEST_ID
+                && v.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            v.to_string()
+        }
+        _ => crate::crypto::new_id("req"),
+    }
+}
+
 /// The connection limits handed to tiny_http, from the configuration.
 fn limits(app: &App) -> tiny_http::Limits {
     let read = Duration::from_secs(app.config.read_timeout_secs);
@@ -60,11 +83,31 @@ fn limits(app: &App) -> tiny_http::Limits {
 }
 
 /// Serves until `stop` is set (SIGINT/SIGTERM), then finishes in-flight requests and returns.
-pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+/// `metrics` is the separate `/metrics` listener (`metrics.listen`), when configured.
+pub fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     let front = Arc::new(
         tiny_http::Server::from_listener_with_limits(listener, None, limits(&app))
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
+    let weak = Arc::downgrade(&front);
+    app.metrics.set_connection_source(Box::new(move || {
+        weak.upgrade().map_or((0, 0, 0), |f| {
+            (
+                f.num_connections() as u64,
+                f.refused_connections() as u64,
+                f.deadline_closes() as u64,
+            )
+        })
+    }));
+    let metrics_thread = match metrics {
+        Some(l) => Some(serve_metrics(app.clone(), l, stop.clone())?),
+        None => None,
+    };
     let workers = app.config.workers;
     let resets = crate::service::passwords::spawn_reset_worker(app.clone(), stop.clone())?;
     let shared = Arc::new(Shared {
@@ -84,8 +127,68 @@ pub fn serve(app: Arc<App>, listener: TcpListener, stop: Arc<AtomicBool>) -> std
         let _ = h.join();
     }
     let _ = resets.join();
+    if let Some(t) = metrics_thread {
+        let _ = t.join();
+    }
     log::info!("http server stopped");
     Ok(())
+}
+
+/// The separate metrics listener: one thread, `GET /metrics` only, small limits.
+fn serve_metrics(
+    app: Arc<App>,
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let limits = tiny_http::Limits {
+        max_header_bytes: 8 * 1024,
+        max_connections: 16,
+        read_timeout: Some(Duration::from_secs(10)),
+        write_timeout: Some(Duration::from_secs(10)),
+        header_timeout: Some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    let server = tiny_http::Server::from_listener_with_limits(listener, None, limits)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || loop {
+            match server.recv_timeout(Duration::from_millis(100)) {
+                Ok(Some(rq)) => {
+                    let path = rq.url().split('?').next().unwrap_or("");
+                    let method = rq.method().as_str().to_ascii_uppercase();
+                    let resp = if path != "/metrics" {
+                        problem::http(
+                            404,
+                            "not_found",
+                            "Not found",
+                            "this listener serves /metrics only",
+                        )
+                    } else if method != "GET" && method != "HEAD" {
+                        problem::http(
+                            405,
+                            "method_not_allowed",
+                            "Method not allowed",
+                            "this route accepts GET, HEAD",
+                        )
+                        .header("Allow", "GET, HEAD")
+                    } else {
+                        let auth = rq
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv("Authorization"))
+                            .map(|h| h.value.as_str().to_string());
+                        super::metrics_endpoint::answer(&app, auth.as_deref())
+                    };
+                    let bytes = resp.to_bytes(true, method == "HEAD");
+                    rq.close_connection_after();
+                    let _ = write_to(rq.into_writer(), &bytes);
+                }
+                Ok(None) if stop.load(Ordering::Relaxed) => return,
+                Ok(None) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        })
 }
 
 fn worker(front: &tiny_http::Server, shared: &Shared) {
@@ -127,6 +230,9 @@ fn too_large() -> Resp {
 
 fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let start = Instant::now();
+    let id = request_id(&rq);
+    // Every line logged on this thread until the answer is written carries the ID.
+    let _scope = crate::logging::enter_request(&id);
     let peer = rq
         .remote_addr()
         .copied()
@@ -136,12 +242,16 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let logged_path =
         access_log_enabled().then(|| rq.url().split('?').next().unwrap_or("").to_string());
 
+    let mut route = "unmatched";
+    let mut client = peer.ip();
     let outcome = if rq.body_length().is_some_and(|n| n > MAX_BODY) {
         // Refused from the headers alone: the body is neither read nor drained, and the
         // connection closes after the answer.
         Ok((too_large(), true))
     } else {
-        catch_unwind(AssertUnwindSafe(|| process(shared, &mut rq, peer, &method)))
+        catch_unwind(AssertUnwindSafe(|| {
+            process(shared, &mut rq, peer, &method, &mut route, &mut client)
+        }))
     };
     let (resp, must_close) = outcome.unwrap_or_else(|_| {
         (
@@ -154,6 +264,7 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
             true,
         )
     });
+    let resp = resp.header("X-Request-Id", id.as_str());
     let close = must_close || wants_close(&rq) || shared.stop.load(Ordering::Relaxed);
     if close {
         rq.close_connection_after();
@@ -162,8 +273,10 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let head = method == "HEAD";
     let bytes = resp.to_bytes(close, head);
     let _ = write_to(rq.into_writer(), &bytes);
+    let took = start.elapsed();
+    shared.app.metrics.request(&method, route, status, took);
     if let Some(path) = logged_path {
-        access_log(&method, &path, status, start);
+        access_log(&method, &path, route, status, client, took);
     }
 }
 
@@ -171,14 +284,28 @@ fn access_log_enabled() -> bool {
     log::log_enabled!(target: "tenantry::access", log::Level::Info)
 }
 
-/// Logs one line per request: method, path without query, status, duration. Path segments
-/// that carry tokens are redacted.
-fn access_log(method: &str, path: &str, status: u16, start: Instant) {
+/// Logs one line per request, with the fields as fields: method, path without query,
+/// route template, status, client address, duration. Path segments that carry tokens are
+/// redacted; the query never appears (tokens travel there).
+fn access_log(
+    method: &str,
+    path: &str,
+    route: &str,
+    status: u16,
+    client: std::net::IpAddr,
+    took: Duration,
+) {
     let path = super::routes::loggable_path(path);
+    let ms = (took.as_secs_f64() * 10_000.0).round() / 10.0;
     log::info!(
         target: "tenantry::access",
-        "{method} {path} {status} {:.1}ms",
-        start.elapsed().as_secs_f64() * 1000.0
+        method = method,
+        path = path.as_str(),
+        route = route,
+        status = status,
+        client:% = client,
+        duration_ms = ms;
+        "{method} {path} {status} {ms:.1}ms"
     );
 }
 
@@ -241,6 +368,8 @@ fn process(
     rq: &mut tiny_http::Request,
     peer: SocketAddr,
     method: &str,
+    route: &mut &'static str,
+    client: &mut std::net::IpAddr,
 ) -> (Resp, bool) {
     if !rq.url().starts_with('/') {
         return (
@@ -265,6 +394,11 @@ fn process(
             Ok(b) => body = b,
             Err(BodyError::TooLarge) => return (too_large(), true),
             Err(BodyError::Late) => {
+                shared
+                    .app
+                    .metrics
+                    .body_deadline_closes
+                    .fetch_add(1, Ordering::Relaxed);
                 return (
                     problem::http(
                         408,
@@ -273,7 +407,7 @@ fn process(
                         "the request body did not arrive in time",
                     ),
                     true,
-                )
+                );
             }
             Err(BodyError::Broken) => {
                 return (
@@ -288,23 +422,52 @@ fn process(
             }
         }
     }
+    let headers: Vec<(String, String)> = rq
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let config = &shared.app.config;
+    *client = super::client_addr::client_addr(
+        peer.ip(),
+        &headers,
+        &config.trusted_proxies,
+        config.forwarded_header,
+    );
     let mut req = Req {
         method: method.to_string(),
         path,
         query,
-        headers: rq
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_string(),
-                )
-            })
-            .collect(),
+        headers,
         body,
         peer,
+        client: *client,
         params: Default::default(),
+        route: "unmatched",
     };
-    (routes::dispatch(&shared.app, &mut req), false)
+    if req.path == "/metrics" && config.metrics_token.is_some() {
+        *route = "/metrics";
+        if method != "GET" && method != "HEAD" {
+            let resp = problem::http(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                "this route accepts GET, HEAD",
+            )
+            .header("Allow", "GET, HEAD");
+            return (resp, false);
+        }
+        return (
+            super::metrics_endpoint::answer(&shared.app, req.header("authorization")),
+            false,
+        );
+    }
+    let resp = routes::dispatch(&shared.app, &mut req);
+    *route = req.route;
+    (resp, false)
 }

@@ -98,6 +98,8 @@ enum Slot {
 pub struct PluginHost {
     engine: Engine,
     plugins: BTreeMap<String, Slot>,
+    /// Call counts and durations, when the host runs inside the server.
+    metrics: Option<crate::metrics::PluginMetrics>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -158,7 +160,17 @@ impl PluginHost {
             };
             plugins.insert(cfg.name.clone(), slot);
         }
-        Ok(PluginHost { engine, plugins })
+        Ok(PluginHost {
+            engine,
+            plugins,
+            metrics: None,
+        })
+    }
+
+    /// Records every hook call (count by outcome, duration) into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::PluginMetrics) -> PluginHost {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn ready(&self, name: &str, kind: HookKind) -> HookResult<Arc<Loaded>> {
@@ -184,7 +196,36 @@ impl PluginHost {
     }
 
     /// Runs `f` against a fresh instance of plugin `name`, within its limits and deadline.
+    /// Every hook call passes here: this is where calls are counted and timed.
     fn call<R>(
+        &self,
+        name: &str,
+        kind: HookKind,
+        f: impl FnOnce(
+            &Loaded,
+            &mut Store<HostState>,
+            &wasmtime::component::Instance,
+        ) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        let started = Instant::now();
+        let result = self.call_unmeasured(name, kind, f);
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => outcome_label(e),
+            };
+            // Only configured plugins get a label: an unknown name is not a new series.
+            let plugin = if self.plugins.contains_key(name) {
+                name
+            } else {
+                "unknown"
+            };
+            m.record(plugin, kind.world(), outcome, started.elapsed());
+        }
+        result
+    }
+
+    fn call_unmeasured<R>(
         &self,
         name: &str,
         kind: HookKind,
@@ -226,6 +267,20 @@ impl PluginHost {
             log::warn!("plugin {name}: call failed: {err} ({e:#})");
             err
         })
+    }
+}
+
+/// The metrics label of a failed call (`ok` is a call the plugin answered, whatever its
+/// answer says).
+fn outcome_label(e: &HookError) -> &'static str {
+    match e {
+        HookError::Unavailable(_) => "unavailable",
+        HookError::Trap(_) => "trap",
+        HookError::Timeout => "timeout",
+        HookError::MemoryLimit => "memory_limit",
+        HookError::Busy => "busy",
+        HookError::InvalidOutput(_) => "invalid_output",
+        HookError::Plugin { .. } => "plugin_error",
     }
 }
 

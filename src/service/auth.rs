@@ -30,6 +30,27 @@ pub struct SessionInfo {
 
 /// Signs a user in with email and password from `client` (an IP address string).
 pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<NewSession> {
+    let hasher_busy = std::cell::Cell::new(false);
+    let result = login_checked(app, email, password, client, &hasher_busy);
+    app.metrics.sign_in(match &result {
+        Ok(_) => "success",
+        Err(Error::InvalidCredentials) => "failure",
+        // The hasher queue was full: a rate-limit answer too, but not the throttle's.
+        Err(Error::RateLimited { .. }) if hasher_busy.get() => "busy",
+        Err(Error::RateLimited { .. }) => "throttled",
+        Err(Error::Sso { .. }) => "sso_required",
+        Err(_) => "error",
+    });
+    result
+}
+
+fn login_checked(
+    app: &App,
+    email: &str,
+    password: &Secret,
+    client: &str,
+    hasher_busy: &std::cell::Cell<bool>,
+) -> Result<NewSession> {
     let account_key = Email::parse(email)
         .map(|e| e.as_str().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
@@ -48,8 +69,11 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
         Ok(e) => app.store.read(|c| c.credentials_by_email(&e))?,
         Err(_) => None,
     };
-    let busy = |_| Error::RateLimited {
-        retry_after_secs: 1,
+    let busy = |_| {
+        hasher_busy.set(true);
+        Error::RateLimited {
+            retry_after_secs: 1,
+        }
     };
     let ok = match creds.as_ref().and_then(|c| c.password_hash.as_ref()) {
         Some(h) => app.hasher.verify(password, h).map_err(busy)?,

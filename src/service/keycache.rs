@@ -109,6 +109,9 @@ pub struct KeyCache {
     orgs: RwLock<HashMap<OrgId, bool>>,
     gate: Mutex<()>,
     last_flush: Mutex<Option<std::time::Instant>>,
+    /// Look-ups answered from memory, and from the database (metrics).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 fn now() -> i64 {
@@ -127,14 +130,25 @@ impl KeyCache {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Key look-ups so far: (answered from the cache, loaded from the database).
+    pub fn lookups(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
     fn entry(&self, store: &Store, id: &KeyId) -> Result<Arc<Entry>> {
         if let Some(e) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(e.clone());
         }
         let _g = self.gate();
         if let Some(e) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(e.clone());
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let record = store.read(|c| c.api_key(id))?;
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if record.is_none() && keys.len() > NEGATIVE_CAP {

@@ -470,6 +470,7 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
     let now = crate::service::now();
     match result {
         Ok(()) => {
+            app.metrics.delivery("sent");
             app.store.write(|tx| tx.email_sent(row.id, now))?;
             log::info!(
                 "email {} ({}) delivered after {} attempt(s)",
@@ -479,6 +480,7 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if e.permanent => {
+            app.metrics.delivery("failed");
             app.store.write(|tx| tx.email_failed(row.id, &e.message))?;
             log::warn!(
                 "email {} ({}) failed permanently: {}",
@@ -488,6 +490,7 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if now - row.created_at >= app.config.email_give_up_secs => {
+            app.metrics.delivery("failed");
             app.store
                 .write(|tx| tx.email_failed(row.id, &format!("gave up: {}", e.message)))?;
             log::warn!(
@@ -499,6 +502,7 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) => {
+            app.metrics.delivery("retry");
             let at = now + backoff_secs(row.attempts);
             app.store
                 .write(|tx| tx.email_retry(row.id, at, &e.message))?;

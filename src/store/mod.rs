@@ -56,6 +56,8 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_freed: Condvar,
+    /// Durations of write transactions (exported as a metric).
+    write_latency: crate::metrics::Timing,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,6 +120,7 @@ impl Store {
             writer: Mutex::new(writer),
             readers: Mutex::new(readers),
             reader_freed: Condvar::new(),
+            write_latency: Default::default(),
         })
     }
 
@@ -170,19 +173,30 @@ impl Store {
             writer: Mutex::new(writer),
             readers: Mutex::new(readers),
             reader_freed: Condvar::new(),
+            write_latency: Default::default(),
         })
     }
 
     /// Runs `f` in one IMMEDIATE transaction; commits when it returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let tx = Tx(tx);
-        let out = f(&tx)?;
-        tx.0.commit().map_err(db_err)?;
-        Ok(out)
+        let started = std::time::Instant::now();
+        let out = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let tx = Tx(tx);
+            let out = f(&tx)?;
+            tx.0.commit().map_err(db_err)?;
+            Ok(out)
+        })();
+        self.write_latency.observe(started.elapsed());
+        out
+    }
+
+    /// The timing of write transactions (from `BEGIN IMMEDIATE` to commit or rollback).
+    pub fn write_latency(&self) -> crate::metrics::Timing {
+        self.write_latency.clone()
     }
 
     /// Runs `f` on a pooled read connection (a consistent snapshot per statement).

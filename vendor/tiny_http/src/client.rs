@@ -400,6 +400,7 @@ impl Iterator for ClientConnection {
                 }
 
                 Err(ReadError::HeaderTimeout) => {
+                    self.limits.deadline_closes.fetch_add(1, Ordering::Relaxed);
                     self.refuse(
                         408,
                         "request_timeout",
@@ -413,6 +414,7 @@ impl Iterator for ClientConnection {
                     if matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) =>
                 {
                     // request timeout (a socket read timeout is `WouldBlock` on Unix)
+                    self.limits.deadline_closes.fetch_add(1, Ordering::Relaxed);
                     self.refuse(
                         408,
                         "request_timeout",

@@ -144,6 +144,8 @@ pub struct Server {
     // PATCH(limits): open connections, and connections refused at the cap
     open: Arc<AtomicUsize>,
     refused: Arc<AtomicUsize>,
+    // PATCH(metrics): connections closed with 408 because a deadline passed
+    deadline_closes: Arc<AtomicUsize>,
 }
 
 /// PATCH(limits): limits applied to every connection.
@@ -169,6 +171,9 @@ pub struct Limits {
     pub prefetch_budget: Option<Arc<ByteBudget>>,
     /// Time from the end of the header to the end of a prefetched body; past it: 408.
     pub body_timeout: Option<Duration>,
+    /// PATCH(metrics): counts connections closed with 408 (header, idle or body deadline);
+    /// read through `Server::deadline_closes`.
+    pub deadline_closes: Arc<AtomicUsize>,
 }
 
 impl Default for Limits {
@@ -183,6 +188,7 @@ impl Default for Limits {
             prefetch_body_bytes: 1024,
             prefetch_budget: None,
             body_timeout: None,
+            deadline_closes: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -353,6 +359,7 @@ impl Server {
         let messages = MessagesQueue::with_capacity(8);
         let open = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
+        let deadline_closes = limits.deadline_closes.clone();
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
@@ -459,6 +466,7 @@ impl Server {
             listening_addr: local_addr,
             open,
             refused,
+            deadline_closes,
         })
     }
 
@@ -486,6 +494,12 @@ impl Server {
     /// PATCH(limits): connections closed at accept because `max_connections` were open.
     pub fn refused_connections(&self) -> usize {
         self.refused.load(Relaxed)
+    }
+
+    /// PATCH(metrics): connections closed with 408 because a header, idle or body deadline
+    /// passed.
+    pub fn deadline_closes(&self) -> usize {
+        self.deadline_closes.load(Relaxed)
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
