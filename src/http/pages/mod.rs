@@ -89,6 +89,30 @@ pub fn message(
     }
 }
 
+/// A message page with several links (the first is the main action).
+pub fn message_links(
+    app: &App,
+    status: u16,
+    heading: &str,
+    text: &str,
+    links: &[(&str, &str)],
+) -> Resp {
+    let links: Vec<_> = links
+        .iter()
+        .map(|(href, text)| json!({"href": href, "text": text}))
+        .collect();
+    let data = json!({ "heading": heading, "text": text, "links": links });
+    match app.views.page("message", heading, &data) {
+        Ok(html) => Resp::html(status, html),
+        Err(e) => {
+            log::error!("{e}");
+            Resp::new(500)
+                .header("Content-Type", "text/plain")
+                .body(b"internal error".to_vec())
+        }
+    }
+}
+
 /// The page shown when a page handler fails.
 pub fn error_page(app: &App, e: &Error) -> Resp {
     let (status, _, title) = super::problem::classify(e);
