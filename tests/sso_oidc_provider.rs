@@ -181,11 +181,31 @@ impl OpAgent {
                     .and_then(|rest| rest.split('"').next())
                     .unwrap_or_else(|| panic!("no form on the provider's page: {html}"))
                     .to_string();
-                self.login_pages += 1;
-                let body = format!("login={login}");
+                let action = action
+                    .strip_prefix(&origin)
+                    .unwrap_or(&action)
+                    .to_string();
+                let hidden = hidden_inputs(&html);
+                let body = if hidden.is_empty() {
+                    // The provider's login page.
+                    self.login_pages += 1;
+                    format!("login={login}")
+                } else {
+                    // A page that posts itself (e.g. ending the previous account's session
+                    // when another one signs in): submit it as a browser's script would.
+                    let fields: Vec<(&str, &str)> = hidden
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    String::from_utf8(crate::support::forms::form(&fields)).unwrap()
+                };
                 let r = self.send("POST", &action, Some(body.as_bytes()));
-                assert_eq!(r.status, 303, "login at the provider: {}", r.text());
-                path = r.header("location").unwrap().to_string();
+                assert_eq!(r.status, 303, "post to the provider: {}", r.text());
+                let next = r.header("location").unwrap().to_string();
+                path = next.strip_prefix(&origin).map_or(next.clone(), str::to_string);
+                if !path.starts_with('/') {
+                    return path;
+                }
                 continue;
             }
             assert!(
@@ -205,6 +225,18 @@ impl OpAgent {
         }
         panic!("the provider redirected too often");
     }
+}
+
+/// The hidden inputs (`name`, `value`) of a page's form, HTML entities of the values decoded.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once("value=\"")?.1.split('"').next()?;
+            Some((name.to_string(), unescape(value)))
+        })
+        .collect()
 }
 
 fn binding_cookie(r: &Response) -> String {

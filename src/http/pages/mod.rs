@@ -77,6 +77,7 @@ pub fn message(
         "text": text,
         "link": link.map(|l| l.0),
         "link_text": link.map(|l| l.1),
+        "links": [],
     });
     match app.views.page("message", heading, &data) {
         Ok(html) => Resp::html(status, html),
@@ -101,7 +102,7 @@ pub fn message_links(
         .iter()
         .map(|(href, text)| json!({"href": href, "text": text}))
         .collect();
-    let data = json!({ "heading": heading, "text": text, "links": links });
+    let data = json!({ "heading": heading, "text": text, "link": null, "links": links });
     match app.views.page("message", heading, &data) {
         Ok(html) => Resp::html(status, html),
         Err(e) => {
