@@ -1023,8 +1023,10 @@ fn a_plugin_built_against_the_2_0_contract_still_loads_and_signs_in() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     approve_domain(&mut admin, &org, "fixture.test");
+    // Mode `kv` calls the host (settings, key-value storage) in both hooks, so the 2.0.0
+    // imports are really served by this host's 2.1.0 `host`.
     let mut browser = server.session();
-    let r = browser.get("/sso/fixture/start?email=ok%40fixture.test");
+    let r = browser.get("/sso/fixture/start?email=kv%40fixture.test");
     assert_eq!(r.status, 303, "{}", r.text());
     let binding = binding_cookie(&r);
     let location = r.header("location").unwrap().to_string();
@@ -1037,13 +1039,16 @@ fn a_plugin_built_against_the_2_0_contract_still_loads_and_signs_in() {
     let r = browser.request(
         "GET",
         &format!(
-            "/sso/fixture/callback?mode=ok&email=ok%40fixture.test&email_verified=true&state={state}"
+            "/sso/fixture/callback?mode=kv&email=kv%40fixture.test&email_verified=true&state={state}"
         ),
         &[("Cookie", &cookie)],
         None,
     );
     assert_eq!(r.status, 303, "{}", r.text());
-    assert_eq!(browser.get("/api/v1/me").status, 200);
+    let me = browser.get("/api/v1/me");
+    assert_eq!(me.status, 200, "{}", me.text());
+    // The name counts the plugin's calls, kept in its storage between the two hooks.
+    assert_eq!(me.json()["name"], "calls:2", "{}", me.text());
     // ... and signs them out here only; the configuration test says what it cannot check.
     let r = browser.post_json("/api/v1/auth/logout", &json!({}));
     assert!(r.json()["provider_sign_out_url"].is_null(), "{}", r.text());

@@ -336,6 +336,67 @@ fn link(
         &mut linker,
         |s| s,
     )?;
-    linker.define_unknown_imports_as_traps(component)?;
+    define_other_imports_as_traps(&mut linker, engine, component)?;
     linker.instantiate_pre(component)
+}
+
+/// Defines every import the host does not grant as functions that trap. (wasmtime's
+/// `define_unknown_imports_as_traps` would also stub `host@2.0.0` of a component built
+/// against 2.0.0, shadowing the 2.1.0 `host` the linker otherwise matches to it
+/// semver-compatibly.)
+fn define_other_imports_as_traps(
+    linker: &mut Linker<HostState>,
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, import) in ty.imports(engine) {
+        if is_granted_import(name) {
+            continue;
+        }
+        match import.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let mut inner = linker.instance(name)?;
+                for (item, export) in instance.exports(engine) {
+                    stub_import(&mut inner, name, item, export.ty)?;
+                }
+            }
+            other => stub_import(&mut linker.root(), "", name, other)?,
+        }
+    }
+    Ok(())
+}
+
+/// One import item defined as a trap (a function) or an opaque host resource.
+fn stub_import(
+    linker: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+    parent: &str,
+    name: &str,
+    item: wasmtime::component::types::ComponentItem,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    match item {
+        ComponentItem::ComponentFunc(_) => {
+            let full = if parent.is_empty() {
+                name.to_string()
+            } else {
+                format!("{parent}#{name}")
+            };
+            linker.func_new(name, move |_, _, _, _| {
+                Err(wasmtime::Error::msg(format!(
+                    "unknown import: `{full}` has not been defined"
+                )))
+            })
+        }
+        ComponentItem::Resource(_) => linker.resource(
+            name,
+            wasmtime::component::ResourceType::host::<()>(),
+            |_, _| Ok(()),
+        ),
+        ComponentItem::Type(_) => Ok(()),
+        other => Err(wasmtime::Error::msg(format!(
+            "the host cannot provide import `{name}` ({other:?})"
+        ))),
+    }
 }
