@@ -181,10 +181,7 @@ impl OpAgent {
                     .and_then(|rest| rest.split('"').next())
                     .unwrap_or_else(|| panic!("no form on the provider's page: {html}"))
                     .to_string();
-                let action = action
-                    .strip_prefix(&origin)
-                    .unwrap_or(&action)
-                    .to_string();
+                let action = action.strip_prefix(&origin).unwrap_or(&action).to_string();
                 let hidden = hidden_inputs(&html);
                 let body = if hidden.is_empty() {
                     // The provider's login page.
@@ -202,7 +199,9 @@ impl OpAgent {
                 let r = self.send("POST", &action, Some(body.as_bytes()));
                 assert_eq!(r.status, 303, "post to the provider: {}", r.text());
                 let next = r.header("location").unwrap().to_string();
-                path = next.strip_prefix(&origin).map_or(next.clone(), str::to_string);
+                path = next
+                    .strip_prefix(&origin)
+                    .map_or(next.clone(), str::to_string);
                 if !path.starts_with('/') {
                     return path;
                 }
@@ -781,7 +780,14 @@ fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_s
     let run = |plugin: &str| {
         crate::cli::tenantry(
             &[
-                "plugin", "test", plugin, "--config", &config, "--data-dir", &data, "--org",
+                "plugin",
+                "test",
+                plugin,
+                "--config",
+                &config,
+                "--data-dir",
+                &data,
+                "--org",
                 "acme",
             ],
             None,
@@ -792,7 +798,8 @@ fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_s
     let out = run("op-wrong-host");
     assert_eq!(out.code(), Some(2), "{}{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains(&format!("fix: add `{host}` to this plugin's allowed_hosts")),
+        out.stdout
+            .contains(&format!("fix: add `{host}` to this plugin's allowed_hosts")),
         "{}",
         out.stdout
     );
@@ -801,7 +808,14 @@ fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_s
     assert!(out.stdout.contains("every check passed"), "{}", out.stdout);
     let out = crate::cli::tenantry(
         &[
-            "plugin", "test", "op", "--json", "--config", &config, "--data-dir", &data,
+            "plugin",
+            "test",
+            "op",
+            "--json",
+            "--config",
+            &config,
+            "--data-dir",
+            &data,
         ],
         None,
         &[],
@@ -833,7 +847,12 @@ fn sign_out_at_provider(agent: &mut OpAgent, url: &str) -> String {
     let body = crate::support::forms::form(&[("xsrf", &xsrf), ("logout", "yes")]);
     let action = action.strip_prefix(&origin).unwrap_or(&action).to_string();
     let r = agent.send("POST", &action, Some(&body));
-    assert!((300..400).contains(&r.status), "confirm: {} {}", r.status, r.text());
+    assert!(
+        (300..400).contains(&r.status),
+        "confirm: {} {}",
+        r.status,
+        r.text()
+    );
     r.header("location").unwrap().to_string()
 }
 

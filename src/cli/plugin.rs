@@ -84,11 +84,8 @@ fn test(common: &Common, name: &str, org: Option<&str>, json: bool) -> Result<()
             Some(org.id)
         }
     };
-    let result = crate::service::sso::run_checks(
-        &app,
-        name,
-        org_id.as_ref().map_or("", |id| id.as_str()),
-    );
+    let result =
+        crate::service::sso::run_checks(&app, name, org_id.as_ref().map_or("", |id| id.as_str()));
     if json {
         println!("{:#}", serde_json::json!(result));
     } else {

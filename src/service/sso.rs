@@ -586,7 +586,9 @@ pub fn finish(
             let mut q = form_urlencoded::Serializer::new(String::new());
             q.append_pair(
                 "email",
-                flow.login_hint.as_deref().unwrap_or(identity.email.as_str()),
+                flow.login_hint
+                    .as_deref()
+                    .unwrap_or(identity.email.as_str()),
             );
             if let Some(next) = &flow.next {
                 q.append_pair("next", next);

@@ -142,7 +142,12 @@ pub(crate) fn run() -> Vec<Check> {
         token_endpoint(&settings, &provider, m, &mut out);
     }
     if let Some(endpoint) = &provider.userinfo_endpoint {
-        match send("GET", endpoint, &[("accept", "application/json")], Vec::new()) {
+        match send(
+            "GET",
+            endpoint,
+            &[("accept", "application/json")],
+            Vec::new(),
+        ) {
             Ok(r) => out.push(pass(
                 "userinfo",
                 format!(
@@ -261,7 +266,10 @@ fn jwks(provider: &Provider, out: &mut Vec<Check>) {
         Ok(r) => match net::parse_object(&r.body).map(|doc| crate::jwt::parse_jwks(&doc)) {
             Some(Ok(keys)) if !keys.is_empty() => out.push(pass(
                 "jwks",
-                format!("JWKS fetched from {url}: {} usable signing key(s)", keys.len()),
+                format!(
+                    "JWKS fetched from {url}: {} usable signing key(s)",
+                    keys.len()
+                ),
             )),
             Some(Ok(_)) => out.push(fail(
                 "jwks",
@@ -285,12 +293,20 @@ fn jwks(provider: &Provider, out: &mut Vec<Check>) {
 /// The token endpoint: reachable, and accepting the client's credentials. It is sent a code
 /// that cannot exist: `invalid_client` (or HTTP 401) means the credentials were refused;
 /// another 4xx (`invalid_grant`, …) means they were accepted and only the code refused.
-fn token_endpoint(settings: &Settings, provider: &Provider, method: AuthMethod, out: &mut Vec<Check>) {
+fn token_endpoint(
+    settings: &Settings,
+    provider: &Provider,
+    method: AuthMethod,
+    out: &mut Vec<Check>,
+) {
     let url = &provider.token_endpoint;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", "tenantry-configuration-test"),
-        ("code_verifier", "tenantry-configuration-test-verifier-0123456789abcdef"),
+        (
+            "code_verifier",
+            "tenantry-configuration-test-verifier-0123456789abcdef",
+        ),
     ];
     let secret = settings.client_secret.as_deref().unwrap_or_default();
     let basic;

@@ -198,7 +198,10 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<(Identity, Option<String
         }
         settings.trust_email_without_verified_claim
     };
-    let sign_out_data = match (&provider.end_session_endpoint, settings.sign_out_at_provider) {
+    let sign_out_data = match (
+        &provider.end_session_endpoint,
+        settings.sign_out_at_provider,
+    ) {
         (Some(endpoint), true) => Some(
             json!({ "v": 1, "end_session_endpoint": endpoint, "id_token": tokens.id_token })
                 .to_string(),

@@ -28,9 +28,7 @@ mod provider;
 mod settings;
 mod util;
 
-use exports::tenantry::plugin::sso_extras::{
-    self, Check, Session, SignOutRequest, StartOptions,
-};
+use exports::tenantry::plugin::sso_extras::{self, Check, Session, SignOutRequest, StartOptions};
 use exports::tenantry::plugin::sso_hooks::{
     FinishRequest, Guest, Identity, PluginError, StartRequest, StartResponse,
 };

@@ -127,8 +127,7 @@ pub fn logout(app: &App, req: &Req) -> Result<Resp> {
     }
     // Single sign-on that signs out at the provider too: the provider ends its session and
     // sends the browser back to the sign-in page.
-    let next = provider.unwrap_or_else(|| {
-        safe_next(req.form().get("next")).unwrap_or_else(|| "/login".into())
-    });
+    let next = provider
+        .unwrap_or_else(|| safe_next(req.form().get("next")).unwrap_or_else(|| "/login".into()));
     Ok(Resp::see_other(&next).header("Set-Cookie", clear_cookie(app)))
 }
