@@ -993,6 +993,16 @@ pub(crate) static MATRIX: &[Cell] = &[
     (CV, "DELETE", "/api/v1/orgs/{org}/sso", None, 403, NOM),
     (OT, "DELETE", "/api/v1/orgs/{org}/sso", None, 404, NF),
     (AN, "DELETE", "/api/v1/orgs/{org}/sso", None, 401, UN),
+    // ---- POST /orgs/{org}/sso/test (org.update, like the other SSO settings writes)
+    (IA, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, FB),
+    (OW, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, FD),
+    (AD, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, FD),
+    (BI, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, FB),
+    (ME, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, FB),
+    (CA, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, NOM),
+    (CV, "POST", "/api/v1/orgs/{org}/sso/test", None, 403, NOM),
+    (OT, "POST", "/api/v1/orgs/{org}/sso/test", None, 404, NF),
+    (AN, "POST", "/api/v1/orgs/{org}/sso/test", None, 401, UN),
     // ---- POST /orgs/{org}/sso/domains/{domain}/verify (owners and admins; `sso` is off)
     (IA, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FB),
     (OW, "POST", "/api/v1/orgs/{org}/sso/domains/org-one.test/verify", None, 403, FD),

@@ -181,11 +181,30 @@ impl OpAgent {
                     .and_then(|rest| rest.split('"').next())
                     .unwrap_or_else(|| panic!("no form on the provider's page: {html}"))
                     .to_string();
-                self.login_pages += 1;
-                let body = format!("login={login}");
+                let action = action.strip_prefix(&origin).unwrap_or(&action).to_string();
+                let hidden = hidden_inputs(&html);
+                let body = if hidden.is_empty() {
+                    // The provider's login page.
+                    self.login_pages += 1;
+                    format!("login={login}")
+                } else {
+                    // A page that posts itself (e.g. ending the previous account's session
+                    // when another one signs in): submit it as a browser's script would.
+                    let fields: Vec<(&str, &str)> = hidden
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    String::from_utf8(crate::support::forms::form(&fields)).unwrap()
+                };
                 let r = self.send("POST", &action, Some(body.as_bytes()));
-                assert_eq!(r.status, 303, "login at the provider: {}", r.text());
-                path = r.header("location").unwrap().to_string();
+                assert_eq!(r.status, 303, "post to the provider: {}", r.text());
+                let next = r.header("location").unwrap().to_string();
+                path = next
+                    .strip_prefix(&origin)
+                    .map_or(next.clone(), str::to_string);
+                if !path.starts_with('/') {
+                    return path;
+                }
                 continue;
             }
             assert!(
@@ -207,6 +226,18 @@ impl OpAgent {
     }
 }
 
+/// The hidden inputs (`name`, `value`) of a page's form, HTML entities of the values decoded.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once("value=\"")?.1.split('"').next()?;
+            Some((name.to_string(), unescape(value)))
+        })
+        .collect()
+}
+
 fn binding_cookie(r: &Response) -> String {
     r.header_all("set-cookie")
         .iter()
@@ -223,6 +254,8 @@ struct World {
     server: TestServer,
     admin: Session,
     org: String,
+    /// The server's configuration file.
+    config: PathBuf,
 }
 
 /// One provider client: (tenantry plugin name, client metadata, plugin settings that replace
@@ -271,6 +304,8 @@ fn world(clients: &[ClientSpec<'_>], accounts: Value) -> World {
         .map(|(name, client, _)| {
             let mut c = client.clone();
             c["redirect_uris"] = json!([format!("{base}/sso/{name}/callback")]);
+            // Where the provider may send the browser after a sign-out there.
+            c["post_logout_redirect_uris"] = json!([format!("{base}/login")]);
             c
         })
         .collect();
@@ -292,6 +327,7 @@ fn world(clients: &[ClientSpec<'_>], accounts: Value) -> World {
         server,
         admin,
         org,
+        config,
     };
     w.use_plugin(names[0]);
     let org = w.org.clone();
@@ -581,4 +617,469 @@ fn provider_sessions_refused_identities_and_replayed_callbacks() {
     let last = w.last_error();
     assert_eq!(last["kind"], "temporary", "{last}");
     assert_eq!(last["code"], "upstream_unavailable", "{last}");
+}
+
+/// A page's HTML with the entities the templates escape decoded back.
+fn unescape(html: &str) -> String {
+    html.replace("&#x3D;", "=")
+        .replace("&#x60;", "`")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The configuration test as the organization's owner runs it through the API.
+fn config_test(w: &mut World, plugin: Option<&str>) -> Value {
+    let body = match plugin {
+        Some(p) => json!({ "plugin": p }),
+        None => json!({}),
+    };
+    let r = w
+        .admin
+        .post_json(&format!("/api/v1/orgs/{}/sso/test", w.org), &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// The check named `name` of a configuration test's result.
+fn check<'a>(result: &'a Value, name: &str) -> &'a Value {
+    result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {result}"))
+}
+
+#[test]
+fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_signs_in() {
+    let mut w = world(
+        &[
+            (
+                "op",
+                json!({"client_id": "rp", "client_secret": "rp-secret-1",
+                       "token_endpoint_auth_method": "client_secret_basic"}),
+                &[("sign_out_at_provider", "true")],
+            ),
+            (
+                // The allowlist names the provider's host without its port.
+                "op-wrong-host",
+                json!({"client_id": "rp-host", "client_secret": "host-secret-1"}),
+                &[("allowed_host", "127.0.0.1")],
+            ),
+            (
+                "op-wrong-secret",
+                json!({"client_id": "rp-wrong", "client_secret": "the-right-secret"}),
+                &[("client_secret", "a-wrong-secret")],
+            ),
+        ],
+        json!({ "ann": account("ann@example.test", true) }),
+    );
+    let host = w.op.host_port();
+
+    // Nobody has signed in yet; every check passes against the real provider.
+    let good = config_test(&mut w, None);
+    assert_eq!(good["plugin"], "op", "{good}");
+    assert_eq!(good["ok"], true, "{good}");
+    for name in [
+        "plugin",
+        "settings",
+        "discovery",
+        "issuer",
+        "jwks",
+        "token_endpoint_auth",
+        "token_endpoint",
+        "userinfo",
+        "end_session",
+    ] {
+        assert_eq!(check(&good, name)["ok"], true, "{name}: {good}");
+    }
+    assert!(
+        check(&good, "token_endpoint_auth")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client_secret_basic"),
+        "{good}"
+    );
+    // The test signed nobody in and left no error behind.
+    let settings = w.admin.get(&format!("/api/v1/orgs/{}/sso", w.org)).json();
+    assert!(settings["last_error"].is_null(), "{settings}");
+
+    // A wrong allowlist: named, with the exact entry to add.
+    let bad = config_test(&mut w, Some("op-wrong-host"));
+    assert_eq!(bad["ok"], false, "{bad}");
+    let discovery = check(&bad, "discovery");
+    assert_eq!(discovery["ok"], false, "{bad}");
+    assert!(
+        discovery["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("host {host} is not in allowed_hosts")),
+        "{bad}"
+    );
+    assert!(
+        discovery["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("add `{host}` to this plugin's allowed_hosts")),
+        "{bad}"
+    );
+
+    // A client secret the provider refuses: found at the token endpoint, before a sign-in.
+    let bad = config_test(&mut w, Some("op-wrong-secret"));
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(check(&bad, "discovery")["ok"], true, "{bad}");
+    let token = check(&bad, "token_endpoint");
+    assert_eq!(token["ok"], false, "{bad}");
+    assert!(
+        token["detail"].as_str().unwrap().contains("invalid_client"),
+        "{bad}"
+    );
+    assert!(
+        token["fix"].as_str().unwrap().contains("client_secret"),
+        "{bad}"
+    );
+    assert!(!bad.to_string().contains("a-wrong-secret"), "{bad}");
+
+    // A plugin the organization may not use is refused.
+    let r = w.admin.post_json(
+        &format!("/api/v1/orgs/{}/sso/test", w.org),
+        &json!({"plugin": "nope"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // The settings page: "Test configuration" shows each check and its fix.
+    w.use_plugin("op-wrong-host");
+    let page = w.admin.get(&format!("/settings/orgs/{}/sso", w.org));
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("Test configuration"), "{html}");
+    let csrf = crate::support::forms::input_value(&html, "csrf_token").expect("csrf token");
+    let r = w.admin.request(
+        "POST",
+        &format!("/settings/orgs/{}/sso/test", w.org),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(&crate::support::forms::form(&[("csrf_token", &csrf)])),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = unescape(&r.text());
+    assert!(html.contains("Some checks failed"), "{html}");
+    assert!(
+        html.contains(&format!("host {host} is not in allowed_hosts")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("add `{host}` to this plugin")),
+        "{html}"
+    );
+
+    // The command line: the same checks; exit code 2 when one fails.
+    let config = w.config.display().to_string();
+    let data = w.server.data_dir().display().to_string();
+    let cwd = w.server.root_dir().to_path_buf();
+    let run = |plugin: &str| {
+        crate::cli::tenantry(
+            &[
+                "plugin",
+                "test",
+                plugin,
+                "--config",
+                &config,
+                "--data-dir",
+                &data,
+                "--org",
+                "acme",
+            ],
+            None,
+            &[],
+            &cwd,
+        )
+    };
+    let out = run("op-wrong-host");
+    assert_eq!(out.code(), Some(2), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("fix: add `{host}` to this plugin's allowed_hosts")),
+        "{}",
+        out.stdout
+    );
+    let out = run("op");
+    assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("every check passed"), "{}", out.stdout);
+    let out = crate::cli::tenantry(
+        &[
+            "plugin",
+            "test",
+            "op",
+            "--json",
+            "--config",
+            &config,
+            "--data-dir",
+            &data,
+        ],
+        None,
+        &[],
+        &cwd,
+    );
+    assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(check(&v, "jwks")["ok"], true, "{v}");
+}
+
+/// Follows the provider's end-session URL as a browser would: confirms the sign-out on the
+/// provider's page and answers where the provider sends the browser afterwards.
+fn sign_out_at_provider(agent: &mut OpAgent, url: &str) -> String {
+    let origin = format!("http://{}", agent.addr);
+    let path = url
+        .strip_prefix(&origin)
+        .unwrap_or_else(|| panic!("{url} is not at the provider"));
+    let r = agent.send("GET", path, None);
+    assert_eq!(r.status, 200, "end session: {}", r.text());
+    let html = r.text();
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no sign-out form: {html}"))
+        .to_string();
+    let xsrf = crate::support::forms::input_value(&html, "xsrf").expect("xsrf");
+    let body = crate::support::forms::form(&[("xsrf", &xsrf), ("logout", "yes")]);
+    let action = action.strip_prefix(&origin).unwrap_or(&action).to_string();
+    let r = agent.send("POST", &action, Some(&body));
+    assert!(
+        (300..400).contains(&r.status),
+        "confirm: {} {}",
+        r.status,
+        r.text()
+    );
+    r.header("location").unwrap().to_string()
+}
+
+#[test]
+fn use_another_account_after_a_refusal_and_sign_out_at_the_provider() {
+    let mut w = world(
+        &[(
+            "op",
+            json!({"client_id": "rp", "client_secret": "rp-secret-1"}),
+            &[("sign_out_at_provider", "true")],
+        )],
+        json!({
+            "ann": account("ann@example.test", true),
+            "uma": account("uma@example.test", false),
+        }),
+    );
+    let base = w.server.base_url();
+    let mut agent = OpAgent::new(&w.op);
+
+    // The provider vouches for an unverified address: refused, naming the account, with
+    // "Use another account"; the browser is remembered to have been refused.
+    let (r, _, _) = w.sign_in("op", &mut agent, "uma");
+    assert_eq!(r.status, 403, "{}", r.text());
+    let html = unescape(&r.text());
+    assert!(html.contains("signed you in as uma@example.test"), "{html}");
+    assert!(html.contains("Use another account"), "{html}");
+    let retry = html
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|h| h.starts_with("/sso/op/start?"))
+        .unwrap_or_else(|| panic!("no retry link: {html}"))
+        .to_string();
+    assert_eq!(retry, "/sso/op/start?email=uma%40example.test");
+    let reselect = r
+        .header_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            let (n, val) = v.split(';').next()?.split_once('=')?;
+            (n.trim() == "tenantry_sso_reselect").then(|| val.trim().to_string())
+        })
+        .expect("reselect cookie");
+    assert_eq!(reselect, "op");
+    assert_eq!(agent.login_pages, 1);
+
+    // Without the refusal, a start asks the provider for nothing: it would answer its
+    // current session (uma) silently again.
+    let mut other = w.server.session();
+    let r = other.get("/sso/op/start?email=uma%40example.test");
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        !r.header("location").unwrap().contains("prompt="),
+        "{:?}",
+        r.header("location")
+    );
+
+    // "Use another account" in the refused browser: the provider is asked to show its login
+    // again (prompt=login, the default), although its session for uma is still alive.
+    let mut browser = w.server.session();
+    let cookie = format!("tenantry_sso_reselect={reselect}");
+    let r = browser.request("GET", &retry, &[("Cookie", &cookie)], None);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let location = r.header("location").unwrap().to_string();
+    assert!(location.contains("prompt=login"), "{location}");
+    let binding = binding_cookie(&r);
+    let callback = agent.authorize(&location, "ann");
+    assert_eq!(agent.login_pages, 2, "the provider showed its login again");
+    let path = callback.strip_prefix(&base).unwrap().to_string();
+    let cookie = format!("tenantry_sso={binding}; tenantry_sso_reselect={reselect}");
+    let r = browser.request("GET", &path, &[("Cookie", &cookie)], None);
+    assert_signed_in(&r, &mut browser, "ann@example.test");
+    // Signed in: the refusal is forgotten.
+    assert!(
+        r.header_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("tenantry_sso_reselect=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        r.header_all("set-cookie")
+    );
+
+    // Signing out of tenantry (the page) also ends the provider's session: tenantry sends the
+    // browser to the provider's end_session_endpoint with id_token_hint, the sign-in page as
+    // post_logout_redirect_uri and client_id.
+    let page = browser.get("/settings/personal/general");
+    let csrf = crate::support::forms::input_value(&page.text(), "csrf_token")
+        .unwrap_or_else(|| panic!("csrf token: {}", page.text()));
+    let r = browser.request(
+        "POST",
+        "/logout",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(&crate::support::forms::form(&[("csrf_token", &csrf)])),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let end = r.header("location").unwrap().to_string();
+    let doc = Client::new(w.op.addr)
+        .get("/.well-known/openid-configuration")
+        .json();
+    let endpoint = doc["end_session_endpoint"].as_str().unwrap();
+    assert!(end.starts_with(&format!("{endpoint}?")), "{end}");
+    for part in [
+        "id_token_hint=".to_string(),
+        format!(
+            "post_logout_redirect_uri={}",
+            form_urlencoded::byte_serialize(format!("{base}/login").as_bytes()).collect::<String>()
+        ),
+        "client_id=rp".to_string(),
+    ] {
+        assert!(end.contains(&part), "{part} in {end}");
+    }
+    assert_eq!(browser.get("/api/v1/me").status, 401, "signed out here");
+    let back = sign_out_at_provider(&mut agent, &end);
+    assert_eq!(back, format!("{base}/login"));
+
+    // The provider's session really ended: the next sign-in shows its login page again.
+    let (r, mut browser, _) = w.sign_in("op", &mut agent, "ann");
+    assert_signed_in(&r, &mut browser, "ann@example.test");
+    assert_eq!(agent.login_pages, 3, "the provider asked for a login again");
+
+    // The API sign-out answers the provider's sign-out URL.
+    let r = browser.post_json("/api/v1/auth/logout", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let url = r.json()["provider_sign_out_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.text()))
+        .to_string();
+    assert!(url.starts_with(&format!("{endpoint}?")), "{url}");
+    assert_eq!(browser.get("/api/v1/me").status, 401);
+    // A session that did not come from single sign-on signs out here only.
+    let r = w.admin.post_json("/api/v1/auth/logout", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["provider_sign_out_url"].is_null(), "{}", r.text());
+}
+
+#[test]
+fn a_plugin_built_against_the_2_0_contract_still_loads_and_signs_in() {
+    // The fixture is built against the frozen tenantry:plugin@2.0.0 (plugins/wit-2.0.0).
+    let fixture = crate::support::plugins::wasm("fixture");
+    let cwd = unique_temp_dir("tenantry-wit-2-0");
+    let out = crate::cli::tenantry(
+        &["plugin", "check", "--json", fixture.to_str().unwrap()],
+        None,
+        &[],
+        &cwd,
+    );
+    assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let imports = v["imports"].to_string();
+    assert!(imports.contains("tenantry:plugin/host@2.0.0"), "{v}");
+    assert!(v["exports"].to_string().contains("sso-hooks@2.0.0"), "{v}");
+    assert_eq!(v["extras"], json!([]), "{v}");
+    assert!(v["worlds"].to_string().contains("sso"), "{v}");
+    // The 2.1.0 plugin has the optional interface.
+    let out = crate::cli::tenantry(
+        &[
+            "plugin",
+            "check",
+            "--json",
+            crate::support::plugins::wasm("sso-oidc").to_str().unwrap(),
+        ],
+        None,
+        &[],
+        &cwd,
+    );
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["extras"], json!(["sso-extras"]), "{v}");
+    assert!(v["imports"].to_string().contains("host@2.1.0"), "{v}");
+
+    // It signs people in on this host (through `sso-hooks` alone) ...
+    let dir = unique_temp_dir("tenantry-wit-2-0-cfg");
+    let config = write_config(&dir, &[], &[PluginEntry::new("fixture", "fixture")]);
+    let server = TestServer::builder()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start();
+    let mut admin = server.bootstrap_admin();
+    let r = admin.post_json("/api/v1/orgs", &json!({"name": "Ok", "slug": "ok-org"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let org = r.json()["id"].as_str().unwrap().to_string();
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{org}/features"),
+        &json!({"sso": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    allow_plugins(&mut admin, &org, &["fixture"]);
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{org}/sso"),
+        &json!({"plugin": "fixture", "domains": ["fixture.test"], "join_role": "member"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    approve_domain(&mut admin, &org, "fixture.test");
+    // Mode `kv` calls the host (settings, key-value storage) in both hooks, so the 2.0.0
+    // imports are really served by this host's 2.1.0 `host`.
+    let mut browser = server.session();
+    let r = browser.get("/sso/fixture/start?email=kv%40fixture.test");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let binding = binding_cookie(&r);
+    let location = r.header("location").unwrap().to_string();
+    let state = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_string();
+    let cookie = format!("tenantry_sso={binding}");
+    let r = browser.request(
+        "GET",
+        &format!(
+            "/sso/fixture/callback?mode=kv&email=kv%40fixture.test&email_verified=true&state={state}"
+        ),
+        &[("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let me = browser.get("/api/v1/me");
+    assert_eq!(me.status, 200, "{}", me.text());
+    // The name counts the plugin's calls, kept in its storage between the two hooks.
+    assert_eq!(me.json()["name"], "calls:2", "{}", me.text());
+    // ... and signs them out here only; the configuration test says what it cannot check.
+    let r = browser.post_json("/api/v1/auth/logout", &json!({}));
+    assert!(r.json()["provider_sign_out_url"].is_null(), "{}", r.text());
+    let r = admin.post_json(&format!("/api/v1/orgs/{org}/sso/test"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        check(&v, "plugin")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tenantry:plugin@2.0.0"),
+        "{v}"
+    );
 }

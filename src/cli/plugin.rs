@@ -1,4 +1,4 @@
-//! `tenantry plugin check|list`.
+//! `tenantry plugin check|list|test`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +29,22 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test a configured single sign-on plugin's provider configuration before anyone signs
+    /// in: discovery through the allowlist, issuer, signing keys, client authentication at
+    /// the token endpoint; each failed check names its fix (exit code 2 when one fails).
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// The configured plugin's name (`[plugins.NAME]`).
+        name: String,
+        /// The organization (slug or `org_…` ID) whose sign-ins the test stands for; also
+        /// checks that it may use the plugin.
+        #[arg(long)]
+        org: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a plugin command.
@@ -36,6 +52,77 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::Check { file, json } => check(&file, json),
         PluginCommand::List { common, json } => list(&common, json),
+        PluginCommand::Test {
+            common,
+            name,
+            org,
+            json,
+        } => test(&common, &name, org.as_deref(), json),
+    }
+}
+
+fn test(common: &Common, name: &str, org: Option<&str>, json: bool) -> Result<()> {
+    let config = load_config(common, &[])?;
+    init_logging(config.log_format);
+    let listen = config.listen;
+    let app = crate::app::App::open_with_plugins(config, listen)?;
+    let org_id = match org {
+        None => None,
+        Some(o) => {
+            let found = app.store.read(|c| match crate::domain::OrgId::parse(o) {
+                Some(id) => c.org(&id),
+                None => c.org_by_slug(o),
+            })?;
+            let org = found
+                .ok_or_else(|| Error::Config(format!("no organization {o:?} (slug or ID)")))?;
+            if !crate::service::org_plugins::allowed(&app, &org.id, name)? {
+                return Err(Error::Config(format!(
+                    "organization {} may not use plugin {name:?} (tenantry org plugins --org {} --allow {name})",
+                    org.slug, org.id
+                )));
+            }
+            Some(org.id)
+        }
+    };
+    let result =
+        crate::service::sso::run_checks(&app, name, org_id.as_ref().map_or("", |id| id.as_str()));
+    if json {
+        println!("{:#}", serde_json::json!(result));
+    } else {
+        println!("{name}: configuration test");
+        for c in &result.checks {
+            println!(
+                "  {}  {:<20} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+            if let Some(fix) = &c.fix {
+                println!("        fix: {fix}");
+            }
+        }
+        println!(
+            "  result: {}",
+            if result.ok {
+                "every check passed"
+            } else {
+                "a check failed"
+            }
+        );
+    }
+    if result.ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the configuration test of plugin {name:?} failed: {}",
+            result
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }
 
@@ -48,6 +135,7 @@ fn check(file: &Path, json: bool) -> Result<()> {
             "worlds": found.worlds,
             "imports": found.imports,
             "exports": found.exports,
+            "extras": found.extras,
             "problems": found.problems,
         });
         println!("{v:#}");
@@ -71,7 +159,15 @@ fn check(file: &Path, json: bool) -> Result<()> {
             println!("    {}  — {how}", i.name);
         }
         if found.ok() {
-            println!("  result:  ok, satisfies the tenantry:plugin@2.0.0 contract");
+            println!(
+                "  result:  ok, satisfies the tenantry:plugin@{} contract{}",
+                crate::plugin_host::CONTRACT_VERSION,
+                if found.worlds.contains(&"sso") && found.extras.is_empty() {
+                    " (built against 2.0.0: no sso-extras)"
+                } else {
+                    ""
+                }
+            );
         }
     }
     if found.ok() {

@@ -3,19 +3,22 @@
 //! (the services then apply their own domain checks).
 
 use super::bindings::exports::tenantry::plugin::{
-    billing_hooks as bh, email_hooks as eh, sso_hooks as sh,
+    billing_hooks as bh, email_hooks as eh, sso_extras as sx, sso_hooks as sh,
 };
 use super::bindings::tenantry::plugin::types::PluginError;
 use super::host_api::HostState;
 use super::{PluginHost, Slot};
 use crate::service::hooks::{
     BillingMember, BillingOrg, BillingProfileData, EmailMessage, EmailOutcome, HookError, HookKind,
-    HookResult, Hooks, InvoiceData, PluginStatus, SsoFinish, SsoIdentity, SsoRedirect, SsoStart,
+    HookResult, Hooks, InvoiceData, PluginStatus, SsoCheck, SsoFinish, SsoIdentity, SsoRedirect,
+    SsoSignOut, SsoStart,
 };
 use wasmtime::Store;
 
 const MAX_TEXT: usize = 4096;
 const MAX_INVOICES: usize = 1000;
+/// What a plugin may ask the host to keep for a sign-out at the provider (an ID token fits).
+const MAX_SIGN_OUT_DATA: usize = 16384;
 
 fn bounded(field: &str, s: String, max: usize) -> HookResult<String> {
     if s.len() > max {
@@ -86,6 +89,23 @@ impl PluginHost {
         })
     }
 
+    /// Whether plugin `name` exports the optional `sso-extras` (2.1.0).
+    fn has_sso_extras(&self, name: &str) -> bool {
+        self.ready(name, HookKind::Sso)
+            .is_ok_and(|p| p.sso_extras.is_some())
+    }
+
+    fn sso_extras_call<R>(
+        &self,
+        plugin: &str,
+        f: impl FnOnce(&sx::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> HookResult<R> {
+        self.call(plugin, HookKind::Sso, |p, store, instance| {
+            let indices = p.sso_extras.as_ref().ok_or_else(|| missing("sso-extras"))?;
+            f(&indices.load(&mut *store, instance)?, store)
+        })
+    }
+
     fn billing_call<R>(
         &self,
         plugin: &str,
@@ -147,18 +167,25 @@ impl Hooks for PluginHost {
     }
 
     fn sso_start(&self, plugin: &str, req: SsoStart) -> HookResult<SsoRedirect> {
-        let out = self.sso_call(plugin, |guest, store| {
-            guest.call_start(
-                &mut *store,
-                &sh::StartRequest {
-                    organization_id: req.org_id,
-                    state: req.state,
-                    nonce: req.nonce,
-                    redirect_uri: req.redirect_uri,
-                    login_hint: req.login_hint,
-                },
-            )
-        })?;
+        let request = sh::StartRequest {
+            organization_id: req.org_id,
+            state: req.state,
+            nonce: req.nonce,
+            redirect_uri: req.redirect_uri,
+            login_hint: req.login_hint,
+        };
+        let out = if self.has_sso_extras(plugin) {
+            let options = sx::StartOptions {
+                reselect: req.reselect,
+            };
+            self.sso_extras_call(plugin, |guest, store| {
+                guest.call_start_with(&mut *store, &request, options)
+            })?
+        } else {
+            self.sso_call(plugin, |guest, store| {
+                guest.call_start(&mut *store, &request)
+            })?
+        };
         let r = out.map_err(plugin_error)?;
         let url = bounded("redirect-url", r.redirect_url, 8192)?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -173,20 +200,26 @@ impl Hooks for PluginHost {
     }
 
     fn sso_finish(&self, plugin: &str, req: SsoFinish) -> HookResult<SsoIdentity> {
-        let out = self.sso_call(plugin, |guest, store| {
-            guest.call_finish(
-                &mut *store,
-                &sh::FinishRequest {
-                    organization_id: req.org_id,
-                    params: req.params,
-                    state: req.state,
-                    nonce: req.nonce,
-                    redirect_uri: req.redirect_uri,
-                    flow_data: req.flow_data,
-                },
-            )
-        })?;
-        let id = out.map_err(plugin_error)?;
+        let request = sh::FinishRequest {
+            organization_id: req.org_id,
+            params: req.params,
+            state: req.state,
+            nonce: req.nonce,
+            redirect_uri: req.redirect_uri,
+            flow_data: req.flow_data,
+        };
+        let (id, sign_out_data) = if self.has_sso_extras(plugin) {
+            let out = self.sso_extras_call(plugin, |guest, store| {
+                guest.call_finish_with_session(&mut *store, &request)
+            })?;
+            let session = out.map_err(plugin_error)?;
+            (session.identity, session.sign_out_data)
+        } else {
+            let out = self.sso_call(plugin, |guest, store| {
+                guest.call_finish(&mut *store, &request)
+            })?;
+            (out.map_err(plugin_error)?, None)
+        };
         if id.subject.trim().is_empty() {
             return Err(HookError::InvalidOutput("subject is empty".into()));
         }
@@ -203,7 +236,62 @@ impl Hooks for PluginHost {
                 .into_iter()
                 .map(|g| bounded("group", g, 200))
                 .collect::<HookResult<_>>()?,
+            sign_out_data: sign_out_data
+                .map(|d| bounded("sign-out-data", d, MAX_SIGN_OUT_DATA))
+                .transpose()?,
         })
+    }
+
+    fn sso_sign_out(&self, plugin: &str, req: SsoSignOut) -> HookResult<Option<String>> {
+        if !self.has_sso_extras(plugin) {
+            return Ok(None);
+        }
+        let out = self.sso_extras_call(plugin, |guest, store| {
+            guest.call_sign_out(
+                &mut *store,
+                &sx::SignOutRequest {
+                    organization_id: req.org_id,
+                    sign_out_data: req.sign_out_data,
+                    post_logout_redirect_uri: req.post_logout_redirect_uri,
+                },
+            )
+        })?;
+        let Some(url) = out.map_err(plugin_error)? else {
+            return Ok(None);
+        };
+        let url = bounded("sign-out URL", url, 16384)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(HookError::InvalidOutput(
+                "sign-out URL is not an absolute http(s) URL".into(),
+            ));
+        }
+        Ok(Some(url))
+    }
+
+    fn sso_check(&self, plugin: &str, org_id: &str) -> HookResult<Option<Vec<SsoCheck>>> {
+        if !self.has_sso_extras(plugin) {
+            // Still an error when the plugin is not loaded at all.
+            self.ready(plugin, HookKind::Sso)?;
+            return Ok(None);
+        }
+        let checks = self.sso_extras_call(plugin, |guest, store| {
+            guest.call_check_configuration(&mut *store, org_id)
+        })?;
+        if checks.len() > 50 {
+            return Err(HookError::InvalidOutput("more than 50 checks".into()));
+        }
+        checks
+            .into_iter()
+            .map(|c| {
+                Ok(SsoCheck {
+                    name: bounded("check name", c.name, 64)?,
+                    ok: c.ok,
+                    detail: bounded("check detail", c.detail, 2000)?,
+                    fix: c.fix.map(|f| bounded("check fix", f, 2000)).transpose()?,
+                })
+            })
+            .collect::<HookResult<Vec<_>>>()
+            .map(Some)
     }
 
     fn billing_profile(

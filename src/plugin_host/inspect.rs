@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_hooks};
+use super::bindings::exports::tenantry::plugin::{
+    billing_hooks, email_hooks, sso_extras, sso_hooks,
+};
 
 /// What `plugin check` found.
 #[derive(Debug, Serialize)]
@@ -16,6 +18,8 @@ pub struct Inspection {
     pub imports: Vec<ImportStatus>,
     /// Names the component exports.
     pub exports: Vec<String>,
+    /// Optional interfaces it exports (`sso-extras`, since 2.1.0).
+    pub extras: Vec<&'static str>,
     /// Reasons the host cannot use it (empty = usable).
     pub problems: Vec<String>,
 }
@@ -23,7 +27,7 @@ pub struct Inspection {
 /// One import of a component.
 #[derive(Debug, Serialize)]
 pub struct ImportStatus {
-    /// The import's name, e.g. `tenantry:plugin/host@2.0.0`.
+    /// The import's name, e.g. `tenantry:plugin/host@2.1.0`.
     pub name: String,
     /// `granted` (the host implements it) or `trap` (defined as a function that traps).
     pub provided_as: &'static str,
@@ -51,11 +55,11 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
     let imports: Vec<ImportStatus> = ty
         .imports(&engine)
         .map(|(name, _)| {
-            let granted =
-                name == "tenantry:plugin/host@2.0.0" || name == "tenantry:plugin/types@2.0.0";
+            let granted = super::is_granted_import(name);
             if !granted && name.starts_with("tenantry:plugin/") {
                 problems.push(format!(
-                    "imports {name}, but this host implements tenantry:plugin@2.0.0"
+                    "imports {name}, but this host implements tenantry:plugin@{} (and 2.0.0)",
+                    super::CONTRACT_VERSION
                 ));
             }
             ImportStatus {
@@ -66,10 +70,14 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
         .collect();
     let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
     let mut worlds = Vec::new();
+    let mut extras = Vec::new();
     match super::link(&engine, &component) {
         Ok(pre) => {
             if sso_hooks::GuestIndices::new(&pre).is_ok() {
                 worlds.push("sso");
+                if sso_extras::GuestIndices::new(&pre).is_ok() {
+                    extras.push("sso-extras");
+                }
             }
             if billing_hooks::GuestIndices::new(&pre).is_ok() {
                 worlds.push("billing-profile");
@@ -82,7 +90,7 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
     }
     if worlds.is_empty() {
         problems.push(
-            "exports none of tenantry:plugin/sso-hooks, billing-hooks or email-hooks @2.0.0 \
+            "exports none of tenantry:plugin/sso-hooks, billing-hooks or email-hooks @2.x \
              with the contract's types"
                 .into(),
         );
@@ -91,6 +99,7 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
         worlds,
         imports,
         exports,
+        extras,
         problems,
     })
 }

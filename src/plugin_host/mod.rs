@@ -28,7 +28,18 @@ use crate::service::hooks::{HookError, HookKind, HookResult, PluginKv};
 
 pub use inspect::{inspect, Inspection};
 
-use bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_hooks};
+use bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_extras, sso_hooks};
+
+/// The version of `tenantry:plugin` this host implements (see `plugins/wit/tenantry.wit`).
+pub const CONTRACT_VERSION: &str = "2.1.0";
+
+/// Whether the host grants import `name`: `host` and `types` of any 2.x version (wasmtime
+/// matches them semver-compatibly to the 2.1.0 definitions).
+pub(crate) fn is_granted_import(name: &str) -> bool {
+    ["tenantry:plugin/host@2.", "tenantry:plugin/types@2."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
 use host_api::{HostState, Limits};
 
 /// A loaded plugin: its configuration, the pre-linked component, and which hooks it has.
@@ -38,6 +49,8 @@ pub(crate) struct Loaded {
     agent: ureq::Agent,
     pre: InstancePre<HostState>,
     sso: Option<sso_hooks::GuestIndices>,
+    /// The optional 2.1.0 additions to `sso` (absent in components built against 2.0.0).
+    sso_extras: Option<sso_extras::GuestIndices>,
     billing: Option<billing_hooks::GuestIndices>,
     email: Option<email_hooks::GuestIndices>,
     /// Calls running now (bounded by `max_concurrent_calls`).
@@ -327,12 +340,27 @@ fn load_one(
     }
     let pre = link(engine, &component).map_err(|e| format!("{e:#}"))?;
     let sso = sso_hooks::GuestIndices::new(&pre).ok();
+    let sso_extras = sso
+        .as_ref()
+        .and_then(|_| sso_extras::GuestIndices::new(&pre).ok());
+    if sso.is_some() {
+        log::info!(
+            "plugin {}: {}",
+            cfg.name,
+            if sso_extras.is_some() {
+                "exports sso-extras (account re-selection, sign-out at the provider, configuration test)"
+            } else {
+                "exports sso-hooks only (built against tenantry:plugin@2.0.0): no account \
+                 re-selection, sign-out at the provider or configuration test"
+            }
+        );
+    }
     let billing = billing_hooks::GuestIndices::new(&pre).ok();
     let email = email_hooks::GuestIndices::new(&pre).ok();
     if sso.is_none() && billing.is_none() && email.is_none() {
         return Err(
             "the component exports none of tenantry:plugin/sso-hooks, billing-hooks or \
-             email-hooks @2.0.0"
+             email-hooks @2.x"
                 .into(),
         );
     }
@@ -342,6 +370,7 @@ fn load_one(
         agent: host_api::agent(tls),
         pre,
         sso,
+        sso_extras,
         billing,
         email,
         running: Default::default(),
@@ -362,6 +391,67 @@ fn link(
         &mut linker,
         |s| s,
     )?;
-    linker.define_unknown_imports_as_traps(component)?;
+    define_other_imports_as_traps(&mut linker, engine, component)?;
     linker.instantiate_pre(component)
+}
+
+/// Defines every import the host does not grant as functions that trap. (wasmtime's
+/// `define_unknown_imports_as_traps` would also stub `host@2.0.0` of a component built
+/// against 2.0.0, shadowing the 2.1.0 `host` the linker otherwise matches to it
+/// semver-compatibly.)
+fn define_other_imports_as_traps(
+    linker: &mut Linker<HostState>,
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, import) in ty.imports(engine) {
+        if is_granted_import(name) {
+            continue;
+        }
+        match import.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let mut inner = linker.instance(name)?;
+                for (item, export) in instance.exports(engine) {
+                    stub_import(&mut inner, name, item, export.ty)?;
+                }
+            }
+            other => stub_import(&mut linker.root(), "", name, other)?,
+        }
+    }
+    Ok(())
+}
+
+/// One import item defined as a trap (a function) or an opaque host resource.
+fn stub_import(
+    linker: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+    parent: &str,
+    name: &str,
+    item: wasmtime::component::types::ComponentItem,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    match item {
+        ComponentItem::ComponentFunc(_) => {
+            let full = if parent.is_empty() {
+                name.to_string()
+            } else {
+                format!("{parent}#{name}")
+            };
+            linker.func_new(name, move |_, _, _, _| {
+                Err(wasmtime::Error::msg(format!(
+                    "unknown import: `{full}` has not been defined"
+                )))
+            })
+        }
+        ComponentItem::Resource(_) => linker.resource(
+            name,
+            wasmtime::component::ResourceType::host::<()>(),
+            |_, _| Ok(()),
+        ),
+        ComponentItem::Type(_) => Ok(()),
+        other => Err(wasmtime::Error::msg(format!(
+            "the host cannot provide import `{name}` ({other:?})"
+        ))),
+    }
 }

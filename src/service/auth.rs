@@ -171,8 +171,8 @@ pub fn authenticate(app: &App, token: &str, client_ip: &str) -> Result<Option<Se
     }))
 }
 
-/// Ends a session (sign-out). Unknown tokens are ignored.
-pub fn logout(app: &App, token: &str) -> Result<()> {
-    let hash = app.keyring.token_hash(token);
-    app.store.write(|tx| tx.delete_session(&hash))
+/// Ends a session (sign-out). Unknown tokens are ignored. Answers the identity provider's
+/// sign-out URL when a single sign-on that also signs out there started the session.
+pub fn logout(app: &App, token: &str) -> Result<Option<String>> {
+    crate::service::sso::end_session(app, token)
 }

@@ -105,6 +105,9 @@ pub struct SsoStart {
     pub redirect_uri: String,
     /// The address the person typed.
     pub login_hint: Option<String>,
+    /// This browser's previous sign-in ended with an identity the host refused: ask the
+    /// provider to let the person choose the account again (needs `sso-extras`).
+    pub reselect: bool,
 }
 
 /// Output of `sso.start`.
@@ -146,6 +149,33 @@ pub struct SsoIdentity {
     pub name: Option<String>,
     /// Group names.
     pub groups: Vec<String>,
+    /// What a later sign-out at the provider needs (opaque; only from plugins with
+    /// `sso-extras` that sign out there).
+    pub sign_out_data: Option<String>,
+}
+
+/// Input of `sso-extras.sign-out`.
+#[derive(Clone, Debug)]
+pub struct SsoSignOut {
+    /// The organization whose single sign-on started the session.
+    pub org_id: String,
+    /// What the plugin answered at finish.
+    pub sign_out_data: String,
+    /// Where the provider sends the browser afterwards.
+    pub post_logout_redirect_uri: String,
+}
+
+/// One named check of `sso-extras.check-configuration`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SsoCheck {
+    /// Short machine-readable name (`discovery`, `issuer`, `jwks`, …).
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to change when it failed.
+    pub fix: Option<String>,
 }
 
 /// The organization a billing hook is about.
@@ -258,8 +288,14 @@ pub trait Hooks: Send + Sync + fmt::Debug {
     fn status(&self) -> Vec<PluginStatus>;
     /// `sso.start`.
     fn sso_start(&self, plugin: &str, req: SsoStart) -> HookResult<SsoRedirect>;
-    /// `sso.finish`.
+    /// `sso.finish` (`sso-extras.finish-with-session` when the plugin has it).
     fn sso_finish(&self, plugin: &str, req: SsoFinish) -> HookResult<SsoIdentity>;
+    /// `sso-extras.sign-out`: the provider's sign-out URL; `None` when there is nothing to
+    /// do or the plugin has no `sso-extras`.
+    fn sso_sign_out(&self, plugin: &str, req: SsoSignOut) -> HookResult<Option<String>>;
+    /// `sso-extras.check-configuration`; `None` when the plugin has no `sso-extras` (built
+    /// against 2.0.0).
+    fn sso_check(&self, plugin: &str, org_id: &str) -> HookResult<Option<Vec<SsoCheck>>>;
     /// `billing.get-profile`.
     fn billing_profile(
         &self,
@@ -309,6 +345,12 @@ impl Hooks for NoPlugins {
         Self::none(plugin)
     }
     fn sso_finish(&self, plugin: &str, _: SsoFinish) -> HookResult<SsoIdentity> {
+        Self::none(plugin)
+    }
+    fn sso_sign_out(&self, plugin: &str, _: SsoSignOut) -> HookResult<Option<String>> {
+        Self::none(plugin)
+    }
+    fn sso_check(&self, plugin: &str, _: &str) -> HookResult<Option<Vec<SsoCheck>>> {
         Self::none(plugin)
     }
     fn billing_profile(

@@ -20,16 +20,22 @@ use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
 use crate::service::authz::{grant_ceiling, Features, Grant, OrgAccess};
-use crate::service::hooks::{HookError, HookKind, SsoFinish, SsoStart};
+use crate::service::hooks::{HookError, HookKind, SsoCheck, SsoFinish, SsoSignOut, SsoStart};
 use crate::service::sso_domains::{unclaimable, DomainView};
 use crate::service::{mail, now, org_plugins};
-use crate::store::{NewSsoFlow, SsoFlowRow};
+use crate::store::{NewSsoFlow, SsoFlowRow, SsoSessionRow};
 
 /// How long a started sign-in may take.
 pub const FLOW_TTL_SECS: i64 = 600;
 /// The cookie that binds a sign-in to the browser that started it.
 pub const BINDING_COOKIE: &str = "tenantry_sso";
+/// The cookie that remembers, in the browser that tried, that the provider's last identity
+/// was refused: the next start of that plugin asks the provider to choose the account
+/// again. Its value is the plugin's name; it only ever makes the provider ask again, so
+/// nothing security-relevant rests on it.
+pub const RESELECT_COOKIE: &str = "tenantry_sso_reselect";
 const SEAL_CONTEXT: &str = "sso-flow";
+const SIGN_OUT_CONTEXT: &str = "sso-sign-out";
 const MAX_DOMAINS: usize = 50;
 
 /// An organization's SSO settings as the API shows them.
@@ -409,12 +415,15 @@ fn callback_url(app: &App, plugin: &str) -> String {
 
 /// Starts a sign-in for `email` with `plugin` from `client` (an IP address). Starts are
 /// throttled per client: from the 30th unfinished start in 15 minutes, 1 s, doubling.
+/// `reselect`: this browser's previous identity from `plugin` was refused, so the provider
+/// is asked to let the person choose the account again.
 pub fn start(
     app: &App,
     plugin: &str,
     email: &str,
     next: Option<String>,
     client: &str,
+    reselect: bool,
 ) -> Result<Started> {
     if let Err(secs) = app.sso_start_limiter.check(client) {
         return Err(Error::RateLimited {
@@ -441,6 +450,7 @@ pub fn start(
                 nonce: nonce.clone(),
                 redirect_uri: callback_url(app, plugin),
                 login_hint: Some(email.trim().to_string()),
+                reselect,
             },
         )
         .map_err(|e| hook_failed(app, &route.org_id, plugin, "start", e))?;
@@ -454,6 +464,7 @@ pub fn start(
             .seal(SEAL_CONTEXT, redirect.flow_data.as_bytes()),
         browser_hash: app.keyring.token_hash(binding.expose()),
         next,
+        login_hint: Some(email.trim().chars().take(320).collect()),
         expires_at: now + FLOW_TTL_SECS,
     };
     let state_hash = app.keyring.token_hash(state.expose());
@@ -481,6 +492,36 @@ pub struct Finished {
     pub created: bool,
 }
 
+/// A sign-in that failed; `refused` when the provider vouched for an identity that the host
+/// refused (the browser that tried is told which, and offered another account).
+#[derive(Debug)]
+pub struct FinishFailure {
+    /// What went wrong.
+    pub error: Error,
+    /// The refused identity, when there was one.
+    pub refused: Option<Refused>,
+}
+
+impl From<Error> for FinishFailure {
+    fn from(error: Error) -> Self {
+        FinishFailure {
+            error,
+            refused: None,
+        }
+    }
+}
+
+/// An identity the provider vouched for and the host refused.
+#[derive(Debug)]
+pub struct Refused {
+    /// The account as the provider named it (its email address).
+    pub account: String,
+    /// The plugin.
+    pub plugin: String,
+    /// Where "Use another account" starts the sign-in again (a local path).
+    pub retry_path: String,
+}
+
 /// Finishes a sign-in from the identity provider's callback.
 pub fn finish(
     app: &App,
@@ -488,7 +529,7 @@ pub fn finish(
     params: Vec<(String, String)>,
     binding: Option<&str>,
     client_ip: &str,
-) -> Result<Finished> {
+) -> std::result::Result<Finished, FinishFailure> {
     let state_invalid = || {
         sso_error(
             "sso_state_invalid",
@@ -505,7 +546,7 @@ pub fn finish(
         .write(|tx| tx.take_sso_flow(&app.keyring.token_hash(&state)))?
         .ok_or_else(state_invalid)?;
     if flow.plugin != plugin || flow.expires_at <= now() {
-        return Err(state_invalid());
+        return Err(state_invalid().into());
     }
     // The state must come back to the browser that started the sign-in.
     let bound = binding.is_some_and(|b| app.keyring.verify_token(b, &flow.browser_hash));
@@ -513,7 +554,8 @@ pub fn finish(
         return Err(sso_error(
             "sso_state_invalid",
             "this sign-in was started in another browser; start it again here",
-        ));
+        )
+        .into());
     }
     let flow_data = app.keyring.open(SEAL_CONTEXT, &flow.flow_data)?;
     let identity = app
@@ -530,6 +572,52 @@ pub fn finish(
             },
         )
         .map_err(|e| hook_failed(app, &flow.org_id, plugin, "finish", e))?;
+    accept(app, plugin, &flow, &identity, client_ip).map_err(|error| {
+        // Only the browser bound to this flow gets here, so naming the account is safe.
+        let refused = match &error {
+            Error::Sso { code, .. } => matches!(
+                *code,
+                "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked"
+            ),
+            Error::AccountDisabled => true,
+            _ => false,
+        };
+        let refused = refused.then(|| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair(
+                "email",
+                flow.login_hint
+                    .as_deref()
+                    .unwrap_or(identity.email.as_str()),
+            );
+            if let Some(next) = &flow.next {
+                q.append_pair("next", next);
+            }
+            Refused {
+                account: identity.email.chars().take(320).collect(),
+                plugin: plugin.to_string(),
+                retry_path: format!("/sso/{plugin}/start?{}", q.finish()),
+            }
+        });
+        FinishFailure { error, refused }
+    })
+}
+
+/// Checks an identity the provider vouched for, provisions or links its user, and starts
+/// the session.
+fn accept(
+    app: &App,
+    plugin: &str,
+    flow: &SsoFlowRow,
+    identity: &crate::service::hooks::SsoIdentity,
+    client_ip: &str,
+) -> Result<Finished> {
+    let state_invalid = || {
+        sso_error(
+            "sso_state_invalid",
+            "this sign-in link is invalid, was already used or has expired; start the sign-in again",
+        )
+    };
     if !identity.email_verified {
         return Err(sso_error(
             "sso_email_unverified",
@@ -573,11 +661,22 @@ pub fn finish(
             ),
         ));
     }
-    let (user, created) = provision(app, plugin, &flow.org_id, &conn.join_role, &identity, email)?;
+    let (user, created) = provision(app, plugin, &flow.org_id, &conn.join_role, identity, email)?;
     // The provider works again: an old failure would only mislead administrators.
     let key = last_error_key(&flow.org_id);
     app.store.write(|tx| tx.plugin_kv_delete(HOST_KV, &key))?;
     let session = start_session(app, &user.id)?;
+    if let Some(data) = &identity.sign_out_data {
+        // Kept sealed with the session, for a sign-out at the provider later.
+        let row = SsoSessionRow {
+            org_id: flow.org_id.clone(),
+            plugin: plugin.to_string(),
+            sign_out_data: app.keyring.seal(SIGN_OUT_CONTEXT, data.as_bytes()),
+        };
+        let hash = app.keyring.token_hash(session.token.expose());
+        app.store
+            .write(|tx| tx.insert_sso_session(&hash, &row, now()))?;
+    }
     app.sso_start_limiter.success(client_ip);
     log::info!(
         "user {} signed in with sso plugin {plugin} from {client_ip}",
@@ -585,9 +684,173 @@ pub fn finish(
     );
     Ok(Finished {
         session,
-        next: flow.next,
+        next: flow.next.clone(),
         created,
     })
+}
+
+/// Ends a session (signing out). When single sign-on started it with a plugin that signs
+/// out at the provider, answers the provider's sign-out URL to send the browser to; a
+/// failure there is logged and the local sign-out stands.
+pub fn end_session(app: &App, token: &str) -> Result<Option<String>> {
+    let hash = app.keyring.token_hash(token);
+    let row = app.store.write(|tx| {
+        let row = tx.take_sso_session(&hash)?;
+        tx.delete_session(&hash)?;
+        Ok(row)
+    })?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let data = match app.keyring.open(SIGN_OUT_CONTEXT, &row.sign_out_data) {
+        Ok(d) => d,
+        Err(e) => {
+            log::warn!("sso sign-out data of a session is unusable: {e}");
+            return Ok(None);
+        }
+    };
+    let request = SsoSignOut {
+        org_id: row.org_id.to_string(),
+        sign_out_data: String::from_utf8_lossy(&data).into_owned(),
+        post_logout_redirect_uri: post_logout_redirect_uri(app),
+    };
+    match app.hooks.sso_sign_out(&row.plugin, request) {
+        Ok(url) => Ok(url),
+        Err(e) => {
+            log::warn!(
+                "sso sign-out at the provider with plugin {} failed: {e}; signed out here only",
+                row.plugin
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Where the provider sends the browser after signing it out: the sign-in page (register it
+/// at the provider as a post-logout redirect URI).
+pub fn post_logout_redirect_uri(app: &App) -> String {
+    format!("{}/login", app.public_url)
+}
+
+/// Body of `POST /orgs/{org}/sso/test`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoTestInput {
+    /// The plugin to test (default: the one configured).
+    #[serde(default)]
+    pub plugin: Option<String>,
+}
+
+/// The result of a configuration test.
+#[derive(Debug, Serialize)]
+pub struct SsoTestResult {
+    /// The plugin tested.
+    pub plugin: String,
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Each check in order.
+    pub checks: Vec<SsoCheck>,
+}
+
+fn host_check(name: &str, ok: bool, detail: String, fix: Option<String>) -> SsoCheck {
+    SsoCheck {
+        name: name.to_string(),
+        ok,
+        detail,
+        fix,
+    }
+}
+
+/// Runs `plugin`'s configuration checks for organization `org_id` (`""`: none): the host's
+/// own (loaded, implements `sso`) and then the plugin's (`sso-extras.check-configuration`).
+pub fn run_checks(app: &App, plugin: &str, org_id: &str) -> SsoTestResult {
+    let mut checks = Vec::new();
+    if !app.hooks.supports(plugin, HookKind::Sso) {
+        let why = app
+            .hooks
+            .status()
+            .into_iter()
+            .find(|p| p.name == plugin)
+            .map(|p| match p.error {
+                Some(e) => format!("plugin {plugin} failed to load: {e}"),
+                None => format!("plugin {plugin} does not implement the sso world"),
+            })
+            .unwrap_or_else(|| format!("no plugin named {plugin} is configured"));
+        checks.push(host_check(
+            "plugin",
+            false,
+            why,
+            Some(format!(
+                "configure a plugin of world `sso` as `[plugins.{plugin}]` in the server configuration (see `tenantry plugin list`)"
+            )),
+        ));
+    } else {
+        match app.hooks.sso_check(plugin, org_id) {
+            Ok(Some(found)) => {
+                checks.push(host_check(
+                    "plugin",
+                    true,
+                    format!("plugin {plugin} is loaded and implements sso"),
+                    None,
+                ));
+                checks.extend(found);
+            }
+            Ok(None) => checks.push(host_check(
+                "plugin",
+                true,
+                format!(
+                    "plugin {plugin} is loaded and implements sso; it was built against                      tenantry:plugin@2.0.0, so it cannot test its provider's configuration                      (rebuild it against 2.1.0 for that)"
+                ),
+                None,
+            )),
+            Err(e) => checks.push(host_check(
+                "plugin",
+                false,
+                format!("the configuration test of plugin {plugin} failed: {e}"),
+                Some("see the server log for the plugin's messages".into()),
+            )),
+        }
+    }
+    SsoTestResult {
+        plugin: plugin.to_string(),
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+/// Tests the single sign-on configuration before anyone signs in (`org.update`, `sso`
+/// feature on): the configured plugin, or `input.plugin` when given (one the organization
+/// may use).
+pub fn test_configuration(
+    app: &App,
+    access: &OrgAccess,
+    input: SsoTestInput,
+) -> Result<SsoTestResult> {
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
+    require_sso(access)?;
+    let org = access.org_id();
+    let plugin = match input.plugin {
+        Some(p) => p,
+        None => app
+            .store
+            .read(|c| c.sso_connection(org))?
+            .map(|c| c.plugin)
+            .ok_or_else(|| {
+                Error::Validation(vec![FieldError::new(
+                    "plugin",
+                    "single sign-on is not configured yet; name the plugin to test",
+                )])
+            })?,
+    };
+    if !org_plugins::allowed(app, org, &plugin)? {
+        return Err(org_plugins::not_allowed(&plugin));
+    }
+    let result = run_checks(app, &plugin, org.as_str());
+    log::info!(
+        "sso configuration test of {org} with plugin {plugin}: {}",
+        if result.ok { "passed" } else { "failed" }
+    );
+    Ok(result)
 }
 
 /// Finds or creates the user for an accepted identity, links it, and joins the

@@ -34,7 +34,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use org_settings::DataRepositoryRow;
 pub use orgs::MembershipRow;
 pub use outbox::{OutboxRow, RetryOutcome};
-pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow};
+pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow, SsoSessionRow};
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
 pub use users::{Credentials, NewUser};

@@ -40,6 +40,16 @@ macro_rules! org_reads {
                     .map_err(db_err)
             }
 
+            /// An organization by its slug.
+            pub fn org_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
+                self.0
+                    .prepare_cached("SELECT id, name, slug, created_at FROM organizations WHERE slug = ?1")
+                    .map_err(db_err)?
+                    .query_row([slug], row_to_org)
+                    .optional()
+                    .map_err(db_err)
+            }
+
             /// An organization with its explicit feature switches, in one query.
             pub fn org_with_features(&self, id: &OrgId) -> Result<Option<(Organization, String)>> {
                 self.0

@@ -50,8 +50,21 @@ pub struct SsoFlowRow {
     pub browser_hash: Vec<u8>,
     /// Where to go after sign-in.
     pub next: Option<String>,
+    /// The address the sign-in was started for.
+    pub login_hint: Option<String>,
     /// Expiry (unix seconds).
     pub expires_at: i64,
+}
+
+/// What signing out at the identity provider needs for one session.
+#[derive(Clone, Debug)]
+pub struct SsoSessionRow {
+    /// The organization whose single sign-on started the session.
+    pub org_id: OrgId,
+    /// Plugin name.
+    pub plugin: String,
+    /// Sealed plugin sign-out data.
+    pub sign_out_data: Vec<u8>,
 }
 
 /// A new sign-in flow.
@@ -394,8 +407,8 @@ impl Tx<'_> {
         let flow = f.flow;
         self.0
             .prepare_cached(
-                "INSERT INTO sso_flows (state_hash, org_id, plugin, nonce, flow_data, browser_hash, next, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO sso_flows (state_hash, org_id, plugin, nonce, flow_data, browser_hash, next, created_at, expires_at, login_hint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -407,7 +420,8 @@ impl Tx<'_> {
                 flow.browser_hash,
                 flow.next,
                 f.now,
-                flow.expires_at
+                flow.expires_at,
+                flow.login_hint
             ])
             .map_err(db_err)?;
         Ok(())
@@ -419,7 +433,7 @@ impl Tx<'_> {
             .0
             .prepare_cached(
                 "DELETE FROM sso_flows WHERE state_hash = ?1 \
-                 RETURNING org_id, plugin, nonce, flow_data, browser_hash, next, expires_at",
+                 RETURNING org_id, plugin, nonce, flow_data, browser_hash, next, expires_at, login_hint",
             )
             .map_err(db_err)?
             .query_row([state_hash], |r| {
@@ -431,11 +445,55 @@ impl Tx<'_> {
                     browser_hash: r.get(4)?,
                     next: r.get(5)?,
                     expires_at: r.get(6)?,
+                    login_hint: r.get(7)?,
                 })
             })
             .optional()
             .map_err(db_err)?;
         Ok(row)
+    }
+
+    /// Keeps what signing out at the provider needs for the session `token_hash`.
+    pub fn insert_sso_session(
+        &self,
+        token_hash: &[u8],
+        row: &SsoSessionRow,
+        now: i64,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT OR REPLACE INTO sso_sessions (token_hash, org_id, plugin, sign_out_data, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                token_hash,
+                row.org_id.as_str(),
+                row.plugin,
+                row.sign_out_data,
+                now
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Takes (deletes and returns) the sign-out data of session `token_hash`.
+    pub fn take_sso_session(&self, token_hash: &[u8]) -> Result<Option<SsoSessionRow>> {
+        self.0
+            .prepare_cached(
+                "DELETE FROM sso_sessions WHERE token_hash = ?1 \
+                 RETURNING org_id, plugin, sign_out_data",
+            )
+            .map_err(db_err)?
+            .query_row([token_hash], |r| {
+                Ok(SsoSessionRow {
+                    org_id: OrgId::from_trusted(r.get(0)?),
+                    plugin: r.get(1)?,
+                    sign_out_data: r.get(2)?,
+                })
+            })
+            .optional()
+            .map_err(db_err)
     }
 
     /// Links a provider subject to a user.

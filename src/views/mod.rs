@@ -291,7 +291,7 @@ mod tests {
             .page(
                 "message",
                 "<t>",
-                &serde_json::json!({"heading": "<script>x</script>", "text": "a&b", "link": null, "link_text": null}),
+                &serde_json::json!({"heading": "<script>x</script>", "text": "a&b", "link": null, "link_text": null, "links": []}),
             )
             .unwrap();
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));

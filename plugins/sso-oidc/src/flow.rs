@@ -18,8 +18,10 @@ use crate::{code, net, Failure};
 /// Bytes of randomness in a PKCE verifier (43 base64url characters).
 const VERIFIER_BYTES: u32 = 32;
 
-/// `start`: discovery, a fresh PKCE verifier, and the authorization URL.
-pub(crate) fn start(request: &StartRequest) -> Result<StartResponse, Failure> {
+/// `start`: discovery, a fresh PKCE verifier, and the authorization URL. `reselect`: the
+/// host refused this browser's previous identity, so the provider is asked (setting
+/// `prompt`) to let the person choose the account again.
+pub(crate) fn start(request: &StartRequest, reselect: bool) -> Result<StartResponse, Failure> {
     for (name, value) in [
         ("state", &request.state),
         ("nonce", &request.nonce),
@@ -63,14 +65,21 @@ pub(crate) fn start(request: &StartRequest) -> Result<StartResponse, Failure> {
             params.push(("login_hint", hint));
         }
     }
+    if reselect || settings.prompt_always {
+        if let Some(prompt) = settings.prompt.param() {
+            params.push(("prompt", prompt));
+        }
+    }
     Ok(StartResponse {
         redirect_url: append_query(&provider.authorization_endpoint, &form_encode(&params)),
         flow_data: json!({ "v": 1, "code_verifier": verifier }).to_string(),
     })
 }
 
-/// `finish`: callback checks, code exchange, ID token verification, identity.
-pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
+/// `finish`: callback checks, code exchange, ID token verification, identity; with it, what
+/// a later sign-out at the provider needs (when `sign_out_at_provider` is on and the
+/// provider has an `end_session_endpoint`).
+pub(crate) fn finish(request: &FinishRequest) -> Result<(Identity, Option<String>), Failure> {
     let params = Params(&request.params);
     if let Some(error) = params.get("error")? {
         let message = match params.get("error_description")? {
@@ -189,13 +198,71 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Identity, Failure> {
         }
         settings.trust_email_without_verified_claim
     };
-    Ok(Identity {
-        subject: claims.subject,
-        email,
-        email_verified,
-        name: claims.name,
-        groups: claims.groups,
-    })
+    let sign_out_data = match (
+        &provider.end_session_endpoint,
+        settings.sign_out_at_provider,
+    ) {
+        (Some(endpoint), true) => Some(
+            json!({ "v": 1, "end_session_endpoint": endpoint, "id_token": tokens.id_token })
+                .to_string(),
+        ),
+        (None, true) => {
+            host::log(
+                host::LogLevel::Warn,
+                "`sign_out_at_provider` is on but the provider's discovery document has no \
+                 `end_session_endpoint`: signing out ends the tenantry session only",
+            );
+            None
+        }
+        _ => None,
+    };
+    Ok((
+        Identity {
+            subject: claims.subject,
+            email,
+            email_verified,
+            name: claims.name,
+            groups: claims.groups,
+        },
+        sign_out_data,
+    ))
+}
+
+/// `sign-out`: the provider's end-session URL (OpenID Connect RP-Initiated Logout 1.0 §2)
+/// with `id_token_hint`, `post_logout_redirect_uri` and `client_id`.
+pub(crate) fn sign_out(
+    sign_out_data: &str,
+    post_logout_redirect_uri: &str,
+) -> Result<Option<String>, Failure> {
+    let settings = Settings::load()?;
+    if !settings.sign_out_at_provider {
+        return Ok(None);
+    }
+    let data: Value = serde_json::from_str(sign_out_data).map_err(|_| {
+        Failure::new(
+            code::INVALID_REQUEST,
+            "sign-out-data is not what finish answered",
+        )
+    })?;
+    let text = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+    let (Some(endpoint), Some(id_token)) = (text("end_session_endpoint"), text("id_token")) else {
+        return Err(Failure::new(
+            code::INVALID_REQUEST,
+            "sign-out-data has no end_session_endpoint or id_token",
+        ));
+    };
+    if !crate::util::is_http_url(&endpoint) {
+        return Err(Failure::new(
+            code::INVALID_REQUEST,
+            "sign-out-data names no http(s) end_session_endpoint",
+        ));
+    }
+    let params = [
+        ("id_token_hint", id_token.as_str()),
+        ("post_logout_redirect_uri", post_logout_redirect_uri),
+        ("client_id", settings.client_id.as_str()),
+    ];
+    Ok(Some(append_query(&endpoint, &form_encode(&params))))
 }
 
 /// The UserInfo claims (OpenID Connect Core §5.3), whose `sub` must be the ID token's.
@@ -492,6 +559,7 @@ mod tests {
             token_endpoint: "https://idp/token".into(),
             jwks_uri: "https://idp/jwks".into(),
             userinfo_endpoint: None,
+            end_session_endpoint: None,
             auth_methods_listed: methods.is_some(),
             auth_methods: methods
                 .unwrap_or(&["client_secret_basic"])
@@ -509,6 +577,9 @@ mod tests {
             scopes: "openid".into(),
             auth_method: method,
             trust_email_without_verified_claim: false,
+            prompt: crate::settings::Prompt::Login,
+            prompt_always: false,
+            sign_out_at_provider: false,
         }
     }
 

@@ -8,12 +8,19 @@
 //!   exchanges the code at the token endpoint, verifies the ID token (RS256 or ES256, key from
 //!   the provider's JWKS by `kid`) and answers the identity.
 //!
+//! * `sso-extras` (tenantry:plugin 2.1.0): `start-with` asks the provider to choose the
+//!   account again (`prompt`) after a refused identity, `finish-with-session` also answers
+//!   what signing out at the provider needs, `sign-out` builds the provider's end-session
+//!   URL, and `check-configuration` tries discovery, issuer, JWKS and the token endpoint
+//!   before anyone signs in ([`check`]).
+//!
 //! The plugin imports only `host`: settings, key-value storage (discovery and JWKS cache),
 //! clock, randomness, logging and allowlisted HTTP. It never touches WASI: the host defines
 //! every WASI import as a trap. See README.md for settings and error codes.
 
 wit_bindgen::generate!({ path: "../wit", world: "sso" });
 
+mod check;
 mod flow;
 mod jwt;
 mod net;
@@ -21,6 +28,7 @@ mod provider;
 mod settings;
 mod util;
 
+use exports::tenantry::plugin::sso_extras::{self, Check, Session, SignOutRequest, StartOptions};
 use exports::tenantry::plugin::sso_hooks::{
     FinishRequest, Guest, Identity, PluginError, StartRequest, StartResponse,
 };
@@ -32,12 +40,46 @@ struct SsoOidc;
 impl Guest for SsoOidc {
     fn start(request: StartRequest) -> Result<StartResponse, PluginError> {
         install_panic_hook();
-        flow::start(&request).map_err(PluginError::from)
+        flow::start(&request, false).map_err(PluginError::from)
     }
 
     fn finish(request: FinishRequest) -> Result<Identity, PluginError> {
         install_panic_hook();
-        flow::finish(&request).map_err(PluginError::from)
+        flow::finish(&request)
+            .map(|(identity, _)| identity)
+            .map_err(PluginError::from)
+    }
+}
+
+/// The 2.1.0 additions: account re-selection, sign-out at the provider, configuration test.
+impl sso_extras::Guest for SsoOidc {
+    fn start_with(
+        request: StartRequest,
+        options: StartOptions,
+    ) -> Result<StartResponse, PluginError> {
+        install_panic_hook();
+        flow::start(&request, options.reselect).map_err(PluginError::from)
+    }
+
+    fn finish_with_session(request: FinishRequest) -> Result<Session, PluginError> {
+        install_panic_hook();
+        flow::finish(&request)
+            .map(|(identity, sign_out_data)| Session {
+                identity,
+                sign_out_data,
+            })
+            .map_err(PluginError::from)
+    }
+
+    fn sign_out(request: SignOutRequest) -> Result<Option<String>, PluginError> {
+        install_panic_hook();
+        flow::sign_out(&request.sign_out_data, &request.post_logout_redirect_uri)
+            .map_err(PluginError::from)
+    }
+
+    fn check_configuration(_organization_id: String) -> Vec<Check> {
+        install_panic_hook();
+        check::run()
     }
 }
 

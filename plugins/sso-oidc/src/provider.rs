@@ -13,7 +13,7 @@ use crate::{code, Failure};
 pub(crate) const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Key-value key of the cached discovery document.
-const DISCOVERY_KEY: &str = "oidc/discovery/v2";
+const DISCOVERY_KEY: &str = "oidc/discovery/v3";
 /// Key-value key of the cached JWKS.
 const JWKS_KEY: &str = "oidc/jwks/v1";
 
@@ -32,6 +32,8 @@ pub(crate) struct Provider {
     pub auth_methods: Vec<String>,
     /// Whether the document listed `token_endpoint_auth_methods_supported` itself.
     pub auth_methods_listed: bool,
+    /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), when the provider has one.
+    pub end_session_endpoint: Option<String>,
 }
 
 /// The provider for `settings`, from the cache when it is fresh, else from discovery.
@@ -52,6 +54,12 @@ pub(crate) fn discover(settings: &Settings) -> Result<Provider, Failure> {
     let doc = net::get_json_object(&url, "discovery", code::DISCOVERY_FAILED)?;
     let provider = parse_discovery(&settings.issuer, &doc)
         .map_err(|m| Failure::new(code::DISCOVERY_FAILED, format!("discovery ({url}): {m}")))?;
+    remember(settings, &provider, now);
+    Ok(provider)
+}
+
+/// Caches a provider fetched just now.
+pub(crate) fn remember(settings: &Settings, provider: &Provider, now: i64) {
     host::log(
         LogLevel::Debug,
         &format!("fetched discovery document of {}", provider.issuer),
@@ -67,10 +75,10 @@ pub(crate) fn discover(settings: &Settings) -> Result<Provider, Failure> {
             "userinfo_endpoint": provider.userinfo_endpoint,
             "token_endpoint_auth_methods_supported":
                 provider.auth_methods_listed.then_some(&provider.auth_methods),
+            "end_session_endpoint": provider.end_session_endpoint,
         },
     });
     cache_set(DISCOVERY_KEY, &entry);
-    Ok(provider)
 }
 
 /// Reads the endpoints from a discovery document. Its `issuer` must equal the `issuer`
@@ -93,10 +101,12 @@ pub(crate) fn parse_discovery(setting: &str, doc: &Map<String, Value>) -> Result
             clip(&issuer, 200)
         ));
     }
-    let userinfo_endpoint = match doc.get("userinfo_endpoint") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(field("userinfo_endpoint")?),
+    let optional = |name: &str| match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => field(name).map(Some),
     };
+    let userinfo_endpoint = optional("userinfo_endpoint")?;
+    let end_session_endpoint = optional("end_session_endpoint")?;
     let listed: Option<Vec<String>> = doc
         .get("token_endpoint_auth_methods_supported")
         .and_then(Value::as_array)
@@ -112,6 +122,7 @@ pub(crate) fn parse_discovery(setting: &str, doc: &Map<String, Value>) -> Result
         token_endpoint: field("token_endpoint")?,
         jwks_uri: field("jwks_uri")?,
         userinfo_endpoint,
+        end_session_endpoint,
         auth_methods_listed: listed.is_some(),
         auth_methods: listed.unwrap_or_else(|| vec!["client_secret_basic".to_string()]),
     })

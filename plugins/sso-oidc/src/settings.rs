@@ -28,6 +28,38 @@ pub(crate) struct Settings {
     /// someone able to set another person's address there can sign in as them here. An
     /// explicit `email_verified: false` is never overridden.
     pub trust_email_without_verified_claim: bool,
+    /// `prompt`: what to ask the provider for when the person must choose the account again
+    /// (`login`, the default, `select_account`, or `none`: never send `prompt`).
+    pub prompt: Prompt,
+    /// `prompt_when`: `retry` (default: only after the host refused the previous identity
+    /// from this browser) or `always` (every sign-in).
+    pub prompt_always: bool,
+    /// `sign_out_at_provider` (`"true"`/`"false"`, default false): signing out of tenantry
+    /// also ends the session at the provider (RP-initiated logout through its
+    /// `end_session_endpoint`).
+    pub sign_out_at_provider: bool,
+}
+
+/// The `prompt` sent to the provider when the account must be chosen again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    /// `prompt=login`: the provider asks the person to sign in again.
+    Login,
+    /// `prompt=select_account`: the provider shows its account chooser.
+    SelectAccount,
+    /// Never send `prompt` (account re-selection off).
+    None,
+}
+
+impl Prompt {
+    /// The value of the `prompt` parameter, if one is sent.
+    pub fn param(self) -> Option<&'static str> {
+        match self {
+            Prompt::Login => Some("login"),
+            Prompt::SelectAccount => Some("select_account"),
+            Prompt::None => None,
+        }
+    }
 }
 
 /// How the client authenticates at the token endpoint.
@@ -118,6 +150,28 @@ impl Settings {
                 ),
             ));
         }
+        let sign_out_at_provider = flag("sign_out_at_provider")?;
+        let prompt = match value("prompt").as_deref() {
+            None | Some("login") => Prompt::Login,
+            Some("select_account") => Prompt::SelectAccount,
+            Some("none") => Prompt::None,
+            Some(other) => return Err(Failure::new(
+                code::MISCONFIGURED,
+                format!(
+                    "setting `prompt` must be `login`, `select_account` or `none`, not `{other}`"
+                ),
+            )),
+        };
+        let prompt_always = match value("prompt_when").as_deref() {
+            None | Some("retry") => false,
+            Some("always") => true,
+            Some(other) => {
+                return Err(Failure::new(
+                    code::MISCONFIGURED,
+                    format!("setting `prompt_when` must be `retry` or `always`, not `{other}`"),
+                ))
+            }
+        };
         let client_id = value("client_id")
             .ok_or_else(|| Failure::new(code::MISCONFIGURED, "setting `client_id` is not set"))?;
         let client_secret = value("client_secret");
@@ -166,6 +220,9 @@ impl Settings {
             scopes: scopes.join(" "),
             auth_method,
             trust_email_without_verified_claim,
+            prompt,
+            prompt_always,
+            sign_out_at_provider,
         })
     }
 
@@ -245,5 +302,27 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.auth_method, None);
+        assert_eq!(s.prompt, Prompt::Login);
+        assert!(!s.prompt_always && !s.sign_out_at_provider);
+
+        let s = load(&[
+            ("issuer", "https://idp"),
+            ("client_id", "app"),
+            ("prompt", "select_account"),
+            ("prompt_when", "always"),
+            ("sign_out_at_provider", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.prompt.param(), Some("select_account"));
+        assert!(s.prompt_always && s.sign_out_at_provider);
+        for (k, v) in [
+            ("prompt", "consent"),
+            ("prompt_when", "sometimes"),
+            ("sign_out_at_provider", "yes"),
+        ] {
+            let e = load(&[("issuer", "https://idp"), ("client_id", "app"), (k, v)]).unwrap_err();
+            assert_eq!(e.code, code::MISCONFIGURED);
+            assert!(e.message.contains(k), "{}", e.message);
+        }
     }
 }

@@ -26,10 +26,17 @@ pub fn login(app: &App, req: &Req) -> Result<Resp> {
     Ok(Resp::json(200, &me).header("Set-Cookie", session_cookie(app, &s)))
 }
 
-/// Ends the session and clears the cookie (idempotent).
+/// Ends the session and clears the cookie (idempotent). `provider_sign_out_url`: where to
+/// send the browser to end the identity provider's session too (single sign-on with
+/// `sign_out_at_provider`), else `null`.
 pub fn logout(app: &App, req: &Req) -> Result<Resp> {
+    let mut provider = None;
     if let Some(token) = req.cookie(SESSION_COOKIE) {
-        service::auth::logout(app, token)?;
+        provider = service::auth::logout(app, token)?;
     }
-    Ok(Resp::json(200, &json!({"signed_out": true})).header("Set-Cookie", clear_cookie(app)))
+    Ok(Resp::json(
+        200,
+        &json!({"signed_out": true, "provider_sign_out_url": provider}),
+    )
+    .header("Set-Cookie", clear_cookie(app)))
 }

@@ -37,6 +37,22 @@ pub fn delete(app: &App, req: &Req) -> Result<Resp> {
     Ok(Resp::new(204))
 }
 
+/// `POST /api/v1/orgs/{org}/sso/test`: the configuration test (owners and admins).
+pub fn test(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    access.permit::<crate::service::authz::perm::OrgUpdate>()?;
+    let input: sso::SsoTestInput = if req.body.iter().all(u8::is_ascii_whitespace) {
+        sso::SsoTestInput::default()
+    } else {
+        req.json()?
+    };
+    Ok(Resp::json(
+        200,
+        &sso::test_configuration(app, &access, input)?,
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Discover {

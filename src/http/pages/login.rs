@@ -116,14 +116,18 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /logout` (form, signed in).
 pub fn logout(app: &App, req: &Req) -> Result<Resp> {
+    let mut provider = None;
     if let Some(s) = optional_session(app, req)? {
         if !session_csrf_ok(app, &s, req) {
             return Ok(csrf_failed(app));
         }
         if let Some(token) = req.cookie(SESSION_COOKIE) {
-            service::auth::logout(app, token)?;
+            provider = service::auth::logout(app, token)?;
         }
     }
-    let next = safe_next(req.form().get("next")).unwrap_or_else(|| "/login".into());
+    // Single sign-on that signs out at the provider too: the provider ends its session and
+    // sends the browser back to the sign-in page.
+    let next = provider
+        .unwrap_or_else(|| safe_next(req.form().get("next")).unwrap_or_else(|| "/login".into()));
     Ok(Resp::see_other(&next).header("Set-Cookie", clear_cookie(app)))
 }

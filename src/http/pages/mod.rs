@@ -77,7 +77,32 @@ pub fn message(
         "text": text,
         "link": link.map(|l| l.0),
         "link_text": link.map(|l| l.1),
+        "links": [],
     });
+    match app.views.page("message", heading, &data) {
+        Ok(html) => Resp::html(status, html),
+        Err(e) => {
+            log::error!("{e}");
+            Resp::new(500)
+                .header("Content-Type", "text/plain")
+                .body(b"internal error".to_vec())
+        }
+    }
+}
+
+/// A message page with several links (the first is the main action).
+pub fn message_links(
+    app: &App,
+    status: u16,
+    heading: &str,
+    text: &str,
+    links: &[(&str, &str)],
+) -> Resp {
+    let links: Vec<_> = links
+        .iter()
+        .map(|(href, text)| json!({"href": href, "text": text}))
+        .collect();
+    let data = json!({ "heading": heading, "text": text, "link": null, "links": links });
     match app.views.page("message", heading, &data) {
         Ok(html) => Resp::html(status, html),
         Err(e) => {

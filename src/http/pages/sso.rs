@@ -1,6 +1,6 @@
 //! `/sso/{plugin}/start` and `/sso/{plugin}/callback`: the browser side of single sign-on.
 
-use super::{message, safe_next};
+use super::{message, message_links, safe_next};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
@@ -15,6 +15,44 @@ fn binding_cookie(app: &App, value: &str, max_age: i64) -> String {
         "{}={value}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
         sso::BINDING_COOKIE
     )
+}
+
+/// The cookie that asks the next start of `plugin` to let the person choose the account
+/// again (empty value and `max_age` 0: cleared).
+fn reselect_cookie(app: &App, plugin: &str, max_age: i64) -> String {
+    let secure = if app.secure_cookies() { "; Secure" } else { "" };
+    format!(
+        "{}={plugin}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        sso::RESELECT_COOKIE
+    )
+}
+
+/// How long a refusal is remembered for the next start.
+const RESELECT_SECS: i64 = 3600;
+
+/// The page for an identity the host refused: which account, why, and "Use another
+/// account" (the next start asks the provider to choose the account again).
+fn refused(app: &App, e: &Error, r: &sso::Refused) -> Resp {
+    let status = crate::http::problem::classify(e).0;
+    let why = match e {
+        Error::Sso { message: text, .. } => text.clone(),
+        _ => "This account is disabled. Ask your administrator.".to_string(),
+    };
+    log::info!("sso sign-in refused an identity of plugin {}", r.plugin);
+    message_links(
+        app,
+        status,
+        "Single sign-on did not work",
+        &format!(
+            "Your identity provider signed you in as {}, which cannot be used here: {why}",
+            r.account
+        ),
+        &[
+            (r.retry_path.as_str(), "Use another account"),
+            ("/login", "Back to sign-in"),
+        ],
+    )
+    .header("Set-Cookie", reselect_cookie(app, &r.plugin, RESELECT_SECS))
 }
 
 fn failed(app: &App, e: Error) -> Result<Resp> {
@@ -56,7 +94,10 @@ fn failed(app: &App, e: Error) -> Result<Resp> {
 pub fn start(app: &App, req: &Req) -> Result<Resp> {
     let email = req.query_param("email").unwrap_or_default();
     let next = safe_next(req.query_param("next").as_ref());
-    match sso::start(app, req.param("plugin"), &email, next, &req.client_ip()) {
+    let plugin = req.param("plugin");
+    // This browser's last identity from this provider was refused: let the person choose.
+    let reselect = req.cookie(sso::RESELECT_COOKIE) == Some(plugin);
+    match sso::start(app, plugin, &email, next, &req.client_ip(), reselect) {
         Ok(s) => Ok(Resp::see_other(&s.redirect_url).header(
             "Set-Cookie",
             binding_cookie(app, s.binding.expose(), sso::FLOW_TTL_SECS),
@@ -79,8 +120,13 @@ pub fn callback(app: &App, req: &Req) -> Result<Resp> {
             let next = done.next.unwrap_or_else(|| "/".into());
             Ok(Resp::see_other(&next)
                 .header("Set-Cookie", session_cookie(app, &done.session))
-                .header("Set-Cookie", binding_cookie(app, "", 0)))
+                .header("Set-Cookie", binding_cookie(app, "", 0))
+                .header("Set-Cookie", reselect_cookie(app, "", 0)))
         }
-        Err(e) => failed(app, e),
+        Err(sso::FinishFailure {
+            error,
+            refused: Some(r),
+        }) => Ok(refused(app, &error, &r)),
+        Err(f) => failed(app, f.error),
     }
 }

@@ -1,7 +1,9 @@
 //! Organization › Single Sign-On: the provider (one of the plugins an instance administrator
 //! allowed this organization), the email domains and whether each is proven (pending ones
 //! show the TXT record to publish, with **Verify**; instance administrators may **Approve**),
-//! the role given on first sign-in, and removal with confirmation. Organization readers see
+//! the role given on first sign-in, **Test configuration** (each check of the provider's
+//! configuration, with its fix, before anyone signs in), the last failed sign-in's exact
+//! reason, and removal with confirmation. Organization readers see
 //! it when the `sso` feature is on; owners and admins change it. Every action calls the same
 //! use cases as `/api/v1/orgs/{org}/sso`.
 
@@ -42,6 +44,23 @@ struct DomainRow {
     approve_action: String,
 }
 
+/// A configuration test's result on the page.
+#[derive(Serialize)]
+struct TestView {
+    plugin: String,
+    ok: bool,
+    checks: Vec<crate::service::hooks::SsoCheck>,
+}
+
+/// The last failed sign-in, for those who may change the settings.
+#[derive(Serialize)]
+struct LastErrorView {
+    kind: String,
+    stage: String,
+    code: String,
+    message: String,
+}
+
 #[derive(Serialize, Default)]
 struct Errors {
     plugin: Option<String>,
@@ -67,6 +86,9 @@ struct SsoView {
     action: String,
     remove_action: String,
     remove_question: String,
+    test_action: String,
+    test: Option<TestView>,
+    last_error: Option<LastErrorView>,
     csrf_token: String,
     error: Option<String>,
     errors: Errors,
@@ -147,6 +169,18 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
         ),
         action: here.clone(),
         remove_action: format!("{here}/remove"),
+        test_action: format!("{here}/test"),
+        test: None,
+        last_error: s.last_error.map(|e| LastErrorView {
+            kind: if e.kind == "configuration" {
+                "a configuration problem (it will not fix itself)".into()
+            } else {
+                "temporary (trying again may work)".into()
+            },
+            stage: e.stage,
+            code: e.code,
+            message: e.message,
+        }),
         org_id,
         csrf_token: c.session.csrf_token.clone(),
         error: None,
@@ -300,6 +334,42 @@ pub fn approve(app: &App, req: &Req) -> Result<Resp> {
         .and_then(|admin| sso_domains::approve(app, &admin, &access, req.param("domain")));
     match result {
         Ok(_) => Ok(done(&base(access.org_id().as_str()), "approved")),
+        Err(e) => failed(app, &c, &access, words(e)?),
+    }
+}
+
+/// `POST /settings/orgs/{org}/sso/test` (owners and admins): runs the configuration test and
+/// shows each check with its fix.
+pub fn test(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    match sso::test_configuration(app, &access, sso::SsoTestInput::default()) {
+        Ok(result) => {
+            let mut v = view(app, &c, &access)?;
+            let ok = result.ok;
+            v.test = Some(TestView {
+                plugin: result.plugin,
+                ok: result.ok,
+                checks: result.checks,
+            });
+            let notice = if ok {
+                "Every check of the single sign-on configuration passed."
+            } else {
+                "Some checks of the single sign-on configuration failed; each says what to fix."
+            };
+            page(app, &c, &v, Some(notice), 200)
+        }
+        Err(Error::Validation(errs)) => {
+            let text = errs
+                .iter()
+                .map(|e| sentence(&e.message))
+                .collect::<Vec<_>>()
+                .join(" ");
+            failed(app, &c, &access, text)
+        }
         Err(e) => failed(app, &c, &access, words(e)?),
     }
 }
