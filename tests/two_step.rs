@@ -42,14 +42,6 @@ pub(crate) fn code_at(secret: &str, step: u64) -> String {
     totp.generate(step * 30)
 }
 
-/// Waits until the code of a new time step is due (so a fresh code exists): returns the step.
-pub(crate) fn wait_for_step_after(step: u64) -> u64 {
-    while now_step() <= step {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    now_step()
-}
-
 /// Enrols `s` through the API; returns (secret, recovery codes, the step used to confirm).
 fn enrol(s: &mut Session) -> (String, Vec<String>, u64) {
     let e = expect(

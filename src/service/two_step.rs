@@ -459,24 +459,34 @@ fn challenge_invalid() -> Error {
     }
 }
 
-/// The user a live challenge belongs to (for the page that asks for the code).
-pub fn challenge_user(app: &App, token: &str) -> Result<Option<User>> {
+/// A challenge that has not expired, with its user and its wrong codes so far.
+fn live_challenge(app: &App, token: &str) -> Result<Option<(User, i64)>> {
     if token.len() != 43 {
         return Ok(None);
     }
     let hash = app.keyring.token_hash(token);
-    app.store.read(|c| {
-        match c.two_step_challenge(&hash)? {
-            Some(ch) if ch.expires_at > now() => c.user_by_id(&ch.user_id),
-            _ => Ok(None),
+    app.store.read(|c| match c.two_step_challenge(&hash)? {
+        Some(ch) if ch.expires_at > now() => {
+            Ok(c.user_by_id(&ch.user_id)?.map(|u| (u, ch.failures)))
         }
+        _ => Ok(None),
     })
+}
+
+/// The user a live challenge belongs to, while it still takes codes (for the page that asks
+/// for the code).
+pub fn challenge_user(app: &App, token: &str) -> Result<Option<User>> {
+    Ok(live_challenge(app, token)?
+        .filter(|(_, failures)| *failures < CHALLENGE_MAX_FAILURES)
+        .map(|(u, _)| u))
 }
 
 /// Finishes a sign-in: a live challenge and a right code give a session. Throttled with the
 /// password limiters (per account and per client).
 pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSession> {
-    let Some(user) = challenge_user(app, token)? else {
+    // A spent challenge still names its account, so the throttle answers first (429 while
+    // locked, the right code included); then it is refused.
+    let Some((user, _)) = live_challenge(app, token)? else {
         return Err(challenge_invalid());
     };
     let account_key = user.email.as_str().to_string();
@@ -494,7 +504,12 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
     let outcome = app.store.write(|tx| {
         // Re-read inside the write lock: the challenge is single-use even under races.
         match tx.reads().two_step_challenge(&hash)? {
-            Some(ch) if ch.expires_at > now() && ch.user_id == user.id => {}
+            Some(ch) if ch.expires_at > now() && ch.user_id == user.id => {
+                if ch.failures >= CHALLENGE_MAX_FAILURES {
+                    tx.delete_two_step_challenge(&hash)?;
+                    return Ok(Err(challenge_invalid()));
+                }
+            }
             _ => return Err(challenge_invalid()),
         }
         if user.disabled {
@@ -522,9 +537,9 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
                 Ok(Ok(factor))
             }
             None => {
-                if tx.fail_two_step_challenge(&hash)? >= CHALLENGE_MAX_FAILURES {
-                    tx.delete_two_step_challenge(&hash)?;
-                }
+                // Spent at the limit; kept (until it is tried again or expires) so that the
+                // throttle, not "unknown challenge", answers the next attempt.
+                tx.fail_two_step_challenge(&hash)?;
                 Ok(Err(code_error()))
             }
         }
@@ -539,11 +554,15 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
             log::info!("user {} signed in with a second step", user.id);
             Ok(session)
         }
-        Err(e) => {
+        Err(e @ Error::TwoStep {
+            code: "two_step_code_invalid",
+            ..
+        }) => {
             app.login_account_limiter.failure(&account_key);
             app.login_client_limiter.failure(client);
             Err(e)
         }
+        Err(e) => Err(e),
     }
 }
 
