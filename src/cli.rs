@@ -528,8 +528,7 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
             let app = open_app_for_email(config)?;
-            match service::two_step::reset_by_operator(&app, &service::authz::operator(), &email)
-            {
+            match service::two_step::reset_by_operator(&app, &service::authz::operator(), &email) {
                 Ok(true) => println!("reset two-step sign-in of {email}; they were emailed"),
                 Ok(false) => println!("{email} has no two-step sign-in; nothing to reset"),
                 Err(Error::NotFound) => {

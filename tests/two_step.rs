@@ -170,7 +170,12 @@ fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
 
     // The password alone no longer signs in.
     let (mut s2, ch) = challenge(&server, &email);
-    expect_problem(&s2.get("/api/v1/me"), 401, "unauthenticated", "no session yet");
+    expect_problem(
+        &s2.get("/api/v1/me"),
+        401,
+        "unauthenticated",
+        "no session yet",
+    );
     expect_problem(
         &finish(&mut s2, &"x".repeat(43), &code_at(&secret, step + 1)),
         401,
@@ -221,7 +226,10 @@ fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
 
     // New recovery codes need a current code; the old ones then stop working.
     expect_problem(
-        &s.post_json("/api/v1/me/two-step/recovery-codes", &json!({"code": "000000"})),
+        &s.post_json(
+            "/api/v1/me/two-step/recovery-codes",
+            &json!({"code": "000000"}),
+        ),
         401,
         "two_step_code_invalid",
         "regenerate with a wrong code",
@@ -356,12 +364,20 @@ fn wrong_codes_are_throttled_and_spend_the_challenge() {
     // A signed-in session cannot guess its way to turning it off either.
     let mut locked = false;
     for i in 0..8 {
-        let r = s.post_json("/api/v1/me/two-step/disable", &json!({"code": wrong(20 + i)}));
+        let r = s.post_json(
+            "/api/v1/me/two-step/disable",
+            &json!({"code": wrong(20 + i)}),
+        );
         if r.status == 429 {
             locked = true;
             break;
         }
-        expect_problem(&r, 401, "two_step_code_invalid", "disable with a wrong code");
+        expect_problem(
+            &r,
+            401,
+            "two_step_code_invalid",
+            "disable with a wrong code",
+        );
     }
     assert!(locked, "wrong codes to turn it off are throttled");
     let st = expect(&s.get("/api/v1/me/two-step"), 200, "status");
@@ -386,7 +402,13 @@ fn owners_reset_members_below_them_and_operators_anyone() {
     add_member(&mut ia, &org, &owner2, "owner", json!("all"));
     add_member(&mut ia, &org, &admin, "admin", json!("all"));
     add_member(&mut ia, &org, &member, "member", json!("all"));
-    add_member(&mut ia, &org, crate::support::server::ADMIN_EMAIL, "member", json!("all"));
+    add_member(
+        &mut ia,
+        &org,
+        crate::support::server::ADMIN_EMAIL,
+        "member",
+        json!("all"),
+    );
     let id_of = |s: &mut Session| -> String {
         expect(&s.get("/api/v1/me"), 200, "me")["id"]
             .as_str()
@@ -410,8 +432,18 @@ fn owners_reset_members_below_them_and_operators_anyone() {
     };
     // Not beyond the owner's rights: not another owner, not an instance administrator, not
     // oneself; and only owners.
-    expect_problem(&reset(&mut os, &owner2_id), 403, "forbidden", "another owner");
-    expect_problem(&reset(&mut os, &ia_id), 403, "forbidden", "an instance admin");
+    expect_problem(
+        &reset(&mut os, &owner2_id),
+        403,
+        "forbidden",
+        "another owner",
+    );
+    expect_problem(
+        &reset(&mut os, &ia_id),
+        403,
+        "forbidden",
+        "an instance admin",
+    );
     expect_problem(&reset(&mut os, &owner_id), 403, "forbidden", "oneself");
     expect_problem(&reset(&mut ads, &member_id), 403, "forbidden", "an admin");
     expect_problem(&reset(&mut ms, &member_id), 403, "forbidden", "the member");
@@ -437,22 +469,46 @@ fn owners_reset_members_below_them_and_operators_anyone() {
     // The instance operator, from the command line, resets an owner.
     let cwd = server.root_dir().to_path_buf();
     let d = path_str(server.data_dir());
-    let out = tenantry(&["user", "reset-two-step", &owner2, "--data-dir", d], None, &[], &cwd);
+    let out = tenantry(
+        &["user", "reset-two-step", &owner2, "--data-dir", d],
+        None,
+        &[],
+        &cwd,
+    );
     out.assert_success("reset-two-step");
-    assert!(out.stdout.contains("reset two-step sign-in"), "{}", out.all());
+    assert!(
+        out.stdout.contains("reset two-step sign-in"),
+        "{}",
+        out.all()
+    );
     let (_, r) = password_login(&server, &owner2);
     expect(&r, 200, "the owner signs in with the password again");
-    let again = tenantry(&["user", "reset-two-step", &owner2, "--data-dir", d], None, &[], &cwd);
+    let again = tenantry(
+        &["user", "reset-two-step", &owner2, "--data-dir", d],
+        None,
+        &[],
+        &cwd,
+    );
     again.assert_success("reset-two-step again");
     assert!(again.stdout.contains("nothing to reset"), "{}", again.all());
     let nobody = tenantry(
-        &["user", "reset-two-step", "nobody@example.test", "--data-dir", d],
+        &[
+            "user",
+            "reset-two-step",
+            "nobody@example.test",
+            "--data-dir",
+            d,
+        ],
         None,
         &[],
         &cwd,
     );
     nobody.assert_failure("unknown user");
-    assert!(nobody.all().contains("no user with email"), "{}", nobody.all());
+    assert!(
+        nobody.all().contains("no user with email"),
+        "{}",
+        nobody.all()
+    );
     let events = audit_all(&mut os, &org);
     assert!(
         events

@@ -88,7 +88,10 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
     // not clear the account's failures: wrong codes keep counting across password entries.
     if crate::service::two_step::is_enabled(app, &user.id)? {
         let challenge = crate::service::two_step::begin(app, &user.id)?;
-        log::info!("user {} passed the password step; a second step is due", user.id);
+        log::info!(
+            "user {} passed the password step; a second step is due",
+            user.id
+        );
         return Err(Error::MfaRequired {
             challenge: challenge.token,
             expires_in: challenge.expires_in,

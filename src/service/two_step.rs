@@ -204,14 +204,19 @@ fn same_code(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// True when the user has a confirmed authenticator (inside a transaction).
+fn has_confirmed(tx: &Tx<'_>, user: &UserId) -> Result<bool> {
+    Ok(tx
+        .reads()
+        .totp(user)?
+        .is_some_and(|r| r.confirmed_at.is_some()))
+}
+
 /// A person's second-step status.
 pub fn status(app: &App, user: &User) -> Result<Status> {
-    let (row, left) = app.store.read(|c| {
-        Ok((
-            c.totp(&user.id)?,
-            c.recovery_codes_left(&user.id)?,
-        ))
-    })?;
+    let (row, left) = app
+        .store
+        .read(|c| Ok((c.totp(&user.id)?, c.recovery_codes_left(&user.id)?)))?;
     let enabled_at = row.as_ref().and_then(|r| r.confirmed_at);
     Ok(Status {
         enabled: enabled_at.is_some(),
@@ -257,7 +262,9 @@ pub fn start_enrolment(app: &App, p: &Principal) -> Result<Enrolment> {
         {
             return Err(Error::TwoStep {
                 code: "two_step_already_enabled",
-                message: "two-step sign-in is already on; turn it off first to use another authenticator".into(),
+                message:
+                    "two-step sign-in is already on; turn it off first to use another authenticator"
+                        .into(),
             });
         }
         tx.put_pending_totp(&user.id, &sealed, now())
@@ -277,7 +284,10 @@ pub fn pending_enrolment(app: &App, user: &User) -> Result<Option<Enrolment>> {
     let secret = app
         .keyring
         .open(&seal_context(&user.id), &row.secret_sealed)?;
-    Ok(Some(enrolment_view(&totp_for(secret, user.email.as_str())?)?))
+    Ok(Some(enrolment_view(&totp_for(
+        secret,
+        user.email.as_str(),
+    )?)?))
 }
 
 fn enrolment_view(totp: &TOTP) -> Result<Enrolment> {
@@ -370,20 +380,25 @@ fn throttled<T>(app: &App, p: &Principal, f: impl FnOnce() -> Result<T>) -> Resu
 /// Turns two-step sign-in off; needs a current code (or an unused recovery code).
 pub fn disable(app: &App, p: &Principal, code: &str) -> Result<()> {
     let user = signed_in_user(p)?.clone();
-    throttled(app, p, || app.store.write(|tx| {
-        if !tx
-            .reads()
-            .totp(&user.id)?
-            .is_some_and(|r| r.confirmed_at.is_some())
-        {
-            return Err(not_enabled());
-        }
-        if spend_code(app, tx, &user, code)?.is_none() {
-            return Err(code_error());
-        }
-        tx.delete_two_step(&user.id)?;
-        record(app, tx, &user, &Actor::of(p), "user.two_step_disabled", "two-step sign-in was turned off")
-    }))?;
+    throttled(app, p, || {
+        app.store.write(|tx| {
+            if !has_confirmed(tx, &user.id)? {
+                return Err(not_enabled());
+            }
+            if spend_code(app, tx, &user, code)?.is_none() {
+                return Err(code_error());
+            }
+            tx.delete_two_step(&user.id)?;
+            record(
+                app,
+                tx,
+                &user,
+                &Actor::of(p),
+                "user.two_step_disabled",
+                "two-step sign-in was turned off",
+            )
+        })
+    })?;
     app.doorbell.ring();
     log::info!("user {} turned two-step sign-in off", user.id);
     Ok(())
@@ -392,36 +407,48 @@ pub fn disable(app: &App, p: &Principal, code: &str) -> Result<()> {
 /// Replaces the recovery codes (the old ones stop working); needs a current code.
 pub fn regenerate_recovery_codes(app: &App, p: &Principal, code: &str) -> Result<Vec<String>> {
     let user = signed_in_user(p)?.clone();
-    let codes = throttled(app, p, || app.store.write(|tx| {
-        if !tx
-            .reads()
-            .totp(&user.id)?
-            .is_some_and(|r| r.confirmed_at.is_some())
-        {
-            return Err(not_enabled());
-        }
-        if spend_code(app, tx, &user, code)?.is_none() {
-            return Err(code_error());
-        }
-        let codes = store_recovery_codes(app, tx, &user.id)?;
-        record(
-            app,
-            tx,
-            &user,
-            &Actor::of(p),
-            "user.two_step_recovery_codes_replaced",
-            "new recovery codes were made; the old ones no longer work",
-        )?;
-        Ok(codes)
-    }))?;
+    let codes = throttled(app, p, || {
+        app.store.write(|tx| {
+            if !has_confirmed(tx, &user.id)? {
+                return Err(not_enabled());
+            }
+            if spend_code(app, tx, &user, code)?.is_none() {
+                return Err(code_error());
+            }
+            let codes = store_recovery_codes(app, tx, &user.id)?;
+            record(
+                app,
+                tx,
+                &user,
+                &Actor::of(p),
+                "user.two_step_recovery_codes_replaced",
+                "new recovery codes were made; the old ones no longer work",
+            )?;
+            Ok(codes)
+        })
+    })?;
     app.doorbell.ring();
     Ok(codes)
 }
 
 /// Audits a change in every organization of the person and emails them.
-fn record(app: &App, tx: &Tx<'_>, user: &User, actor: &Actor, action: &str, what: &str) -> Result<()> {
+fn record(
+    app: &App,
+    tx: &Tx<'_>,
+    user: &User,
+    actor: &Actor,
+    action: &str,
+    what: &str,
+) -> Result<()> {
     for (org, _) in tx.reads().memberships_of(&user.id)? {
-        audit::record(tx, &org.id, actor, action, ("user", user.id.as_str()), json!({}))?;
+        audit::record(
+            tx,
+            &org.id,
+            actor,
+            action,
+            ("user", user.id.as_str()),
+            json!({}),
+        )?;
     }
     mail::queue(
         app,
@@ -455,7 +482,8 @@ pub fn begin(app: &App, user: &UserId) -> Result<Challenge> {
 fn challenge_invalid() -> Error {
     Error::TwoStep {
         code: "two_step_challenge_invalid",
-        message: "this sign-in expired or was already finished; sign in with your password again".into(),
+        message: "this sign-in expired or was already finished; sign in with your password again"
+            .into(),
     }
 }
 
@@ -531,7 +559,9 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
                             ip: Some(client.to_string()).filter(|s| !s.is_empty()),
                         },
                         "user.two_step_recovery_code_used",
-                        &format!("a recovery code was used to sign in; {left} unused codes are left"),
+                        &format!(
+                            "a recovery code was used to sign in; {left} unused codes are left"
+                        ),
                     )?;
                 }
                 Ok(Ok(factor))
@@ -554,10 +584,12 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
             log::info!("user {} signed in with a second step", user.id);
             Ok(session)
         }
-        Err(e @ Error::TwoStep {
-            code: "two_step_code_invalid",
-            ..
-        }) => {
+        Err(
+            e @ Error::TwoStep {
+                code: "two_step_code_invalid",
+                ..
+            },
+        ) => {
             app.login_account_limiter.failure(&account_key);
             app.login_client_limiter.failure(client);
             Err(e)
@@ -607,7 +639,10 @@ pub fn reset_by_owner(
     })?;
     if let Some(user) = user {
         app.doorbell.ring();
-        log::info!("two-step sign-in of user {} reset by an organization owner", user.id);
+        log::info!(
+            "two-step sign-in of user {} reset by an organization owner",
+            user.id
+        );
     }
     Ok(())
 }
@@ -652,7 +687,12 @@ pub fn reset_by_operator(
                 json!({}),
             )?;
         }
-        queue_reset_mail(app, tx, &user, "an administrator of this tenantry instance reset it")?;
+        queue_reset_mail(
+            app,
+            tx,
+            &user,
+            "an administrator of this tenantry instance reset it",
+        )?;
         Ok(true)
     })?;
     if reset {
@@ -716,7 +756,11 @@ mod tests {
         let step = now / 30;
         for (offset, ok) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
             let code = totp.generate(((step + offset) * 30) as u64);
-            assert_eq!(matching_step(&totp, &code, now, 0).is_some(), ok, "{offset}");
+            assert_eq!(
+                matching_step(&totp, &code, now, 0).is_some(),
+                ok,
+                "{offset}"
+            );
         }
         let code = totp.generate((step * 30) as u64);
         assert_eq!(matching_step(&totp, &code, now, step), None, "replay");

@@ -75,7 +75,13 @@ impl Conn<'_> {
         let mut out = Vec::new();
         for u in users {
             let row = st
-                .query_row([u], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?)))
+                .query_row([u], |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                })
                 .optional()
                 .map_err(db_err)?;
             if let Some((sso, on, admin)) = row {
@@ -162,7 +168,12 @@ impl Tx<'_> {
     }
 
     /// Replaces a user's recovery codes with these hashes.
-    pub fn replace_recovery_codes(&self, user: &UserId, hashes: &[Vec<u8>], now: i64) -> Result<()> {
+    pub fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        hashes: &[Vec<u8>],
+        now: i64,
+    ) -> Result<()> {
         self.0
             .execute(
                 "DELETE FROM two_step_recovery_codes WHERE user_id = ?1",

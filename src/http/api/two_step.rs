@@ -30,12 +30,7 @@ struct CodeBody {
 /// `POST /api/v1/auth/login/two-step` (`{challenge, code}`): the session, as sign-in answers.
 pub fn finish(app: &App, req: &Req) -> Result<Resp> {
     let b: FinishBody = req.json()?;
-    let s = two_step::finish(
-        app,
-        b.challenge.expose(),
-        b.code.expose(),
-        &req.client_ip(),
-    )?;
+    let s = two_step::finish(app, b.challenge.expose(), b.code.expose(), &req.client_ip())?;
     let me = crate::http::api::me::user_json_by_session(app, &s)?;
     Ok(Resp::json(200, &me).header("Set-Cookie", session_cookie(app, &s)))
 }

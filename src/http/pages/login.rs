@@ -11,7 +11,13 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
 
-pub(super) fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
+pub(super) fn render(
+    app: &App,
+    req: &Req,
+    status: u16,
+    email: &str,
+    error: Option<&str>,
+) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(app, req);
     let next = safe_next(req.query_param("next").as_ref())
         .or_else(|| safe_next(req.form().get("next")))

@@ -23,7 +23,9 @@ pub fn challenge_cookie(app: &App, token: Option<&str>) -> String {
             "{CHALLENGE_COOKIE}={t}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
             two_step::CHALLENGE_SECS
         ),
-        None => format!("{CHALLENGE_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        None => format!(
+            "{CHALLENGE_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+        ),
     }
 }
 

@@ -163,8 +163,12 @@ fn security_page(
     };
     let notice = match req.query_param("notice").as_deref() {
         Some("signed_out_others") => Some("You are now signed out everywhere else."),
-        Some("two_step_started") => Some("Scan the QR code with your authenticator app, then enter the code it shows."),
-        Some("two_step_disabled") => Some("Two-step sign-in is off. Your password alone signs you in."),
+        Some("two_step_started") => {
+            Some("Scan the QR code with your authenticator app, then enter the code it shows.")
+        }
+        Some("two_step_disabled") => {
+            Some("Two-step sign-in is off. Your password alone signs you in.")
+        }
         _ => notice_text(req),
     };
     render(
@@ -233,7 +237,13 @@ pub fn start(app: &App, req: &Req) -> Result<Resp> {
     }
 }
 
-fn recovery_page(app: &App, c: &Ctx, heading: &'static str, intro: &'static str, codes: Vec<String>) -> Result<Resp> {
+fn recovery_page(
+    app: &App,
+    c: &Ctx,
+    heading: &'static str,
+    intro: &'static str,
+    codes: Vec<String>,
+) -> Result<Resp> {
     let v = RecoveryView {
         heading,
         intro,
