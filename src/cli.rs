@@ -173,6 +173,14 @@ enum UserCommand {
         /// User ID or email.
         user: String,
     },
+    /// Reset a user's two-step sign-in (authenticator and recovery codes), for someone who
+    /// lost both; audited in their organizations and emailed to them.
+    ResetTwoStep {
+        #[command(flatten)]
+        common: Common,
+        /// The user's email.
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -497,6 +505,23 @@ fn user_command(cmd: UserCommand) -> Result<()> {
             };
             let u = service::users::set_disabled(&app, None, &id, true)?;
             println!("disabled {} ({})", u.email, u.id);
+            Ok(())
+        }
+        UserCommand::ResetTwoStep { common, email } => {
+            let config = load_config(&common, &[])?;
+            init_logging(config.log_format);
+            let app = open_app_for_email(config)?;
+            match service::two_step::reset_by_operator(&app, &service::authz::operator(), &email) {
+                Ok(true) => println!("reset two-step sign-in of {email}; they were emailed"),
+                Ok(false) => println!("{email} has no two-step sign-in; nothing to reset"),
+                Err(Error::NotFound) => {
+                    return Err(Error::Config(format!("no user with email {email}")))
+                }
+                Err(Error::Validation(_)) => {
+                    return Err(Error::Config(format!("{email:?} is not an email address")))
+                }
+                Err(e) => return Err(e),
+            }
             Ok(())
         }
     }

@@ -103,6 +103,23 @@ pub enum Error {
         /// A sentence safe to show.
         message: String,
     },
+    /// The password was right and the account has two-step sign-in: the sign-in continues
+    /// with a code and this challenge (`POST /auth/login/two-step`).
+    MfaRequired {
+        /// The short-lived, single-use challenge token (redacted in `Debug`).
+        challenge: crate::crypto::Secret,
+        /// Seconds until it expires.
+        expires_in: i64,
+    },
+    /// A two-step sign-in step failed; the code says why (`two_step_code_invalid`,
+    /// `two_step_challenge_invalid`, `two_step_not_enabled`, `two_step_already_enabled`,
+    /// `two_step_not_started`, `two_step_required`, `sso_managed`).
+    TwoStep {
+        /// Stable code.
+        code: &'static str,
+        /// A sentence safe to show.
+        message: String,
+    },
     /// Billing data comes from a plugin that failed this time.
     BillingUnavailable {
         /// Who to contact about billing (from configuration).
@@ -171,6 +188,8 @@ impl fmt::Display for Error {
             Error::SetupTokenInvalid => write!(f, "setup token is invalid or already used"),
             Error::AccountDisabled => write!(f, "account disabled"),
             Error::Sso { code, message } => write!(f, "single sign-on failed ({code}): {message}"),
+            Error::MfaRequired { .. } => write!(f, "a second sign-in step is required"),
+            Error::TwoStep { code, message } => write!(f, "two-step sign-in ({code}): {message}"),
             Error::BillingUnavailable { .. } => write!(f, "billing data is temporarily unavailable"),
             Error::SchemaTooNew { found, supported } => write!(
                 f,

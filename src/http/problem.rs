@@ -49,6 +49,16 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
             code,
             "Single sign-on failed",
         ),
+        Error::MfaRequired { .. } => (401, "mfa_required", "Second sign-in step required"),
+        Error::TwoStep { code, .. } => (
+            match *code {
+                "two_step_code_invalid" | "two_step_challenge_invalid" => 401,
+                "two_step_required" => 403,
+                _ => 409,
+            },
+            code,
+            "Two-step sign-in",
+        ),
         Error::BillingUnavailable { .. } => (
             503,
             "billing_unavailable",
@@ -129,7 +139,10 @@ pub fn from_error(e: &Error) -> Resp {
         }
         Error::SetupTokenInvalid => "the setup link is invalid or has already been used".to_string(),
         Error::AccountDisabled => "this account is disabled".to_string(),
-        Error::Sso { message, .. } => message.clone(),
+        Error::Sso { message, .. } | Error::TwoStep { message, .. } => message.clone(),
+        Error::MfaRequired { .. } => {
+            "the password is right; finish signing in with a code from your authenticator app (or a recovery code) at POST /api/v1/auth/login/two-step with this challenge".to_string()
+        }
         Error::BillingUnavailable { contact } => billing_unavailable_text(contact.as_deref()),
     };
     let mut body = json!({
@@ -153,6 +166,15 @@ pub fn from_error(e: &Error) -> Resp {
     }
     if let Error::BillingUnavailable { contact } = e {
         body["billing_contact_email"] = json!(contact);
+    }
+    if let Error::MfaRequired {
+        challenge,
+        expires_in,
+    } = e
+    {
+        body["challenge"] = json!(challenge.expose());
+        body["expires_in"] = json!(expires_in);
+        body["methods"] = json!(["totp", "recovery_code"]);
     }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();

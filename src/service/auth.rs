@@ -1,5 +1,7 @@
 //! Sign-in, sessions and sign-out. Unknown accounts and wrong passwords produce the same error
 //! after the same amount of hashing work; failures are throttled per account and per client.
+//! An account with two-step sign-in gets a challenge after its password
+//! ([`Error::MfaRequired`]); `service::two_step::finish` creates the session.
 
 use crate::app::App;
 use crate::crypto::{new_token, Secret};
@@ -105,6 +107,19 @@ fn login_checked(
             "instance administrator {} signed in with a password in an SSO domain",
             user.id
         );
+    }
+    // With two-step sign-in, a right password gives a challenge, not a session, and does
+    // not clear the account's failures: wrong codes keep counting across password entries.
+    if crate::service::two_step::is_enabled(app, &user.id)? {
+        let challenge = crate::service::two_step::begin(app, &user.id)?;
+        log::info!(
+            "user {} passed the password step; a second step is due",
+            user.id
+        );
+        return Err(Error::MfaRequired {
+            challenge: challenge.token,
+            expires_in: challenge.expires_in,
+        });
     }
     app.login_account_limiter.success(&account_key);
     let session = start_session(app, &user.id)?;

@@ -26,6 +26,7 @@ pub mod setup;
 pub mod sites;
 pub mod sso;
 pub mod sso_domains;
+pub mod two_step;
 pub mod users;
 
 /// Current unix time in seconds.

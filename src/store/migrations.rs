@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_instance_settings.sql"),
     include_str!("migrations/0006_email_change.sql"),
     include_str!("migrations/0007_sso_sessions.sql"),
+    include_str!("migrations/0008_two_step_sign_in.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -15,6 +15,7 @@ mod plugins;
 mod sessions;
 mod setup;
 mod tokens;
+mod two_step;
 mod users;
 
 use std::fs::File;
@@ -37,6 +38,7 @@ pub use outbox::{OutboxRow, RetryOutcome};
 pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow, SsoSessionRow};
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
+pub use two_step::{ChallengeRow, TotpRow};
 pub use users::{Credentials, NewUser};
 
 /// The database file name inside the data dir.

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("outbox", include_str!("templates/outbox.hbs")),
     ("billing", include_str!("templates/billing.hbs")),
     ("continue", include_str!("templates/continue.hbs")),
+    ("two_step", include_str!("templates/two_step.hbs")),
     (
         "settings/layout",
         include_str!("templates/settings/layout.hbs"),
@@ -51,6 +52,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "settings/security",
         include_str!("templates/settings/security.hbs"),
+    ),
+    (
+        "settings/recovery_codes",
+        include_str!("templates/settings/recovery_codes.hbs"),
     ),
     ("settings/doc", include_str!("templates/settings/doc.hbs")),
     (
@@ -163,6 +168,12 @@ pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("templates/email/email_changed.subject.hbs"),
         include_str!("templates/email/email_changed.txt.hbs"),
         include_str!("templates/email/email_changed.html.hbs"),
+    ),
+    (
+        "two_step_changed",
+        include_str!("templates/email/two_step_changed.subject.hbs"),
+        include_str!("templates/email/two_step_changed.txt.hbs"),
+        include_str!("templates/email/two_step_changed.html.hbs"),
     ),
     (
         "sso_linked",

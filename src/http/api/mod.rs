@@ -10,6 +10,7 @@ pub mod orgs;
 pub mod setup;
 pub mod sso;
 pub mod system;
+pub mod two_step;
 pub mod users;
 
 use super::request::Req;

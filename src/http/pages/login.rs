@@ -11,7 +11,13 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
 
-fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
+pub(super) fn render(
+    app: &App,
+    req: &Req,
+    status: u16,
+    email: &str,
+    error: Option<&str>,
+) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(app, req);
     let next = safe_next(req.query_param("next").as_ref())
         .or_else(|| safe_next(req.form().get("next")))
@@ -93,6 +99,18 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
                 Some("The email or password is wrong."),
             ),
         },
+        Err(Error::MfaRequired { challenge, .. }) => {
+            let mut target = String::from("/login/two-step");
+            if let Some(next) = safe_next(form.get("next")) {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                q.append_pair("next", &next);
+                target = format!("{target}?{}", q.finish());
+            }
+            Ok(Resp::see_other(&target).header(
+                "Set-Cookie",
+                super::two_step::challenge_cookie(app, Some(challenge.expose())),
+            ))
+        }
         Err(Error::InvalidCredentials) => render(
             app,
             req,

@@ -10,6 +10,7 @@ pub mod password;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod two_step;
 
 use serde_json::json;
 

@@ -89,6 +89,7 @@ struct MemberRow {
     companies: String,
     change_href: Option<String>,
     you: bool,
+    two_step: &'static str,
 }
 
 #[derive(Serialize)]
@@ -220,10 +221,15 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamVi
     )?;
     let manage = access.explain(Permission::MembersManage).0;
     let me = c.session.principal.user_id().cloned();
+    let ids: Vec<&str> = page.data.iter().map(|m| m.user_id.as_str()).collect();
+    let states = crate::service::two_step::member_states(app, &ids)?;
     let members = page
         .data
         .iter()
         .map(|m| MemberRow {
+            two_step: states
+                .get(m.user_id.as_str())
+                .map_or("Off", |(s, _)| s.label()),
             name: m.name.clone(),
             email: m.email.clone(),
             role: role_label(m.role.as_str()),
@@ -311,6 +317,9 @@ fn notice(req: &Req) -> Option<&'static str> {
         "revoked" => Some("Invitation revoked; its link no longer works."),
         "member_changed" => Some("The member's role and company access are saved."),
         "member_removed" => Some("The member is removed from the organization."),
+        "two_step_reset" => Some(
+            "Two-step sign-in is reset. The member signs in with their password until they set it up again; we emailed them.",
+        ),
         _ => None,
     }
 }

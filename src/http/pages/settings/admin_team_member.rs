@@ -14,6 +14,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::members;
+use crate::service::two_step::{self, MemberState};
 
 #[derive(Serialize)]
 struct MemberView {
@@ -27,6 +28,8 @@ struct MemberView {
     error: Option<String>,
     access: AccessFields,
     back: String,
+    two_step: &'static str,
+    reset_two_step_action: Option<String>,
 }
 
 fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<MemberView> {
@@ -44,7 +47,19 @@ fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<Mem
     };
     let names = company_names(app, access)?;
     let base = team_path(access.org_id().as_str());
+    let (state, resettable) = two_step::member_states(app, &[user])?
+        .remove(user)
+        .unwrap_or((MemberState::Off, false));
+    // The same rule the service enforces: owners only, for members below owner who are not
+    // instance administrators, never oneself.
+    let may_reset = access.permit::<perm::OwnersManage>().is_ok()
+        && m.role != OrgRole::Owner
+        && resettable
+        && state == MemberState::On
+        && c.session.principal.user_id() != Some(&m.user_id);
     Ok(MemberView {
+        two_step: state.label(),
+        reset_two_step_action: may_reset.then(|| format!("{base}/members/{user}/two-step/reset")),
         org: access.org().name.clone(),
         action: format!("{base}/members/{user}"),
         remove_action: format!("{base}/members/{user}/remove"),
@@ -136,5 +151,33 @@ pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
             v.error = Some(msg);
             member_page(app, &c, &v, 409)
         }
+    }
+}
+
+/// `POST /settings/orgs/{org}/admin-team/members/{user}/two-step/reset` (owners; the page asks
+/// first).
+pub fn reset_two_step(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let user = req.param("user");
+    match access
+        .permit::<perm::OwnersManage>()
+        .and_then(|permit| two_step::reset_by_owner(app, &permit, user))
+    {
+        Ok(()) => Ok(done(&team_path(access.org_id().as_str()), "two_step_reset")),
+        Err(e @ (Error::Forbidden(_) | Error::PermissionDenied { .. })) => {
+            let msg = match e {
+                Error::Forbidden(m) => sentence(&m),
+                _ => "Only an owner of the organization can reset someone's two-step sign-in."
+                    .to_string(),
+            };
+            let mut v = member_view(app, &c, &access, user)?;
+            v.error = Some(msg);
+            member_page(app, &c, &v, 403)
+        }
+        Err(e) => Err(e),
     }
 }

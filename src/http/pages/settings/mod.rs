@@ -19,6 +19,7 @@ pub mod help;
 pub mod instance;
 pub mod personal;
 pub mod sections;
+pub mod security;
 pub mod sso;
 
 use serde::Serialize;

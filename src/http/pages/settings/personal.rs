@@ -1,4 +1,4 @@
-//! Personal settings: General, Preferences, Membership, Security.
+//! Personal settings: General, Preferences, Membership (Security is in `security.rs`).
 
 use serde::Serialize;
 
@@ -9,12 +9,11 @@ use crate::app::App;
 use crate::domain::entities::Via;
 use crate::domain::{Auth, Preferences};
 use crate::error::{Error, Result};
-use crate::http::auth::SESSION_COOKIE;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::{self, me};
 
-const LEARN: LearnMore = LearnMore {
+pub(super) const LEARN: LearnMore = LearnMore {
     href: "/settings/help/personal",
     label: "personal settings",
 };
@@ -49,7 +48,7 @@ pub fn zone_options() -> Vec<(String, String)> {
         .collect()
 }
 
-fn notice_text(req: &Req) -> Option<&'static str> {
+pub(super) fn notice_text(req: &Req) -> Option<&'static str> {
     match req.query_param("notice")?.as_str() {
         "name_saved" => Some("Your name is saved."),
         "reset_sent" => Some("We sent you an email with a link to choose a new password."),
@@ -58,7 +57,6 @@ fn notice_text(req: &Req) -> Option<&'static str> {
             "Check your inbox: we sent a link to the new address. Your address changes when you follow it (within 24 hours).",
         ),
         "preferences_saved" => Some("Your preferences are saved."),
-        "signed_out_others" => Some("You are now signed out everywhere else."),
         _ => None,
     }
 }
@@ -446,68 +444,4 @@ pub fn membership(app: &App, req: &Req) -> Result<Resp> {
             status: 200,
         },
     )
-}
-
-#[derive(Serialize)]
-struct SessionRow {
-    current: bool,
-    created: String,
-    last_seen: String,
-    expires: String,
-}
-
-#[derive(Serialize)]
-struct SecurityView {
-    sessions: Vec<SessionRow>,
-    others: bool,
-    sign_out_form: FormView,
-}
-
-/// `GET /settings/personal/security`: active sessions, "sign out other sessions".
-pub fn security(app: &App, req: &Req) -> Result<Resp> {
-    let c = signed_in!(app, req);
-    let token = req.cookie(SESSION_COOKIE).unwrap_or_default();
-    let sessions = me::active_sessions(app, &c.session.principal, token)?;
-    let view = SecurityView {
-        others: sessions.iter().any(|s| !s.current),
-        sessions: sessions
-            .iter()
-            .map(|s| SessionRow {
-                current: s.current,
-                created: when(&c.user, s.created_at),
-                last_seen: when(&c.user, s.last_seen_at),
-                expires: when(&c.user, s.expires_at),
-            })
-            .collect(),
-        sign_out_form: FormView::new(
-            &c,
-            "/settings/personal/security/sign-out-others",
-            "Sign out other sessions",
-            vec![],
-        )
-        .confirm("Sign out every other browser where you are signed in?"),
-    };
-    render(
-        app,
-        &c,
-        Page {
-            title: "Security",
-            template: "settings/security",
-            data: &view,
-            notice: notice_text(req),
-            learn_more: Some(LEARN),
-            status: 200,
-        },
-    )
-}
-
-/// `POST /settings/personal/security/sign-out-others`.
-pub fn sign_out_others(app: &App, req: &Req) -> Result<Resp> {
-    let c = match posted(app, req)? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    let token = req.cookie(SESSION_COOKIE).unwrap_or_default();
-    me::sign_out_other_sessions(app, &c.session.principal, token)?;
-    Ok(done("/settings/personal/security", "signed_out_others"))
 }
