@@ -38,6 +38,9 @@ const PREFETCH_BUDGET: usize = 64 * 1024 * 1024;
 struct Shared {
     app: Arc<App>,
     stop: Arc<AtomicBool>,
+    /// Whether `/metrics` is served at all (`metrics.listen` or `metrics.bearer_token`):
+    /// when it is not, nobody can read per-route figures, so requests skip recording them.
+    metrics_on: bool,
 }
 
 /// Longest `X-Request-Id` taken from a client; a longer or otherwise unfit one is replaced.
@@ -59,8 +62,19 @@ fn request_id(rq: &tiny_http::Request) -> String {
         {
             v.to_string()
         }
-        _ => crate::crypto::new_id("req"),
+        _ => new_request_id(),
     }
+}
+
+/// A new request ID: a prefix drawn at random once per process and a counter (`req_` +
+/// 8 + `-` + hex). Unique within the process and across restarts with high probability,
+/// without a call to the system's random source per request; an ID is a correlation
+/// handle, not a secret.
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| crate::crypto::new_id("req")[..12].to_string());
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The connection limits handed to tiny_http, from the configuration.
@@ -110,9 +124,11 @@ pub fn serve(
     };
     let workers = app.config.workers;
     let resets = crate::service::passwords::spawn_reset_worker(app.clone(), stop.clone())?;
+    let metrics_on = app.config.metrics_listen.is_some() || app.config.metrics_token.is_some();
     let shared = Arc::new(Shared {
         app,
         stop: stop.clone(),
+        metrics_on,
     });
     let mut handles = Vec::new();
     for i in 0..workers {
@@ -274,7 +290,9 @@ fn handle(shared: &Shared, mut rq: tiny_http::Request) {
     let bytes = resp.to_bytes(close, head);
     let _ = write_to(rq.into_writer(), &bytes);
     let took = start.elapsed();
-    shared.app.metrics.request(&method, route, status, took);
+    if shared.metrics_on {
+        shared.app.metrics.request(&method, route, status, took);
+    }
     if let Some(path) = logged_path {
         access_log(&method, &path, route, status, client, took);
     }
