@@ -155,12 +155,14 @@ impl Settings {
             None | Some("login") => Prompt::Login,
             Some("select_account") => Prompt::SelectAccount,
             Some("none") => Prompt::None,
-            Some(other) => return Err(Failure::new(
-                code::MISCONFIGURED,
-                format!(
+            Some(other) => {
+                return Err(Failure::new(
+                    code::MISCONFIGURED,
+                    format!(
                     "setting `prompt` must be `login`, `select_account` or `none`, not `{other}`"
                 ),
-            )),
+                ))
+            }
         };
         let prompt_always = match value("prompt_when").as_deref() {
             None | Some("retry") => false,
