@@ -2355,10 +2355,21 @@ fn company_limited_admin_sees_only_their_companies() {
     assert!(row.contains("Company A"), "{row}");
     check_page(&b, "Admin Team (company-limited admin)", None);
 
-    // All companies is refused beside the field.
+    // The form offers no "All companies" choice to a company-limited admin …
+    assert!(
+        !b.exists("input[name=access][value=all]"),
+        "All companies offered to a company-limited admin"
+    );
+    assert!(b
+        .text()
+        .contains("Your access is limited to some companies"));
+    // … and a hand-made post of it is refused beside the field.
     let new = "company.a.person@orgs.test";
     b.type_into("#f-email", new);
-    b.click("input[name=access][value=all]");
+    b.execute(
+        "document.querySelector('input[name=access]').value = 'all';",
+        json!([]),
+    );
     submit(
         &b,
         &format!("{team}/add"),
@@ -2371,7 +2382,7 @@ fn company_limited_admin_sees_only_their_companies() {
     check_page(&b, "Add member refused (company-limited admin)", None);
 
     // Inviting to company A works (the form kept the address).
-    b.click("input[name=access][value=list]");
+    assert!(!b.exists("input[name=access][value=all]"));
     b.click(&format!("input[name=company][value='{a}']"));
     submit(&b, &format!("{team}/add"), "Invitation sent.");
     let row = b

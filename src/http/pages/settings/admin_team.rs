@@ -54,6 +54,9 @@ pub(super) struct AccessFields {
     pub(super) roles: Vec<OptionView>,
     pub(super) role_error: Option<String>,
     pub(super) all: bool,
+    /// False for a company-limited caller: the form then offers no "All companies" choice
+    /// (a grant never exceeds the grantor; posting it anyway is refused beside the field).
+    pub(super) can_grant_all: bool,
     pub(super) companies: Vec<CompanyCheck>,
     pub(super) companies_error: Option<String>,
 }
@@ -159,6 +162,7 @@ pub(super) fn access_fields(
             .collect(),
         role_error: None,
         all: matches!(ca, CompanyAccess::All),
+        can_grant_all: access.company_limit().is_none(),
         companies: names
             .iter()
             .map(|(id, name)| CompanyCheck {
