@@ -769,9 +769,15 @@ fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_s
         "{html}"
     );
     assert!(
-        html.contains(&format!("add `{host}` to this plugin")),
+        html.contains(&format!("add {host} to this plugin")),
         "{html}"
     );
+    // Spoken to a person: labels, not check names or Markdown.
+    assert!(
+        html.contains("Failed: Provider discovery document"),
+        "{html}"
+    );
+    assert!(!html.contains('`'), "backticks on the page: {html}");
 
     // The command line: the same checks; exit code 2 when one fails.
     let config = w.config.display().to_string();

@@ -49,7 +49,50 @@ struct DomainRow {
 struct TestView {
     plugin: String,
     ok: bool,
-    checks: Vec<crate::service::hooks::SsoCheck>,
+    checks: Vec<CheckView>,
+}
+
+/// One check of the configuration test as a person reads it: a label instead of the
+/// check's machine name, and the plugin's text without Markdown backticks.
+#[derive(Serialize)]
+struct CheckView {
+    name: String,
+    label: String,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+impl From<crate::service::hooks::SsoCheck> for CheckView {
+    fn from(c: crate::service::hooks::SsoCheck) -> CheckView {
+        let plain = |t: &str| t.replace('`', "");
+        let label = match c.name.as_str() {
+            "plugin" => "Plugin".to_string(),
+            "settings" => "Settings".to_string(),
+            "discovery" => "Provider discovery document".to_string(),
+            "issuer" => "Issuer".to_string(),
+            "jwks" => "Signing keys".to_string(),
+            "token_endpoint_auth" => "Client authentication method".to_string(),
+            "token_endpoint" => "Token endpoint and client credentials".to_string(),
+            "userinfo" => "UserInfo endpoint".to_string(),
+            "end_session" => "Sign-out at the provider".to_string(),
+            other => {
+                let words = other.replace(['_', '-'], " ");
+                let mut chars = words.chars();
+                chars
+                    .next()
+                    .map(|f| f.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+        };
+        CheckView {
+            label,
+            detail: plain(&c.detail),
+            fix: c.fix.as_deref().map(plain),
+            ok: c.ok,
+            name: c.name,
+        }
+    }
 }
 
 /// The last failed sign-in, for those who may change the settings.
@@ -353,7 +396,7 @@ pub fn test(app: &App, req: &Req) -> Result<Resp> {
             v.test = Some(TestView {
                 plugin: result.plugin,
                 ok: result.ok,
-                checks: result.checks,
+                checks: result.checks.into_iter().map(CheckView::from).collect(),
             });
             let notice = if ok {
                 "Every check of the single sign-on configuration passed."
