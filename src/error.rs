@@ -10,6 +10,12 @@ pub struct FieldError {
     pub field: String,
     /// A lowercase message that hints at the fix.
     pub message: String,
+    /// The value is well-formed but conflicts with the current state (a taken slug, an
+    /// address no account has, a wrong current password): not something the request's
+    /// schema could have told the client. When every field error of a refusal is one, the
+    /// answer is 409 `conflict` instead of 422 `validation_failed`.
+    #[serde(skip)]
+    pub conflict: bool,
 }
 
 impl FieldError {
@@ -18,6 +24,15 @@ impl FieldError {
         FieldError {
             field: field.into(),
             message: message.into(),
+            conflict: false,
+        }
+    }
+
+    /// A field error for a well-formed value that conflicts with the current state.
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            conflict: true,
+            ..FieldError::new(field, message)
         }
     }
 }
@@ -142,6 +157,12 @@ impl Error {
     /// Shorthand for a single-field validation error.
     pub fn field(field: &str, message: &str) -> Error {
         Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// Shorthand for one field whose well-formed value conflicts with the current state
+    /// (409 `conflict` with `errors`; see [`FieldError::conflict`]).
+    pub fn conflict_field(field: &str, message: &str) -> Error {
+        Error::Validation(vec![FieldError::conflict(field, message)])
     }
 
     /// Shorthand for an internal error with a log detail.

@@ -1370,7 +1370,7 @@ fn password_reset_over_smtp_end_to_end() {
         "/api/v1/auth/password-reset/confirm",
         &json!({"token": token, "password": "yet another long password"}),
     );
-    assert_problem(&r, 400, "token_invalid");
+    assert_problem(&r, 404, "token_invalid");
 
     // Sessions opened before the reset are over; the new password works, the old does not.
     for s in [&mut before1, &mut before2] {
@@ -1830,7 +1830,17 @@ fn request_email_change(s: &mut Session, email: &str, password: &str) -> Respons
 }
 
 fn field_error(r: &Response, field: &str) {
-    let v = assert_problem(r, 422, "validation_failed");
+    field_problem(r, 422, "validation_failed", field);
+}
+
+/// A well-formed value the present state refuses (a wrong current password, one's own
+/// address): 409 `conflict` naming the field.
+fn conflict_error(r: &Response, field: &str) {
+    field_problem(r, 409, "conflict", field);
+}
+
+fn field_problem(r: &Response, status: u16, code: &str, field: &str) {
+    let v = assert_problem(r, status, code);
     assert!(
         v.to_string().contains(&format!("\"{field}\"")),
         "expected an error on {field}: {v}"
@@ -1853,12 +1863,12 @@ fn email_change_over_smtp_end_to_end() {
     let base = env.base();
 
     // Re-authentication and a valid address are required.
-    field_error(
+    conflict_error(
         &request_email_change(&mut s, new, "not my password"),
         "password",
     );
     field_error(&request_email_change(&mut s, "not an address", PW), "email");
-    field_error(&request_email_change(&mut s, old, PW), "email");
+    conflict_error(&request_email_change(&mut s, old, PW), "email");
     let r = env.server.client().post_json(
         "/api/v1/me/email-change",
         &json!({"email": new, "password": PW}),
@@ -1958,7 +1968,7 @@ fn email_change_over_smtp_end_to_end() {
         "/api/v1/me/email-change/confirm",
         &json!({"token": token_of(&link)}),
     );
-    assert_problem(&r, 400, "token_invalid");
+    assert_problem(&r, 404, "token_invalid");
 
     let me = s.get("/api/v1/me").json();
     assert_eq!(me["email"], new, "{me}");
@@ -2070,7 +2080,7 @@ fn email_change_refusals_expiry_and_plain_verification_links() {
         "/api/v1/me/email-change/confirm",
         &json!({"token": token_of(&dave_verify)}),
     );
-    assert_problem(&r, 400, "token_invalid");
+    assert_problem(&r, 404, "token_invalid");
     // … and it still verifies (the purposes do not interfere).
     let r = env.server.client().get(&path_of(&base, &dave_verify));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -2160,7 +2170,7 @@ fn email_change_refusals_expiry_and_plain_verification_links() {
             throttled = true;
             break;
         }
-        field_error(&r, "password");
+        conflict_error(&r, "password");
     }
     assert!(throttled, "wrong passwords were never throttled");
     let r = env.server.client().post_json(

@@ -114,6 +114,22 @@ fn the_time_zone_enum_is_the_servers_tz_database() {
     );
 }
 
+#[test]
+fn the_currency_enum_is_the_servers_list() {
+    let doc = doc();
+    let listed: Vec<&str> = doc["components"]["schemas"]["Currency"]["enum"]
+        .as_array()
+        .expect("components.schemas.Currency.enum")
+        .iter()
+        .map(|v| v.as_str().expect("a currency code"))
+        .collect();
+    let known: Vec<&str> = tenantry::service::sites::currencies().collect();
+    assert_eq!(
+        listed, known,
+        "components.schemas.Currency.enum must list the codes the server accepts, in its order"
+    );
+}
+
 /// The schemathesis command line: `TENANTRY_SCHEMATHESIS`, else the virtual environment
 /// `scripts/test` installs into `target/schemathesis`.
 fn schemathesis() -> PathBuf {
@@ -198,6 +214,14 @@ fn seed(server: &TestServer, admin: &mut Session) -> Seed {
     let org_id = org(admin, "fuzz");
     let spare_org = org(admin, "fuzz-spare");
     let gift_org = org(admin, "fuzz-gift");
+    // Single sign-on on, so its operations are tried past `feature_disabled`.
+    created(
+        &admin.put_json(
+            &format!("/api/v1/orgs/{org_id}/features"),
+            &json!({"sso": true}),
+        ),
+        "PUT features",
+    );
     let member = user(admin, "member@example.test");
     let leaver = user(admin, "leaver@example.test");
     let cmp_member = user(admin, "cmp-member@example.test");
@@ -321,11 +345,6 @@ fn q(s: &str) -> String {
 fn config(base: &str, cookie: &str, s: &Seed) -> String {
     let mut c = String::new();
     let _ = writeln!(c, "base-url = {}", q(base));
-    let _ = writeln!(
-        c,
-        "headers = {{ Cookie = {} }}",
-        q(&format!("tenantry_session={cookie}"))
-    );
     let _ = writeln!(c, "workers = 1\nseed = 14\n");
     c.push_str(
         "[generation]\nmax-examples = 12\ndatabase = \"none\"\n\n\
@@ -341,6 +360,10 @@ fn config(base: &str, cookie: &str, s: &Seed) -> String {
          unsupported_method.enabled = true\n\
          allow_header_conformance.enabled = true\n\n",
     );
+    // The session through the document's own security scheme (not a fixed `Cookie` header),
+    // so the fuzzer knows the cookie is the credential and does not count requests it could
+    // not make unauthenticated as accepted negative data.
+    let _ = writeln!(c, "[auth.openapi.sessionCookie]\napi_key = {}\n", q(cookie));
     let _ = writeln!(
         c,
         "[parameters]\n\"path.org\" = {}\n\"path.cmp\" = {}\n\"path.site\" = {}\n\
@@ -459,4 +482,66 @@ fn schemathesis_finds_no_contract_violation() {
     let me = admin.get("/api/v1/me");
     assert_eq!(me.status, 200, "the owner's session ended during the run");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Issue 14: serde read `[null, null]` into a struct of optional fields and `null` into any
+// optional field, so requests the document calls invalid were answered 200; and it refused
+// `719.0` for an integer, which JSON Schema (and so a generated client) counts as one.
+#[test]
+fn bodies_follow_the_documents_object_null_and_integer_rules() {
+    let server = TestServer::start();
+    let mut admin = server.bootstrap_admin();
+    let org = org(&mut admin, "contract");
+    let cmp = id(
+        &admin.post_json(
+            &format!("/api/v1/orgs/{org}/companies"),
+            &json!({"name": "Contract", "slug": "contract"}),
+        ),
+        "POST companies",
+    );
+    let site = id(
+        &admin.post_json(
+            &format!("/api/v1/companies/{cmp}/sites"),
+            &json!({"name": "Plant"}),
+        ),
+        "POST sites",
+    );
+    let key = id(
+        &admin.post_json(
+            &format!("/api/v1/orgs/{org}/api-keys"),
+            &json!({"name": "k", "scopes": ["org:read"]}),
+        ),
+        "POST api-keys",
+    );
+    // An array where the document says object.
+    let r = admin.patch_json(&format!("/api/v1/companies/{cmp}"), &json!([null, null]));
+    crate::orgs_matrix::expect_field(&r, "body", "array body");
+    // `null` where the schema allows none, at the top level of the body.
+    let r = admin.patch_json("/api/v1/me", &json!({"name": null}));
+    crate::orgs_matrix::expect_field(&r, "name", "null name");
+    let r = admin.patch_json(
+        &format!("/api/v1/companies/{cmp}/sites/{site}"),
+        &json!({"name": "Plant", "timezone": null}),
+    );
+    crate::orgs_matrix::expect_field(&r, "timezone", "null time zone");
+    // Where the schema allows `null`, it still means what the document says.
+    let r = admin.put_json(
+        &format!("/api/v1/orgs/{org}/billing/source"),
+        &json!({"plugin": null}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Nothing changed by the refused requests.
+    let me = admin.get("/api/v1/me").json();
+    assert_eq!(me["name"], "Admin", "{me}");
+    // An integer written with a zero fraction is that integer.
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{org}/api-keys/{key}/rotate"),
+        &json!({"expire_old_in_seconds": 719.0}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin.post_json(
+        &format!("/api/v1/orgs/{org}/api-keys/{key}/rotate"),
+        &json!({"expire_old_in_seconds": 7.5}),
+    );
+    crate::orgs_matrix::expect_field(&r, "expire_old_in_seconds", "a real fraction");
 }

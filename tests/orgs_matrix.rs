@@ -101,7 +101,17 @@ pub(crate) fn expect_problem(resp: &Response, status: u16, code: &str, ctx: &str
 
 /// Asserts a 422 `validation_failed` whose `errors` name `field` (each with a message).
 pub(crate) fn expect_field(resp: &Response, field: &str, ctx: &str) -> Value {
-    let body = expect_problem(resp, 422, "validation_failed", ctx);
+    expect_field_problem(resp, 422, "validation_failed", field, ctx)
+}
+
+/// A well-formed value that conflicts with the current state (a taken slug, an address no
+/// account has): 409 `conflict` naming the field.
+pub(crate) fn expect_conflict_field(resp: &Response, field: &str, ctx: &str) -> Value {
+    expect_field_problem(resp, 409, "conflict", field, ctx)
+}
+
+fn expect_field_problem(resp: &Response, status: u16, code: &str, field: &str, ctx: &str) -> Value {
+    let body = expect_problem(resp, status, code, ctx);
     let errors = body["errors"]
         .as_array()
         .unwrap_or_else(|| panic!("{ctx}: no `errors` array: {body}"));

@@ -739,13 +739,13 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         &format!("/api/v1/orgs/{org}/billing/source"),
         &json!({"plugin": "fixture"}),
     );
-    let p = assert_problem(&r, 422, "validation_failed");
+    let p = assert_problem(&r, 409, "conflict");
     assert_eq!(p["errors"][0]["field"], "plugin", "{p}");
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/sso"),
         &json!({"plugin": "oidc", "domains": ["ok.test"]}),
     );
-    let p = assert_problem(&r, 422, "validation_failed");
+    let p = assert_problem(&r, 409, "conflict");
     assert_eq!(p["errors"][0]["field"], "plugin", "{p}");
 
     // Who may read and who may decide.
@@ -764,7 +764,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         404
     );
     let r = admin.put_json(&plugins, &json!({"allowed": ["fixture", "nope"]}));
-    let p = assert_problem(&r, 422, "validation_failed");
+    let p = assert_problem(&r, 409, "conflict");
     assert_eq!(p["errors"][0]["field"], "allowed[1]", "{p}");
 
     // Allowed: it works, and the plugin is given the organization's ID.
@@ -835,7 +835,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         &format!("/api/v1/orgs/{org}/billing/source"),
         &json!({"plugin": "fixture"}),
     );
-    assert_problem(&r, 422, "validation_failed");
+    assert_problem(&r, 409, "conflict");
 
     // Allowed through the CLI; a plugin that is not configured is refused there too.
     let out = tenantry(&[

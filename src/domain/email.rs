@@ -57,7 +57,7 @@ impl fmt::Display for Email {
 /// Lower-cases a domain and converts Unicode labels to their `xn--` form (UTS #46 through
 /// the `idna` crate, the processing browsers and mail systems apply), then keeps only
 /// hostnames: letters, digits and inner hyphens, at least two labels.
-fn domain_to_ascii(domain: &str) -> Option<String> {
+pub fn domain_to_ascii(domain: &str) -> Option<String> {
     if domain.is_empty() || domain.len() > 253 || domain.starts_with('.') || domain.ends_with('.') {
         return None;
     }

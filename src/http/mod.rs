@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod client_addr;
+pub mod contract;
 mod metrics_endpoint;
 pub mod pages;
 pub mod problem;

@@ -10,6 +10,9 @@ use crate::error::Error;
 pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
     match e {
         Error::InvalidJson(_) => (400, "invalid_json", "Request body is not valid JSON"),
+        Error::Validation(errs) if is_conflict(errs) => {
+            (409, "conflict", "Conflicts with the current state")
+        }
         Error::Validation(_) => (422, "validation_failed", "Some fields are invalid"),
         Error::Unauthenticated => (401, "unauthenticated", "Authentication required"),
         Error::InvalidCredentials => (401, "invalid_credentials", "Invalid email or password"),
@@ -23,7 +26,7 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::EmailMismatch { .. } => (403, "email_mismatch", "Signed in with another email"),
         Error::EmailUnverified => (403, "email_unverified", "Email not verified"),
         Error::SsoManaged => (409, "sso_managed", "Password managed by SSO"),
-        Error::TokenInvalid => (400, "token_invalid", "Link invalid or expired"),
+        Error::TokenInvalid => (404, "token_invalid", "Link invalid or expired"),
         Error::InsufficientScope(_) => (403, "insufficient_scope", "Insufficient scope"),
         Error::KeyRejected(code) => (401, code, "API key refused"),
         Error::KeyInQuery => (400, "key_in_query", "API key in the query string"),
@@ -70,6 +73,12 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
     }
 }
 
+/// Whether every field error of a refusal is a conflict with the current state (then the
+/// request was well-formed: 409, not 422).
+fn is_conflict(errs: &[crate::error::FieldError]) -> bool {
+    !errs.is_empty() && errs.iter().all(|e| e.conflict)
+}
+
 /// The sentence shown when a billing plugin fails.
 pub fn billing_unavailable_text(contact: Option<&str>) -> String {
     match contact {
@@ -89,6 +98,9 @@ pub fn from_error(e: &Error) -> Resp {
             "something went wrong on the server; it has been logged".to_string()
         }
         Error::InvalidJson(m) => format!("invalid json: {m}"),
+        Error::Validation(errs) if is_conflict(errs) => {
+            "well-formed, but conflicts with the current state; see errors".to_string()
+        }
         Error::Validation(_) => "one or more fields are invalid; see errors".to_string(),
         Error::Unauthenticated => "sign in or send a valid API key".to_string(),
         Error::InvalidCredentials => "the email or password is wrong".to_string(),

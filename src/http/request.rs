@@ -93,6 +93,9 @@ impl Req {
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
         }
+        // The document's rules serde does not apply itself: an object, no `null` where the
+        // schema allows none.
+        crate::http::contract::check(&self.method, self.route, &self.body)?;
         // A well-formed body of the right shape decodes straight into `T`, without building
         // a `serde_json::Value` first. Anything else is decoded again below, which tells a
         // syntax error from a shape error.
@@ -100,8 +103,9 @@ impl Req {
             return Ok(v);
         }
         // Syntax first (the whole body, trailing text included): 400. Then the shape: 422.
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_json::from_slice(&self.body).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        integral_floats_as_integers(&mut value);
         serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
             let path = e.path().to_string();
             let msg = e.into_inner().to_string();
@@ -120,6 +124,28 @@ impl Req {
         form_urlencoded::parse(&self.body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
+    }
+}
+
+/// Turns every number written with a zero fraction (`719.0`, `1e3`) into an integer: JSON
+/// Schema, and so the OpenAPI document, counts them as integers, while serde refuses them for
+/// integer fields.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64() {
+                // i64 bounds as floats; a value outside stays as it is (and is refused).
+                const I64_RANGE: std::ops::Range<f64> =
+                    -9.223_372_036_854_775e18..9.223_372_036_854_775e18;
+                if f.fract() == 0.0 && I64_RANGE.contains(&f) {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -187,5 +213,23 @@ mod tests {
                 other => panic!("{shape}: {other:?}"),
             }
         }
+    }
+
+    // JSON Schema counts `719.0` as an integer, so a client generated from the document may
+    // send it; it must decode like `719`. A real fraction is still refused.
+    #[test]
+    fn integral_floats_decode_into_integer_fields() {
+        let ok = req(r#"{"key":"a","n":719.0}"#).json::<Body>().unwrap();
+        assert_eq!(ok.n, Some(719));
+        let big = req(r#"{"key":"a","n":1e3}"#).json::<Body>().unwrap();
+        assert_eq!(big.n, Some(1000));
+        assert!(matches!(
+            req(r#"{"key":"a","n":7.5}"#).json::<Body>(),
+            Err(Error::Validation(_))
+        ));
+        assert!(matches!(
+            req(r#"{"key":"a","n":1e30}"#).json::<Body>(),
+            Err(Error::Validation(_))
+        ));
     }
 }

@@ -189,7 +189,7 @@ pub fn create(
         .map(|s| parse_time("expires_at", s))
         .transpose()?;
     if expires.is_some_and(|t| t <= now()) {
-        return Err(Error::field("expires_at", "must be in the future"));
+        return Err(Error::conflict_field("expires_at", "must be in the future"));
     }
     let (mut row, secret) = new_key_row(access, name, scopes, expires, None);
     row.secret_hash = app.keyring.token_hash(secret.expose());

@@ -147,12 +147,8 @@ pub fn filter_from_params(
             }
         }
     };
+    // A `to` before `from` is a well-formed query that selects nothing.
     let (from, to) = (time("from", from), time("to", to));
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            errs.push(FieldError::new("to", "must not be before from"));
-        }
-    }
     if !errs.is_empty() {
         return Err(Error::Validation(errs));
     }

@@ -53,7 +53,7 @@ pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Resu
     access.permit::<crate::service::authz::perm::BillingManage>()?;
     if let Some(p) = &plugin {
         if !app.hooks.supports(p, HookKind::BillingProfile) {
-            return Err(Error::Validation(vec![FieldError::new(
+            return Err(Error::Validation(vec![FieldError::conflict(
                 "plugin",
                 format!("no loaded plugin named {p:?} implements billing-profile"),
             )]));
@@ -137,13 +137,14 @@ pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoi
 /// One page of an in-memory list; the cursor is the offset of the next page.
 pub fn paginate(all: Vec<Invoice>, cursor: Option<&str>, limit: usize) -> Page<Invoice> {
     let start = cursor
-        .and_then(|c| c.strip_prefix('o'))
+        .and_then(|c| c.strip_prefix("o|"))
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(0)
         .min(all.len());
     let end = (start + limit).min(all.len());
     Page {
-        next_cursor: (end < all.len()).then(|| format!("o{end}")),
+        // `o|N`: like the stored list's cursors, it has a `|` (the document's pattern).
+        next_cursor: (end < all.len()).then(|| format!("o|{end}")),
         data: all.into_iter().skip(start).take(limit).collect(),
     }
 }

@@ -85,7 +85,7 @@ pub fn create(
     };
     app.store.write(|tx| {
         if tx.company_slug_taken(&company.org, &company.slug, None)? {
-            return Err(Error::field(
+            return Err(Error::conflict_field(
                 "slug",
                 "is already taken in this organization",
             ));
@@ -129,7 +129,7 @@ pub fn update(
     let now = now();
     app.store.write(|tx| {
         if tx.company_slug_taken(&old.org, &slug, Some(old.id.as_str()))? {
-            return Err(Error::field(
+            return Err(Error::conflict_field(
                 "slug",
                 "is already taken in this organization",
             ));
@@ -288,9 +288,9 @@ pub fn add_member_by_instance_admin(
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let now = now();
     let user = app.store.write(|tx| {
-        let user = tx
-            .user_by_email(&email)?
-            .ok_or_else(|| Error::field("email", "no user has this email; invite them instead"))?;
+        let user = tx.user_by_email(&email)?.ok_or_else(|| {
+            Error::conflict_field("email", "no user has this email; invite them instead")
+        })?;
         if tx.direct_company_role(&company.id, &user.id)?.is_some() {
             return Err(Error::Conflict(
                 "this user already has a role in this company; change it instead".into(),

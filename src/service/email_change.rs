@@ -65,7 +65,10 @@ fn reauthenticate(app: &App, user: &User, password: &Secret, client: &str) -> Re
     if !ok {
         app.login_account_limiter.failure(&account_key);
         app.login_client_limiter.failure(client);
-        return Err(Error::field("password", "is not your current password"));
+        return Err(Error::conflict_field(
+            "password",
+            "is not your current password",
+        ));
     }
     app.login_account_limiter.success(&account_key);
     Ok(())
@@ -81,7 +84,7 @@ pub fn request(app: &App, p: &Principal, email: &str, password: &Secret) -> Resu
     }
     let new = Email::parse(email).map_err(|m| Error::field("email", m))?;
     if new == user.email {
-        return Err(Error::field("email", "is already your address"));
+        return Err(Error::conflict_field("email", "is already your address"));
     }
     reauthenticate(app, user, password, &p.client_ip)?;
     if app

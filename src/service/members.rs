@@ -59,6 +59,8 @@ pub fn check_access(
         let mut errs = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             if tx.count_companies_in_org(org, std::slice::from_ref(id))? == 0 {
+                // SPEC: an ID in a body that does not belong to the organization is 422
+                // `validation_failed` naming the field, identical for foreign and unknown.
                 errs.push(FieldError::new(
                     format!("company_access[{i}]"),
                     "is not a company of this organization",
@@ -110,7 +112,9 @@ pub fn add_by_instance_admin(
     let user = app.store.write(|tx| {
         let user = tx
             .user_by_email(&email)?
-            .ok_or_else(|| Error::field("email", "no user has this email; invite them instead"))?;
+            .ok_or_else(|| {
+                Error::conflict_field("email", "no user has this email; invite them instead")
+            })?;
         if tx.membership(org, &user.id)?.is_some() {
             return Err(Error::Conflict(
                 "this user is already a member; change their role instead".into(),
@@ -242,7 +246,7 @@ pub fn transfer_ownership(
     let org = access.org_id();
     let me = access.principal().user()?.id.clone();
     if to == me {
-        return Err(Error::field("user_id", "you are already an owner"));
+        return Err(Error::conflict_field("user_id", "you are already an owner"));
     }
     grant_ceiling(
         app,
@@ -252,6 +256,7 @@ pub fn transfer_ownership(
     let now = now();
     app.store.write(|tx| {
         if tx.membership(org, &to)?.is_none() {
+            // SPEC: a body ID outside the organization is 422 `validation_failed`.
             return Err(Error::field(
                 "user_id",
                 "is not a member of this organization",

@@ -46,7 +46,7 @@ pub fn allowed(app: &App, org: &OrgId, plugin: &str) -> Result<bool> {
 
 /// The `validation_failed` error for a plugin the organization may not use.
 pub fn not_allowed(plugin: &str) -> Error {
-    Error::Validation(vec![FieldError::new(
+    Error::Validation(vec![FieldError::conflict(
         "plugin",
         format!(
             "this organization may not use the plugin {plugin:?}; an instance administrator decides which plugins each organization may use"
@@ -83,7 +83,7 @@ fn check_names(app: &App, names: &[String]) -> Result<Vec<String>> {
     for (i, n) in names.iter().enumerate() {
         let n = n.trim();
         if !app.config.plugins.iter().any(|p| p.name == n) {
-            errs.push(FieldError::new(
+            errs.push(FieldError::conflict(
                 format!("allowed[{i}]"),
                 format!("no plugin named {n:?} is configured on this instance"),
             ));

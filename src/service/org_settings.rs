@@ -355,8 +355,11 @@ pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
         if chrono::NaiveDate::parse_from_str(&inv.issued_on, "%Y-%m-%d").is_err() {
             errs.push(FieldError::new(f("issued_on"), "must be a date YYYY-MM-DD"));
         }
-        if inv.amount_cents < 0 {
-            errs.push(FieldError::new(f("amount_cents"), "must not be negative"));
+        if !(0..=MAX_AMOUNT_CENTS).contains(&inv.amount_cents) {
+            errs.push(FieldError::new(
+                f("amount_cents"),
+                format!("must be 0 to {MAX_AMOUNT_CENTS}"),
+            ));
         }
         if !is_currency(&inv.currency) {
             errs.push(FieldError::new(f("currency"), "must be an ISO 4217 code"));
@@ -367,11 +370,7 @@ pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
                 "must be draft, open, paid or void",
             ));
         }
-        if inv
-            .url
-            .as_ref()
-            .is_some_and(|u| !u.starts_with("https://") || u.len() > 2048)
-        {
+        if inv.url.as_deref().is_some_and(|u| !is_https_link(u)) {
             errs.push(FieldError::new(f("url"), "must be an https:// link"));
         }
     }
@@ -380,6 +379,21 @@ pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
     } else {
         Err(Error::Validation(errs))
     }
+}
+
+/// The largest invoice amount accepted, in minor units (the document's `maximum`).
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000_000;
+
+/// An absolute `https://` URL with a host, at most 2048 bytes, written only with the
+/// characters RFC 3986 allows (the document's `format: uri`): no spaces, control or
+/// non-ASCII characters.
+fn is_https_link(u: &str) -> bool {
+    const ALLOWED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=%";
+    u.len() <= 2048
+        && u.starts_with("https://")
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || ALLOWED.contains(&b))
+        && url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host().is_some())
 }
 
 fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Result<ImportResult> {

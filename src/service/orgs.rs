@@ -69,7 +69,7 @@ fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Resu
     app.store.write(|tx| {
         let owner = match &owner_email {
             Some(e) => tx.user_by_email(e)?.ok_or_else(|| {
-                Error::field(
+                Error::conflict_field(
                     "owner_email",
                     "no user has this email; create the user first",
                 )
@@ -79,10 +79,7 @@ fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Resu
                 .ok_or_else(|| Error::field("owner_email", "is required here"))?,
         };
         if tx.org_slug_taken(&org.slug, None)? {
-            return Err(Error::Validation(vec![FieldError::new(
-                "slug",
-                "is already taken",
-            )]));
+            return Err(Error::conflict_field("slug", "is already taken"));
         }
         tx.insert_org(&org, "{}")?;
         tx.upsert_org_member(
@@ -197,7 +194,7 @@ pub fn update(
     let now = now();
     app.store.write(|tx| {
         if tx.org_slug_taken(&slug, Some(old.id.as_str()))? {
-            return Err(Error::field("slug", "is already taken"));
+            return Err(Error::conflict_field("slug", "is already taken"));
         }
         tx.update_org(&old.id, &name, &slug, now)?;
         audit::record(

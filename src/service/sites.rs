@@ -162,7 +162,12 @@ const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BG
 
 /// Whether `code` is an ISO 4217 currency code.
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3 && CURRENCIES.split(' ').any(|c| c == code)
+    code.len() == 3 && currencies().any(|c| c == code)
+}
+
+/// Every currency code [`is_currency`] accepts (the OpenAPI `Currency` enum lists the same).
+pub fn currencies() -> impl Iterator<Item = &'static str> {
+    CURRENCIES.split(' ')
 }
 
 /// Replaces the data preferences (company admin) after validating every field.

@@ -228,12 +228,13 @@ pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
 
 /// Normalises an email domain the way [`Email`] does (lower case, IDN as punycode).
 fn normalise_domain(d: &str) -> std::result::Result<String, &'static str> {
-    let e = Email::parse(&format!("x@{}", d.trim())).map_err(|_| "is not a domain name")?;
-    let domain = e.domain().to_string();
-    if !domain.contains('.') {
+    let d = d.trim();
+    if !d.is_empty() && !d.contains(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}']) {
         return Err("must have a dot, like example.com");
     }
-    Ok(domain)
+    // Not through an address (`x@domain`): a 253-byte domain is a valid name even though
+    // no address under it fits in 254 bytes.
+    crate::domain::email::domain_to_ascii(d).ok_or("is not a domain name")
 }
 
 /// Configures SSO (owners and admins: `org.update`, `sso` feature on). The plugin must be
@@ -244,7 +245,7 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
     require_sso(access)?;
     let mut errs = Vec::new();
     if !app.hooks.supports(&input.plugin, HookKind::Sso) {
-        errs.push(FieldError::new(
+        errs.push(FieldError::conflict(
             "plugin",
             format!("no loaded plugin named {:?} implements sso", input.plugin),
         ));
@@ -836,10 +837,10 @@ pub fn test_configuration(
             .read(|c| c.sso_connection(org))?
             .map(|c| c.plugin)
             .ok_or_else(|| {
-                Error::Validation(vec![FieldError::new(
+                Error::conflict_field(
                     "plugin",
                     "single sign-on is not configured yet; name the plugin to test",
-                )])
+                )
             })?,
     };
     if !org_plugins::allowed(app, org, &plugin)? {

@@ -334,8 +334,12 @@ pub fn confirm_enrolment(app: &App, p: &Principal, code: &str) -> Result<Vec<Str
             .open(&seal_context(&user.id), &row.secret_sealed)?;
         let totp = totp_for(secret, user.email.as_str())?;
         let normal = normalise(code);
+        if normal.len() != 6 || !normal.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::field("code", "must be the 6-digit code your app shows"));
+        }
+        // Well-formed but not the app's current code: a conflict with the present state.
         let step = matching_step(&totp, &normal, now(), 0).ok_or_else(|| {
-            Error::field(
+            Error::conflict_field(
                 "code",
                 "this code does not match; check the time on your phone and enter the current 6-digit code",
             )
