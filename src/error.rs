@@ -110,10 +110,14 @@ pub enum Error {
         challenge: crate::crypto::Secret,
         /// Seconds until it expires.
         expires_in: i64,
+        /// How the second step can be passed: `totp`, `recovery_code`, `passkey`.
+        methods: Vec<&'static str>,
     },
     /// A two-step sign-in step failed; the code says why (`two_step_code_invalid`,
     /// `two_step_challenge_invalid`, `two_step_not_enabled`, `two_step_already_enabled`,
-    /// `two_step_not_started`, `two_step_required`, `sso_managed`).
+    /// `two_step_not_started`, `two_step_required`, `sso_managed`), or a passkey step did
+    /// (`passkey_invalid`, `passkey_ceremony_invalid`, `passkey_not_accepted`, `passkey_none`,
+    /// `passkey_verification_required`, `passkeys_unavailable`).
     TwoStep {
         /// Stable code.
         code: &'static str,
