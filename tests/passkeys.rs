@@ -96,7 +96,7 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
         format!("member-{u}@example.test"),
     );
     create_user(&mut ia, &owner, Some(PW));
-    create_user(&mut ia, &member, Some(PW));
+    let member_id = create_user(&mut ia, &member, Some(PW));
     let org = create_org(&mut ia, "Passkey Org", &format!("pk-{u}"), &owner);
     add_member(&mut ia, &org, &member, "member", json!("all"));
 
@@ -138,6 +138,28 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
         "a discoverable passkey: {creds:?}"
     );
     b.assert_accessible("Security with a passkey");
+    assert!(
+        b.exists("#two-step-by-passkey"),
+        "the passkey is the second step: {}",
+        b.text()
+    );
+    // The owner's Admin Team page counts it as two-step sign-in.
+    let mut os = server.session();
+    expect(
+        &os.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": owner, "password": PW}),
+        ),
+        200,
+        "owner signs in",
+    );
+    let team = os.get(&format!("/settings/orgs/{org}/admin-team")).text();
+    let row = team
+        .split("<tr>")
+        .find(|r| r.contains(member.as_str()))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.contains("<td>On</td>"), "{row}");
     sign_out(&b, &base);
 
     // The password now asks for a second step: the passkey (no code form: no authenticator
@@ -196,15 +218,6 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
     lands_on_settings(&b, &base);
 
     // Audited in the member's organization and emailed.
-    let mut os = server.session();
-    expect(
-        &os.post_json(
-            "/api/v1/auth/login",
-            &json!({"email": owner, "password": PW}),
-        ),
-        200,
-        "owner signs in",
-    );
     let acts = actions(&mut os, &org);
     assert!(acts.iter().any(|a| a == "user.passkey_added"), "{acts:?}");
     assert!(acts.iter().any(|a| a == "user.passkey_removed"), "{acts:?}");
@@ -212,6 +225,28 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
         outbox_count(server.data_dir(), &member, "two_step_changed"),
         2,
         "an email for the added and one for the removed passkey"
+    );
+
+    // A new passkey; the owner's reset of the member's second step removes it.
+    security(&b, &base);
+    b.type_into("#passkey-name", "Phone");
+    b.click("#passkey-add button[type=submit]");
+    b.wait_for("the passkey added", WAIT, |url, _| {
+        url.contains("notice=passkey_added") && b.text().contains("Phone")
+    });
+    expect(
+        &os.delete(&format!(
+            "/api/v1/orgs/{org}/members/{member_id}/two-step"
+        )),
+        204,
+        "owner resets",
+    );
+    security(&b, &base);
+    assert!(b.text().contains("You have no passkey yet."), "{}", b.text());
+    assert_eq!(
+        outbox_count(server.data_dir(), &member, "two_step_changed"),
+        4,
+        "added, removed, added, reset"
     );
 }
 

@@ -33,6 +33,8 @@ struct EnrolView {
 #[derive(Serialize)]
 struct TwoStepView {
     enabled: bool,
+    /// Passkeys the person has (a second step even without an authenticator app).
+    passkeys: i64,
     sso_managed: bool,
     enabled_at: Option<String>,
     recovery_codes_left: i64,
@@ -99,6 +101,7 @@ fn two_step_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
     };
     let mut v = TwoStepView {
         enabled: status.enabled,
+        passkeys: status.passkeys,
         sso_managed: status.sso_managed,
         enabled_at: None,
         recovery_codes_left: status.recovery_codes_left,
