@@ -235,14 +235,16 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
         url.contains("notice=passkey_added") && b.text().contains("Phone")
     });
     expect(
-        &os.delete(&format!(
-            "/api/v1/orgs/{org}/members/{member_id}/two-step"
-        )),
+        &os.delete(&format!("/api/v1/orgs/{org}/members/{member_id}/two-step")),
         204,
         "owner resets",
     );
     security(&b, &base);
-    assert!(b.text().contains("You have no passkey yet."), "{}", b.text());
+    assert!(
+        b.text().contains("You have no passkey yet."),
+        "{}",
+        b.text()
+    );
     assert_eq!(
         outbox_count(server.data_dir(), &member, "two_step_changed"),
         4,
@@ -556,4 +558,55 @@ fn passkeys_need_a_domain() {
         "{}",
         security.text()
     );
+}
+
+#[test]
+fn passwordless_answers_are_throttled_per_client() {
+    use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
+    let server = TestServer::builder().localhost().start();
+    let mut s = server.session();
+    let page = s.get("/login");
+    assert!(page.text().contains("Sign in with a passkey"));
+    let cookie = csrf_cookie(&page).expect("the pre-session CSRF cookie");
+    let token = input_value(&page.text(), "csrf_token").expect("the form token");
+    // Without the form token the options are refused.
+    let r = post_form_with_csrf(&mut s, "/login/passkey/options", &cookie, &[]);
+    expect_problem(&r, 403, "csrf_failed", "options without the token");
+    let mut statuses = Vec::new();
+    for _ in 0..32 {
+        let r = post_form_with_csrf(
+            &mut s,
+            "/login/passkey/options",
+            &cookie,
+            &[("csrf_token", &token)],
+        );
+        let o = expect(&r, 200, "password-less options");
+        assert!(
+            o["options"]["publicKey"]
+                .get("allowCredentials")
+                .is_none_or(|a| a.as_array().is_some_and(Vec::is_empty)),
+            "names no account: {o}"
+        );
+        assert!(o["options"].get("mediation").is_none(), "{o}");
+        let r = post_form_with_csrf(
+            &mut s,
+            "/login/passkey",
+            &cookie,
+            &[
+                ("csrf_token", &token),
+                ("ceremony", o["ceremony"].as_str().unwrap()),
+                ("credential", "{\"id\": \"forged\"}"),
+            ],
+        );
+        assert!(s.cookie.is_none(), "no session from a forged answer");
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some());
+            assert!(r.text().contains("Too many attempts"), "{}", r.text());
+            break;
+        }
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert!(r.text().contains("That passkey did not sign you in"));
+    }
+    assert_eq!(statuses.last(), Some(&429), "throttled: {statuses:?}");
 }

@@ -177,7 +177,7 @@ pub fn from_error(e: &Error) -> Resp {
     {
         body["challenge"] = json!(challenge.expose());
         body["expires_in"] = json!(expires_in);
-        body["methods"] = json!(methods);
+        body["methods"] = json!(methods.names());
     }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();

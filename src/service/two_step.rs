@@ -245,21 +245,17 @@ pub fn is_enabled(app: &App, user: &UserId) -> Result<bool> {
 
 /// The ways a user can pass the second step (`totp`, `recovery_code`, `passkey`), as the
 /// `mfa_required` answer lists them.
-pub fn methods(app: &App, user: &UserId) -> Result<Vec<&'static str>> {
+pub fn methods(app: &App, user: &UserId) -> Result<crate::error::Methods> {
     let (totp, passkeys) = app.store.read(|c| {
         Ok((
             c.totp(user)?.is_some_and(|r| r.confirmed_at.is_some()),
             c.passkey_count(user)? > 0,
         ))
     })?;
-    let mut m = Vec::new();
-    if totp {
-        m.extend(["totp", "recovery_code"]);
-    }
-    if passkeys && crate::service::passkeys::available(app) {
-        m.push("passkey");
-    }
-    Ok(m)
+    Ok(crate::error::Methods {
+        totp,
+        passkey: passkeys && crate::service::passkeys::available(app),
+    })
 }
 
 fn signed_in_user(p: &Principal) -> Result<&User> {

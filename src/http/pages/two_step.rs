@@ -41,10 +41,10 @@ fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -
     let methods =
         match two_step::challenge_user(app, req.cookie(CHALLENGE_COOKIE).unwrap_or_default())? {
             Some(u) => two_step::methods(app, &u.id)?,
-            None => Vec::new(),
+            None => Default::default(),
         };
-    let passkey = methods.contains(&"passkey");
-    let code = methods.contains(&"totp") || !passkey;
+    let passkey = methods.passkey;
+    let code = methods.totp || !passkey;
     let html = app.views.page(
         "two_step",
         "Two-step sign-in",
