@@ -173,8 +173,8 @@ enum UserCommand {
         /// User ID or email.
         user: String,
     },
-    /// Reset a user's two-step sign-in (authenticator and recovery codes), for someone who
-    /// lost both; audited in their organizations and emailed to them.
+    /// Reset a user's two-step sign-in (authenticator, recovery codes and passkeys), for
+    /// someone who lost them; audited in their organizations and emailed to them.
     ResetTwoStep {
         #[command(flatten)]
         common: Common,

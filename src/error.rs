@@ -37,6 +37,29 @@ impl FieldError {
     }
 }
 
+/// How the second step of a sign-in can be passed (the `methods` of `mfa_required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Methods {
+    /// An authenticator app code, or a recovery code.
+    pub totp: bool,
+    /// A passkey.
+    pub passkey: bool,
+}
+
+impl Methods {
+    /// The names the API lists: `totp`, `recovery_code`, `passkey`.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if self.totp {
+            m.extend(["totp", "recovery_code"]);
+        }
+        if self.passkey {
+            m.push("passkey");
+        }
+        m
+    }
+}
+
 /// Every failure a use case can report. The `detail` strings are safe to show to the caller;
 /// internal causes are kept in `Internal` and only ever logged.
 #[derive(Debug)]
@@ -125,10 +148,14 @@ pub enum Error {
         challenge: crate::crypto::Secret,
         /// Seconds until it expires.
         expires_in: i64,
+        /// How the second step can be passed: `totp`, `recovery_code`, `passkey`.
+        methods: Methods,
     },
     /// A two-step sign-in step failed; the code says why (`two_step_code_invalid`,
     /// `two_step_challenge_invalid`, `two_step_not_enabled`, `two_step_already_enabled`,
-    /// `two_step_not_started`, `two_step_required`, `sso_managed`).
+    /// `two_step_not_started`, `two_step_required`, `sso_managed`), or a passkey step did
+    /// (`passkey_invalid`, `passkey_ceremony_invalid`, `passkey_not_accepted`, `passkey_none`,
+    /// `passkey_verification_required`, `passkeys_unavailable`).
     TwoStep {
         /// Stable code.
         code: &'static str,

@@ -1317,6 +1317,7 @@ fn settings_forms_need_the_form_token() {
         "/settings/personal/security/two-step/confirm".into(),
         "/settings/personal/security/two-step/recovery-codes".into(),
         "/settings/personal/security/two-step/disable".into(),
+        "/settings/personal/security/passkeys/pk_0123456789abcdefghjkmnpqrs/remove".into(),
         format!("/settings/orgs/{org}/admin-team/members/{me}/two-step/reset"),
         format!("/settings/orgs/{org}/admin-team/add"),
         format!("/settings/orgs/{org}/admin-team/members/{me}"),

@@ -101,7 +101,7 @@ fn finish(s: &mut Session, ch: &str, code: &str) -> Response {
     )
 }
 
-fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
+pub(crate) fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
     let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
     c.busy_timeout(Duration::from_secs(10)).unwrap();
     c.query_row(
@@ -112,7 +112,7 @@ fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
     .unwrap()
 }
 
-fn actions(s: &mut Session, org: &str) -> Vec<String> {
+pub(crate) fn actions(s: &mut Session, org: &str) -> Vec<String> {
     audit_all(s, org)
         .iter()
         .map(|e| e["action"].as_str().unwrap_or_default().to_string())

@@ -56,7 +56,9 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::TwoStep { code, .. } => (
             match *code {
                 "two_step_code_invalid" | "two_step_challenge_invalid" => 401,
-                "two_step_required" => 403,
+                "passkey_not_accepted" => 401,
+                "passkey_invalid" | "passkey_ceremony_invalid" => 400,
+                "two_step_required" | "passkey_verification_required" => 403,
                 _ => 409,
             },
             code,
@@ -153,7 +155,7 @@ pub fn from_error(e: &Error) -> Resp {
         Error::AccountDisabled => "this account is disabled".to_string(),
         Error::Sso { message, .. } | Error::TwoStep { message, .. } => message.clone(),
         Error::MfaRequired { .. } => {
-            "the password is right; finish signing in with a code from your authenticator app (or a recovery code) at POST /api/v1/auth/login/two-step with this challenge".to_string()
+            "the password is right; finish signing in with this challenge: a code from your authenticator app (or a recovery code) at POST /api/v1/auth/login/two-step, or a passkey through POST /api/v1/auth/login/two-step/passkey/options and POST /api/v1/auth/login/two-step/passkey (`methods` lists what this account has)".to_string()
         }
         Error::BillingUnavailable { contact } => billing_unavailable_text(contact.as_deref()),
     };
@@ -182,11 +184,12 @@ pub fn from_error(e: &Error) -> Resp {
     if let Error::MfaRequired {
         challenge,
         expires_in,
+        methods,
     } = e
     {
         body["challenge"] = json!(challenge.expose());
         body["expires_in"] = json!(expires_in);
-        body["methods"] = json!(["totp", "recovery_code"]);
+        body["methods"] = json!(methods.names());
     }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();

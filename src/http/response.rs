@@ -42,7 +42,7 @@ impl Resp {
     pub fn html(status: u16, html: String) -> Resp {
         Resp::new(status)
             .header("Content-Type", "text/html; charset=utf-8")
-            .header("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+            .header("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
             .header("X-Frame-Options", "DENY")
             .body(html.into_bytes())
     }

@@ -119,6 +119,7 @@ fn login_checked(
         return Err(Error::MfaRequired {
             challenge: challenge.token,
             expires_in: challenge.expires_in,
+            methods: crate::service::two_step::methods(app, &user.id)?,
         });
     }
     app.login_account_limiter.success(&account_key);

@@ -19,6 +19,7 @@ pub mod members;
 pub mod org_plugins;
 pub mod org_settings;
 pub mod orgs;
+pub mod passkeys;
 pub mod passwords;
 pub mod plugin_kv;
 pub mod ratelimit;

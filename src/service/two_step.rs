@@ -54,6 +54,8 @@ pub struct Status {
     pub recovery_codes_left: i64,
     /// The person signs in with single sign-on: their identity provider decides.
     pub sso_managed: bool,
+    /// Passkeys the person has (each is a second factor too, see `service::passkeys`).
+    pub passkeys: i64,
 }
 
 /// A started enrolment: what the authenticator app needs. Shown once.
@@ -214,9 +216,13 @@ fn has_confirmed(tx: &Tx<'_>, user: &UserId) -> Result<bool> {
 
 /// A person's second-step status.
 pub fn status(app: &App, user: &User) -> Result<Status> {
-    let (row, left) = app
-        .store
-        .read(|c| Ok((c.totp(&user.id)?, c.recovery_codes_left(&user.id)?)))?;
+    let (row, left, passkeys) = app.store.read(|c| {
+        Ok((
+            c.totp(&user.id)?,
+            c.recovery_codes_left(&user.id)?,
+            c.passkey_count(&user.id)?,
+        ))
+    })?;
     let enabled_at = row.as_ref().and_then(|r| r.confirmed_at);
     Ok(Status {
         enabled: enabled_at.is_some(),
@@ -225,15 +231,31 @@ pub fn status(app: &App, user: &User) -> Result<Status> {
         enabled_since: enabled_at,
         recovery_codes_left: if enabled_at.is_some() { left } else { 0 },
         sso_managed: user.auth == Auth::Sso,
+        passkeys,
     })
 }
 
-/// True when the user must pass a second step after their password.
+/// True when the user must pass a second step after their password: a confirmed
+/// authenticator or a passkey.
 pub fn is_enabled(app: &App, user: &UserId) -> Result<bool> {
-    Ok(app
-        .store
-        .read(|c| c.totp(user))?
-        .is_some_and(|r| r.confirmed_at.is_some()))
+    app.store.read(|c| {
+        Ok(c.totp(user)?.is_some_and(|r| r.confirmed_at.is_some()) || c.passkey_count(user)? > 0)
+    })
+}
+
+/// The ways a user can pass the second step (`totp`, `recovery_code`, `passkey`), as the
+/// `mfa_required` answer lists them.
+pub fn methods(app: &App, user: &UserId) -> Result<crate::error::Methods> {
+    let (totp, passkeys) = app.store.read(|c| {
+        Ok((
+            c.totp(user)?.is_some_and(|r| r.confirmed_at.is_some()),
+            c.passkey_count(user)? > 0,
+        ))
+    })?;
+    Ok(crate::error::Methods {
+        totp,
+        passkey: passkeys && crate::service::passkeys::available(app),
+    })
 }
 
 fn signed_in_user(p: &Principal) -> Result<&User> {
@@ -436,7 +458,7 @@ pub fn regenerate_recovery_codes(app: &App, p: &Principal, code: &str) -> Result
 }
 
 /// Audits a change in every organization of the person and emails them.
-fn record(
+pub(crate) fn record(
     app: &App,
     tx: &Tx<'_>,
     user: &User,

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_email_change.sql"),
     include_str!("migrations/0007_sso_sessions.sql"),
     include_str!("migrations/0008_two_step_sign_in.sql"),
+    include_str!("migrations/0009_passkeys.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -62,13 +62,15 @@ impl Conn<'_> {
             .map_err(db_err)
     }
 
-    /// For each of these users: (ID, signs in with SSO, has a confirmed authenticator, is an
-    /// instance administrator). Unknown IDs are left out.
+    /// For each of these users: (ID, signs in with SSO, has a second factor (a confirmed
+    /// authenticator or a passkey), is an instance administrator). Unknown IDs are left out.
     pub fn two_step_states(&self, users: &[&str]) -> Result<Vec<(String, bool, bool, bool)>> {
         let mut st = self
             .0
             .prepare_cached(
-                "SELECT u.auth = 'sso', t.confirmed_at IS NOT NULL, u.is_instance_admin \
+                "SELECT u.auth = 'sso', \
+                 t.confirmed_at IS NOT NULL OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id), \
+                 u.is_instance_admin \
                  FROM users u LEFT JOIN two_step_totp t ON t.user_id = u.id WHERE u.id = ?1",
             )
             .map_err(db_err)?;
@@ -149,7 +151,8 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    /// Removes a user's second factor: the authenticator, recovery codes and challenges.
+    /// Removes a user's second factors: the authenticator, recovery codes, passkeys and
+    /// challenges; `false` when there was neither an authenticator nor a passkey.
     pub fn delete_two_step(&self, user: &UserId) -> Result<bool> {
         let n = self
             .0
@@ -164,7 +167,8 @@ impl Tx<'_> {
         ] {
             self.0.execute(sql, [user.as_str()]).map_err(db_err)?;
         }
-        Ok(n == 1)
+        let passkeys = self.delete_passkeys_of(user)?;
+        Ok(n == 1 || passkeys > 0)
     }
 
     /// Replaces a user's recovery codes with these hashes.

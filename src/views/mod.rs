@@ -283,10 +283,18 @@ impl Views {
         struct Layout<'a> {
             title: &'a str,
             body: &'a str,
+            js: &'static str,
         }
         // The layout inserts the already-escaped body with the `raw` helper below.
         self.hb
-            .render("layout", &Layout { title, body: &body })
+            .render(
+                "layout",
+                &Layout {
+                    title,
+                    body: &body,
+                    js: crate::http::pages::settings::assets::script_src(),
+                },
+            )
             .map_err(|e| Error::internal(format!("render layout: {e}")))
     }
 }

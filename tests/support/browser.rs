@@ -189,6 +189,48 @@ impl Browser {
         )
     }
 
+    /// Runs `script` asynchronously (a function body whose last argument is the callback to
+    /// call with the result; `arguments` holds `args` before it) and returns its result.
+    pub fn execute_async(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/async"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Adds a virtual authenticator (WebDriver's WebAuthn extension): a platform
+    /// authenticator that keeps discoverable credentials (passkeys) and verifies the user
+    /// by itself, as a phone or laptop with a screen lock does. Answers its ID.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let v = self.call(
+            "POST",
+            &self.s("/webauthn/authenticator"),
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            })),
+        );
+        v.as_str()
+            .unwrap_or_else(|| panic!("no authenticator ID: {v}"))
+            .to_string()
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let v = self.call(
+            "GET",
+            &self.s(&format!(
+                "/webauthn/authenticator/{authenticator}/credentials"
+            )),
+            None,
+        );
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     /// The text a person sees on the page (`innerText` of the body).
     pub fn text(&self) -> String {
         self.execute("return document.body.innerText;", json!([]))

@@ -257,6 +257,9 @@ pub fn send_while_reading(
 pub struct Client {
     pub base: SocketAddr,
     pub timeout: Duration,
+    /// The `Origin` unsafe requests of a [`Session`] carry, when the server's `public_url`
+    /// names it otherwise than by this address (e.g. `http://localhost:PORT`).
+    pub public_origin: Option<String>,
 }
 
 impl Client {
@@ -264,6 +267,7 @@ impl Client {
         Client {
             base,
             timeout: DEFAULT_TIMEOUT,
+            public_origin: None,
         }
     }
 
@@ -272,9 +276,12 @@ impl Client {
         self
     }
 
-    /// `http://ADDR` (no trailing slash), e.g. for `Origin`.
+    /// `http://ADDR` (no trailing slash), e.g. for `Origin`; the server's public origin
+    /// when it has another one.
     pub fn origin(&self) -> String {
-        format!("http://{}", self.base)
+        self.public_origin
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.base))
     }
 
     pub fn try_request(

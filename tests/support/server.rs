@@ -166,6 +166,7 @@ pub struct TestServerBuilder {
     data_dir: Option<PathBuf>,
     keep: bool,
     echo: bool,
+    localhost: Option<u16>,
 }
 
 impl TestServerBuilder {
@@ -196,6 +197,17 @@ impl TestServerBuilder {
         self
     }
 
+    /// Listens on a port chosen now, with `public_url = http://localhost:PORT` (a domain, as
+    /// passkeys need); [`TestServer::base_url`] and sessions use that origin.
+    pub fn localhost(mut self) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        self.localhost = Some(port);
+        self.env("TENANTRY_PUBLIC_URL", format!("http://localhost:{port}"))
+    }
+
     /// Echoes the child's stdout lines to the test's stderr as they arrive.
     pub fn echo_stdout(mut self, echo: bool) -> Self {
         self.echo = echo;
@@ -222,7 +234,11 @@ impl TestServerBuilder {
                 starts: 0,
             }),
         };
-        server.spawn("127.0.0.1:0".to_string());
+        let listen = server
+            .builder
+            .localhost
+            .map_or_else(|| "127.0.0.1:0".to_string(), |p| format!("127.0.0.1:{p}"));
+        server.spawn(listen);
         server
     }
 }
@@ -346,17 +362,28 @@ impl TestServer {
         self.state().addr.expect("server not running")
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT` (no trailing slash); `http://localhost:PORT` for a
+    /// [`TestServerBuilder::localhost`] server.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr())
+        match self.builder.localhost {
+            Some(port) => format!("http://localhost:{port}"),
+            None => format!("http://{}", self.addr()),
+        }
     }
 
     pub fn client(&self) -> Client {
-        Client::new(self.addr())
+        let mut c = Client::new(self.addr());
+        if let Some(port) = self.builder.localhost {
+            c.public_origin = Some(format!("http://localhost:{port}"));
+        }
+        c
     }
 
     pub fn session(&self) -> Session {
-        Session::new(self.addr())
+        Session {
+            client: self.client(),
+            cookie: None,
+        }
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod me;
 pub mod org_plugins;
 pub mod orgs;
+pub mod passkeys;
 pub mod setup;
 pub mod sso;
 pub mod system;

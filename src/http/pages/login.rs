@@ -25,7 +25,8 @@ pub(super) fn render(
     let html = app.views.page(
         "login",
         "Sign in",
-        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next}),
+        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next,
+                "passkeys": service::passkeys::available(app)}),
     )?;
     let mut resp = Resp::html(status, html);
     if let Some(c) = set_cookie {

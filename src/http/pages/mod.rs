@@ -6,6 +6,7 @@ pub mod home;
 pub mod invite;
 pub mod login;
 pub mod outbox;
+pub mod passkeys;
 pub mod password;
 pub mod settings;
 pub mod setup;

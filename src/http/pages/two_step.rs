@@ -37,10 +37,19 @@ fn next_of(req: &Req) -> String {
 
 fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(app, req);
+    // What this account can use: the code form, the passkey button, or both.
+    let methods =
+        match two_step::challenge_user(app, req.cookie(CHALLENGE_COOKIE).unwrap_or_default())? {
+            Some(u) => two_step::methods(app, &u.id)?,
+            None => Default::default(),
+        };
+    let passkey = methods.passkey;
+    let code = methods.totp || !passkey;
     let html = app.views.page(
         "two_step",
         "Two-step sign-in",
-        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next_of(req)}),
+        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next_of(req),
+                "code": code, "passkey": passkey}),
     )?;
     let mut resp = Resp::html(status, html);
     if let Some(c) = set_cookie {
@@ -49,12 +58,27 @@ fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -
     Ok(resp)
 }
 
-const EXPIRED: &str = "Your sign-in expired or was already finished. Enter your password again.";
+pub(super) const EXPIRED: &str =
+    "Your sign-in expired or was already finished. Enter your password again.";
 
 /// Back to the password step, saying why.
-fn expired(app: &App, req: &Req, why: &str) -> Result<Resp> {
+pub(super) fn expired(app: &App, req: &Req, why: &str) -> Result<Resp> {
     Ok(super::login::render(app, req, 401, "", Some(why))?
         .header("Set-Cookie", challenge_cookie(app, None)))
+}
+
+/// The second-step page again with an error, while the challenge still takes answers; else
+/// back to the password step.
+pub(super) fn again(app: &App, req: &Req, status: u16, error: &str) -> Result<Resp> {
+    let token = req.cookie(CHALLENGE_COOKIE).unwrap_or_default();
+    match two_step::challenge_user(app, token)? {
+        Some(user) => render(app, req, status, user.email.as_str(), Some(error)),
+        None => expired(
+            app,
+            req,
+            "Too many failed attempts. Enter your password again.",
+        ),
+    }
 }
 
 /// `GET /login/two-step`.

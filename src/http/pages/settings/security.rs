@@ -1,5 +1,5 @@
-//! Personal > Security: two-step sign-in (an authenticator app and recovery codes) and the
-//! active sessions.
+//! Personal > Security: two-step sign-in (an authenticator app and recovery codes), passkeys
+//! and the active sessions.
 
 use serde::Serialize;
 
@@ -10,7 +10,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::http::auth::SESSION_COOKIE;
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::{me, two_step};
+use crate::service::{me, passkeys, two_step};
 
 const PATH: &str = "/settings/personal/security";
 
@@ -33,6 +33,8 @@ struct EnrolView {
 #[derive(Serialize)]
 struct TwoStepView {
     enabled: bool,
+    /// Passkeys the person has (a second step even without an authenticator app).
+    passkeys: i64,
     sso_managed: bool,
     enabled_at: Option<String>,
     recovery_codes_left: i64,
@@ -42,9 +44,34 @@ struct TwoStepView {
     disable_form: Option<FormView>,
 }
 
+/// One passkey in the list, with its removal form.
+#[derive(Serialize)]
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: Option<String>,
+    action: String,
+    confirm: String,
+}
+
+/// The Passkeys section.
+#[derive(Serialize)]
+struct PasskeysView {
+    /// This server can hold passkeys (`public_url` is a domain).
+    available: bool,
+    sso_managed: bool,
+    rows: Vec<PasskeyRow>,
+    csrf_token: String,
+    /// Removing one needs a fresh passkey check (it is the last second factor).
+    verify: bool,
+    error: Option<String>,
+}
+
 #[derive(Serialize)]
 struct SecurityView {
     two_step: TwoStepView,
+    passkeys: PasskeysView,
     sessions: Vec<SessionRow>,
     others: bool,
     sign_out_form: FormView,
@@ -74,6 +101,7 @@ fn two_step_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
     };
     let mut v = TwoStepView {
         enabled: status.enabled,
+        passkeys: status.passkeys,
         sso_managed: status.sso_managed,
         enabled_at: None,
         recovery_codes_left: status.recovery_codes_left,
@@ -131,6 +159,37 @@ fn two_step_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
     Ok(v)
 }
 
+fn passkeys_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<PasskeysView> {
+    let status = two_step::status(app, &c.user)?;
+    let list = passkeys::list(app, &c.session.principal)?;
+    let rows = list
+        .into_iter()
+        .map(|k| PasskeyRow {
+            action: format!("{PATH}/passkeys/{}/remove", k.id),
+            confirm: format!("Remove the passkey \u{201c}{}\u{201d}?", k.name),
+            created: when(&c.user, k.created_since),
+            last_used: k.last_used_since.map(|t| when(&c.user, t)),
+            id: k.id,
+            name: k.name,
+        })
+        .collect::<Vec<_>>();
+    Ok(PasskeysView {
+        available: passkeys::available(app),
+        sso_managed: status.sso_managed,
+        verify: rows.len() == 1 && !status.enabled,
+        rows,
+        csrf_token: c.session.csrf_token.clone(),
+        error: (form == "passkey")
+            .then(|| {
+                errs.iter()
+                    .map(|e| super::sentence(&e.message))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|e| !e.is_empty()),
+    })
+}
+
 fn security_page(
     app: &App,
     req: &Req,
@@ -143,6 +202,7 @@ fn security_page(
     let sessions = me::active_sessions(app, &c.session.principal, token)?;
     let view = SecurityView {
         two_step: two_step_view(app, c, errs, form)?,
+        passkeys: passkeys_view(app, c, errs, form)?,
         others: sessions.iter().any(|s| !s.current),
         sessions: sessions
             .iter()
@@ -169,6 +229,8 @@ fn security_page(
         Some("two_step_disabled") => {
             Some("Two-step sign-in is off. Your password alone signs you in.")
         }
+        Some("passkey_added") => Some("The passkey is added. It signs you in without a password, and as the second step after one."),
+        Some("passkey_removed") => Some("The passkey is removed."),
         _ => notice_text(req),
     };
     render(
@@ -321,6 +383,46 @@ pub fn disable(app: &App, req: &Req) -> Result<Resp> {
         Err(e) => {
             let errs = as_field_errors(e)?;
             security_page(app, req, &c, &errs, "disable", 422)
+        }
+    }
+}
+
+/// `POST …/security/passkeys/{passkey}/remove` (with `ceremony` and `credential` of a fresh
+/// passkey check when it is the last second factor).
+pub fn remove_passkey(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let form = req.form();
+    let ceremony = form.get("ceremony").cloned().unwrap_or_default();
+    let credential: serde_json::Value = form
+        .get("credential")
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let proof = (!ceremony.is_empty()).then(|| passkeys::Proof {
+        ceremony: &ceremony,
+        credential: &credential,
+    });
+    match passkeys::remove(app, &c.session.principal, req.param("passkey"), proof) {
+        Ok(()) => Ok(done(PATH, "passkey_removed")),
+        Err(Error::NotFound) => Err(Error::NotFound),
+        Err(e) => {
+            let errs = match e {
+                Error::TwoStep {
+                    code: "passkey_verification_required",
+                    ..
+                } => vec![FieldError::new(
+                    "form",
+                    "this is your last second factor; confirm with the passkey to remove it",
+                )],
+                Error::TwoStep { .. } => vec![FieldError::new(
+                    "form",
+                    "the passkey check did not succeed; try again",
+                )],
+                other => as_field_errors(other)?,
+            };
+            security_page(app, req, &c, &errs, "passkey", 422)
         }
     }
 }
