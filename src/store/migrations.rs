@@ -15,6 +15,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_email_change.sql"),
     include_str!("migrations/0007_sso_sessions.sql"),
     include_str!("migrations/0008_two_step_sign_in.sql"),
+    // 0009 (passkeys) goes before this line when it lands: the numbers are the order.
+    include_str!("migrations/0010_org_two_step_policy.sql"),
 ];
 
 /// The schema version this binary writes.
