@@ -76,21 +76,25 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     enrol_api(&mut ow);
     let ob = Browser::start();
     ob.goto(&format!("{base}/login"));
-    ob.add_cookie("tenantry_session", ow.cookie.as_deref().expect("owner session"));
+    ob.add_cookie(
+        "tenantry_session",
+        ow.cookie.as_deref().expect("owner session"),
+    );
     let team = format!("/settings/orgs/{org}/admin-team");
     open(&ob, &base, &team, "Admin Team");
     let text = ob.text();
-    assert!(
-        text.contains("Not required: each member decides"),
-        "{text}"
-    );
+    assert!(text.contains("Not required: each member decides"), "{text}");
     assert!(text.contains("single sign-on are exempt"), "{text}");
     ob.assert_accessible("Admin Team with the two-step policy form");
     // Required, with 30 days of grace.
     save_policy(&ob, "on", "30");
     let text = ob.text();
     assert!(text.contains("Required from "), "{text}");
-    assert!(row(&ob, &member).contains("Off (required by "), "{}", row(&ob, &member));
+    assert!(
+        row(&ob, &member).contains("Off (required by "),
+        "{}",
+        row(&ob, &member)
+    );
     assert!(
         row(&ob, &sso).contains("Exempt (single sign-on)"),
         "{}",
@@ -105,7 +109,11 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     ob.wait_for("the field error", WAIT, |_, _| {
         ob.exists("#f-grace_days[aria-invalid=true]")
     });
-    assert!(ob.text().contains("from 0 (enforced at once) to 90"), "{}", ob.text());
+    assert!(
+        ob.text().contains("from 0 (enforced at once) to 90"),
+        "{}",
+        ob.text()
+    );
 
     // The member, during the grace period: a banner on the organization's pages with the
     // deadline and a link to Security.
@@ -123,7 +131,8 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     open(&b, &base, &team, "Admin Team");
     let banner = b.texts(".banner").join(" ");
     assert!(
-        banner.contains("Acme requires two-step sign-in from ") && banner.contains("Go to Security"),
+        banner.contains("Acme requires two-step sign-in from ")
+            && banner.contains("Go to Security"),
         "{banner}"
     );
     assert_eq!(
@@ -149,7 +158,8 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     });
     let banner = b.texts(".banner").join(" ");
     assert!(
-        banner.contains("Acme requires two-step sign-in.") && banner.contains("closed to your account"),
+        banner.contains("Acme requires two-step sign-in.")
+            && banner.contains("closed to your account"),
         "{banner}"
     );
     b.assert_accessible("Security with the organization's requirement");

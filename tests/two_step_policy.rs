@@ -89,8 +89,10 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
     let mut ia = server.bootstrap_admin();
     let u = uniq();
     let email = |who: &str| format!("{who}-{u}@policy.test");
-    let [owner, admin, member, enrolled, sso, cmember, late] =
-        ["owner", "admin", "member", "enrolled", "sso", "cmember", "late"].map(email);
+    let [owner, admin, member, enrolled, sso, cmember, late] = [
+        "owner", "admin", "member", "enrolled", "sso", "cmember", "late",
+    ]
+    .map(email);
     for e in [&owner, &admin, &member, &enrolled, &sso, &cmember, &late] {
         create_user(&mut ia, e, Some(PW));
     }
@@ -143,9 +145,22 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
     );
 
     // Admins cannot change it; bad input is refused beside the field.
-    expect_problem(&set_policy(&mut ad, &org, true, 0), 403, "forbidden", "admin");
-    expect_field(&set_policy(&mut ow, &org, true, 91), "grace_days", "grace 91");
-    expect_field(&set_policy(&mut ow, &org, true, -1), "grace_days", "grace -1");
+    expect_problem(
+        &set_policy(&mut ad, &org, true, 0),
+        403,
+        "forbidden",
+        "admin",
+    );
+    expect_field(
+        &set_policy(&mut ow, &org, true, 91),
+        "grace_days",
+        "grace 91",
+    );
+    expect_field(
+        &set_policy(&mut ow, &org, true, -1),
+        "grace_days",
+        "grace -1",
+    );
     // An owner without two-step sign-in would lock themselves out: refused.
     let body = expect_problem(
         &set_policy(&mut ow, &org, true, 0),
@@ -164,14 +179,24 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
 
     // With two-step sign-in the owner turns it on, with no grace: enforced at once.
     enrol_api(&mut ow);
-    let v = expect(&set_policy(&mut ow, &org, true, 0), 200, "owner turns it on");
+    let v = expect(
+        &set_policy(&mut ow, &org, true, 0),
+        200,
+        "owner turns it on",
+    );
     assert_eq!(v["require_two_step"], true, "{v}");
     assert_eq!(v["enforced"], true, "{v}");
     assert_eq!(v["deadline"], v["enabled_at"], "{v}");
     let enabled_at = v["enabled_at"].as_str().unwrap().to_string();
     assert!(actions(&mut ow, &org).contains(&"org.two_step_policy_updated".to_string()));
     // One email to each person it applies to; none to those it does not.
-    for (who, n) in [(&member, 1), (&late, 1), (&admin, 1), (&cmember, 1), (&ia_email, 1)] {
+    for (who, n) in [
+        (&member, 1),
+        (&late, 1),
+        (&admin, 1),
+        (&cmember, 1),
+        (&ia_email, 1),
+    ] {
         assert_eq!(outbox_to(&server, who, "two_step_required"), n, "{who}");
     }
     for who in [&owner, &enrolled, &sso] {
@@ -202,23 +227,46 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         &org,
         "company member",
     );
-    assert_refused(&ia.get(&format!("/api/v1/orgs/{org}")), &org, "instance admin");
+    assert_refused(
+        &ia.get(&format!("/api/v1/orgs/{org}")),
+        &org,
+        "instance admin",
+    );
     // Their own things, and other organizations, stay reachable.
-    for path in ["/api/v1/me", "/api/v1/me/two-step", "/api/v1/me/memberships"] {
+    for path in [
+        "/api/v1/me",
+        "/api/v1/me/two-step",
+        "/api/v1/me/memberships",
+    ] {
         assert_open(&me.get(path), &format!("member {path}"));
     }
-    assert_open(&me.get(&format!("/api/v1/orgs/{other}")), "another organization");
+    assert_open(
+        &me.get(&format!("/api/v1/orgs/{other}")),
+        "another organization",
+    );
     assert_open(
         &ia.get(&format!("/api/v1/orgs/{other}")),
         "instance oversight of an organization the admin is not in",
     );
     // A foreign organization's policy does not reveal it: the same 404 as ever.
-    expect(&set_policy(&mut ow, &closed, true, 0), 200, "policy of Closed");
+    expect(
+        &set_policy(&mut ow, &closed, true, 0),
+        200,
+        "policy of Closed",
+    );
     let foreign = me.get(&format!("/api/v1/orgs/{closed}"));
-    expect_problem(&foreign, 404, "not_found", "foreign organization with a policy");
+    expect_problem(
+        &foreign,
+        404,
+        "not_found",
+        "foreign organization with a policy",
+    );
     // People it does not apply to, and API keys.
     assert_open(&en.get(&format!("/api/v1/orgs/{org}")), "enrolled member");
-    assert_open(&ss.get(&format!("/api/v1/orgs/{org}")), "single sign-on member");
+    assert_open(
+        &ss.get(&format!("/api/v1/orgs/{org}")),
+        "single sign-on member",
+    );
     assert_open(&ow.get(&format!("/api/v1/orgs/{org}")), "owner");
     let mut keyed = server.session();
     let auth = format!("Bearer {key}");
@@ -250,11 +298,18 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
     }
     // Not on personal routes, and not for those it does not apply to.
     assert_eq!(lt.get("/api/v1/me").header(HEADER), None);
-    assert_open(&en.get(&format!("/api/v1/orgs/{org}")), "enrolled, in grace");
+    assert_open(
+        &en.get(&format!("/api/v1/orgs/{org}")),
+        "enrolled, in grace",
+    );
     // Back to no grace: enforced again from the same moment.
     let v = expect(&set_policy(&mut ow, &org, true, 0), 200, "grace 0 again");
     assert_eq!(v["enforced"], true, "{v}");
-    assert_refused(&lt.get(&format!("/api/v1/orgs/{org}")), &org, "late, grace 0");
+    assert_refused(
+        &lt.get(&format!("/api/v1/orgs/{org}")),
+        &org,
+        "late, grace 0",
+    );
     // Turning it off opens the organization again.
     let v = expect(&set_policy(&mut ow, &org, false, 0), 200, "off");
     assert_eq!(v["enabled_at"], Value::Null, "{v}");

@@ -135,20 +135,21 @@ pub fn put(
         }
     }
     let now = now();
-    let row = PolicyRow {
-        require_two_step: input.require_two_step,
-        grace_days: input.grace_days,
-        enabled_at: if !input.require_two_step {
-            None
-        } else if turning_on {
-            Some(now)
-        } else {
-            current.enabled_at.or(Some(now))
-        },
-    };
-    let policy = Policy::of(row, now);
     let org_name = permit.access().org().name.clone();
-    app.store.write(|tx| {
+    let (policy, emailed) = app.store.write(|tx| {
+        // Decided against what is stored now (another owner may have changed it meanwhile).
+        let stored = tx.two_step_policy(&org)?;
+        let newly_on = input.require_two_step && !stored.require_two_step;
+        let row = PolicyRow {
+            require_two_step: input.require_two_step,
+            grace_days: input.grace_days,
+            enabled_at: match (input.require_two_step, stored.enabled_at) {
+                (false, _) => None,
+                (true, Some(at)) if !newly_on => Some(at),
+                (true, _) => Some(now),
+            },
+        };
+        let policy = Policy::of(row, now);
         tx.put_two_step_policy(&org, &row, now)?;
         audit::record(
             tx,
@@ -159,7 +160,11 @@ pub fn put(
             json!({"require_two_step": policy.require_two_step, "grace_days": policy.grace_days,
                    "deadline": policy.deadline}),
         )?;
-        for (email, name) in &to_email {
+        let deadline = policy.deadline_at.and_then(|d| {
+            chrono::DateTime::from_timestamp(d, 0).map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        });
+        let recipients: &[(String, String)] = if newly_on { &to_email } else { &[] };
+        for (email, name) in recipients {
             mail::queue(
                 app,
                 tx,
@@ -168,24 +173,24 @@ pub fn put(
                 &json!({
                     "name": name,
                     "org": org_name,
-                    "deadline": policy.deadline_at.map(|d| {
-                        chrono::DateTime::from_timestamp(d, 0)
-                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default()
-                    }),
+                    "deadline": deadline,
                     "link": format!("{}/settings/personal/security", app.public_url),
                 }),
                 None,
             )?;
         }
-        Ok(())
+        Ok((policy, !recipients.is_empty()))
     })?;
-    if !to_email.is_empty() {
+    if emailed {
         app.doorbell.ring();
     }
     log::info!(
         "two-step sign-in policy of {org} set to {} (grace {} days)",
-        if policy.require_two_step { "required" } else { "off" },
+        if policy.require_two_step {
+            "required"
+        } else {
+            "off"
+        },
         policy.grace_days
     );
     Ok(policy)

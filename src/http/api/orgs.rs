@@ -392,7 +392,10 @@ pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
 pub fn get_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
-    Ok(Resp::json(200, &two_step_policy::get(app, &access.permit()?)?))
+    Ok(Resp::json(
+        200,
+        &two_step_policy::get(app, &access.permit()?)?,
+    ))
 }
 
 /// `PUT /api/v1/orgs/{org}/two-step-policy` (owners).

@@ -338,7 +338,10 @@ fn two_step_cell(c: &Ctx, state: MemberState, policy: &Policy) -> String {
     match (state, policy.deadline_at) {
         (MemberState::Sso, _) => "Exempt (single sign-on)".into(),
         (MemberState::Off, Some(d)) if policy.enforced => {
-            format!("Off (required since {}: no access until turned on)", when(&c.user, d))
+            format!(
+                "Off (required since {}: no access until turned on)",
+                when(&c.user, d)
+            )
         }
         (MemberState::Off, Some(d)) => format!("Off (required by {})", when(&c.user, d)),
         (s, _) => s.label().into(),
@@ -568,7 +571,7 @@ pub fn save_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
     match grace {
         None => errs.push(FieldError::new(
             "grace_days",
-            &format!("enter a whole number of days from 0 to {GRACE_MAX_DAYS}"),
+            format!("enter a whole number of days from 0 to {GRACE_MAX_DAYS}"),
         )),
         Some(grace_days) => match access.permit::<perm::OwnersManage>().and_then(|permit| {
             two_step_policy::put(
