@@ -91,6 +91,10 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     let text = ob.text();
     assert!(text.contains("Required from "), "{text}");
     assert!(
+        text.contains("single sign-on are exempt: their identity provider decides"),
+        "{text}"
+    );
+    assert!(
         row(&ob, &member).contains("Off (required by "),
         "{}",
         row(&ob, &member)

@@ -310,6 +310,9 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         &org,
         "late, grace 0",
     );
+    // Signing out is never refused.
+    let r = cm.post_json("/api/v1/auth/logout", &json!({}));
+    assert!(r.status < 300, "sign-out: {} {}", r.status, r.text());
     // Turning it off opens the organization again.
     let v = expect(&set_policy(&mut ow, &org, false, 0), 200, "off");
     assert_eq!(v["enabled_at"], Value::Null, "{v}");

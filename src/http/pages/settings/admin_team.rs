@@ -365,6 +365,11 @@ fn policy_view(c: &Ctx, access: &OrgAccess, policy: &Policy) -> PolicyView {
         ),
         None => "Not required: each member decides whether to use two-step sign-in.".into(),
     };
+    let status = if policy.require_two_step {
+        format!("{status} People who sign in with single sign-on are exempt: their identity provider decides.")
+    } else {
+        status
+    };
     let form = access
         .explain(Permission::OwnersManage)
         .0
