@@ -70,10 +70,8 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
         [&sso],
     )
     .unwrap();
-    // The owner has two-step sign-in (through the API) and carries that session into the
-    // browser.
+    // The owner signs in (through the API) and carries that session into the browser.
     let mut ow = login(&server, &owner);
-    enrol_api(&mut ow);
     let ob = Browser::start();
     ob.goto(&format!("{base}/login"));
     ob.add_cookie(
@@ -86,7 +84,19 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     assert!(text.contains("Not required: each member decides"), "{text}");
     assert!(text.contains("single sign-on are exempt"), "{text}");
     ob.assert_accessible("Admin Team with the two-step policy form");
-    // Required, with 30 days of grace.
+    // Without two-step sign-in of their own, the owner cannot require it.
+    let form = "form[action$='/admin-team/two-step-policy']";
+    ob.select(&format!("{form} #f-require_two_step"), "on");
+    ob.click(&format!("{form} button[type=submit]"));
+    ob.wait_for("the refusal", WAIT, |_, _| {
+        ob.text()
+            .contains("Turn on two-step sign-in for your own account first")
+    });
+    assert!(ob.text().contains("Not required: each member decides"));
+    ob.assert_accessible("the policy refused");
+    // With it (turned on through the API, same session), required with 30 days of grace.
+    enrol_api(&mut ow);
+    open(&ob, &base, &team, "Admin Team");
     save_policy(&ob, "on", "30");
     let text = ob.text();
     assert!(text.contains("Required from "), "{text}");
@@ -106,7 +116,6 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     );
     assert!(row(&ob, &owner).contains("On"), "{}", row(&ob, &owner));
     // A grace period out of range is refused beside the field.
-    let form = "form[action$='/admin-team/two-step-policy']";
     ob.clear(&format!("{form} #f-grace_days"));
     ob.type_into(&format!("{form} #f-grace_days"), "120");
     ob.click(&format!("{form} button[type=submit]"));

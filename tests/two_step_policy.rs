@@ -232,6 +232,25 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         &org,
         "instance admin",
     );
+    // An admin without it, on the organization's invitations too.
+    assert_refused(&ad.get(&format!("/api/v1/orgs/{org}")), &org, "admin");
+    let inv = expect(
+        &ow.post_json(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            &json!({"email": format!("invitee-{u}@policy.test"), "role": "member",
+                    "company_access": "all"}),
+        ),
+        201,
+        "owner invites",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_refused(
+        &ad.post_json(&format!("/api/v1/invitations/{inv}/resend"), &json!({})),
+        &org,
+        "admin resends an invitation",
+    );
     // Their own things, and other organizations, stay reachable.
     for path in [
         "/api/v1/me",
