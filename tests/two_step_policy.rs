@@ -89,17 +89,20 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
     let mut ia = server.bootstrap_admin();
     let u = uniq();
     let email = |who: &str| format!("{who}-{u}@policy.test");
-    let [owner, admin, member, enrolled, sso, cmember, late] = [
-        "owner", "admin", "member", "enrolled", "sso", "cmember", "late",
+    let [owner, admin, member, enrolled, sso, cmember, late, biller] = [
+        "owner", "admin", "member", "enrolled", "sso", "cmember", "late", "biller",
     ]
     .map(email);
-    for e in [&owner, &admin, &member, &enrolled, &sso, &cmember, &late] {
+    for e in [
+        &owner, &admin, &member, &enrolled, &sso, &cmember, &late, &biller,
+    ] {
         create_user(&mut ia, e, Some(PW));
     }
     let org = create_org(&mut ia, "Acme", &format!("acme-{u}"), &owner);
     let other = create_org(&mut ia, "Other", &format!("other-{u}"), &admin);
     let closed = create_org(&mut ia, "Closed", &format!("closed-{u}"), &owner);
     add_member(&mut ia, &org, &admin, "admin", json!("all"));
+    add_member(&mut ia, &org, &biller, "billing", json!("all"));
     for e in [&member, &enrolled, &sso, &late] {
         add_member(&mut ia, &org, e, "member", json!("all"));
     }
@@ -315,6 +318,16 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         expect(&r, 200, &format!("in grace GET {path}"));
         assert_eq!(r.header(HEADER), Some(deadline.as_str()), "{path}");
     }
+    // The organization's billing page shows the deadline too.
+    let mut bl = login(&server, &biller);
+    let billing_page = format!("/orgs/{org}/billing");
+    let r = bl.get(&billing_page);
+    assert_eq!(r.status, 200, "billing page in grace: {}", r.text());
+    assert!(
+        r.text().contains("Acme requires two-step sign-in from "),
+        "{}",
+        r.text()
+    );
     // Not on personal routes, and not for those it does not apply to.
     assert_eq!(lt.get("/api/v1/me").header(HEADER), None);
     assert_open(
@@ -328,6 +341,16 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         &lt.get(&format!("/api/v1/orgs/{org}")),
         &org,
         "late, grace 0",
+    );
+    // Pages send the person to Security, naming the organization.
+    let r = bl.get(&billing_page);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = format!("/settings/personal/security?required_by={org}");
+    assert_eq!(r.header("location"), Some(to.as_str()));
+    let page = bl.get(&to).text();
+    assert!(
+        page.contains("Acme requires two-step sign-in. Acme is closed to your account"),
+        "{page}"
     );
     // Signing out is never refused.
     let r = cm.post_json("/api/v1/auth/logout", &json!({}));
