@@ -465,6 +465,7 @@ const SSO: &str = r#"{"plugin":"no-such-plugin","domains":["org-one.test"]}"#;
 const TRANSFER: &str = r#"{"user_id":"{tmp_member}"}"#;
 const COMPANY: &str = r#"{"name":"Tmp {uniq}","slug":"tmp-{uniq}"}"#;
 const REPO: &str = r#"{"kind":"embedded","retention_days":365}"#;
+const POLICY: &str = r#"{"require_two_step":false,"grace_days":14}"#;
 const PROFILE: &str = r#"{"legal_name":"Org One Inc","billing_email":"accounts@billing-dept.test","address":"1 Main Street","plan":"team"}"#;
 const INVOICES: &str = r#"{"invoices":[{"number":"INV-{uniq}","issued_on":"2024-02-29","amount_cents":4200,"currency":"EUR","status":"open"}]}"#;
 const RENAME_A: &str = r#"{"name":"Company A"}"#;
@@ -650,6 +651,26 @@ pub(crate) static MATRIX: &[Cell] = &[
     (CV, "PUT", "/api/v1/orgs/{org}/data-repository", Some(REPO), 403, NOM),
     (OT, "PUT", "/api/v1/orgs/{org}/data-repository", Some(REPO), 404, NF),
     (AN, "PUT", "/api/v1/orgs/{org}/data-repository", Some(REPO), 401, UN),
+    // ---- GET /orgs/{org}/two-step-policy (everyone who reads the organization)
+    (IA, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 200, None),
+    (OW, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 200, None),
+    (AD, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 200, None),
+    (BI, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 200, None),
+    (ME, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 200, None),
+    (CA, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 403, NOM),
+    (CV, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 403, NOM),
+    (OT, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 404, NF),
+    (AN, "GET", "/api/v1/orgs/{org}/two-step-policy", None, 401, UN),
+    // ---- PUT /orgs/{org}/two-step-policy (owners; kept off here, see tests/two_step_policy.rs)
+    (IA, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, FB),
+    (OW, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 200, None),
+    (AD, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, FB),
+    (BI, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, FB),
+    (ME, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, FB),
+    (CA, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, NOM),
+    (CV, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 403, NOM),
+    (OT, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 404, NF),
+    (AN, "PUT", "/api/v1/orgs/{org}/two-step-policy", Some(POLICY), 401, UN),
     // ---- GET /orgs/{org}/billing
     (IA, "GET", "/api/v1/orgs/{org}/billing", None, 403, FB),
     (OW, "GET", "/api/v1/orgs/{org}/billing", None, 200, None),
@@ -1305,6 +1326,8 @@ fn cross_org_paths(w: &mut World) {
         ("POST", "/api/v1/orgs/{org}/companies", Some(json!({"name": "Hijack", "slug": "hijack"})), &[]),
         ("GET", "/api/v1/orgs/{org}/data-repository", None, &[]),
         ("PUT", "/api/v1/orgs/{org}/data-repository", Some(json!({"kind": "embedded", "retention_days": 1, "credentials": null})), &[]),
+        ("GET", "/api/v1/orgs/{org}/two-step-policy", None, &[]),
+        ("PUT", "/api/v1/orgs/{org}/two-step-policy", Some(json!({"require_two_step": true, "grace_days": 0})), &[]),
         ("GET", "/api/v1/orgs/{org}/billing", None, &[]),
         ("PUT", "/api/v1/orgs/{org}/billing/profile", Some(json!({"legal_name": "Hijack", "billing_email": "accounts@billing-dept.test", "address": "x", "plan": "free"})), &[]),
         ("GET", "/api/v1/orgs/{org}/billing/invoices", None, &[]),

@@ -2482,6 +2482,24 @@ fn regression_issue10_authorization_before_validation() {
             "forbidden",
         ),
         (OT, format!("/api/v1/orgs/{org}/sso"), 404, "not_found"),
+        (
+            AD,
+            format!("/api/v1/orgs/{org}/two-step-policy"),
+            403,
+            "forbidden",
+        ),
+        (
+            ME,
+            format!("/api/v1/orgs/{org}/two-step-policy"),
+            403,
+            "forbidden",
+        ),
+        (
+            OT,
+            format!("/api/v1/orgs/{org}/two-step-policy"),
+            404,
+            "not_found",
+        ),
     ];
     for (p, path, status, code) in &cases {
         let method = if path.contains("/members/") {

@@ -13,5 +13,6 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod server;
+pub mod two_step_gate;
 
 pub use server::serve;

@@ -93,6 +93,12 @@ pub fn billing_unavailable_text(contact: Option<&str>) -> String {
 
 /// Builds the problem response for an error; internal details go to the log only.
 pub fn from_error(e: &Error) -> Resp {
+    from_error_with(e, serde_json::Map::new())
+}
+
+/// Like [`from_error`], with extra members in the problem document (e.g. the organization
+/// and deadline of `two_step_required`).
+pub fn from_error_with(e: &Error, extra: serde_json::Map<String, serde_json::Value>) -> Resp {
     let (status, code, title) = classify(e);
     let detail = match e {
         Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
@@ -193,6 +199,9 @@ pub fn from_error(e: &Error) -> Resp {
     }
     if let Error::Validation(errs) = e {
         body["errors"] = serde_json::to_value(errs).unwrap_or_default();
+    }
+    for (k, v) in extra {
+        body[k] = v;
     }
     let mut resp = problem_body(status, &body);
     if let Error::RateLimited { retry_after_secs } = e {

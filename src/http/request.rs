@@ -30,6 +30,10 @@ pub struct Req {
     pub params: HashMap<&'static str, String>,
     /// The matched route's template (`unmatched` before routing or when none matched).
     pub route: &'static str,
+    /// Set by the two-step gate for a page of an organization whose two-step sign-in policy
+    /// applies to the signed-in person and is not enforced yet: (organization name,
+    /// deadline in unix seconds), for the banner.
+    pub two_step_grace: Option<(String, i64)>,
 }
 
 impl Req {
@@ -171,6 +175,7 @@ mod tests {
             client: IpAddr::from([127, 0, 0, 1]),
             params: HashMap::new(),
             route: "unmatched",
+            two_step_grace: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use super::problem;
 use super::request::Req;
 use super::response::Resp;
+use super::two_step_gate::Verdict;
 use super::{api, pages};
 use crate::app::App;
 use crate::error::Result;
@@ -82,6 +83,8 @@ pub static ROUTES: &[Route] = routes! {
     "POST"  "/api/v1/orgs/{org}/companies"  => api::companies::create;
     "GET"   "/api/v1/orgs/{org}/data-repository" => api::orgs::get_repository;
     "PUT"   "/api/v1/orgs/{org}/data-repository" => api::orgs::put_repository;
+    "GET"   "/api/v1/orgs/{org}/two-step-policy" => api::orgs::get_two_step_policy;
+    "PUT"   "/api/v1/orgs/{org}/two-step-policy" => api::orgs::put_two_step_policy;
     "GET"   "/api/v1/orgs/{org}/billing"    => api::orgs::get_billing;
     "PUT"   "/api/v1/orgs/{org}/billing/profile" => api::orgs::put_billing_profile;
     "GET"   "/api/v1/orgs/{org}/billing/invoices" => api::orgs::list_invoices;
@@ -176,6 +179,7 @@ pub static ROUTES: &[Route] = routes! {
     "GET"   "/settings/organization/{section}" => pages::settings::sections::first_org_section, page;
     "GET"   "/settings/orgs/{org}/{section}" => pages::settings::sections::org_section, page;
     "POST"  "/settings/orgs/{org}/admin-team/add" => pages::settings::admin_team::add, page;
+    "POST"  "/settings/orgs/{org}/admin-team/two-step-policy" => pages::settings::admin_team::save_two_step_policy, page;
     "POST"  "/settings/orgs/{org}/billing/profile" => pages::settings::billing::save, page;
     "POST"  "/settings/orgs/{org}/data-repository" => pages::settings::data_repository::save, page;
     "POST"  "/settings/orgs/{org}/sso"     => pages::settings::sso::save, page;
@@ -364,10 +368,32 @@ pub fn dispatch(app: &App, req: &mut Req) -> Resp {
         if let Some(resp) = super::auth::csrf_guard(app, req) {
             return resp;
         }
-        return match (route.handler)(app, req) {
+        let fail = |e: &crate::error::Error| {
+            if route.page {
+                pages::error_page(app, e)
+            } else {
+                problem::from_error(e)
+            }
+        };
+        // The organization's two-step sign-in policy, for every route it scopes.
+        let grace = match super::two_step_gate::check(app, route, req) {
+            Ok(Verdict::Open) => None,
+            Ok(Verdict::Grace(r)) => Some(r),
+            Ok(Verdict::Closed(resp)) => return resp,
+            Err(e) => return fail(&e),
+        };
+        if route.page {
+            req.two_step_grace = grace.as_ref().map(|r| (r.org_name.clone(), r.deadline));
+        }
+        let resp = match (route.handler)(app, req) {
             Ok(resp) => resp,
-            Err(e) if route.page => pages::error_page(app, &e),
-            Err(e) => problem::from_error(&e),
+            Err(e) => fail(&e),
+        };
+        return match grace {
+            Some(r) if !route.page => {
+                resp.header(super::two_step_gate::DEADLINE_HEADER, r.deadline_rfc3339())
+            }
+            _ => resp,
         };
     }
     if allowed.is_empty() {

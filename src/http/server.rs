@@ -467,6 +467,7 @@ fn process(
         client: *client,
         params: Default::default(),
         route: "unmatched",
+        two_step_grace: None,
     };
     if req.path == "/metrics" && config.metrics_token.is_some() {
         *route = "/metrics";

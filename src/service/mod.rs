@@ -28,6 +28,7 @@ pub mod sites;
 pub mod sso;
 pub mod sso_domains;
 pub mod two_step;
+pub mod two_step_policy;
 pub mod users;
 
 /// Current unix time in seconds.

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_sso_sessions.sql"),
     include_str!("migrations/0008_two_step_sign_in.sql"),
     include_str!("migrations/0009_passkeys.sql"),
+    include_str!("migrations/0010_org_two_step_policy.sql"),
 ];
 
 /// The schema version this binary writes.

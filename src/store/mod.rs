@@ -17,6 +17,7 @@ mod sessions;
 mod setup;
 mod tokens;
 mod two_step;
+mod two_step_policy;
 mod users;
 
 use std::fs::File;
@@ -41,6 +42,7 @@ pub use plugins::{NewSsoFlow, SsoConnectionRow, SsoDomainRow, SsoFlowRow, SsoSes
 pub use sessions::SessionRow;
 pub use tokens::TokenRow;
 pub use two_step::{ChallengeRow, TotpRow};
+pub use two_step_policy::PolicyRow;
 pub use users::{Credentials, NewUser};
 
 /// The database file name inside the data dir.

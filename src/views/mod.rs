@@ -176,6 +176,12 @@ pub const EMAIL_TEMPLATES: &[(&str, &str, &str, &str)] = &[
         include_str!("templates/email/two_step_changed.html.hbs"),
     ),
     (
+        "two_step_required",
+        include_str!("templates/email/two_step_required.subject.hbs"),
+        include_str!("templates/email/two_step_required.txt.hbs"),
+        include_str!("templates/email/two_step_required.html.hbs"),
+    ),
+    (
         "sso_linked",
         include_str!("templates/email/sso_linked.subject.hbs"),
         include_str!("templates/email/sso_linked.txt.hbs"),

@@ -16,7 +16,7 @@ use crate::service::authz::{instance_admin, org_access, org_creator, perm, requi
 use crate::service::members::parse_role;
 use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
 use crate::service::orgs::{self, NewOrg};
-use crate::service::{audit, invitations, members};
+use crate::service::{audit, invitations, members, two_step_policy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -386,4 +386,23 @@ pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
         200,
         &crate::service::billing_source::put_source(app, &access, b.plugin)?,
     ))
+}
+
+/// `GET /api/v1/orgs/{org}/two-step-policy`.
+pub fn get_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    Ok(Resp::json(
+        200,
+        &two_step_policy::get(app, &access.permit()?)?,
+    ))
+}
+
+/// `PUT /api/v1/orgs/{org}/two-step-policy` (owners).
+pub fn put_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+    let p = principal(app, req)?;
+    let access = org_access(app, &p, req.param("org"))?;
+    let permit = access.permit::<perm::OwnersManage>()?;
+    let b: two_step_policy::PolicyInput = req.json()?;
+    Ok(Resp::json(200, &two_step_policy::put(app, &permit, b)?))
 }

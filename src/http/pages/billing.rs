@@ -46,6 +46,15 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
         ),
         Err(e) => return Err(e),
     };
+    let mut data = data;
+    data["two_step_banner"] = json!(null);
+    // During an organization's two-step grace period (see `http::two_step_gate`).
+    if let (Some((org, deadline)), Ok(user)) = (&req.two_step_grace, s.principal.user()) {
+        data["two_step_banner"] = json!(format!(
+            "{org} requires two-step sign-in from {}. Turn it on in Personal > Security before then to keep using {org}.",
+            crate::http::pages::settings::when(user, *deadline)
+        ));
+    }
     let html = app.views.page("billing", "Billing", &data)?;
     Ok(Resp::html(status, html))
 }

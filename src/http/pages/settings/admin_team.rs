@@ -8,13 +8,18 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::personal::role_label;
-use super::{done, org_href, posted, render, sentence, when, Ctx, LearnMore, OptionView, Page};
+use super::{
+    done, org_href, posted, render, sentence, when, Ctx, FieldView, FormView, LearnMore,
+    OptionView, Page,
+};
 use crate::app::App;
 use crate::domain::{CompanyAccess, CompanyId, OrgRole, Permission};
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
+use crate::service::two_step::MemberState;
+use crate::service::two_step_policy::{self, Policy, PolicyInput, GRACE_MAX_DAYS};
 use crate::service::{companies, invitations, members};
 
 pub(super) const LEARN: LearnMore = LearnMore {
@@ -92,7 +97,15 @@ struct MemberRow {
     companies: String,
     change_href: Option<String>,
     you: bool,
-    two_step: &'static str,
+    two_step: String,
+}
+
+/// The organization's two-step sign-in policy: what it is, and the owners' form.
+#[derive(Serialize)]
+struct PolicyView {
+    status: String,
+    form: Option<FormView>,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +117,7 @@ struct AdminTeamView {
     members: Vec<MemberRow>,
     next_page: Option<String>,
     invitation_error: Option<String>,
+    two_step_policy: PolicyView,
 }
 
 pub(super) fn team_path(org: &str) -> String {
@@ -227,13 +241,18 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamVi
     let me = c.session.principal.user_id().cloned();
     let ids: Vec<&str> = page.data.iter().map(|m| m.user_id.as_str()).collect();
     let states = crate::service::two_step::member_states(app, &ids)?;
+    let policy = two_step_policy::get(app, &access.permit()?)?;
     let members = page
         .data
         .iter()
         .map(|m| MemberRow {
-            two_step: states
-                .get(m.user_id.as_str())
-                .map_or("Off", |(s, _)| s.label()),
+            two_step: two_step_cell(
+                c,
+                states
+                    .get(m.user_id.as_str())
+                    .map_or(MemberState::Off, |(s, _)| *s),
+                &policy,
+            ),
             name: m.name.clone(),
             email: m.email.clone(),
             role: role_label(m.role.as_str()),
@@ -309,7 +328,84 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamVi
         members,
         next_page,
         invitation_error: None,
+        two_step_policy: policy_view(c, access, &policy),
     })
+}
+
+/// The Two-step sign-in column: single sign-on users are exempt; for people without it,
+/// the policy's deadline (still to come, or passed).
+fn two_step_cell(c: &Ctx, state: MemberState, policy: &Policy) -> String {
+    match (state, policy.deadline_at) {
+        (MemberState::Sso, _) => "Exempt (single sign-on)".into(),
+        (MemberState::Off, Some(d)) if policy.enforced => {
+            format!(
+                "Off (required since {}: no access until turned on)",
+                when(&c.user, d)
+            )
+        }
+        (MemberState::Off, Some(d)) => format!("Off (required by {})", when(&c.user, d)),
+        (s, _) => s.label().into(),
+    }
+}
+
+fn policy_action(org: &str) -> String {
+    format!("{}/two-step-policy", team_path(org))
+}
+
+fn policy_view(c: &Ctx, access: &OrgAccess, policy: &Policy) -> PolicyView {
+    let status = match policy.deadline_at {
+        Some(d) if policy.enforced => format!(
+            "Required: members who sign in with a password need two-step sign-in to use {} (enforced since {}).",
+            access.org().name,
+            when(&c.user, d)
+        ),
+        Some(d) => format!(
+            "Required from {}: until then, members without two-step sign-in see a reminder with the deadline.",
+            when(&c.user, d)
+        ),
+        None => "Not required: each member decides whether to use two-step sign-in.".into(),
+    };
+    let status = if policy.require_two_step {
+        format!("{status} People who sign in with single sign-on are exempt: their identity provider decides.")
+    } else {
+        status
+    };
+    let form = access
+        .explain(Permission::OwnersManage)
+        .0
+        .then(|| policy_form(c, access, policy.require_two_step, policy.grace_days));
+    PolicyView {
+        status,
+        form,
+        error: None,
+    }
+}
+
+fn policy_form(c: &Ctx, access: &OrgAccess, require: bool, grace_days: i64) -> FormView {
+    FormView::new(
+        c,
+        &policy_action(access.org_id().as_str()),
+        "Save two-step sign-in policy",
+        vec![
+            FieldView::select(
+                "require_two_step",
+                "Two-step sign-in for members",
+                if require { "on" } else { "off" },
+                vec![
+                    ("off".into(), "Not required".into()),
+                    ("on".into(), "Required".into()),
+                ],
+            )
+            .hint("Required: members who sign in with a password must turn on two-step sign-in in Personal > Security; after the grace period the organization's pages and API are closed to them until they do. People who sign in with single sign-on are exempt: their identity provider decides. API keys are not affected. You need two-step sign-in yourself to turn this on."),
+            FieldView::input(
+                "grace_days",
+                "Grace period in days",
+                "number",
+                &grace_days.to_string(),
+            )
+            .hint(&format!("From 0 (enforced at once) to {GRACE_MAX_DAYS}. Counted from when the requirement is turned on; members are emailed when it is, and see the deadline on the organization's pages.")),
+        ],
+    )
 }
 
 fn notice(req: &Req) -> Option<&'static str> {
@@ -321,6 +417,7 @@ fn notice(req: &Req) -> Option<&'static str> {
         "revoked" => Some("Invitation revoked; its link no longer works."),
         "member_changed" => Some("The member's role and company access are saved."),
         "member_removed" => Some("The member is removed from the organization."),
+        "two_step_policy_saved" => Some("The two-step sign-in policy is saved."),
         "two_step_reset" => Some(
             "Two-step sign-in is reset. The member signs in with their password until they set it up again; we emailed them.",
         ),
@@ -459,5 +556,58 @@ fn invitation_action(app: &App, req: &Req, resend: bool) -> Result<Resp> {
     };
     let mut v = view(app, &c, &access, req)?;
     v.invitation_error = Some(msg);
+    team_page(app, &c, &v, None, 422)
+}
+
+/// `POST /settings/orgs/{org}/admin-team/two-step-policy` (owners): the two-step sign-in
+/// policy.
+pub fn save_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+    let c = match posted(app, req)? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let access = org_access(app, &c.session.principal, req.param("org"))?;
+    let form = req.form();
+    let require = form.get("require_two_step").map(String::as_str) == Some("on");
+    let grace_text = form.get("grace_days").cloned().unwrap_or_default();
+    let grace: Option<i64> = grace_text.trim().parse().ok();
+    let mut errs: Vec<FieldError> = Vec::new();
+    let mut general = None;
+    match grace {
+        None => errs.push(FieldError::new(
+            "grace_days",
+            format!("enter a whole number of days from 0 to {GRACE_MAX_DAYS}"),
+        )),
+        Some(grace_days) => match access.permit::<perm::OwnersManage>().and_then(|permit| {
+            two_step_policy::put(
+                app,
+                &permit,
+                PolicyInput {
+                    require_two_step: require,
+                    grace_days,
+                },
+            )
+        }) {
+            Ok(_) => {
+                return Ok(done(
+                    &team_path(access.org_id().as_str()),
+                    "two_step_policy_saved",
+                ))
+            }
+            Err(Error::Validation(e)) => errs = e,
+            Err(Error::TwoStep { message, .. }) => general = Some(sentence(&message)),
+            Err(e) => general = Some(words(e, &access.org().name)?),
+        },
+    }
+    let mut v = view(app, &c, &access, req)?;
+    if let Some(f) = v.two_step_policy.form.take() {
+        let mut f = f.with_errors(&form, &errs);
+        if general.is_some() {
+            f.error = general;
+        }
+        v.two_step_policy.form = Some(f);
+    } else {
+        v.two_step_policy.error = general;
+    }
     team_page(app, &c, &v, None, 422)
 }

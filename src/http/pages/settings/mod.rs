@@ -46,6 +46,17 @@ pub struct Ctx {
     pub sections: Sections,
     /// The request path (marks the current navigation entry).
     pub path: String,
+    /// Organizations' two-step sign-in requirements shown above the page.
+    pub banners: Vec<Banner>,
+}
+
+/// A notice above the page about an organization's two-step sign-in policy.
+#[derive(Serialize, Clone)]
+pub struct Banner {
+    /// The sentence.
+    pub text: String,
+    /// Where to act (Personal > Security), unless the page is that one.
+    pub href: Option<&'static str>,
 }
 
 /// The person's context, or `None` when not signed in.
@@ -55,12 +66,58 @@ pub fn ctx(app: &App, req: &Req) -> Result<Option<Ctx>> {
     };
     let user = crate::service::me::get(app, &session.principal)?;
     let sections = access::sections(app, &session.principal)?;
+    let banners = two_step_banners(app, req, &user)?;
     Ok(Some(Ctx {
         session,
         user,
         sections,
         path: req.path.clone(),
+        banners,
     }))
+}
+
+/// The banners of the organizations' two-step sign-in policies: on an organization's page
+/// during its grace period (the gate found it), and on the overview and Personal > Security
+/// for every organization whose policy applies to the person (with the one that sent them
+/// there first).
+fn two_step_banners(app: &App, req: &Req, user: &User) -> Result<Vec<Banner>> {
+    use crate::http::two_step_gate::{REQUIRED_BY, SECURITY_PAGE};
+    let on_security = req.path == SECURITY_PAGE;
+    let href = (!on_security).then_some(SECURITY_PAGE);
+    let mut out = Vec::new();
+    if let Some((org, deadline)) = &req.two_step_grace {
+        out.push(Banner {
+            text: format!(
+                "{org} requires two-step sign-in from {}. Turn it on in Personal > Security before then to keep using {org}.",
+                when(user, *deadline)
+            ),
+            href,
+        });
+    }
+    if !on_security && req.path != "/settings" {
+        return Ok(out);
+    }
+    let mut reqs = crate::service::two_step_policy::requirements_of(app, user)?;
+    if let Some(first) = req.query_param(REQUIRED_BY) {
+        reqs.sort_by_key(|r| r.org_id.as_str() != first);
+    }
+    for r in reqs {
+        let org = &r.org_name;
+        let text = if r.overdue() {
+            format!(
+                "{org} requires two-step sign-in. {org} is closed to your account until you turn it on{}.",
+                if on_security { " below" } else { " in Personal > Security" }
+            )
+        } else {
+            format!(
+                "{org} requires two-step sign-in from {}. Turn it on{} before then to keep using {org}.",
+                when(user, r.deadline),
+                if on_security { " below" } else { " in Personal > Security" }
+            )
+        };
+        out.push(Banner { text, href });
+    }
+    Ok(out)
 }
 
 /// The sign-in page, coming back to this page afterwards.
@@ -155,6 +212,7 @@ struct Frame<'a> {
     csrf_token: &'a str,
     groups: Vec<NavGroup>,
     notice: Option<&'a str>,
+    banners: &'a [Banner],
     learn_more: Option<LearnMore>,
     body: String,
 }
@@ -372,6 +430,7 @@ pub fn render<T: Serialize>(app: &App, c: &Ctx, page: Page<'_, T>) -> Result<Res
         csrf_token: &c.session.csrf_token,
         groups: navigation(c),
         notice: page.notice,
+        banners: &c.banners,
         learn_more: page.learn_more,
         body,
     };
