@@ -94,7 +94,7 @@ fn authenticator_enrolment_sign_in_recovery_and_owner_reset() {
     b.type_into("#f-code", "999999x");
     b.click(&format!("{confirm} button[type=submit]"));
     b.wait_for("the field error", WAIT, |_, _| {
-        b.text().contains("This code does not match")
+        b.text().contains("Must be the 6-digit code your app shows")
     });
     assert!(b.exists("#f-code[aria-invalid=true]"));
     let step = now_step();

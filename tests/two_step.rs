@@ -147,6 +147,16 @@ fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
         "code",
         "a code that is not the app's",
     );
+    // Six digits, but not the app's current code (one chance in ~330 000 that it is):
+    // well-formed, refused by the present state.
+    crate::orgs_matrix::expect_conflict_field(
+        &s.post_json(
+            "/api/v1/me/two-step/enrolment/confirm",
+            &json!({"code": "000000"}),
+        ),
+        "code",
+        "six digits that are not the app's",
+    );
     let (secret, recovery, step) = enrol(&mut s);
     assert_eq!(recovery.len(), 10);
     let st = expect(&s.get("/api/v1/me/two-step"), 200, "status");
