@@ -351,8 +351,9 @@ fn sso_settings_are_validated() {
         &json!({"email": crate::support::server::ADMIN_EMAIL, "password": crate::support::server::ADMIN_PASSWORD}),
     );
     let path = format!("/api/v1/orgs/{}/sso", w.org);
+    // A plugin that is not loaded: a well-formed name the instance's state refuses.
     let r = admin.put_json(&path, &json!({"plugin": "nope", "domains": ["a.test"]}));
-    assert_problem(&r, 422, "validation_failed");
+    assert_problem(&r, 409, "conflict");
     let r = admin.put_json(
         &path,
         &json!({"plugin": "oidc", "domains": ["not a domain"]}),
@@ -428,7 +429,7 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
         &format!("/api/v1/orgs/{org}/billing/source"),
         &json!({"plugin": "nope"}),
     );
-    assert_problem(&r, 422, "validation_failed");
+    assert_problem(&r, 409, "conflict");
     allow_plugins(&mut admin, &org, &["billing"]);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/billing/source"),
