@@ -22,6 +22,7 @@ mod outbound_tls;
 mod pages_browser;
 mod pages_settings;
 mod pages_two_step;
+mod plugin_cli;
 mod plugins;
 mod preauth;
 mod sso_domains;
