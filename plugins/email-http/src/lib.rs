@@ -16,59 +16,21 @@
 //! Outcome: 2xx → `delivered` (with the answer's `"id"` when there is one); 408, 429, 5xx,
 //! timeouts, transport errors and oversized answers → `retryable`; other statuses, a host that
 //! is not on the allowlist, or a missing `endpoint` → `permanent`.
-//!
-//! The plugin runs without WASI: it only talks to the host through the `host` interface.
 
-wit_bindgen::generate!({
-    path: "../wit",
-    world: "email-delivery",
-});
-
-use exports::tenantry::plugin::email_hooks::{Delivery, Guest, Message};
-use serde::Serialize;
-use tenantry::plugin::host::{self, HttpError, HttpRequest, HttpResponse, LogLevel};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tenantry_plugin::email::*;
+use tenantry_plugin::http::{HttpError, Request, Response};
+use tenantry_plugin::prelude::*;
+use tenantry_plugin::text::{cut, excerpt, one_line};
 
 /// The component: implements `email-hooks` on top of the JSON email API.
 pub struct EmailHttp;
 
-export!(EmailHttp);
+tenantry_plugin::export_email!(EmailHttp);
 
 /// The most characters of an upstream answer quoted in a reason.
 const MAX_QUOTED: usize = 200;
-
-impl Guest for EmailHttp {
-    fn deliver(message: Message) -> Delivery {
-        install_panic_hook();
-        let settings = match Settings::from_host() {
-            Ok(s) => s,
-            Err(why) => return Delivery::Permanent(why),
-        };
-        let outgoing = settings.compose(&message);
-        let body = match serde_json::to_vec(&outgoing) {
-            Ok(b) => b,
-            Err(e) => return Delivery::Permanent(format!("cannot encode the request: {e}")),
-        };
-        let mut headers = vec![
-            ("Content-Type".to_string(), "application/json".to_string()),
-            ("Accept".to_string(), "application/json".to_string()),
-            ("Idempotency-Key".to_string(), message.id.clone()),
-        ];
-        if let Some(token) = &settings.api_token {
-            headers.push(("Authorization".to_string(), format!("Bearer {token}")));
-        }
-        let request = HttpRequest {
-            method: "POST".to_string(),
-            url: settings.endpoint.clone(),
-            headers,
-            body,
-        };
-        let outcome = match host::http_send(&request) {
-            Ok(response) => classify(&response),
-            Err(e) => transport_outcome(e),
-        };
-        fit_for_host(outcome)
-    }
-}
 
 /// The longest message ID the host accepts, in bytes.
 const MAX_ID: usize = 256;
@@ -76,38 +38,48 @@ const MAX_ID: usize = 256;
 /// The longest reason kept, in bytes (the host accepts up to 1 000).
 const MAX_REASON: usize = 900;
 
+impl EmailDelivery for EmailHttp {
+    fn deliver(message: Message) -> Delivery {
+        let settings: Settings = match settings() {
+            Ok(s) => s,
+            Err(e) => return Delivery::Permanent(e.message),
+        };
+        if !(settings.endpoint.starts_with("http://") || settings.endpoint.starts_with("https://"))
+        {
+            return Delivery::Permanent(format!(
+                "setting `endpoint` must be an http:// or https:// URL, got {:?}",
+                settings.endpoint
+            ));
+        }
+        let mut request = Request::post(&settings.endpoint)
+            .json(&settings.compose(&message))
+            .header("Accept", "application/json")
+            .header("Idempotency-Key", &message.id);
+        if let Some(token) = &settings.api_token {
+            request = request.bearer(token);
+        }
+        let outcome = match request.send() {
+            Ok(response) => classify(&response),
+            Err(e) => transport_outcome(e),
+        };
+        fit_for_host(outcome)
+    }
+}
+
 /// Makes an outcome acceptable to the host, which refuses IDs over 256 bytes and text with
 /// control characters: reasons go on one line and are cut; an unusable ID is dropped (the
 /// message *was* accepted, so it must not turn into a retry).
 fn fit_for_host(outcome: Delivery) -> Delivery {
+    let fit = |why: String| cut(&one_line(&why), MAX_REASON).to_string();
     match outcome {
         Delivery::Delivered(Some(id)) if id.len() > MAX_ID || id.chars().any(char::is_control) => {
-            host::log(
-                LogLevel::Warn,
-                "the email API's message id is too long or has control characters; dropped",
-            );
+            warn!("the email API's message id is too long or has control characters; dropped");
             Delivery::Delivered(None)
         }
-        Delivery::Retryable(why) => Delivery::Retryable(cut(&one_line(&why), MAX_REASON)),
-        Delivery::Permanent(why) => Delivery::Permanent(cut(&one_line(&why), MAX_REASON)),
+        Delivery::Retryable(why) => Delivery::Retryable(fit(why)),
+        Delivery::Permanent(why) => Delivery::Permanent(fit(why)),
         other => other,
     }
-}
-
-/// `text` with every control character (line breaks included) replaced by a space.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn cut(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 /// The JSON body POSTed to the endpoint.
@@ -122,7 +94,8 @@ struct Outgoing<'a> {
     idempotency_key: &'a str,
 }
 
-/// The plugin's settings.
+/// The plugin's settings (blank values count as unset).
+#[derive(Deserialize)]
 struct Settings {
     endpoint: String,
     api_token: Option<String>,
@@ -131,22 +104,6 @@ struct Settings {
 }
 
 impl Settings {
-    /// Reads the settings; `Err` holds the reason for a `permanent` outcome.
-    fn from_host() -> Result<Self, String> {
-        let endpoint = optional("endpoint").ok_or("setting `endpoint` is missing")?;
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(format!(
-                "setting `endpoint` must be an http:// or https:// URL, got {endpoint:?}"
-            ));
-        }
-        Ok(Settings {
-            endpoint,
-            api_token: optional("api_token"),
-            brand_name: optional("brand_name"),
-            from_override: optional("from_override"),
-        })
-    }
-
     /// The request body for `message`, branded and with the sender replaced as configured.
     fn compose<'a>(&'a self, message: &'a Message) -> Outgoing<'a> {
         let (subject, text, html) = match &self.brand_name {
@@ -169,16 +126,10 @@ impl Settings {
     }
 }
 
-/// A setting, trimmed; `None` when unset or blank.
-fn optional(name: &str) -> Option<String> {
-    host::setting(name)
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
 /// Subject, text and HTML with the brand applied: `[brand] subject`, a footer line
-/// `— sent by brand` at the end of the text (after a blank line), and `<p>— sent by brand</p>` (escaped) before
-/// `</body>` of the HTML, or at its end when it has none. An empty HTML part stays empty.
+/// `— sent by brand` at the end of the text (after a blank line), and `<p>— sent by brand</p>`
+/// (escaped) before `</body>` of the HTML, or at its end when it has none. An empty HTML part
+/// stays empty.
 fn brand_message(brand: &str, subject: &str, text: &str, html: &str) -> (String, String, String) {
     let subject = format!("[{brand}] {subject}");
 
@@ -189,9 +140,7 @@ fn brand_message(brand: &str, subject: &str, text: &str, html: &str) -> (String,
         }
         text.push('\n');
     }
-    text.push_str("— sent by ");
-    text.push_str(brand);
-    text.push('\n');
+    text.push_str(&format!("— sent by {brand}\n"));
 
     let html = if html.is_empty() {
         String::new()
@@ -223,14 +172,15 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The outcome for an answer of the email API.
-fn classify(response: &HttpResponse) -> Delivery {
+fn classify(response: &Response) -> Delivery {
     let status = response.status;
-    if (200..300).contains(&status) {
-        let id = serde_json::from_slice::<serde_json::Value>(&response.body)
+    if response.is_success() {
+        let id = response
+            .json::<Value>()
             .ok()
             .and_then(|v| match v.get("id") {
-                Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
                 _ => None,
             });
         return Delivery::Delivered(id);
@@ -249,12 +199,12 @@ fn classify(response: &HttpResponse) -> Delivery {
 /// The API's `"error"` field (a string, or an object with a `"message"`), else the start of
 /// the body; `None` for an empty body.
 fn error_detail(body: &[u8]) -> Option<String> {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
         match value.get("error") {
-            Some(serde_json::Value::String(s)) => return Some(truncate(s)),
-            Some(serde_json::Value::Object(o)) => {
-                if let Some(serde_json::Value::String(s)) = o.get("message") {
-                    return Some(truncate(s));
+            Some(Value::String(s)) => return Some(excerpt(s, MAX_QUOTED)),
+            Some(Value::Object(o)) => {
+                if let Some(Value::String(s)) = o.get("message") {
+                    return Some(excerpt(s, MAX_QUOTED));
                 }
             }
             _ => {}
@@ -262,15 +212,7 @@ fn error_detail(body: &[u8]) -> Option<String> {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    (!text.is_empty()).then(|| truncate(text))
-}
-
-/// `s` cut to [`MAX_QUOTED`] characters.
-fn truncate(s: &str) -> String {
-    match s.char_indices().nth(MAX_QUOTED) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
-    }
+    (!text.is_empty()).then(|| excerpt(text, MAX_QUOTED))
 }
 
 /// The outcome when the host could not get an answer.
@@ -291,28 +233,126 @@ fn transport_outcome(error: HttpError) -> Delivery {
     }
 }
 
-/// Sends panic messages to the host log (the default hook would write to stderr, which the
-/// host does not grant).
-fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let message = info.payload_as_str().unwrap_or("(no message)");
-            let place = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            host::log(
-                LogLevel::Error,
-                &format!("email-http panicked{place}: {message}"),
-            );
-        }));
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use tenantry_plugin::testing::MockHost;
+
+    const ENDPOINT: &str = "https://mail.example/v1/messages";
+
+    fn message() -> Message {
+        Message {
+            id: "msg_1".into(),
+            template: "invitation".into(),
+            sender: "no-reply@tenantry.example".into(),
+            recipient: "ada@example.com".into(),
+            subject: "You are invited".into(),
+            text: "Hello".into(),
+            html: "<html><body><p>Hello</p></body></html>".into(),
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn brands_and_posts_the_message() {
+        let host = MockHost::new()
+            .setting("endpoint", ENDPOINT)
+            .setting("api_token", "mail-token")
+            .setting("brand_name", "A&B")
+            .setting("from_override", "no-reply@acme.example")
+            .on_json("POST", ENDPOINT, 202, &json!({"id": 42}))
+            .install();
+        assert_eq!(
+            EmailHttp::deliver(message()),
+            Delivery::Delivered(Some("42".into()))
+        );
+        let sent = &host.requests()[0];
+        assert_eq!(sent.header_value("idempotency-key"), Some("msg_1"));
+        assert_eq!(
+            sent.header_value("authorization"),
+            Some("Bearer mail-token")
+        );
+        assert_eq!(sent.header_value("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_slice(&sent.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"from": "no-reply@acme.example", "to": "ada@example.com",
+                   "subject": "[A&B] You are invited", "text": "Hello\n\n— sent by A&B\n",
+                   "html": "<html><body><p>Hello</p><p>— sent by A&amp;B</p></body></html>",
+                   "template": "invitation", "idempotency_key": "msg_1"})
+        );
+    }
+
+    #[test]
+    fn answers_decide_retry_or_give_up() {
+        let host = MockHost::new()
+            .setting("endpoint", ENDPOINT)
+            .on("POST", ENDPOINT, 503, "")
+            .on_json(
+                "POST",
+                ENDPOINT,
+                429,
+                &json!({"error": {"message": "slow\ndown"}}),
+            )
+            .on_json("POST", ENDPOINT, 422, &json!({"error": "bad address"}))
+            .on("POST", ENDPOINT, 200, "not json")
+            .on_json("POST", ENDPOINT, 200, &json!({"id": "x".repeat(300)}))
+            .install();
+        let outcomes: Vec<Delivery> = (0..5).map(|_| EmailHttp::deliver(message())).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Delivery::Retryable("email API answered HTTP 503".into()),
+                Delivery::Retryable("email API answered HTTP 429: slow down".into()),
+                Delivery::Permanent("email API answered HTTP 422: bad address".into()),
+                Delivery::Delivered(None),
+                Delivery::Delivered(None),
+            ]
+        );
+        assert!(host
+            .logs()
+            .iter()
+            .any(|(_, m)| m.contains("message id is too long")));
+        // Without brand_name the message goes unchanged.
+        let body: Value = serde_json::from_slice(&host.requests()[0].body).unwrap();
+        assert_eq!(body["subject"], "You are invited");
+        assert_eq!(body["from"], "no-reply@tenantry.example");
+    }
+
+    #[test]
+    fn host_failures_and_settings() {
+        let _host = MockHost::new()
+            .setting("endpoint", ENDPOINT)
+            .allow_host("other.example:443")
+            .install();
+        assert_eq!(
+            EmailHttp::deliver(message()),
+            Delivery::Permanent(
+                "host mail.example:443 is not in this plugin's allowed_hosts".into()
+            )
+        );
+        let _host = MockHost::new()
+            .setting("endpoint", ENDPOINT)
+            .respond_with(|_| Err(HttpError::Timeout))
+            .allow_host("mail.example")
+            .install();
+        assert_eq!(
+            EmailHttp::deliver(message()),
+            Delivery::Retryable("email API did not answer in time".into())
+        );
+        let _host = MockHost::new().setting("endpoint", " ").install();
+        assert_eq!(
+            EmailHttp::deliver(message()),
+            Delivery::Permanent("setting `endpoint` is missing".into())
+        );
+        let _host = MockHost::new()
+            .setting("endpoint", "mail.example")
+            .install();
+        assert!(
+            matches!(EmailHttp::deliver(message()), Delivery::Permanent(m) if m.contains("http://"))
+        );
+    }
 
     #[test]
     fn brands_subject_text_and_html() {
@@ -360,13 +400,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match fit_for_host(Delivery::Permanent("a\nb".into())) {
-            Delivery::Permanent(why) => assert_eq!(why, "a b"),
-            other => panic!("{other:?}"),
-        }
-        match fit_for_host(Delivery::Delivered(Some("msg-1".into()))) {
-            Delivery::Delivered(Some(id)) => assert_eq!(id, "msg-1"),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            fit_for_host(Delivery::Permanent("a\nb".into())),
+            Delivery::Permanent("a b".into())
+        );
     }
 }
