@@ -1,7 +1,10 @@
 //! The settings, the provider's discovery document and JWKS (cached in the key-value
 //! storage), and ID token verification.
 
-use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtVerifier};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::signature::{Error as BadSignature, Verifier};
+use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey, DecodingKeyKind, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -351,6 +354,47 @@ fn signing_keys(provider: &Provider, refresh: bool) -> Result<(Vec<Value>, bool)
     Ok((keys, fresh))
 }
 
+/// jsonwebtoken's crypto: RS256 and ES256 verification only (no signing).
+static CRYPTO: CryptoProvider = CryptoProvider {
+    signer_factory: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
+    verifier_factory: |alg, key| match alg {
+        Algorithm::RS256 | Algorithm::ES256 => Ok(Box::new(Key(*alg, key.clone()))),
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    },
+    jwk_utils: JwkUtils::new_unimplemented(),
+};
+
+/// A verification key for one algorithm.
+struct Key(Algorithm, DecodingKey);
+
+impl JwtVerifier for Key {
+    fn algorithm(&self) -> Algorithm {
+        self.0
+    }
+}
+
+impl Verifier<Vec<u8>> for Key {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), BadSignature> {
+        match (self.0, self.1.kind()) {
+            (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+                let (n, e) = (
+                    rsa::BigUint::from_bytes_be(n),
+                    rsa::BigUint::from_bytes_be(e),
+                );
+                let key = rsa::RsaPublicKey::new(n, e).map_err(|_| BadSignature::new())?;
+                let scheme = rsa::Pkcs1v15Sign::new::<Sha256>();
+                key.verify(scheme, &Sha256::digest(message), signature)
+                    .map_err(|_| BadSignature::new())
+            }
+            (Algorithm::ES256, DecodingKeyKind::SecretOrDer(point)) => {
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)?;
+                key.verify(message, &p256::ecdsa::Signature::from_slice(signature)?)
+            }
+            _ => Err(BadSignature::new()),
+        }
+    }
+}
+
 /// What the ID token's claims must say.
 pub(crate) struct Expected<'a> {
     /// The provider's issuer, compared exactly with `iss`.
@@ -369,6 +413,7 @@ pub(crate) fn verify_id_token(
     provider: &Provider,
     expected: &Expected,
 ) -> Result<Map<String, Value>> {
+    let _ = CRYPTO.install_default(); // once per instance; later calls find it installed
     let invalid = |m: String| Error::new("invalid_id_token", format!("ID token: {m}"));
     let header = jsonwebtoken::decode_header(token).map_err(|e| {
         invalid(format!(
