@@ -224,3 +224,93 @@ fn call_refuses_bad_usage_and_reports_traps() {
     assert_eq!(v["failed"]["code"], "plugin_timeout", "{v}");
     assert!(v["took_ms"].as_f64().unwrap() < 5000.0, "{v}");
 }
+
+/// Runs cargo for a scaffolded crate, sharing the plugins workspace's target folder so the
+/// dependencies compiled for the example plugins are reused.
+fn cargo(dir: &std::path::Path, args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::support::plugins::workspace().join("target"),
+        )
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn new_writes_a_crate_per_world_that_builds_tests_and_passes_check() {
+    let dir = crate::support::server::unique_temp_dir("tenantry-plugin-new");
+    let out = tenantry(&[
+        "plugin",
+        "new",
+        "x",
+        "--world",
+        "chat",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("one of: sso, billing-profile, email-delivery"),
+        "{}",
+        stderr(&out)
+    );
+    for (name, world) in [
+        ("acme-sso", "sso"),
+        ("acme-billing", "billing-profile"),
+        ("acme-mail", "email-delivery"),
+    ] {
+        let out = tenantry(&[
+            "plugin",
+            "new",
+            name,
+            "--world",
+            world,
+            "--dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let root = dir.join(name);
+        assert!(root.join("sdk/src/lib.rs").exists() && root.join("wit/tenantry.wit").exists());
+        // Its own tests, natively against the SDK's mock host, then the component.
+        cargo(&root, &["test", "--quiet"]);
+        cargo(
+            &root,
+            &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+        );
+        let wasm = crate::support::plugins::workspace()
+            .join("target/wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let out = tenantry(&["plugin", "check", "--json", wasm.to_str().unwrap()]);
+        let v = stdout_json(&out);
+        assert_eq!(out.status.code(), Some(0), "{v}");
+        assert_eq!(v["worlds"], json!([world]), "{v}");
+        // An existing crate is never overwritten.
+        let again = tenantry(&[
+            "plugin",
+            "new",
+            name,
+            "--world",
+            world,
+            "--dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(again.status.code(), Some(2));
+        assert!(
+            stderr(&again).contains("exists already"),
+            "{}",
+            stderr(&again)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

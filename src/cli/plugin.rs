@@ -47,6 +47,20 @@ pub enum PluginCommand {
         #[arg(long)]
         timeout_ms: Option<u64>,
     },
+    /// Write a new plugin crate on the SDK, with native tests against the SDK's mock host:
+    /// `NAME/src/lib.rs` implements the world; the SDK and the WIT of this tenantry are
+    /// written under `NAME/sdk/` and `NAME/wit/`, so it builds without tenantry's sources.
+    New {
+        /// The crate's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// The world: `sso` (an OAuth 2 sign-in with a user endpoint), `billing-profile`
+        /// (a profile from a JSON API) or `email-delivery` (messages to a JSON API).
+        #[arg(long)]
+        world: String,
+        /// The folder to create `NAME/` in (default: the current one).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// List the configured plugins and their state (loads each, using the compile cache).
     List {
         #[command(flatten)]
@@ -78,6 +92,15 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::Check { file, json } => check(&file, json),
         PluginCommand::List { common, json } => list(&common, json),
+        PluginCommand::New { name, world, dir } => {
+            let root = super::scaffold::write(&name, &world, &dir)?;
+            println!("wrote {} (world {world})", root.display());
+            println!(
+                "  cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+                root.display()
+            );
+            Ok(())
+        }
         PluginCommand::Call {
             file,
             hook,
