@@ -888,6 +888,126 @@ fn plugin_check_and_list() {
     );
 }
 
+/// The host grants WASI clocks and randomness (so `SystemTime`, `Instant` and `HashMap`
+/// work in a plugin) and nothing else of WASI: a file read traps, and `plugin check` says
+/// which imports are granted and which trap.
+#[test]
+fn wasi_clocks_and_random_are_granted_and_files_are_not() {
+    let fixture = wasm("fixture");
+    let dir = unique_temp_dir("tenantry-wasi-cfg");
+    let config = write_config(
+        &dir,
+        &[&format!("billing_contact_email = \"{CONTACT}\"")],
+        &[PluginEntry::new("fixture", "fixture")],
+    );
+    let server = start_with(&config);
+    let mut admin = server.bootstrap_admin();
+    let mut orgs = std::collections::BTreeMap::new();
+    for mode in ["wasi", "file"] {
+        let id = create_org(&mut admin, mode);
+        allow_plugins(&mut admin, &id, &["fixture"]);
+        let r = admin.put_json(
+            &format!("/api/v1/orgs/{id}/billing/source"),
+            &json!({"plugin": "fixture"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        orgs.insert(mode, id);
+    }
+    let plan = |admin: &mut Session| -> Vec<String> {
+        let r = admin.get(&format!("/api/v1/orgs/{}/billing", orgs["wasi"]));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["profile"]["legal_name"], "WASI Ltd (2 clocks)", "{v}");
+        let plan = v["profile"]["plan"].as_str().unwrap().to_string();
+        plan.split(':').map(str::to_string).collect()
+    };
+    let first = plan(&mut admin);
+    let second = plan(&mut admin);
+    assert_eq!(first[0], "wasi", "{first:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let plugin_now: u64 = first[1].parse().unwrap();
+    assert!(now.abs_diff(plugin_now) < 60, "{plugin_now} vs {now}");
+    assert_eq!(first[3], "true", "Instant works: {first:?}");
+    assert_ne!(first[2], second[2], "RandomState keys differ per call");
+
+    // A file read traps: a clear error for that call, the trap names the import.
+    let r = admin.get(&format!("/api/v1/orgs/{}/billing", orgs["file"]));
+    assert_problem(&r, 503, "billing_unavailable");
+    let log = server.stderr_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&orgs["file"]) && l.contains("(plugin_trap)")),
+        "no trap for the file read in the log:\n{log}"
+    );
+    assert!(
+        log.contains("wasi:filesystem/preopens@0.2.")
+            && log.contains("#get-directories` has not been defined"),
+        "the trap names the import:\n{log}"
+    );
+    assert_eq!(plan(&mut admin)[0], "wasi", "the plugin still works");
+
+    // `plugin check` reports each import.
+    let out = tenantry(&["plugin", "check", "--json", fixture.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let how = |prefix: &str| -> Vec<String> {
+        v["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["name"].as_str().unwrap().starts_with(prefix))
+            .map(|i| i["provided_as"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (prefix, expect) in [
+        ("wasi:clocks/wall-clock@0.2.", "granted"),
+        ("wasi:random/insecure-seed@0.2.", "granted"),
+        ("wasi:filesystem/preopens@0.2.", "trap"),
+        ("wasi:filesystem/types@0.2.", "trap"),
+        ("wasi:cli/environment@0.2.", "trap"),
+        ("tenantry:plugin/host@2.", "granted"),
+    ] {
+        let found = how(prefix);
+        assert!(
+            !found.is_empty() && found.iter().all(|h| h == expect),
+            "{prefix}: {found:?} in {v}"
+        );
+    }
+    for i in v["imports"].as_array().unwrap() {
+        let name = i["name"].as_str().unwrap();
+        if name.starts_with("wasi:clocks/monotonic-clock@0.2.") {
+            // `now` is granted; `subscribe-*` (waiting) would trap, if imported.
+            let traps = i["traps"].as_array().cloned().unwrap_or_default();
+            assert!(
+                traps
+                    .iter()
+                    .all(|t| t.as_str().unwrap().starts_with("subscribe-")),
+                "{i}"
+            );
+        }
+    }
+    let out = tenantry(&["plugin", "check", fixture.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("wasi:filesystem/preopens@0.2.")
+                && l.contains("not granted: defined as a trap")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("wasi:clocks/wall-clock@0.2.")
+            && l.contains("granted by the host")),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_plugin_config_is_refused_at_start() {
     let dir = unique_temp_dir("tenantry-badcfg");

@@ -217,8 +217,13 @@ fn check(file: &Path, json: bool) -> Result<()> {
         println!("  imports:");
         for i in &found.imports {
             let how = match i.provided_as {
-                "granted" => "granted by the host",
-                _ => "not granted: defined as a trap (the call fails if the plugin uses it)",
+                "granted" => "granted by the host".to_string(),
+                "partly granted" => format!(
+                    "granted by the host, except {} (defined as a trap)",
+                    i.traps.join(", ")
+                ),
+                _ => "not granted: defined as a trap (the call fails if the plugin uses it)"
+                    .to_string(),
             };
             println!("    {}  — {how}", i.name);
         }

@@ -29,8 +29,13 @@ pub struct Inspection {
 pub struct ImportStatus {
     /// The import's name, e.g. `tenantry:plugin/host@2.1.0`.
     pub name: String,
-    /// `granted` (the host implements it) or `trap` (defined as a function that traps).
+    /// `granted` (the host implements it: `tenantry:plugin/host`, and of WASI the clocks'
+    /// `now`/`resolution` and `wasi:random`), `partly granted` (the functions in `traps`
+    /// trap, e.g. the clocks' `subscribe-*`) or `trap` (defined as functions that trap).
     pub provided_as: &'static str,
+    /// For `partly granted`: the functions defined as traps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traps: Vec<String>,
 }
 
 impl Inspection {
@@ -54,9 +59,9 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
     let mut problems = Vec::new();
     let imports: Vec<ImportStatus> = ty
         .imports(&engine)
-        .map(|(name, _)| {
-            let granted = super::is_granted_import(name);
-            if !granted && name.starts_with("tenantry:plugin/") {
+        .map(|(name, item)| {
+            let (provided_as, traps) = super::import_grant(&engine, name, &item.ty);
+            if provided_as == "trap" && name.starts_with("tenantry:plugin/") {
                 problems.push(format!(
                     "imports {name}, but this host implements tenantry:plugin@{} (and 2.0.0)",
                     super::CONTRACT_VERSION
@@ -64,7 +69,8 @@ pub fn inspect(file: &Path) -> Result<Inspection, String> {
             }
             ImportStatus {
                 name: name.to_string(),
-                provided_as: if granted { "granted" } else { "trap" },
+                provided_as,
+                traps,
             }
         })
         .collect();

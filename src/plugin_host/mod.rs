@@ -4,10 +4,13 @@
 //! trap, a timeout or a limit hit ends that call only. Components are compiled once and
 //! cached in `data_dir/plugin-cache`.
 //!
-//! WASI: plugins are granted the `host` interface only. A Rust guest built for
-//! `wasm32-wasip2` still imports a few `wasi:cli` / `wasi:io` functions from its standard
-//! library (panic output, exit); those are defined as functions that trap, so a plugin
-//! that tries to use the environment, stdio, files or sockets stops with a clear error.
+//! WASI: plugins are granted the `host` interface, and of WASI only the clocks and
+//! randomness (`wasi:clocks` `now`/`resolution`, `wasi:random`; see [`wasi`]), which give
+//! nothing `host` does not already give but let ordinary Rust (`SystemTime`, `HashMap`) run.
+//! A Rust guest built for `wasm32-wasip2` also imports `wasi:cli` / `wasi:io` functions from
+//! its standard library (panic output, exit); those and every other import are defined as
+//! functions that trap, so a plugin that tries to use the environment, stdio, files or
+//! sockets, or to sleep, stops with a clear error.
 
 mod bindings;
 mod calls;
@@ -15,6 +18,7 @@ mod dynamic;
 mod engine;
 mod host_api;
 mod inspect;
+mod wasi;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +47,42 @@ pub(crate) fn is_granted_import(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 use host_api::{HostState, Limits};
+
+/// How the host provides one import of a component: `granted` (every function it uses),
+/// `partly granted` (the functions named in the second value trap) or `trap`.
+pub(crate) fn import_grant(
+    engine: &Engine,
+    name: &str,
+    item: &wasmtime::component::types::ComponentItem,
+) -> (&'static str, Vec<String>) {
+    use wasmtime::component::types::ComponentItem;
+    if is_granted_import(name) {
+        return ("granted", Vec::new());
+    }
+    let Some(granted) = wasi::granted_functions(name) else {
+        return ("trap", Vec::new());
+    };
+    let ComponentItem::ComponentInstance(instance) = item else {
+        return ("trap", Vec::new());
+    };
+    let funcs: Vec<&str> = instance
+        .exports(engine)
+        .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
+        .map(|(n, _)| n)
+        .collect();
+    let trapping: Vec<String> = funcs
+        .iter()
+        .filter(|f| !granted.contains(f))
+        .map(|f| f.to_string())
+        .collect();
+    if trapping.is_empty() {
+        ("granted", trapping)
+    } else if trapping.len() < funcs.len() {
+        ("partly granted", trapping)
+    } else {
+        ("trap", Vec::new())
+    }
+}
 
 /// A loaded plugin: its configuration, the pre-linked component, and which hooks it has.
 pub(crate) struct Loaded {
@@ -443,7 +483,8 @@ fn load_one(
     })
 }
 
-/// Links the `host` interface and defines every other import as a trap.
+/// Links the `host` interface and the granted WASI functions, and defines every other
+/// import as a trap.
 fn link(
     engine: &Engine,
     component: &wasmtime::component::Component,
@@ -461,7 +502,8 @@ fn link(
     linker.instantiate_pre(component)
 }
 
-/// Defines every import the host does not grant as functions that trap. (wasmtime's
+/// Defines the granted WASI functions (clocks, randomness: [`wasi::define`]) and every
+/// other import the host does not grant as functions that trap. (wasmtime's
 /// `define_unknown_imports_as_traps` would also stub `host@2.0.0` of a component built
 /// against 2.0.0, shadowing the 2.1.0 `host` the linker otherwise matches to it
 /// semver-compatibly.)
@@ -480,6 +522,10 @@ fn define_other_imports_as_traps(
             ComponentItem::ComponentInstance(instance) => {
                 let mut inner = linker.instance(name)?;
                 for (item, export) in instance.exports(engine) {
+                    let is_func = matches!(export.ty, ComponentItem::ComponentFunc(_));
+                    if is_func && wasi::define(&mut inner, name, item)? {
+                        continue;
+                    }
                     stub_import(&mut inner, name, item, export.ty)?;
                 }
             }

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tenantry_plugin::email::*;
 use tenantry_plugin::http::{HttpError, Request, Response};
 use tenantry_plugin::prelude::*;
-use tenantry_plugin::text::{cut, excerpt, one_line};
+use tenantry_plugin::text::{cut, escape_html, excerpt, one_line};
 
 /// The component: implements `email-hooks` on top of the JSON email API.
 pub struct EmailHttp;
@@ -153,22 +153,6 @@ fn brand_message(brand: &str, subject: &str, text: &str, html: &str) -> (String,
         }
     };
     (subject, text, html)
-}
-
-/// Escapes text for HTML content and attribute values.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The outcome for an answer of the email API.

@@ -442,3 +442,159 @@ mod runtime {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::MockHost;
+    use crate::wit::billing::exports::tenantry::plugin::billing_hooks::Guest as _;
+    use crate::wit::email::exports::tenantry::plugin::email_hooks::Guest as _;
+    use crate::wit::sso::exports::tenantry::plugin::sso_extras::Guest as _;
+    use crate::wit::sso::exports::tenantry::plugin::sso_hooks::Guest as SsoHooks;
+    use crate::{billing, email, sso, Error, Result};
+
+    struct Sso;
+
+    impl sso::Sso for Sso {
+        fn start(r: sso::StartRequest, o: sso::StartOptions) -> Result<sso::StartResponse> {
+            Ok(sso::StartResponse {
+                redirect_url: format!("https://idp.example/?state={}", r.state),
+                flow_data: format!("reselect={}", o.reselect),
+            })
+        }
+        fn finish(r: sso::FinishRequest) -> Result<sso::Session> {
+            if r.flow_data == "panic" {
+                panic!("asked to panic");
+            }
+            Ok(sso::Session {
+                identity: sso::Identity {
+                    subject: "s1".into(),
+                    email: "ada@example.com".into(),
+                    email_verified: true,
+                    name: None,
+                    groups: Vec::new(),
+                },
+                sign_out_data: Some("token".into()),
+            })
+        }
+    }
+
+    fn start_request() -> sso::StartRequest {
+        sso::StartRequest {
+            organization_id: "org_1".into(),
+            state: "st".into(),
+            nonce: "n".into(),
+            redirect_uri: "https://t.example/cb".into(),
+            login_hint: None,
+        }
+    }
+
+    fn finish_request(flow_data: &str) -> sso::FinishRequest {
+        sso::FinishRequest {
+            organization_id: "org_1".into(),
+            params: Vec::new(),
+            state: "st".into(),
+            nonce: "n".into(),
+            redirect_uri: "https://t.example/cb".into(),
+            flow_data: flow_data.into(),
+        }
+    }
+
+    #[test]
+    fn the_sso_adapter_serves_both_interfaces_from_one_trait() {
+        type A = sso::Adapter<Sso>;
+        let _host = MockHost::new().install();
+        let plain = <A as SsoHooks>::start(start_request()).unwrap();
+        assert_eq!(plain.flow_data, "reselect=false");
+        let again = A::start_with(start_request(), sso::StartOptions { reselect: true }).unwrap();
+        assert_eq!(again.flow_data, "reselect=true");
+        let identity = <A as SsoHooks>::finish(finish_request("x")).unwrap();
+        assert_eq!(identity.email, "ada@example.com");
+        let session = A::finish_with_session(finish_request("x")).unwrap();
+        assert_eq!(session.sign_out_data.as_deref(), Some("token"));
+        // The defaults: no sign-out at the provider, no checks.
+        let sign_out = sso::SignOutRequest {
+            organization_id: "org_1".into(),
+            sign_out_data: "token".into(),
+            post_logout_redirect_uri: "https://t.example/".into(),
+        };
+        assert_eq!(A::sign_out(sign_out).unwrap(), None);
+        assert!(A::check_configuration("org_1".into()).is_empty());
+    }
+
+    #[test]
+    fn a_panic_reaches_the_host_log() {
+        type A = sso::Adapter<Sso>;
+        let host = MockHost::new().install();
+        let result = std::panic::catch_unwind(|| A::finish_with_session(finish_request("panic")));
+        assert!(result.is_err());
+        assert!(
+            host.logs()
+                .iter()
+                .any(|(level, m)| *level == log::Level::Error
+                    && m.starts_with("panicked at ")
+                    && m.ends_with(": asked to panic")),
+            "{:?}",
+            host.logs()
+        );
+    }
+
+    struct Billing;
+
+    impl billing::Billing for Billing {
+        fn get_profile(_: billing::Organization) -> Result<Option<billing::BillingProfile>> {
+            Err(Error::upstream_unavailable("line one\nline two"))
+        }
+        fn list_invoices(_: billing::Organization) -> Result<Vec<billing::Invoice>> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct Email;
+
+    impl email::EmailDelivery for Email {
+        fn deliver(m: email::Message) -> email::Delivery {
+            email::Delivery::Delivered(Some(m.id))
+        }
+    }
+
+    #[test]
+    fn the_billing_and_email_adapters() {
+        type B = billing::Adapter<Billing>;
+        let _host = MockHost::new().install();
+        let org = || billing::Organization {
+            id: "org_1".into(),
+            slug: "acme".into(),
+            name: "Acme".into(),
+        };
+        let e = B::get_profile(org()).unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("upstream_unavailable", "line one line two")
+        );
+        let profile: billing::BillingProfile = serde_json::from_value(serde_json::json!({
+            "legal_name": "A", "billing_email": "a@b.c", "address": "x", "plan": "p"
+        }))
+        .unwrap();
+        assert_eq!(B::validate_profile(org(), profile).unwrap(), []);
+        let member = billing::Member {
+            user_id: "usr_1".into(),
+            email: "a@b.c".into(),
+            role: "member".into(),
+        };
+        assert!(!B::can_view_billing(org(), member).unwrap());
+        let message = email::Message {
+            id: "m1".into(),
+            template: "t".into(),
+            sender: "s@x".into(),
+            recipient: "r@x".into(),
+            subject: "s".into(),
+            text: String::new(),
+            html: String::new(),
+            attempt: 1,
+        };
+        assert_eq!(
+            email::Adapter::<Email>::deliver(message),
+            email::Delivery::Delivered(Some("m1".into()))
+        );
+    }
+}

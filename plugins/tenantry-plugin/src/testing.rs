@@ -96,10 +96,16 @@ impl MockHost {
 
     /// Answers `method url` (exactly, query included) with `status` and `body`. Several
     /// answers for the same request are given in order, the last one repeatedly.
-    pub fn on(mut self, method: &str, url: &str, status: u16, body: impl Into<Vec<u8>>) -> Self {
+    pub fn on(
+        mut self,
+        method: impl AsRef<str>,
+        url: impl AsRef<str>,
+        status: u16,
+        body: impl Into<Vec<u8>>,
+    ) -> Self {
         self.state.routes.push(Route {
-            method: method.to_ascii_uppercase(),
-            url: url.to_string(),
+            method: method.as_ref().to_ascii_uppercase(),
+            url: url.as_ref().to_string(),
             status,
             headers: Vec::new(),
             body: body.into(),
@@ -109,7 +115,13 @@ impl MockHost {
     }
 
     /// Like [`MockHost::on`] with a JSON body (and `Content-Type: application/json`).
-    pub fn on_json(self, method: &str, url: &str, status: u16, body: &serde_json::Value) -> Self {
+    pub fn on_json(
+        self,
+        method: impl AsRef<str>,
+        url: impl AsRef<str>,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Self {
         let mut host = self.on(method, url, status, body.to_string());
         if let Some(route) = host.state.routes.last_mut() {
             route

@@ -84,6 +84,22 @@ pub fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// Escapes text for HTML content and attribute values (`& < > " '`).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// base64url without padding (RFC 4648 §5).
 pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -131,5 +147,9 @@ mod tests {
         assert_eq!(cut("abc", 10), "abc");
         assert_eq!(excerpt(&"é".repeat(300), 200).chars().count(), 201);
         assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }
