@@ -284,9 +284,12 @@ pub(crate) fn get(url: &str, what: &str) -> Result<http::Response> {
 /// Sends `request`; no answer is an error naming `what` and the URL.
 pub(crate) fn send(request: http::Request, what: &str) -> Result<http::Response> {
     let at = format!("{what} ({} {})", request.method, request.url);
-    request.send().map_err(|e| {
-        let e = Error::from(e);
-        Error::new(e.code, format!("{at}: {}", e.message))
+    request.send().map_err(|e| match e {
+        http::HttpError::ForbiddenHost(h) => Error::new(
+            "host_not_allowed",
+            format!("{at}: host `{h}` is not on this plugin's allowed_hosts; add \"{h}\" to allowed_hosts (with the port when the URL has one)"),
+        ),
+        e => Error::upstream_unavailable(format!("{at}: {e}")),
     })
 }
 

@@ -87,8 +87,11 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_api_is_an_error() {
-        let _host = MockHost::new().setting("base_url", "https://billing.example").install();
+    fn an_api_that_answers_an_error_is_an_error() {
+        let _host = MockHost::new()
+            .setting("base_url", "https://billing.example")
+            .on("GET", "https://billing.example/organizations/org_1/profile", 503, "down")
+            .install();
         assert_eq!(Plugin::get_profile(org()).unwrap_err().code, "upstream_unavailable");
     }
 }
