@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 mod plugin;
+mod scaffold;
 
 use crate::app::App;
 use crate::config::{Config, LogFormat, RawConfig};

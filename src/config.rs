@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-mod plugins;
+pub(crate) mod plugins;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 pub use plugins::PluginConfig;

@@ -24,6 +24,7 @@ mod pages_settings;
 mod pages_two_step;
 mod pages_two_step_policy;
 mod passkeys;
+mod plugin_cli;
 mod plugins;
 mod preauth;
 mod sso_domains;

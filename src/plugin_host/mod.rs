@@ -14,6 +14,7 @@
 
 mod bindings;
 mod calls;
+mod dynamic;
 mod engine;
 mod host_api;
 mod inspect;
@@ -30,6 +31,7 @@ use wasmtime::{Engine, Store};
 use crate::config::PluginConfig;
 use crate::service::hooks::{HookError, HookKind, HookResult, PluginKv};
 
+pub use dynamic::Answer;
 pub use inspect::{inspect, Inspection};
 
 use bindings::exports::tenantry::plugin::{billing_hooks, email_hooks, sso_extras, sso_hooks};
@@ -320,6 +322,70 @@ impl PluginHost {
             log::warn!("plugin {name}: call failed: {err} ({e:#})");
             err
         })
+    }
+}
+
+impl PluginHost {
+    /// The hooks (WIT function names) plugin `name` exports, in the order of its exports.
+    pub fn hook_names(&self, name: &str) -> Vec<String> {
+        match self.plugins.get(name) {
+            Some(Slot::Ready(p)) => dynamic::exported_hooks(&self.engine, p.pre.component())
+                .into_iter()
+                .map(|(_, func, _)| func)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Calls one hook of plugin `name` by its WIT function name (`get-profile`, `start`, …)
+    /// with its parameters as a JSON object (see [`dynamic`]) — through the same path as
+    /// every server call: a fresh instance, the plugin's limits and deadline, its allowlist.
+    /// The outer error is a bad request (unknown hook, input that does not fit the hook's
+    /// parameters) and calls nothing.
+    pub fn call_by_name(
+        &self,
+        name: &str,
+        hook: &str,
+        input: &serde_json::Value,
+    ) -> Result<HookResult<Answer>, String> {
+        let plugin = match self.plugins.get(name) {
+            Some(Slot::Ready(p)) => p.clone(),
+            Some(Slot::Failed { error, .. }) => return Err(error.clone()),
+            None => return Err(format!("no plugin named {name:?} is loaded")),
+        };
+        let hooks = dynamic::exported_hooks(&self.engine, plugin.pre.component());
+        let Some((interface, func, ty)) = hooks.iter().find(|(_, f, _)| f == hook) else {
+            return Err(format!(
+                "the component exports no hook `{hook}`; its hooks: {}",
+                hooks
+                    .iter()
+                    .map(|(_, f, _)| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let args = dynamic::arguments(ty, input).map_err(|e| format!("hook `{hook}`: {e}"))?;
+        let kind = if interface.starts_with("tenantry:plugin/billing-hooks@") {
+            HookKind::BillingProfile
+        } else if interface.starts_with("tenantry:plugin/email-hooks@") {
+            HookKind::EmailDelivery
+        } else {
+            HookKind::Sso
+        };
+        let result_count = ty.results().len();
+        Ok(self.call(name, kind, |_, store, instance| {
+            let missing = || wasmtime::Error::msg(format!("export {interface}#{func} not found"));
+            let iface = instance
+                .get_export_index(&mut *store, None, interface)
+                .ok_or_else(missing)?;
+            let index = instance
+                .get_export_index(&mut *store, Some(&iface), func)
+                .ok_or_else(missing)?;
+            let f = instance.get_func(&mut *store, index).ok_or_else(missing)?;
+            let mut results = vec![wasmtime::component::Val::Bool(false); result_count];
+            f.call(&mut *store, &args, &mut results)?;
+            Ok(dynamic::answer(&results))
+        }))
     }
 }
 

@@ -1,236 +1,561 @@
-//! The provider's discovery document and JWKS, cached in the plugin's key-value storage.
+//! The settings, the provider's discovery document and JWKS (cached in the key-value
+//! storage), and ID token verification.
 
-use serde_json::{json, Map, Value};
-
-use crate::jwt::{self, Jwk};
-use crate::net;
-use crate::settings::Settings;
-use crate::tenantry::plugin::host::{self, LogLevel};
-use crate::util::{clip, is_http_url};
-use crate::{code, Failure};
+use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtVerifier};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::signature::{Error as BadSignature, Verifier};
+use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey, DecodingKeyKind, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tenantry_plugin::prelude::*;
+use tenantry_plugin::text::{base64url, excerpt};
 
 /// How long a cached discovery document or JWKS is used before it is fetched again.
-pub(crate) const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
+const CACHE_TTL_S: u64 = 10 * 60;
+/// Allowed clock difference between the provider and the host, in seconds.
+const LEEWAY_S: i64 = 60;
+/// Smallest RSA modulus accepted, in bits.
+const MIN_RSA_BITS: usize = 2048;
 
-/// Key-value key of the cached discovery document.
-const DISCOVERY_KEY: &str = "oidc/discovery/v3";
-/// Key-value key of the cached JWKS.
-const JWKS_KEY: &str = "oidc/jwks/v1";
+/// How the client authenticates at the token endpoint (`token_endpoint_auth_method`).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AuthMethod {
+    /// HTTP Basic with the form-encoded client ID and secret (the OAuth 2.0 default).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` in the body, PKCE alone proves the caller.
+    None,
+}
 
-/// The endpoints of the provider (from its discovery document).
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl AuthMethod {
+    /// The name used in discovery documents and the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// `prompt`: what to ask for when the account must be chosen again (`none`: never ask).
+#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Prompt {
+    #[default]
+    Login,
+    SelectAccount,
+    None,
+}
+
+/// `prompt_when`: only after a refused identity (`retry`), or on every sign-in.
+#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum PromptWhen {
+    #[default]
+    Retry,
+    Always,
+}
+
+/// The settings (`[plugins.NAME.settings]`; README.md explains each).
+#[derive(Deserialize, Debug, Clone)]
+pub(crate) struct Settings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+    #[serde(rename = "token_endpoint_auth_method")]
+    pub auth_method: Option<AuthMethod>,
+    #[serde(default)]
+    pub trust_email_without_verified_claim: bool,
+    #[serde(default)]
+    pub prompt: Prompt,
+    #[serde(default)]
+    pub prompt_when: PromptWhen,
+    #[serde(default)]
+    pub sign_out_at_provider: bool,
+    #[serde(default)]
+    pub allow_http_issuer: bool,
+}
+
+fn default_scopes() -> String {
+    "openid email profile".into()
+}
+
+impl Settings {
+    /// Reads and validates the settings.
+    pub fn load() -> Result<Self> {
+        let mut s: Settings = settings()?;
+        if !is_http_url(&s.issuer) || s.issuer.contains('?') {
+            return Err(Error::misconfigured(format!("setting `issuer` must be an http:// or https:// URL without query or fragment, not `{}`", s.issuer)));
+        }
+        if s.issuer.starts_with("http://") && !is_loopback_url(&s.issuer) && !s.allow_http_issuer {
+            return Err(Error::misconfigured(format!(
+                "setting `issuer` is `{}`: plain http:// is allowed only on a loopback host (the \
+                 client secret and tokens would travel unencrypted); use https://, or set \
+                 `allow_http_issuer = \"true\"` if the network path is otherwise protected",
+                s.issuer
+            )));
+        }
+        match (s.auth_method, &s.client_secret) {
+            (Some(AuthMethod::None), Some(_)) => {
+                return Err(Error::misconfigured(
+                    "setting `token_endpoint_auth_method` is `none` but `client_secret` is set",
+                ))
+            }
+            (Some(m @ (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)), None) => {
+                return Err(Error::misconfigured(format!(
+                    "setting `token_endpoint_auth_method` is `{}` but `client_secret` is not set",
+                    m.name()
+                )))
+            }
+            _ => {}
+        }
+        let mut scopes: Vec<&str> = s.scopes.split_whitespace().collect();
+        if !scopes.contains(&"openid") {
+            scopes.insert(0, "openid");
+        }
+        s.scopes = scopes.join(" ");
+        Ok(s)
+    }
+
+    /// `{issuer}/.well-known/openid-configuration` (one trailing slash of the issuer removed
+    /// first, as OpenID Connect Discovery §4 says).
+    pub fn discovery_url(&self) -> String {
+        let issuer = self.issuer.strip_suffix('/').unwrap_or(&self.issuer);
+        format!("{issuer}/.well-known/openid-configuration")
+    }
+
+    /// The `prompt` parameter to send, if any.
+    pub fn prompt(&self, reselect: bool) -> Option<&'static str> {
+        if !reselect && self.prompt_when != PromptWhen::Always {
+            return None;
+        }
+        match self.prompt {
+            Prompt::Login => Some("login"),
+            Prompt::SelectAccount => Some("select_account"),
+            Prompt::None => None,
+        }
+    }
+}
+
+/// Whether `s` is an absolute `http(s)://` URL with a host, no fragment, no whitespace.
+pub(crate) fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.split(['/', '?']).next().unwrap_or("").is_empty())
+        && !s.contains('#')
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// Whether the host of `url` is loopback (`localhost`, `127.0.0.0/8`, `[::1]`).
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The provider's endpoints (the fields of its discovery document this plugin uses).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Provider {
-    /// The discovery document's `issuer`: what ID tokens' `iss` must be exactly.
+    /// The document's `issuer`: what ID tokens' `iss` must be exactly.
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
-    /// `userinfo_endpoint`, when the provider has one.
     pub userinfo_endpoint: Option<String>,
-    /// `token_endpoint_auth_methods_supported`; OpenID Connect Discovery's default
-    /// (`client_secret_basic` alone) when the document leaves it out.
-    pub auth_methods: Vec<String>,
-    /// Whether the document listed `token_endpoint_auth_methods_supported` itself.
-    pub auth_methods_listed: bool,
-    /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), when the provider has one.
     pub end_session_endpoint: Option<String>,
+    /// `None` when the document leaves it out (Discovery's default: `client_secret_basic`).
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+impl Provider {
+    /// The token endpoint authentication methods the provider supports.
+    pub fn auth_methods(&self) -> Vec<String> {
+        self.token_endpoint_auth_methods_supported
+            .clone()
+            .unwrap_or_else(|| vec!["client_secret_basic".into()])
+    }
+}
+
+/// A cache key for `what` of `id` (an issuer or a URL), short whatever `id`'s length.
+fn cache_key(what: &str, id: &str) -> String {
+    format!(
+        "oidc/{what}/v4/{}",
+        base64url(&Sha256::digest(id.as_bytes())[..18])
+    )
 }
 
 /// The provider for `settings`, from the cache when it is fresh, else from discovery.
-pub(crate) fn discover(settings: &Settings) -> Result<Provider, Failure> {
-    let now = host::now_unix_ms();
-    if let Some(entry) = cache_get(DISCOVERY_KEY, now) {
-        if entry.get("setting").and_then(Value::as_str) == Some(settings.issuer.as_str()) {
-            if let Some(Ok(provider)) = entry
-                .get("doc")
-                .and_then(Value::as_object)
-                .map(|doc| parse_discovery(&settings.issuer, doc))
-            {
-                return Ok(provider);
+pub(crate) fn discover(settings: &Settings) -> Result<Provider> {
+    kv::cached(
+        &cache_key("discovery", &settings.issuer),
+        CACHE_TTL_S,
+        || {
+            let url = settings.discovery_url();
+            let response = get(&url, "discovery")?;
+            if !response.is_success() {
+                let hint = if (300..400).contains(&response.status) {
+                    " (redirects are not followed)"
+                } else {
+                    ""
+                };
+                return Err(Error::upstream_unavailable(format!(
+                    "discovery ({url}) answered HTTP {}{hint}",
+                    response.status
+                )));
             }
-        }
-    }
-    let url = settings.discovery_url();
-    let doc = net::get_json_object(&url, "discovery", code::DISCOVERY_FAILED)?;
-    let provider = parse_discovery(&settings.issuer, &doc)
-        .map_err(|m| Failure::new(code::DISCOVERY_FAILED, format!("discovery ({url}): {m}")))?;
-    remember(settings, &provider, now);
-    Ok(provider)
-}
-
-/// Caches a provider fetched just now.
-pub(crate) fn remember(settings: &Settings, provider: &Provider, now: i64) {
-    host::log(
-        LogLevel::Debug,
-        &format!("fetched discovery document of {}", provider.issuer),
-    );
-    let entry = json!({
-        "setting": settings.issuer,
-        "fetched_ms": now,
-        "doc": {
-            "issuer": provider.issuer,
-            "authorization_endpoint": provider.authorization_endpoint,
-            "token_endpoint": provider.token_endpoint,
-            "jwks_uri": provider.jwks_uri,
-            "userinfo_endpoint": provider.userinfo_endpoint,
-            "token_endpoint_auth_methods_supported":
-                provider.auth_methods_listed.then_some(&provider.auth_methods),
-            "end_session_endpoint": provider.end_session_endpoint,
+            debug!("fetched discovery document from {url}");
+            parse_discovery(&settings.issuer, &response.body)
+                .map_err(|m| Error::new("discovery_failed", format!("discovery ({url}): {m}")))
         },
-    });
-    cache_set(DISCOVERY_KEY, &entry);
+    )
 }
 
-/// Reads the endpoints from a discovery document. Its `issuer` must equal the `issuer`
-/// setting; one trailing slash of difference is forgiven (the document's form is kept).
-pub(crate) fn parse_discovery(setting: &str, doc: &Map<String, Value>) -> Result<Provider, String> {
-    let field = |name: &str| -> Result<String, String> {
-        match doc.get(name).and_then(Value::as_str) {
-            Some(v) if is_http_url(v) => Ok(v.to_string()),
-            Some(v) => Err(format!(
-                "`{name}` is not an http(s) URL: `{}`",
-                clip(v, 200)
-            )),
-            None => Err(format!("no `{name}`")),
-        }
+/// Caches a provider just fetched by the configuration test.
+pub(crate) fn remember(settings: &Settings, provider: &Provider) {
+    let _ = kv::set_json(
+        &cache_key("discovery", &settings.issuer),
+        provider,
+        Some(CACHE_TTL_S),
+    );
+}
+
+/// The endpoints of a discovery document, whose `issuer` must equal the `issuer` setting
+/// (one trailing slash of difference is forgiven; the document's form is kept).
+pub(crate) fn parse_discovery(setting: &str, body: &[u8]) -> Result<Provider, String> {
+    let p: Provider = match serde_json::from_slice::<Value>(body) {
+        Ok(doc @ Value::Object(_)) => serde_json::from_value(doc).map_err(|e| e.to_string())?,
+        _ => return Err("not a JSON object".into()),
     };
-    let issuer = field("issuer")?;
-    if issuer.trim_end_matches('/') != setting.trim_end_matches('/') {
+    if p.issuer.trim_end_matches('/') != setting.trim_end_matches('/') {
         return Err(format!(
             "`issuer` is `{}` but the `issuer` setting is `{setting}`",
-            clip(&issuer, 200)
+            excerpt(&p.issuer, 200)
         ));
     }
-    let optional = |name: &str| match doc.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(_) => field(name).map(Some),
-    };
-    let userinfo_endpoint = optional("userinfo_endpoint")?;
-    let end_session_endpoint = optional("end_session_endpoint")?;
-    let listed: Option<Vec<String>> = doc
-        .get("token_endpoint_auth_methods_supported")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        });
-    Ok(Provider {
-        issuer,
-        authorization_endpoint: field("authorization_endpoint")?,
-        token_endpoint: field("token_endpoint")?,
-        jwks_uri: field("jwks_uri")?,
-        userinfo_endpoint,
-        end_session_endpoint,
-        auth_methods_listed: listed.is_some(),
-        auth_methods: listed.unwrap_or_else(|| vec!["client_secret_basic".to_string()]),
+    let urls = [
+        ("issuer", Some(&p.issuer)),
+        ("authorization_endpoint", Some(&p.authorization_endpoint)),
+        ("token_endpoint", Some(&p.token_endpoint)),
+        ("jwks_uri", Some(&p.jwks_uri)),
+        ("userinfo_endpoint", p.userinfo_endpoint.as_ref()),
+        ("end_session_endpoint", p.end_session_endpoint.as_ref()),
+    ];
+    for (name, url) in urls {
+        if let Some(url) = url.filter(|u| !is_http_url(u)) {
+            return Err(format!(
+                "`{name}` is not an http(s) URL: `{}`",
+                excerpt(url, 200)
+            ));
+        }
+    }
+    Ok(p)
+}
+
+/// `GET url` asking for JSON; `what` names the endpoint in error messages.
+pub(crate) fn get(url: &str, what: &str) -> Result<http::Response> {
+    send(
+        http::Request::get(url).header("accept", "application/json"),
+        what,
+    )
+}
+
+/// Sends `request`; no answer is an error naming `what` and the URL.
+pub(crate) fn send(request: http::Request, what: &str) -> Result<http::Response> {
+    let at = format!("{what} ({} {})", request.method, request.url);
+    request.send().map_err(|e| match e {
+        http::HttpError::ForbiddenHost(h) => Error::new(
+            "host_not_allowed",
+            format!("{at}: host `{h}` is not on this plugin's allowed_hosts; add \"{h}\" to allowed_hosts (with the port when the URL has one)"),
+        ),
+        e => Error::upstream_unavailable(format!("{at}: {e}")),
     })
 }
 
-/// The provider's signing keys and whether they were fetched just now. `refresh` skips the
-/// cache (used once when a token names a `kid` the cached set does not have).
-pub(crate) fn signing_keys(
-    provider: &Provider,
-    refresh: bool,
-) -> Result<(Vec<Jwk>, bool), Failure> {
-    let now = host::now_unix_ms();
-    if !refresh {
-        if let Some(entry) = cache_get(JWKS_KEY, now) {
-            if entry.get("jwks_uri").and_then(Value::as_str) == Some(provider.jwks_uri.as_str()) {
-                if let Some(Ok(keys)) = entry
-                    .get("jwks")
-                    .and_then(Value::as_object)
-                    .map(jwt::parse_jwks)
-                {
-                    return Ok((keys, false));
-                }
-            }
-        }
-    }
-    let url = &provider.jwks_uri;
-    let doc = net::get_json_object(url, "JWKS", code::INVALID_ID_TOKEN)?;
-    let keys = jwt::parse_jwks(&doc)
-        .map_err(|m| Failure::new(code::INVALID_ID_TOKEN, format!("JWKS ({url}): {m}")))?;
-    host::log(
-        LogLevel::Debug,
-        &format!("fetched JWKS from {url}: {} usable key(s)", keys.len()),
-    );
-    // Cache only the fields this plugin reads, so a large JWKS still fits in one value.
-    let kept: Vec<Value> = doc
+/// The usable signing keys of a JWKS document: RSA, or EC on P-256, meant for signatures.
+/// A key of another type or use, or with bad fields, is skipped (one broken key must not
+/// lock everybody out). Only the fields used are kept, without base64 padding.
+pub(crate) fn usable_keys(body: &[u8]) -> Result<Vec<Value>, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|_| "not a JSON object")?;
+    let keys = doc
         .get("keys")
         .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .map(|k| {
+        .ok_or("the JWKS has no `keys` array")?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| {
+            let text = |n: &str| k.get(n).and_then(Value::as_str);
+            let ops_ok = k
+                .get("key_ops")
+                .and_then(Value::as_array)
+                .is_none_or(|ops| ops.iter().any(|o| o == "verify"));
+            let type_ok = match text("kty") {
+                Some("RSA") => true,
+                Some("EC") => text("crv") == Some("P-256"),
+                _ => false,
+            };
+            if !ops_ok || !type_ok || text("use").is_some_and(|u| u != "sig") {
+                return None;
+            }
             let mut slim = Map::new();
-            for name in [
-                "kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y",
-            ] {
-                if let Some(v) = k.get(name) {
-                    slim.insert(name.to_string(), v.clone());
+            for name in ["kty", "kid", "alg", "crv", "n", "e", "x", "y"] {
+                if let Some(v) = text(name) {
+                    slim.insert(name.into(), v.trim_end_matches('=').into());
                 }
             }
-            Value::Object(slim)
+            let slim = Value::Object(slim);
+            let jwk: Jwk = serde_json::from_value(slim.clone()).ok()?;
+            DecodingKey::from_jwk(&jwk).ok().map(|_| slim)
         })
-        .collect();
-    let entry = json!({ "jwks_uri": url, "fetched_ms": now, "jwks": { "keys": kept } });
-    cache_set(JWKS_KEY, &entry);
-    Ok((keys, true))
+        .collect())
 }
 
-/// A cached JSON object that is younger than [`CACHE_TTL_MS`].
-fn cache_get(key: &str, now: i64) -> Option<Map<String, Value>> {
-    let bytes = host::kv_get(key)?;
-    let entry = net::parse_object(&bytes)?;
-    let fetched = entry.get("fetched_ms").and_then(Value::as_i64)?;
-    // A clock that went backwards makes the entry stale too.
-    (fetched <= now && now - fetched < CACHE_TTL_MS).then_some(entry)
+/// The provider's signing keys and whether they were fetched just now; `refresh` skips the
+/// cache (once, when a token names a key the cached set lacks: key rotation).
+fn signing_keys(provider: &Provider, refresh: bool) -> Result<(Vec<Value>, bool)> {
+    let key = cache_key("jwks", &provider.jwks_uri);
+    if refresh {
+        kv::delete(&key);
+    }
+    let mut fresh = false;
+    let keys = kv::cached(&key, CACHE_TTL_S, || {
+        fresh = true;
+        let url = &provider.jwks_uri;
+        let response = get(url, "JWKS")?;
+        if !response.is_success() {
+            return Err(Error::upstream_unavailable(format!(
+                "JWKS ({url}) answered HTTP {}",
+                response.status
+            )));
+        }
+        let keys = usable_keys(&response.body)
+            .map_err(|m| Error::new("invalid_id_token", format!("JWKS ({url}): {m}")))?;
+        debug!("fetched JWKS from {url}: {} usable key(s)", keys.len());
+        Ok(keys)
+    })?;
+    Ok((keys, fresh))
 }
 
-/// Stores a cache entry; failing to store only costs a refetch next time.
-fn cache_set(key: &str, entry: &Value) {
-    let bytes = entry.to_string().into_bytes();
-    if let Err(e) = host::kv_set(key, &bytes) {
-        host::log(
-            LogLevel::Warn,
-            &format!("could not cache `{key}` ({} bytes): {e}", bytes.len()),
-        );
+/// jsonwebtoken's crypto: RS256 and ES256 verification only (no signing).
+static CRYPTO: CryptoProvider = CryptoProvider {
+    signer_factory: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
+    verifier_factory: |alg, key| match alg {
+        Algorithm::RS256 | Algorithm::ES256 => Ok(Box::new(Key(*alg, key.clone()))),
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    },
+    jwk_utils: JwkUtils::new_unimplemented(),
+};
+
+/// A verification key for one algorithm.
+struct Key(Algorithm, DecodingKey);
+
+impl JwtVerifier for Key {
+    fn algorithm(&self) -> Algorithm {
+        self.0
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(issuer: &str) -> Map<String, Value> {
-        match json!({
-            "issuer": issuer,
-            "authorization_endpoint": "https://idp/authorize?tenant=a",
-            "token_endpoint": "https://idp/token",
-            "jwks_uri": "https://idp/jwks",
-        }) {
-            Value::Object(m) => m,
-            _ => unreachable!(),
+impl Verifier<Vec<u8>> for Key {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), BadSignature> {
+        match (self.0, self.1.kind()) {
+            (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+                let (n, e) = (
+                    rsa::BigUint::from_bytes_be(n),
+                    rsa::BigUint::from_bytes_be(e),
+                );
+                let key = rsa::RsaPublicKey::new(n, e).map_err(|_| BadSignature::new())?;
+                let scheme = rsa::Pkcs1v15Sign::new::<Sha256>();
+                key.verify(scheme, &Sha256::digest(message), signature)
+                    .map_err(|_| BadSignature::new())
+            }
+            (Algorithm::ES256, DecodingKeyKind::SecretOrDer(point)) => {
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)?;
+                key.verify(message, &p256::ecdsa::Signature::from_slice(signature)?)
+            }
+            _ => Err(BadSignature::new()),
         }
     }
+}
 
-    #[test]
-    fn discovery_document() {
-        let p = parse_discovery("https://idp", &doc("https://idp")).unwrap();
-        assert_eq!(p.authorization_endpoint, "https://idp/authorize?tenant=a");
-        let p = parse_discovery("https://idp", &doc("https://idp/")).unwrap();
-        assert_eq!(p.issuer, "https://idp/");
-        assert!(parse_discovery("https://idp", &doc("https://evil"))
-            .unwrap_err()
-            .contains("issuer"));
-        let mut d = doc("https://idp");
-        d.remove("jwks_uri");
-        assert!(parse_discovery("https://idp", &d)
-            .unwrap_err()
-            .contains("jwks_uri"));
-        d.insert("jwks_uri".into(), json!("file:///etc/passwd"));
-        assert!(parse_discovery("https://idp", &d).is_err());
+/// What the ID token's claims must say.
+pub(crate) struct Expected<'a> {
+    /// The provider's issuer, compared exactly with `iss`.
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub nonce: &'a str,
+    /// Now, seconds since the Unix epoch.
+    pub now_s: i64,
+}
+
+/// Verifies the ID token: JWS compact, RS256 or ES256 only, no `crit`, signed by a key of
+/// the provider's JWKS (by `kid`; every fitting key without one), then the claims. Answers
+/// the claims; any failure is `invalid_id_token` with the reason.
+pub(crate) fn verify_id_token(
+    token: &str,
+    provider: &Provider,
+    expected: &Expected,
+) -> Result<Map<String, Value>> {
+    let _ = CRYPTO.install_default(); // once per instance; later calls find it installed
+    let invalid = |m: String| Error::new("invalid_id_token", format!("ID token: {m}"));
+    let header = jsonwebtoken::decode_header(token).map_err(|e| {
+        invalid(format!(
+            "not a signed JWT ({e}; encrypted ID tokens are not supported)"
+        ))
+    })?;
+    let (alg, kty) = match header.alg {
+        Algorithm::RS256 => ("RS256", "RSA"),
+        Algorithm::ES256 => ("ES256", "EC"),
+        other => {
+            return Err(invalid(format!(
+                "signature algorithm `{other:?}` is not accepted (RS256 or ES256 only)"
+            )))
+        }
+    };
+    if header.crit.is_some() {
+        return Err(invalid(
+            "header has `crit` extensions, which are not supported".into(),
+        ));
     }
+    let fits = |k: &Value| {
+        let text = |n: &str| k.get(n).and_then(Value::as_str);
+        text("kty") == Some(kty)
+            && text("alg").is_none_or(|a| a == alg)
+            && header
+                .kid
+                .as_deref()
+                .is_none_or(|kid| text("kid") == Some(kid))
+    };
+    let (mut keys, fresh) = signing_keys(provider, false)?;
+    if !fresh && !keys.iter().any(fits) {
+        keys = signing_keys(provider, true)?.0;
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false; // checked below, with the host's clock and the leeway
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let mut last = format!(
+        "no {alg} key{} in the provider's JWKS",
+        header
+            .kid
+            .as_deref()
+            .map(|k| format!(" with kid `{}`", excerpt(k, 100)))
+            .unwrap_or_default()
+    );
+    for key in keys.iter().filter(|k| fits(k)) {
+        let n_bits = key
+            .get("n")
+            .and_then(Value::as_str)
+            .map_or(usize::MAX, |n| n.len() * 6);
+        if n_bits < MIN_RSA_BITS {
+            last = format!(
+                "RSA key is too small (about {n_bits} bits, at least {MIN_RSA_BITS} required)"
+            );
+            continue;
+        }
+        let jwk: Jwk = serde_json::from_value(key.clone()).map_err(|e| invalid(e.to_string()))?;
+        let decoding =
+            DecodingKey::from_jwk(&jwk).map_err(|e| invalid(format!("unusable key: {e}")))?;
+        match jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation) {
+            Ok(data) => {
+                return check_claims(&data.claims, expected)
+                    .map(|()| data.claims)
+                    .map_err(invalid)
+            }
+            Err(e) => last = format!("{alg} signature does not verify ({e})"),
+        }
+    }
+    Err(invalid(last))
+}
+
+/// Checks `iss`, `aud`/`azp`, `exp`, `iat`, `nbf`, `nonce` and `sub` (OpenID Connect Core
+/// §3.1.3.7).
+pub(crate) fn check_claims(claims: &Map<String, Value>, expected: &Expected) -> Result<(), String> {
+    let text = |n: &str| claims.get(n).and_then(Value::as_str);
+    let iss = text("iss").ok_or("no `iss` claim")?;
+    if iss != expected.issuer {
+        return Err(format!(
+            "`iss` is `{}`, expected `{}`",
+            excerpt(iss, 200),
+            expected.issuer
+        ));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|a| a.as_str().ok_or("`aud` holds a non-string"))
+            .collect::<Result<_, _>>()?,
+        _ => return Err("no `aud` claim".into()),
+    };
+    if !audiences.contains(&expected.client_id) {
+        return Err(format!(
+            "`aud` does not contain the client_id `{}`",
+            expected.client_id
+        ));
+    }
+    match text("azp") {
+        None if audiences.len() > 1 => return Err("several audiences but no `azp` claim".into()),
+        Some(azp) if azp != expected.client_id => {
+            return Err(format!(
+                "`azp` is `{}`, expected the client_id `{}`",
+                excerpt(azp, 200),
+                expected.client_id
+            ))
+        }
+        _ => {}
+    }
+    let now = expected.now_s;
+    let date = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or(format!("`{name}` is not a number")),
+    };
+    let exp = date("exp")?.ok_or("no `exp` claim")?;
+    if exp.saturating_add(LEEWAY_S) <= now {
+        return Err(format!(
+            "expired (`exp` {exp}, now {now}, leeway {LEEWAY_S} s)"
+        ));
+    }
+    let iat = date("iat")?.ok_or("no `iat` claim")?;
+    if iat > now.saturating_add(LEEWAY_S) {
+        return Err(format!(
+            "issued in the future (`iat` {iat}, now {now}, leeway {LEEWAY_S} s)"
+        ));
+    }
+    if let Some(nbf) = date("nbf")?.filter(|nbf| *nbf > now.saturating_add(LEEWAY_S)) {
+        return Err(format!("not valid yet (`nbf` {nbf}, now {now})"));
+    }
+    match text("nonce") {
+        Some(n) if bool::from(n.as_bytes().ct_eq(expected.nonce.as_bytes())) => {}
+        Some(_) => return Err("`nonce` does not match this sign-in".into()),
+        None => return Err("no `nonce` claim".into()),
+    }
+    text("sub")
+        .filter(|s| !s.is_empty())
+        .map(|_| ())
+        .ok_or("no `sub` claim".into())
 }
