@@ -746,7 +746,8 @@ fn the_configuration_test_names_each_check_and_the_allowlist_fix_before_anyone_s
         &format!("/api/v1/orgs/{}/sso/test", w.org),
         &json!({"plugin": "nope"}),
     );
-    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["field"], "plugin", "{}", r.text());
 
     // The settings page: "Test configuration" shows each check and its fix.
     w.use_plugin("op-wrong-host");
