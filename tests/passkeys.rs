@@ -201,7 +201,7 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
     b.goto(&format!("{base}/api/v1/me"));
     assert!(b.source().contains(&member), "signed in as the member");
 
-    // Remove it: the last second factor, so the passkey confirms first.
+    // Remove it: the passkey confirms first.
     security(&b, &base);
     assert!(b
         .text()
@@ -485,7 +485,7 @@ fn passkey_api_second_step_and_bad_input() {
         "{listed}"
     );
 
-    // The last second factor: a fresh check first.
+    // Removing needs a fresh check first.
     expect_problem(
         &s.delete(&format!("/api/v1/me/passkeys/{pk}")),
         403,
@@ -666,6 +666,72 @@ fn removing_any_passkey_needs_a_fresh_second_step() {
     assert_eq!(listed["passkeys"], json!([]), "{listed}");
     let status = expect(&a.get("/api/v1/me/two-step"), 200, "status");
     assert_eq!(status["enabled"], true, "the app stays on: {status}");
+}
+
+#[test]
+fn removing_a_passkey_in_the_pages_with_a_passkey_or_a_code() {
+    let server = TestServer::builder().localhost().start();
+    let base = server.base_url();
+    let mut ia = server.bootstrap_admin();
+    let carol = format!("carol-{}@example.test", uniq());
+    create_user(&mut ia, &carol, Some(PW));
+    let b = Browser::start();
+    b.add_virtual_authenticator();
+    b.goto(&format!("{base}/login"));
+    // The authenticator app and two passkeys (the authenticator holds the second), set up
+    // over the API; the session goes on in the browser.
+    let mut c = api_sign_in(&server, &carol);
+    let (secret, _recovery, step) = enrol(&mut c);
+    let laptop = register(&mut c, &b, "Laptop", false);
+    let phone = register(&mut c, &b, "Phone", true);
+    b.add_cookie("tenantry_session", c.cookie.as_deref().expect("a session"));
+    security(&b, &base);
+    assert!(
+        b.exists(&format!("#passkey-code-{laptop}")) && b.exists(&format!("#passkey-code-{phone}")),
+        "a code field next to each Remove: {}",
+        b.source()
+    );
+    assert!(
+        b.text()
+            .contains("or enter a current code from your authenticator app"),
+        "{}",
+        b.text()
+    );
+    b.assert_accessible("Security with passkeys and the authenticator app");
+
+    // No code typed: the browser confirms with a passkey (the other one), then removes.
+    b.click(&format!(
+        "form[action$='/passkeys/{laptop}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("Laptop removed", WAIT, |url, _| {
+        url.contains("notice=passkey_removed") && !b.text().contains("Laptop")
+    });
+
+    // A wrong code: refused, nothing removed.
+    let current = code_at(&secret, step + 1);
+    let wrong = format!("{:06}", (current.parse::<u32>().unwrap() + 1) % 1_000_000);
+    b.type_into(&format!("#passkey-code-{phone}"), &wrong);
+    b.click(&format!(
+        "form[action$='/passkeys/{phone}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("the code refused", WAIT, |_, html| {
+        html.contains("id=\"passkey-error\"")
+    });
+    assert!(b.text().contains("This code is wrong"), "{}", b.text());
+    // A current code: removed without a passkey check.
+    security(&b, &base);
+    b.type_into(&format!("#passkey-code-{phone}"), &current);
+    b.click(&format!(
+        "form[action$='/passkeys/{phone}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("Phone removed", WAIT, |url, _| {
+        url.contains("notice=passkey_removed") && b.text().contains("You have no passkey yet.")
+    });
+    let listed = expect(&c.get("/api/v1/me/passkeys"), 200, "list");
+    assert_eq!(listed["passkeys"], json!([]), "{listed}");
 }
 
 #[test]

@@ -405,7 +405,7 @@ pub fn rename(app: &App, p: &Principal, id: &str, name: &str) -> Result<PasskeyV
         .ok_or(Error::NotFound)
 }
 
-/// Starts a fresh check with one of the person's passkeys (to remove the last second factor).
+/// Starts a fresh check with one of the person's passkeys (to remove a passkey).
 pub fn verification_options(app: &App, p: &Principal) -> Result<Started> {
     let user = signed_in_user(p)?.clone();
     let wa = rp(app)?;
