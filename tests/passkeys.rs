@@ -5,11 +5,11 @@
 //!
 //! In the pages: adding a passkey from Personal > Security, the password then the passkey as
 //! the second step, signing in with the passkey alone (no address typed), and removing it
-//! (the last second factor: confirmed with the passkey first). Over the API: the
-//! `mfa_required` step lists `passkey` and is finished with one; garbled and forged answers
-//! are 400 `passkey_invalid`; a ceremony answers once (a replay is refused); another
-//! person's passkey is 404; the last second factor needs a fresh check; an IP-address
-//! `public_url` has no passkeys.
+//! (confirmed with the passkey first). Over the API: the `mfa_required` step lists `passkey`
+//! and is finished with one; garbled and forged answers are 400 `passkey_invalid`; a ceremony
+//! answers once (a replay is refused); another person's passkey is 404; removing any passkey
+//! needs a fresh second step (a passkey check, or a current authenticator code); an
+//! IP-address `public_url` has no passkeys.
 
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use crate::orgs_matrix::{
 };
 use crate::support::browser::Browser;
 use crate::support::{Session, TestServer};
-use crate::two_step::{actions, outbox_count};
+use crate::two_step::{actions, code_at, enrol, outbox_count};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -201,11 +201,11 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
     b.goto(&format!("{base}/api/v1/me"));
     assert!(b.source().contains(&member), "signed in as the member");
 
-    // Remove it: the last second factor, so the passkey confirms first.
+    // Remove it: the passkey confirms first.
     security(&b, &base);
     assert!(b
         .text()
-        .contains("removing it asks you to confirm with it first"));
+        .contains("Removing a passkey asks for a fresh second step"));
     b.click("#passkeys form button[type=submit]");
     b.accept_dialog();
     b.wait_for("the passkey removed", WAIT, |url, _| {
@@ -485,7 +485,7 @@ fn passkey_api_second_step_and_bad_input() {
         "{listed}"
     );
 
-    // The last second factor: a fresh check first.
+    // Removing needs a fresh check first.
     expect_problem(
         &s.delete(&format!("/api/v1/me/passkeys/{pk}")),
         403,
@@ -530,6 +530,208 @@ fn passkey_api_second_step_and_bad_input() {
         200,
         "the password alone again",
     );
+}
+
+/// Registers a passkey for `s` over the API with the browser's virtual authenticator. With
+/// `replace`, the authenticator is not told of the person's other passkeys, so it makes a new
+/// one in place of the one it holds (the server then has both, the authenticator the new one).
+fn register(s: &mut Session, b: &Browser, name: &str, replace: bool) -> String {
+    let mut o = expect(
+        &s.post_json("/api/v1/me/passkeys/registration/options", &json!({})),
+        200,
+        "registration options",
+    );
+    if replace {
+        o["options"]["publicKey"]["excludeCredentials"] = json!([]);
+    }
+    let cred = authenticator_answer(b, &o["options"]);
+    let key = expect(
+        &s.post_json(
+            "/api/v1/me/passkeys/registration",
+            &json!({"ceremony": o["ceremony"], "name": name, "credential": cred}),
+        ),
+        201,
+        "register",
+    );
+    key["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn removing_any_passkey_needs_a_fresh_second_step() {
+    let server = TestServer::builder().localhost().start();
+    let base = server.base_url();
+    let mut ia = server.bootstrap_admin();
+    let alice = format!("alice-{}@example.test", uniq());
+    create_user(&mut ia, &alice, Some(PW));
+    let b = Browser::start();
+    b.add_virtual_authenticator();
+    b.goto(&format!("{base}/login"));
+    let mut a = api_sign_in(&server, &alice);
+
+    // Two passkeys: removing one, though the other remains, needs a fresh check.
+    let first = register(&mut a, &b, "Laptop", false);
+    let second = register(&mut a, &b, "Phone", true);
+    let refused = expect_problem(
+        &a.delete(&format!("/api/v1/me/passkeys/{first}")),
+        403,
+        "passkey_verification_required",
+        "remove one of two without a check",
+    );
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("passkey") && !detail.contains("authenticator app"),
+        "no authenticator app, so only a passkey: {refused}"
+    );
+    // Without the authenticator app a code proves nothing.
+    expect_problem(
+        &a.send_json(
+            "DELETE",
+            &format!("/api/v1/me/passkeys/{first}"),
+            &json!({"code": "123456"}),
+        ),
+        403,
+        "passkey_verification_required",
+        "a code without the authenticator app",
+    );
+    // Checked with the other passkey (the one the authenticator holds): removed.
+    let vo = expect(
+        &a.post_json("/api/v1/me/passkeys/verification/options", &json!({})),
+        200,
+        "verification options",
+    );
+    let check = authenticator_answer(&b, &vo["options"]);
+    expect(
+        &a.send_json(
+            "DELETE",
+            &format!("/api/v1/me/passkeys/{first}"),
+            &json!({"ceremony": vo["ceremony"], "credential": check}),
+        ),
+        204,
+        "remove one of two with a passkey check",
+    );
+    let listed = expect(&a.get("/api/v1/me/passkeys"), 200, "list");
+    assert_eq!(
+        listed["passkeys"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    assert_eq!(listed["passkeys"][0]["id"], second.as_str(), "{listed}");
+
+    // With the authenticator app too: a current code also confirms, a wrong one is refused
+    // as turning the app off refuses it.
+    let (secret, _recovery, step) = enrol(&mut a);
+    let refused = expect_problem(
+        &a.delete(&format!("/api/v1/me/passkeys/{second}")),
+        403,
+        "passkey_verification_required",
+        "remove without proof while the app is on",
+    );
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("passkey") && detail.contains("code"),
+        "both ways named: {refused}"
+    );
+    let current = code_at(&secret, step + 1);
+    let wrong = format!("{:06}", (current.parse::<u32>().unwrap() + 1) % 1_000_000);
+    expect_problem(
+        &a.send_json(
+            "DELETE",
+            &format!("/api/v1/me/passkeys/{second}"),
+            &json!({"code": wrong}),
+        ),
+        401,
+        "two_step_code_invalid",
+        "a wrong code",
+    );
+    expect_problem(
+        &a.send_json(
+            "DELETE",
+            &format!("/api/v1/me/passkeys/{second}"),
+            &json!({"code": current, "ceremony": "x"}),
+        ),
+        400,
+        "invalid_json",
+        "a code and part of a check at once",
+    );
+    expect(
+        &a.send_json(
+            "DELETE",
+            &format!("/api/v1/me/passkeys/{second}"),
+            &json!({"code": current}),
+        ),
+        204,
+        "remove with a current code",
+    );
+    let listed = expect(&a.get("/api/v1/me/passkeys"), 200, "list");
+    assert_eq!(listed["passkeys"], json!([]), "{listed}");
+    let status = expect(&a.get("/api/v1/me/two-step"), 200, "status");
+    assert_eq!(status["enabled"], true, "the app stays on: {status}");
+}
+
+#[test]
+fn removing_a_passkey_in_the_pages_with_a_passkey_or_a_code() {
+    let server = TestServer::builder().localhost().start();
+    let base = server.base_url();
+    let mut ia = server.bootstrap_admin();
+    let carol = format!("carol-{}@example.test", uniq());
+    create_user(&mut ia, &carol, Some(PW));
+    let b = Browser::start();
+    b.add_virtual_authenticator();
+    b.goto(&format!("{base}/login"));
+    // The authenticator app and two passkeys (the authenticator holds the second), set up
+    // over the API; the session goes on in the browser.
+    let mut c = api_sign_in(&server, &carol);
+    let (secret, _recovery, step) = enrol(&mut c);
+    let laptop = register(&mut c, &b, "Laptop", false);
+    let phone = register(&mut c, &b, "Phone", true);
+    b.add_cookie("tenantry_session", c.cookie.as_deref().expect("a session"));
+    security(&b, &base);
+    assert!(
+        b.exists(&format!("#passkey-code-{laptop}")) && b.exists(&format!("#passkey-code-{phone}")),
+        "a code field next to each Remove: {}",
+        b.source()
+    );
+    assert!(
+        b.text()
+            .contains("or enter a current code from your authenticator app"),
+        "{}",
+        b.text()
+    );
+    b.assert_accessible("Security with passkeys and the authenticator app");
+
+    // No code typed: the browser confirms with a passkey (the other one), then removes.
+    b.click(&format!(
+        "form[action$='/passkeys/{laptop}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("Laptop removed", WAIT, |url, _| {
+        url.contains("notice=passkey_removed") && !b.text().contains("Laptop")
+    });
+
+    // A wrong code: refused, nothing removed.
+    let current = code_at(&secret, step + 1);
+    let wrong = format!("{:06}", (current.parse::<u32>().unwrap() + 1) % 1_000_000);
+    b.type_into(&format!("#passkey-code-{phone}"), &wrong);
+    b.click(&format!(
+        "form[action$='/passkeys/{phone}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("the code refused", WAIT, |_, html| {
+        html.contains("id=\"passkey-error\"")
+    });
+    assert!(b.text().contains("This code is wrong"), "{}", b.text());
+    // A current code: removed without a passkey check.
+    security(&b, &base);
+    b.type_into(&format!("#passkey-code-{phone}"), &current);
+    b.click(&format!(
+        "form[action$='/passkeys/{phone}/remove'] button[type=submit]"
+    ));
+    b.accept_dialog();
+    b.wait_for("Phone removed", WAIT, |url, _| {
+        url.contains("notice=passkey_removed") && b.text().contains("You have no passkey yet.")
+    });
+    let listed = expect(&c.get("/api/v1/me/passkeys"), 200, "list");
+    assert_eq!(listed["passkeys"], json!([]), "{listed}");
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub(crate) fn code_at(secret: &str, step: u64) -> String {
 }
 
 /// Enrols `s` through the API; returns (secret, recovery codes, the step used to confirm).
-fn enrol(s: &mut Session) -> (String, Vec<String>, u64) {
+pub(crate) fn enrol(s: &mut Session) -> (String, Vec<String>, u64) {
     let e = expect(
         &s.post_json("/api/v1/me/two-step/enrolment", &json!({})),
         201,

@@ -13,9 +13,10 @@
 //!   (`passkeys_unavailable`, and the pages do not offer them).
 //! - Between its two requests a ceremony's state is kept here, sealed, for 5 minutes and for
 //!   one answer only; the client holds an opaque `ceremony` token.
-//! - Removing the last second factor needs a fresh passkey check ([`verification_options`]),
-//!   as turning the authenticator app off needs a code. Adding and removing are audited and
-//!   emailed like the authenticator app.
+//! - Removing any passkey needs a fresh second step, as turning the authenticator app off
+//!   needs a code: a fresh passkey check ([`verification_options`]) or a current
+//!   authenticator code. Adding and removing are audited and emailed like the authenticator
+//!   app.
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -404,7 +405,7 @@ pub fn rename(app: &App, p: &Principal, id: &str, name: &str) -> Result<PasskeyV
         .ok_or(Error::NotFound)
 }
 
-/// Starts a fresh check with one of the person's passkeys (to remove the last second factor).
+/// Starts a fresh check with one of the person's passkeys (to remove a passkey).
 pub fn verification_options(app: &App, p: &Principal) -> Result<Started> {
     let user = signed_in_user(p)?.clone();
     let wa = rp(app)?;
@@ -492,49 +493,35 @@ fn throttled<T>(
     out
 }
 
-/// A fresh passkey check, for removing the last second factor.
-pub struct Proof<'a> {
-    /// The token of a [`verification_options`] ceremony.
-    pub ceremony: &'a str,
-    /// The browser's `PublicKeyCredential` (JSON).
-    pub credential: &'a Value,
+/// A fresh second step, for removing a passkey.
+pub enum Proof<'a> {
+    /// A fresh passkey check (any of the person's passkeys).
+    Passkey {
+        /// The token of a [`verification_options`] ceremony.
+        ceremony: &'a str,
+        /// The browser's `PublicKeyCredential` (JSON).
+        credential: &'a Value,
+    },
+    /// A current authenticator code or an unused recovery code (checked as
+    /// [`two_step::disable`] checks it).
+    Code(&'a str),
 }
 
-/// Removes one of the person's passkeys (another person's is "not found"). When it is their
-/// last second factor (no other passkey, no authenticator app), a fresh passkey check is
-/// needed (`passkey_verification_required` without one). Audited and emailed.
+/// Removes one of the person's passkeys (another person's is "not found"). Any removal needs
+/// a fresh second step, as turning the authenticator app off needs a code: a fresh passkey
+/// check (any of the person's passkeys, this one included) or a current authenticator code
+/// (or unused recovery code); without one it is `passkey_verification_required`. Audited and
+/// emailed.
 pub fn remove(app: &App, p: &Principal, id: &str, proof: Option<Proof<'_>>) -> Result<()> {
     let user = signed_in_user(p)?.clone();
-    let (count, totp) = app.store.read(|c| {
-        let mine = c.passkeys_of(&user.id)?;
-        if !mine.iter().any(|r| r.id == id) {
+    let totp = app.store.read(|c| {
+        if !c.passkeys_of(&user.id)?.iter().any(|r| r.id == id) {
             return Err(Error::NotFound);
         }
-        Ok((
-            mine.len(),
-            c.totp(&user.id)?.is_some_and(|t| t.confirmed_at.is_some()),
-        ))
+        Ok(c.totp(&user.id)?.is_some_and(|t| t.confirmed_at.is_some()))
     })?;
-    if count == 1 && !totp {
-        let Some(proof) = proof else {
-            return Err(problem(
-                "passkey_verification_required",
-                "this is your last second factor: confirm with a passkey first (POST /api/v1/me/passkeys/verification/options, then send `ceremony` and `credential` with the removal)",
-            ));
-        };
-        let wa = rp(app)?;
-        throttled(app, user.email.as_str(), &p.client_ip, || {
-            let (row, state): (_, PasskeyAuthentication) = app
-                .store
-                .write(|tx| take_ceremony(app, tx, proof.ceremony, VERIFICATION))?;
-            if row.user_id.as_ref() != Some(&user.id) {
-                return Err(ceremony_invalid());
-            }
-            check_assertion(app, &wa, &user.id, &state, proof.credential)
-        })?;
-    }
     let actor = Actor::of(p);
-    app.store.write(|tx| {
+    let delete = |tx: &Tx<'_>| -> Result<()> {
         let name = tx
             .reads()
             .passkeys_of(&user.id)?
@@ -551,10 +538,47 @@ pub fn remove(app: &App, p: &Principal, id: &str, proof: Option<Proof<'_>>) -> R
             "user.passkey_removed",
             &format!("the passkey named \u{201c}{name}\u{201d} was removed"),
         )
-    })?;
+    };
+    match proof {
+        None => return Err(verification_required(totp)),
+        Some(Proof::Code(code)) => {
+            if !totp {
+                return Err(verification_required(false));
+            }
+            two_step::with_fresh_code(app, p, code, |tx, _| delete(tx))?;
+        }
+        Some(Proof::Passkey {
+            ceremony,
+            credential,
+        }) => {
+            let wa = rp(app)?;
+            throttled(app, user.email.as_str(), &p.client_ip, || {
+                let (row, state): (_, PasskeyAuthentication) = app
+                    .store
+                    .write(|tx| take_ceremony(app, tx, ceremony, VERIFICATION))?;
+                if row.user_id.as_ref() != Some(&user.id) {
+                    return Err(ceremony_invalid());
+                }
+                check_assertion(app, &wa, &user.id, &state, credential)
+            })?;
+            app.store.write(delete)?;
+        }
+    }
     app.doorbell.ring();
     log::info!("user {} removed a passkey", user.id);
     Ok(())
+}
+
+/// `passkey_verification_required`: which fresh second steps remove a passkey.
+fn verification_required(totp: bool) -> Error {
+    problem(
+        "passkey_verification_required",
+        if totp {
+            "removing a passkey needs a fresh second step: confirm with a passkey (POST /api/v1/me/passkeys/verification/options, then send `ceremony` and `credential` with the removal) or send `code`, a current code from your authenticator app or an unused recovery code"
+        } else {
+            "removing a passkey needs a fresh second step: confirm with a passkey first (POST /api/v1/me/passkeys/verification/options, then send `ceremony` and `credential` with the removal)"
+        },
+    )
 }
 
 /// True when the person has a passkey.

@@ -403,6 +403,27 @@ fn throttled<T>(app: &App, p: &Principal, f: impl FnOnce() -> Result<T>) -> Resu
     out
 }
 
+/// Runs `f` in one transaction after spending a current authenticator code (or an unused
+/// recovery code) of the signed-in person, with the throttles of [`disable`]: a fresh second
+/// step for a change that weakens the account (removing a passkey). A wrong code, or a person
+/// without the authenticator app, is `two_step_code_invalid` and nothing happens.
+pub(crate) fn with_fresh_code<T>(
+    app: &App,
+    p: &Principal,
+    code: &str,
+    f: impl FnOnce(&Tx<'_>, &User) -> Result<T>,
+) -> Result<T> {
+    let user = signed_in_user(p)?.clone();
+    throttled(app, p, || {
+        app.store.write(|tx| {
+            if spend_code(app, tx, &user, code)?.is_none() {
+                return Err(code_error());
+            }
+            f(tx, &user)
+        })
+    })
+}
+
 /// Turns two-step sign-in off; needs a current code (or an unused recovery code).
 pub fn disable(app: &App, p: &Principal, code: &str) -> Result<()> {
     let user = signed_in_user(p)?.clone();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::crypto::Secret;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::auth::{principal, session_cookie};
 use crate::http::request::Req;
 use crate::http::response::Resp;
@@ -29,11 +29,30 @@ struct RenameBody {
     name: String,
 }
 
+/// The body of a removal: a fresh passkey check (`ceremony`, `credential`) or a current
+/// code (`code`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProofBody {
-    ceremony: String,
-    credential: Value,
+    ceremony: Option<String>,
+    credential: Option<Value>,
+    code: Option<Secret>,
+}
+
+impl ProofBody {
+    fn proof(&self) -> Result<passkeys::Proof<'_>> {
+        match (&self.ceremony, &self.credential, &self.code) {
+            (Some(ceremony), Some(credential), None) => Ok(passkeys::Proof::Passkey {
+                ceremony,
+                credential,
+            }),
+            (None, None, Some(code)) => Ok(passkeys::Proof::Code(code.expose())),
+            _ => Err(Error::InvalidJson(
+                "send either `ceremony` and `credential` of a fresh passkey check, or `code`"
+                    .into(),
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,15 +101,15 @@ pub fn rename(app: &App, req: &Req) -> Result<Resp> {
     Ok(Resp::json(200, &key))
 }
 
-/// `POST /api/v1/me/passkeys/verification/options`: a fresh passkey check (to remove the
-/// last second factor).
+/// `POST /api/v1/me/passkeys/verification/options`: a fresh passkey check (to remove a
+/// passkey).
 pub fn verification_options(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &passkeys::verification_options(app, &p)?))
 }
 
-/// `DELETE /api/v1/me/passkeys/{passkey}`; the last second factor needs `{ceremony,
-/// credential}` of a fresh check.
+/// `DELETE /api/v1/me/passkeys/{passkey}`: needs a fresh second step, `{ceremony,
+/// credential}` of a fresh passkey check or `{code}` (authenticator or recovery code).
 pub fn remove(app: &App, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let body: Option<ProofBody> = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -98,10 +117,7 @@ pub fn remove(app: &App, req: &Req) -> Result<Resp> {
     } else {
         Some(req.json()?)
     };
-    let proof = body.as_ref().map(|b| passkeys::Proof {
-        ceremony: &b.ceremony,
-        credential: &b.credential,
-    });
+    let proof = body.as_ref().map(ProofBody::proof).transpose()?;
     passkeys::remove(app, &p, req.param("passkey"), proof)?;
     Ok(Resp::new(204))
 }

@@ -24,8 +24,8 @@
   // wants ArrayBuffers, and its answer goes back as JSON in base64url again.
   // - a form with data-passkey="OPTIONS-URL" (sign-in pages): the options are fetched with
   //   the form's CSRF token, the browser asks for a passkey, the form is posted with it;
-  // - a form with data-passkey-verify="OPTIONS-URL" (removing the last passkey): the same
-  //   with the API's fresh check;
+  // - a form with data-passkey-verify="OPTIONS-URL" (removing a passkey): the same with the
+  //   API's fresh check, unless a code was typed into its `code` field (then it posts as is);
   // - the form #passkey-add (Personal > Security): the API registers a new passkey.
   // Without WebAuthn in the browser these forms stay hidden.
   function fromB64(s) {
@@ -93,6 +93,7 @@
     if (e.defaultPrevented || !f.getAttribute || !webauthn) { return; }
     var signIn = f.getAttribute("data-passkey");
     var verify = f.getAttribute("data-passkey-verify");
+    if (verify && f.elements.code && f.elements.code.value.trim()) { return; }
     if (signIn || verify) {
       e.preventDefault();
       var started = signIn

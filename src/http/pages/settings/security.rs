@@ -63,8 +63,8 @@ struct PasskeysView {
     sso_managed: bool,
     rows: Vec<PasskeyRow>,
     csrf_token: String,
-    /// Removing one needs a fresh passkey check (it is the last second factor).
-    verify: bool,
+    /// The person has the authenticator app: a code also confirms a removal.
+    code: bool,
     error: Option<String>,
 }
 
@@ -176,7 +176,7 @@ fn passkeys_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
     Ok(PasskeysView {
         available: passkeys::available(app),
         sso_managed: status.sso_managed,
-        verify: rows.len() == 1 && !status.enabled,
+        code: status.enabled,
         rows,
         csrf_token: c.session.csrf_token.clone(),
         error: (form == "passkey")
@@ -387,8 +387,8 @@ pub fn disable(app: &App, req: &Req) -> Result<Resp> {
     }
 }
 
-/// `POST …/security/passkeys/{passkey}/remove` (with `ceremony` and `credential` of a fresh
-/// passkey check when it is the last second factor).
+/// `POST …/security/passkeys/{passkey}/remove`, confirmed with `ceremony` and `credential`
+/// of a fresh passkey check, or with `code` (authenticator or recovery code).
 pub fn remove_passkey(app: &App, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
@@ -400,10 +400,15 @@ pub fn remove_passkey(app: &App, req: &Req) -> Result<Resp> {
         .get("credential")
         .and_then(|v| serde_json::from_str(v).ok())
         .unwrap_or_default();
-    let proof = (!ceremony.is_empty()).then(|| passkeys::Proof {
-        ceremony: &ceremony,
-        credential: &credential,
-    });
+    let code = form.get("code").cloned().unwrap_or_default();
+    let proof = if !code.trim().is_empty() {
+        Some(passkeys::Proof::Code(&code))
+    } else {
+        (!ceremony.is_empty()).then(|| passkeys::Proof::Passkey {
+            ceremony: &ceremony,
+            credential: &credential,
+        })
+    };
     match passkeys::remove(app, &c.session.principal, req.param("passkey"), proof) {
         Ok(()) => Ok(done(PATH, "passkey_removed")),
         Err(Error::NotFound) => Err(Error::NotFound),
@@ -414,8 +419,16 @@ pub fn remove_passkey(app: &App, req: &Req) -> Result<Resp> {
                     ..
                 } => vec![FieldError::new(
                     "form",
-                    "this is your last second factor; confirm with the passkey to remove it",
+                    if two_step::status(app, &c.user)?.enabled {
+                        "removing a passkey needs a fresh second step; confirm with a passkey, or enter a code from your authenticator app"
+                    } else {
+                        "removing a passkey needs a fresh second step; confirm with a passkey"
+                    },
                 )],
+                Error::TwoStep {
+                    code: "two_step_code_invalid",
+                    message,
+                } => vec![FieldError::new("form", message)],
                 Error::TwoStep { .. } => vec![FieldError::new(
                     "form",
                     "the passkey check did not succeed; try again",
