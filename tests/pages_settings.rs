@@ -44,8 +44,14 @@ fn open(b: &Browser, base: &str, path: &str, heading: &str) {
 
 /// Clicks a form's button and waits until the page shows `expected`.
 fn submit(b: &Browser, form_action: &str, expected: &str) {
+    // Mark the page being left: the answer must be a new page, not the previous answer that
+    // already says `expected` (the same form saved twice in a row).
+    b.execute("window.tenantrySubmitted = true; return null;", json!([]));
     b.click(&format!("form[action='{form_action}'] button[type=submit]"));
-    b.wait_for(expected, WAIT, |_, _| b.text().contains(expected));
+    b.wait_for(expected, WAIT, |_, _| {
+        b.execute("return window.tenantrySubmitted === true;", json!([])) == json!(false)
+            && b.text().contains(expected)
+    });
 }
 
 /// axe-core at 1280 px, then the page at 375 px must not scroll sideways; screenshots of both
