@@ -91,7 +91,7 @@ pub(crate) mod tests {
             name: "First".into(),
         };
         let admin = init_admin(&ctx, input()).expect("the first admin is created");
-        assert_eq!(admin.email, "first@example.test");
+        assert_eq!(admin.email.as_str(), "first@example.test");
         assert!(
             matches!(init_admin(&ctx, input()), Err(Error::Conflict(_))),
             "a second first admin is refused"

@@ -6,8 +6,6 @@
 //! verified domain routes sign-ins, refuses passwords or links accounts. Public suffixes and
 //! well-known free-mail domains cannot be claimed at all.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use serde_json::json;
 
