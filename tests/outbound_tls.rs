@@ -1,8 +1,8 @@
 //! Outbound SMTP against a real SMTP server (aiosmtpd, `tests/fixtures/smtp_server.py`):
-//! a password with `+` in `email.smtp_url` reaches the server as `+` (issue 14: the user info
-//! was decoded as a form, `+` became a space), and a relay whose certificate is signed by a
+//! a password with `+` in `email.smtp_url` reaches the server as `+` (the user info
+//! was once decoded as a form, `+` became a space), and a relay whose certificate is signed by a
 //! private CA (made here with the openssl command) is refused until `tls.ca_file` names
-//! that CA (issue 14: outbound TLS trusts a custom CA bundle). The same roots go to the
+//! that CA (outbound TLS trusts a custom CA bundle). The same roots go to the
 //! plugins' HTTP client: `plugin_http_trusts_the_configured_ca` in src/plugin_host/host_api.rs.
 
 use std::fs;

@@ -1,0 +1,46 @@
+//! Steps the browser tests share: signing in and out through the pages, and opening a page
+//! once its heading shows.
+
+use std::time::Duration;
+
+use super::browser::Browser;
+
+/// How long a page step may take (generous: the machine running the suite may be busy).
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Fills in and submits the sign-in form; does not wait for what comes next.
+pub fn submit_password(b: &Browser, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#email", email);
+    b.type_into("#password", password);
+    b.click("form[action='/login'] button[type=submit]");
+}
+
+/// Waits for the Settings landing page.
+pub fn lands_on_settings(b: &Browser, base: &str) {
+    b.wait_for("Settings", WAIT, |url, html| {
+        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
+    });
+}
+
+/// Signs in through the sign-in page (no second step) and waits for Settings.
+pub fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
+    submit_password(b, base, email, password);
+    lands_on_settings(b, base);
+}
+
+/// Signs out with the header's button and waits for the sign-in page.
+pub fn sign_out(b: &Browser, base: &str) {
+    b.click("header form[action='/logout'] button");
+    b.wait_for("the sign-in page", WAIT, |url, _| {
+        url.starts_with(&format!("{base}/login"))
+    });
+}
+
+/// Opens a page and waits for its heading.
+pub fn open(b: &Browser, base: &str, path: &str, heading: &str) {
+    b.goto(&format!("{base}{path}"));
+    b.wait_for(heading, WAIT, |_, html| {
+        html.contains(&format!("<h1>{heading}</h1>"))
+    });
+}
