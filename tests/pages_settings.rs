@@ -12,20 +12,8 @@ use crate::support::browser::Browser;
 use crate::support::db::{forge_session, outbox_count};
 use crate::support::dns::{free_dns_port, Dnsmasq};
 use crate::support::flows::login;
-use crate::support::pages::{open, sign_in, sign_out, WAIT};
+use crate::support::pages::{open, sign_in, sign_out, submit, WAIT};
 use crate::support::TestServer;
-
-/// Clicks a form's button and waits until the page shows `expected`.
-fn submit(b: &Browser, form_action: &str, expected: &str) {
-    // Mark the page being left: the answer must be a new page, not the previous answer that
-    // already says `expected` (the same form saved twice in a row).
-    b.execute("window.tenantrySubmitted = true; return null;", json!([]));
-    b.click(&format!("form[action='{form_action}'] button[type=submit]"));
-    b.wait_for(expected, WAIT, |_, _| {
-        b.execute("return window.tenantrySubmitted === true;", json!([])) == json!(false)
-            && b.text().contains(expected)
-    });
-}
 
 /// axe-core at 1280 px, then the page at 375 px must not scroll sideways; screenshots of both
 /// widths when `shot` is given.

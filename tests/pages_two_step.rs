@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::orgs_matrix::{add_member, create_org, create_user, expect, expect_problem, uniq, PW};
 use crate::support::browser::Browser;
 use crate::support::flows::{try_login, wait_out_throttle};
-use crate::support::pages::{lands_on_settings, open, sign_out, submit_password, WAIT};
+use crate::support::pages::{
+    lands_on_settings, left_marked_page, mark_page, open, sign_out, submit_password, WAIT,
+};
 use crate::support::TestServer;
 use crate::two_step::{code_at, now_step};
 
@@ -22,10 +24,11 @@ fn password_step(b: &Browser, base: &str, email: &str) {
     });
 }
 
-/// Enters a code on the two-step page.
+/// Enters a code on the two-step page (marked, so that a wait can tell the answer from it).
 fn enter_code(b: &Browser, code: &str) {
     b.clear("#code");
     b.type_into("#code", code);
+    mark_page(b);
     b.click("form[action='/login/two-step'] button[type=submit]");
 }
 
@@ -124,8 +127,9 @@ fn authenticator_enrolment_sign_in_recovery_and_owner_reset() {
     for i in 0..4 {
         enter_code(&b, &code_at(&secret, step + 500 + i));
         if i < 3 {
+            // The page before said the same: wait for the answer's page.
             b.wait_for("wrong code", WAIT, |_, _| {
-                b.text().contains("This code is wrong or was already used")
+                left_marked_page(&b) && b.text().contains("This code is wrong or was already used")
             });
         }
     }

@@ -1,7 +1,9 @@
-//! Steps the browser tests share: signing in and out through the pages, and opening a page
-//! once its heading shows.
+//! Steps the browser tests share: signing in and out through the pages, opening a page once
+//! its heading shows, and submitting a form so that the wait is for the answer's page.
 
 use std::time::Duration;
+
+use serde_json::json;
 
 use super::browser::Browser;
 
@@ -42,5 +44,25 @@ pub fn open(b: &Browser, base: &str, path: &str, heading: &str) {
     b.goto(&format!("{base}{path}"));
     b.wait_for(heading, WAIT, |_, html| {
         html.contains(&format!("<h1>{heading}</h1>"))
+    });
+}
+
+/// Marks the current page, so that a wait can tell the next page from it: an answer may show
+/// the same notice as the page it replaces (the same form sent twice in a row).
+pub fn mark_page(b: &Browser) {
+    b.execute("window.tenantrySubmitted = true; return null;", json!([]));
+}
+
+/// Whether the page marked by [`mark_page`] has been replaced by another.
+pub fn left_marked_page(b: &Browser) -> bool {
+    b.execute("return window.tenantrySubmitted === true;", json!([])) == json!(false)
+}
+
+/// Clicks a form's button and waits until a new page shows `expected`.
+pub fn submit(b: &Browser, form_action: &str, expected: &str) {
+    mark_page(b);
+    b.click(&format!("form[action='{form_action}'] button[type=submit]"));
+    b.wait_for(expected, WAIT, |_, _| {
+        left_marked_page(b) && b.text().contains(expected)
     });
 }
