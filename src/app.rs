@@ -1,60 +1,20 @@
-//! The composition root: builds the store, keys, hasher, limiters and views once, and hands
-//! them to the HTTP layer and the CLI explicitly (no globals).
+//! The composition root: builds the [`Context`] of the use cases (store, keys, hasher,
+//! throttles, plugins, views) once, and hands it to the HTTP layer and the CLI explicitly
+//! (no globals).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::Config;
 use crate::crypto::{random_bytes, Keyring, PasswordHasherPool};
 use crate::error::{Error, Result};
 use crate::service::hooks::{Hooks, NoPlugins};
-use crate::service::ratelimit::Limiter;
+use crate::service::ratelimit::Limits;
+use crate::service::Context;
 use crate::store::Store;
 use crate::views::Views;
-
-/// Everything a request or a command needs.
-#[derive(Debug)]
-pub struct App {
-    /// Validated configuration.
-    pub config: Config,
-    /// Base URL for every absolute link.
-    pub public_url: String,
-    /// The database.
-    pub store: Arc<Store>,
-    /// Keyed hashing under the server secret.
-    pub keyring: Keyring,
-    /// Bounded Argon2id hashing.
-    pub hasher: PasswordHasherPool,
-    /// Sign-in failures per account.
-    pub login_account_limiter: Limiter,
-    /// Sign-in failures per client address.
-    pub login_client_limiter: Limiter,
-    /// Password-reset and verification requests per address.
-    pub reset_limiter: Limiter,
-    /// Password-reset requests per client address.
-    pub reset_client_limiter: Limiter,
-    /// Invitation acceptance attempts per client address.
-    pub invite_limiter: Limiter,
-    /// Single sign-on starts per client address (each costs a plugin call and a stored flow).
-    pub sso_start_limiter: Limiter,
-    /// Page and email templates.
-    pub views: Views,
-    /// API key cache and usage counters.
-    pub keys: crate::service::keycache::KeyCache,
-    /// Wakes the email worker.
-    pub doorbell: crate::service::mail::Doorbell,
-    /// Public password-reset requests waiting for the reset worker (no timing oracle).
-    pub reset_queue: crate::service::passwords::ResetQueue,
-    /// Plugins (none outside `serve` and `plugin` commands).
-    pub hooks: Arc<dyn Hooks>,
-    /// CA roots of outbound TLS (SMTP).
-    pub tls_roots: crate::tls::TrustRoots,
-    /// Prometheus metrics (recorded always; served only when configured).
-    pub metrics: Arc<crate::metrics::Metrics>,
-}
 
 const SECRET_FILE: &str = "secret.key";
 /// Where the fingerprint of the server secret is kept (`instance_settings`).
@@ -138,145 +98,103 @@ fn create_secret(path: &Path) -> Result<Vec<u8>> {
     Ok(secret)
 }
 
-impl App {
-    /// Opens everything for a server bound at `bound` (or a CLI command, with the listen address).
-    pub fn open(config: Config, bound: SocketAddr) -> Result<App> {
-        Self::open_with(config, bound, false)
-    }
+/// Opens everything for a server bound at `bound` (or a CLI command, with the listen address).
+pub fn open(config: Config, bound: SocketAddr) -> Result<Context> {
+    open_with(config, bound, false)
+}
 
-    /// Like [`App::open`], and loads the configured plugins (compiling them, or taking
-    /// them from the compile cache).
-    pub fn open_with_plugins(config: Config, bound: SocketAddr) -> Result<App> {
-        Self::open_with(config, bound, true)
-    }
+/// Like [`open`], and loads the configured plugins (compiling them, or taking
+/// them from the compile cache).
+pub fn open_with_plugins(config: Config, bound: SocketAddr) -> Result<Context> {
+    open_with(config, bound, true)
+}
 
-    /// Opens the existing database for reading only, for commands that only show data
-    /// (`user list`, `org list`): nothing is created (no data dir, database or secret) and
-    /// nothing is migrated; a missing or older database is refused with a clear message.
-    pub fn open_read_only(config: Config) -> Result<App> {
-        let store = Arc::new(Store::open_read_only(&config.data_dir)?);
-        // Listing needs no keyed hash; without a secret here, an ephemeral one keeps it that
-        // way (nothing is written under it).
-        let secret = match load_secret(&config, false)? {
-            Some(s) => s,
-            None => random_bytes::<32>().to_vec(),
-        };
-        let listen = config.listen;
-        let tls_roots = crate::tls::TrustRoots::bundled();
-        let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
-        Self::assemble(
-            config,
-            listen,
-            store,
-            &secret,
-            (Arc::new(NoPlugins), metrics),
-            tls_roots,
+/// Opens the existing database for reading only, for commands that only show data
+/// (`user list`, `org list`): nothing is created (no data dir, database or secret) and
+/// nothing is migrated; a missing or older database is refused with a clear message.
+pub fn open_read_only(config: Config) -> Result<Context> {
+    let store = Arc::new(Store::open_read_only(&config.data_dir)?);
+    // Listing needs no keyed hash; without a secret here, an ephemeral one keeps it that
+    // way (nothing is written under it).
+    let secret = match load_secret(&config, false)? {
+        Some(s) => s,
+        None => random_bytes::<32>().to_vec(),
+    };
+    let listen = config.listen;
+    let tls_roots = crate::tls::TrustRoots::bundled();
+    let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
+    assemble(
+        config,
+        listen,
+        store,
+        &secret,
+        (Arc::new(NoPlugins), metrics),
+        tls_roots,
+    )
+}
+
+fn open_with(config: Config, bound: SocketAddr, plugins: bool) -> Result<Context> {
+    // Configuration files first: a bad one stops the start before anything is created.
+    let tls_roots = crate::tls::TrustRoots::load(&config)?;
+    let recorded = crate::store::peek_instance_setting(&config.data_dir, SECRET_CHECK_SETTING)?;
+    let secret = match &recorded {
+        Some(check) => secret_for_recorded(&config, check)?,
+        None => server_secret(&config)?,
+    };
+    let store = Arc::new(Store::open_with_readers(
+        &config.data_dir,
+        config.workers.max(4),
+    )?);
+    if recorded.is_none() {
+        let check = Keyring::new(&secret).secret_check().to_string();
+        store.write(|tx| {
+            tx.set_instance_setting(SECRET_CHECK_SETTING, &check, crate::service::now())
+        })?;
+    }
+    let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
+    let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
+        Arc::new(
+            crate::plugin_host::PluginHost::load(
+                &config.plugins,
+                &config.data_dir,
+                Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
+                &tls_roots,
+            )?
+            .with_metrics(metrics.plugins.clone()),
         )
-    }
+    } else {
+        Arc::new(NoPlugins)
+    };
+    assemble(config, bound, store, &secret, (hooks, metrics), tls_roots)
+}
 
-    fn open_with(config: Config, bound: SocketAddr, plugins: bool) -> Result<App> {
-        // Configuration files first: a bad one stops the start before anything is created.
-        let tls_roots = crate::tls::TrustRoots::load(&config)?;
-        let recorded = crate::store::peek_instance_setting(&config.data_dir, SECRET_CHECK_SETTING)?;
-        let secret = match &recorded {
-            Some(check) => secret_for_recorded(&config, check)?,
-            None => server_secret(&config)?,
-        };
-        let store = Arc::new(Store::open_with_readers(
-            &config.data_dir,
-            config.workers.max(4),
-        )?);
-        if recorded.is_none() {
-            let check = Keyring::new(&secret).secret_check().to_string();
-            store.write(|tx| {
-                tx.set_instance_setting(SECRET_CHECK_SETTING, &check, crate::service::now())
-            })?;
-        }
-        let metrics = Arc::new(crate::metrics::Metrics::new(store.write_latency()));
-        let hooks: Arc<dyn Hooks> = if plugins && !config.plugins.is_empty() {
-            Arc::new(
-                crate::plugin_host::PluginHost::load(
-                    &config.plugins,
-                    &config.data_dir,
-                    Arc::new(crate::service::plugin_kv::StoreKv::new(store.clone())),
-                    &tls_roots,
-                )?
-                .with_metrics(metrics.plugins.clone()),
-            )
-        } else {
-            Arc::new(NoPlugins)
-        };
-        Self::assemble(config, bound, store, &secret, (hooks, metrics), tls_roots)
-    }
-
-    fn assemble(
-        config: Config,
-        bound: SocketAddr,
-        store: Arc<Store>,
-        secret: &[u8],
-        (hooks, metrics): (Arc<dyn Hooks>, Arc<crate::metrics::Metrics>),
-        tls_roots: crate::tls::TrustRoots,
-    ) -> Result<App> {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        Ok(App {
-            public_url: config.public_url_for(bound),
-            store,
-            keyring: Keyring::new(secret),
-            // One core stays free for everything else while sign-ins hash.
-            hasher: PasswordHasherPool::new(cores.saturating_sub(1).max(1)),
-            login_account_limiter: Limiter::new(
-                5,
-                Duration::from_secs(1),
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(15 * 60),
-            ),
-            login_client_limiter: Limiter::new(
-                30,
-                Duration::from_secs(1),
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(15 * 60),
-            ),
-            reset_limiter: Limiter::new(
-                5,
-                Duration::from_secs(60),
-                Duration::from_secs(3600),
-                Duration::from_secs(3600),
-            ),
-            reset_client_limiter: Limiter::new(
-                30,
-                Duration::from_secs(60),
-                Duration::from_secs(3600),
-                Duration::from_secs(3600),
-            ),
-            invite_limiter: Limiter::new(
-                20,
-                Duration::from_secs(1),
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(15 * 60),
-            ),
-            sso_start_limiter: Limiter::new(
-                30,
-                Duration::from_secs(1),
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(15 * 60),
-            ),
-            views: Views::with_overrides(config.email_templates_dir.as_deref())?,
-            doorbell: Default::default(),
-            reset_queue: Default::default(),
-            keys: crate::service::keycache::KeyCache::new(),
-            hooks,
-            tls_roots,
-            metrics,
-            config,
-        })
-    }
-
-    /// True when the public URL is https (cookies get `Secure`).
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url.starts_with("https://")
-    }
+fn assemble(
+    config: Config,
+    bound: SocketAddr,
+    store: Arc<Store>,
+    secret: &[u8],
+    (hooks, metrics): (Arc<dyn Hooks>, Arc<crate::metrics::Metrics>),
+    tls_roots: crate::tls::TrustRoots,
+) -> Result<Context> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Ok(Context {
+        public_url: config.public_url_for(bound),
+        store,
+        keyring: Keyring::new(secret),
+        // One core stays free for everything else while sign-ins hash.
+        hasher: PasswordHasherPool::new(cores.saturating_sub(1).max(1)),
+        limits: Limits::default(),
+        views: Views::with_overrides(config.email_templates_dir.as_deref())?,
+        doorbell: Default::default(),
+        reset_queue: Default::default(),
+        keys: crate::service::keycache::KeyCache::new(),
+        hooks,
+        tls_roots,
+        metrics,
+        config,
+    })
 }
 
 fn secret_copy_path(db_file: &Path) -> std::path::PathBuf {

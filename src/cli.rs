@@ -3,19 +3,17 @@
 use std::io::{BufRead, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 mod plugin;
 mod scaffold;
 
-use crate::app::App;
 use crate::config::{Config, LogFormat, RawConfig};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::service;
+use crate::service::Context;
 
 /// `tenantry --version`: the package version and the build information from build.rs.
 pub const VERSION: &str = concat!(
@@ -65,7 +63,7 @@ fn env_help() -> String {
          (file < environment < flags):\n",
     );
     // `log_format` is the former name of `log.format` (the same variable).
-    for (key, _, _, _) in crate::config::KEYS.iter().filter(|k| k.0 != "log_format") {
+    for (key, _, _) in crate::config::KEYS.iter().filter(|k| k.0 != "log_format") {
         out.push_str(&format!(
             "  {:<42} {key}\n",
             crate::config::env_var_name(key)
@@ -285,22 +283,21 @@ fn read_password_stdin() -> Result<Secret> {
     Ok(Secret::new(pw))
 }
 
-fn open_app(config: Config) -> Result<App> {
+fn open_app(config: Config) -> Result<Context> {
     let listen = config.listen;
-    App::open(config, listen)
+    crate::app::open(config, listen)
 }
-
-/// Where the running server records the public URL it builds links with.
-const PUBLIC_URL_SETTING: &str = "public_url";
 
 /// Opens the app for a command that queues email, whose links must work: without a
 /// `public_url` of its own, the command uses the one the server recorded at its last start
 /// (a server started with `--public-url` and a CLI run without it agree); with one that
 /// differs from the server's, it keeps its own and warns.
-fn open_app_for_email(config: Config) -> Result<App> {
+fn open_app_for_email(config: Config) -> Result<Context> {
     let own = config.public_url.clone();
     let mut app = open_app(config)?;
-    let recorded = app.store.read(|c| c.instance_setting(PUBLIC_URL_SETTING))?;
+    let recorded = app
+        .store
+        .read(|c| c.instance_setting(crate::runtime::PUBLIC_URL_SETTING))?;
     match (own, recorded) {
         (None, Some(url)) => app.public_url = url,
         (None, None) => eprintln!(
@@ -453,7 +450,7 @@ fn user_command(cmd: UserCommand) -> Result<()> {
         UserCommand::List { common, list } => {
             let config = load_config(&common, &[])?;
             init_logging(config.log_format);
-            let app = App::open_read_only(config)?;
+            let app = crate::app::open_read_only(config)?;
             let mut cursor: Option<String> = None;
             let mut all = Vec::new();
             loop {
@@ -602,7 +599,7 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
 fn org_list(common: &Common, list: &ListOptions) -> Result<()> {
     let config = load_config(common, &[])?;
     init_logging(config.log_format);
-    let app = App::open_read_only(config)?;
+    let app = crate::app::open_read_only(config)?;
     let mut cursor: Option<String> = None;
     let mut all = Vec::new();
     loop {
@@ -642,106 +639,28 @@ fn raise_open_files_limit() {
 }
 
 fn serve(config: Config) -> Result<()> {
-    let _lock = crate::store::DataDirLock::acquire(&config.data_dir)?;
     raise_open_files_limit();
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-    let bound = listener.local_addr().map_err(Error::internal)?;
-    let metrics_listener = match config.metrics_listen {
-        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
-            Error::Config(format!("cannot listen on {addr} (metrics.listen): {e}"))
-        })?),
-        None => None,
-    };
-    let metrics_bound = match &metrics_listener {
-        Some(l) => Some(l.local_addr().map_err(Error::internal)?),
-        None => None,
-    };
-    let app = Arc::new(App::open_with_plugins(config, bound)?);
-    // CLI commands that queue email build their links with the same public URL.
-    app.store.write(|tx| {
-        tx.set_instance_setting(PUBLIC_URL_SETTING, &app.public_url, crate::service::now())
-    })?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let server = crate::runtime::run(listener, config)?;
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).map_err(Error::internal)?;
+        signal_hook::flag::register(sig, server.stop_flag()).map_err(Error::internal)?;
     }
     {
         let mut out = std::io::stdout().lock();
-        if let Some(m) = metrics_bound {
+        if let Some(m) = server.metrics_addr() {
             let _ = writeln!(out, "tenantry metrics on http://{m}/metrics");
         }
-        let _ = writeln!(out, "tenantry listening on http://{bound}");
-        if let Some(token) = service::setup::issue_token_if_needed(&app)? {
+        let _ = writeln!(out, "tenantry listening on http://{}", server.addr());
+        if let Some(token) = server.setup_token() {
             let _ = writeln!(
                 out,
                 "No instance admin yet. Open this one-time link to create one: {}/setup?token={}",
-                app.public_url,
+                server.public_url(),
                 token.expose()
             );
         }
         let _ = out.flush();
     }
-    log::info!("serving on {bound} (public URL {})", app.public_url);
-    app.store.defer_checkpoints()?;
-    if app.config.checkpoints == crate::config::Checkpoints::External {
-        log::info!(
-            "WAL checkpoints are left to another process (database.checkpoints = external, e.g. Litestream)"
-        );
-    }
-    let janitor_app = app.clone();
-    let janitor_stop = stop.clone();
-    std::thread::Builder::new()
-        .name("janitor".into())
-        .spawn(move || janitor(&janitor_app, &janitor_stop))
-        .map_err(Error::internal)?;
-    let flusher_app = app.clone();
-    let flusher_stop = stop.clone();
-    let flusher = std::thread::Builder::new()
-        .name("key-usage".into())
-        .spawn(move || {
-            while !flusher_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                if let Err(e) = flusher_app.keys.flush_if_due(&flusher_app.store) {
-                    log::warn!("API key usage flush failed (will retry): {e}");
-                }
-            }
-        })
-        .map_err(Error::internal)?;
-    let mailer = crate::service::mail::spawn_worker(app.clone(), stop.clone())?;
-    let served = crate::http::serve(app.clone(), listener, metrics_listener, stop);
-    app.doorbell.ring();
-    if let Some(m) = mailer {
-        let _ = m.join();
-    }
-    let _ = flusher.join();
-    if let Err(e) = app.keys.flush(&app.store) {
-        log::error!("final API key usage flush failed: {e}");
-    }
-    served.map_err(Error::internal)
-}
-
-/// Periodic housekeeping: WAL checkpoints every second (unless another process owns them),
-/// expired sessions every 10 minutes.
-fn janitor(app: &App, stop: &AtomicBool) {
-    let mut ticks = 0u64;
-    let own_checkpoints = app.config.checkpoints == crate::config::Checkpoints::Server;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        ticks += 1;
-        if own_checkpoints {
-            if let Err(e) = app.store.checkpoint() {
-                log::warn!("WAL checkpoint failed (will retry): {e}");
-            }
-        } else if ticks % 300 == 1 {
-            app.store.warn_if_wal_is_large();
-        }
-        if ticks % 600 == 1 {
-            let now = service::now();
-            let idle = app.config.session_idle_secs;
-            if let Err(e) = app.store.write(|tx| tx.purge_expired_sessions(now, idle)) {
-                log::warn!("session purge failed: {e}");
-            }
-        }
-    }
+    server.wait()
 }

@@ -3,7 +3,8 @@
 //! Layout (dependencies point one way: `http → service → store → domain`, `http → views`):
 //!
 //! - [`config`]: defaults < `tenantry.toml` < `TENANTRY_*` env < flags, validated once.
-//! - [`app`]: the composition root; builds the store, keys and views once.
+//! - [`app`]: the composition root; builds the use cases' [`service::Context`] once.
+//! - [`runtime`]: [`run`] serves a configuration on a listener and returns a [`Handle`].
 //! - [`error`]: the one domain error enum (no HTTP types).
 //! - [`crypto`]: tokens, keyed hashes, Argon2id, constant-time checks (ring + argon2).
 //! - [`domain`]: IDs, emails, users and validation rules; no IO.
@@ -28,7 +29,10 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_host;
+pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod tls;
 pub mod views;
+
+pub use runtime::{run, Handle};

@@ -1,5 +1,6 @@
 //! Library fences from STYLE.md: storage, HTTP and plugin-engine crates are named only inside
-//! their own module, so a leak fails the build's test run.
+//! their own module, and the use cases (`src/service`) never reach up to the composition root
+//! (`crate::app`), the HTTP layer or the command line, so a leak fails the build's test run.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,44 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// The files under `src/dir` that name any of `modules` (`crate::app`, `super::super::app` …).
+fn files_naming(dir: &str, modules: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src").join(dir), &mut files);
+    files
+        .into_iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            modules.iter().any(|m| {
+                text.contains(&format!("crate::{m}::"))
+                    || text.contains(&format!("crate::{m}}}"))
+                    || text.contains(&format!("crate::{m};"))
+                    || text.contains(&format!("crate::{{{m}"))
+                    || text.contains(&format!("crate::{m},"))
+            })
+        })
+        .map(|f| f.strip_prefix(root).unwrap_or(&f).display().to_string())
+        .collect()
+}
+
+#[test]
+fn services_do_not_depend_on_the_composition_root_or_callers() {
+    // The use cases take a `service::Context`; `app.rs` builds it, `http` and `cli` call them.
+    assert_eq!(
+        files_naming("service", &["app", "http", "cli", "runtime"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_layer_check_sees_real_uses() {
+    // Guards against a check that cannot fail: the HTTP layer does name the service layer,
+    // and the composition root names the service context.
+    assert!(!files_naming("http", &["service"]).is_empty());
+    assert!(files_naming("", &["app"]).contains(&"src/cli.rs".to_string()));
 }
 
 /// Finds the files under `src/` that mention `krate` outside `home`.

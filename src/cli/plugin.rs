@@ -129,7 +129,7 @@ fn test(common: &Common, name: &str, org: Option<&str>, json: bool) -> Result<()
     let config = load_config(common, &[])?;
     init_logging(config.log_format);
     let listen = config.listen;
-    let app = crate::app::App::open_with_plugins(config, listen)?;
+    let app = crate::app::open_with_plugins(config, listen)?;
     let org_id = match org {
         None => None,
         Some(o) => {

@@ -4,21 +4,21 @@
 use super::problem;
 use super::request::Req;
 use super::response::Resp;
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::service::auth::{authenticate, NewSession, SessionInfo};
 use crate::service::authz::Principal;
+use crate::service::Context;
 
 /// The session cookie name.
 pub const SESSION_COOKIE: &str = "tenantry_session";
 
 /// The signed-in session, or `unauthenticated`.
-pub fn session(app: &App, req: &Req) -> Result<SessionInfo> {
+pub fn session(app: &Context, req: &Req) -> Result<SessionInfo> {
     optional_session(app, req)?.ok_or(Error::Unauthenticated)
 }
 
 /// The signed-in session if any.
-pub fn optional_session(app: &App, req: &Req) -> Result<Option<SessionInfo>> {
+pub fn optional_session(app: &Context, req: &Req) -> Result<Option<SessionInfo>> {
     match req.cookie(SESSION_COOKIE) {
         Some(token) if !token.is_empty() => authenticate(app, token, &req.client_ip()),
         _ => Ok(None),
@@ -27,7 +27,7 @@ pub fn optional_session(app: &App, req: &Req) -> Result<Option<SessionInfo>> {
 
 /// The calling principal: an API key (`Authorization: Bearer`), else the session; or
 /// `unauthenticated`.
-pub fn principal(app: &App, req: &Req) -> Result<Principal> {
+pub fn principal(app: &Context, req: &Req) -> Result<Principal> {
     if let Some(h) = req.header("authorization") {
         let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -48,7 +48,7 @@ pub fn key_in_query(req: &Req) -> bool {
 }
 
 /// `Set-Cookie` value for a new session.
-pub fn session_cookie(app: &App, s: &NewSession) -> String {
+pub fn session_cookie(app: &Context, s: &NewSession) -> String {
     format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         s.token.expose(),
@@ -58,14 +58,14 @@ pub fn session_cookie(app: &App, s: &NewSession) -> String {
 }
 
 /// `Set-Cookie` value that clears the session cookie.
-pub fn clear_cookie(app: &App) -> String {
+pub fn clear_cookie(app: &Context) -> String {
     format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
         if app.secure_cookies() { "; Secure" } else { "" }
     )
 }
 
-fn same_origin(app: &App, origin: &str) -> bool {
+fn same_origin(app: &Context, origin: &str) -> bool {
     origin
         .trim_end_matches('/')
         .eq_ignore_ascii_case(&app.public_url)
@@ -73,7 +73,7 @@ fn same_origin(app: &App, origin: &str) -> bool {
 
 /// Refuses cookie-authenticated unsafe requests with a foreign or `null` Origin, or with
 /// `Sec-Fetch-Site: cross-site`. Bearer-authenticated calls are unaffected.
-pub fn csrf_guard(app: &App, req: &Req) -> Option<Resp> {
+pub fn csrf_guard(app: &Context, req: &Req) -> Option<Resp> {
     if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         return None;
     }

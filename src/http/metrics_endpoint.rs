@@ -4,11 +4,11 @@
 
 use super::problem;
 use super::response::Resp;
-use crate::app::App;
 use crate::metrics::Sample;
+use crate::service::Context;
 
 /// The scrape answer for a request bearing `authorization` (the header's value).
-pub fn answer(app: &App, authorization: Option<&str>) -> Resp {
+pub fn answer(app: &Context, authorization: Option<&str>) -> Resp {
     if let Some(token) = &app.config.metrics_token {
         let presented = authorization
             .and_then(|v| v.strip_prefix("Bearer "))

@@ -6,11 +6,11 @@ use super::request::Req;
 use super::response::Resp;
 use super::two_step_gate::Verdict;
 use super::{api, pages};
-use crate::app::App;
 use crate::error::Result;
+use crate::service::Context;
 
 /// A handler: parse, authorize, call the service, render.
-pub type Handler = fn(&App, &Req) -> Result<Resp>;
+pub type Handler = fn(&Context, &Req) -> Result<Resp>;
 
 /// One route.
 pub struct Route {
@@ -343,7 +343,7 @@ fn find(method: &str, parts: &[&str], allowed: &mut Vec<&'static str>) -> Option
 }
 
 /// Finds the route for a request and runs it; 404 and 405 (with `Allow`) otherwise.
-pub fn dispatch(app: &App, req: &mut Req) -> Resp {
+pub fn dispatch(app: &Context, req: &mut Req) -> Resp {
     if !req.query.is_empty() && super::auth::key_in_query(req) {
         return problem::from_error(&crate::error::Error::KeyInQuery);
     }

@@ -24,7 +24,7 @@ use super::problem;
 use super::request::Req;
 use super::response::{write_to, Resp};
 use super::routes;
-use crate::app::App;
+use crate::service::Context;
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -36,7 +36,7 @@ pub const MAX_HEADER: usize = 32 * 1024;
 const PREFETCH_BUDGET: usize = 64 * 1024 * 1024;
 
 struct Shared {
-    app: Arc<App>,
+    app: Arc<Context>,
     stop: Arc<AtomicBool>,
     /// Whether `/metrics` is served at all (`metrics.listen` or `metrics.bearer_token`):
     /// when it is not, nobody can read per-route figures, so requests skip recording them.
@@ -78,7 +78,7 @@ fn new_request_id() -> String {
 }
 
 /// The connection limits handed to tiny_http, from the configuration.
-fn limits(app: &App) -> tiny_http::Limits {
+fn limits(app: &Context) -> tiny_http::Limits {
     let read = Duration::from_secs(app.config.read_timeout_secs);
     let request = Duration::from_secs(app.config.request_timeout_secs);
     tiny_http::Limits {
@@ -99,7 +99,7 @@ fn limits(app: &App) -> tiny_http::Limits {
 /// Serves until `stop` is set (SIGINT/SIGTERM), then finishes in-flight requests and returns.
 /// `metrics` is the separate `/metrics` listener (`metrics.listen`), when configured.
 pub fn serve(
-    app: Arc<App>,
+    app: Arc<Context>,
     listener: TcpListener,
     metrics: Option<TcpListener>,
     stop: Arc<AtomicBool>,
@@ -152,7 +152,7 @@ pub fn serve(
 
 /// The separate metrics listener: one thread, `GET /metrics` only, small limits.
 fn serve_metrics(
-    app: Arc<App>,
+    app: Arc<Context>,
     listener: TcpListener,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {

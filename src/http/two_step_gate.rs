@@ -25,9 +25,9 @@ use super::auth::optional_session;
 use super::request::Req;
 use super::response::Resp;
 use super::routes::Route;
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::service::two_step_policy::{self, Requirement, Scope};
+use crate::service::Context;
 
 /// Personal > Security: where two-step sign-in is turned on.
 pub const SECURITY_PAGE: &str = "/settings/personal/security";
@@ -67,7 +67,7 @@ fn scope_of<'a>(route: &Route, req: &'a Req) -> Option<Scope<'a>> {
 }
 
 /// Decides for a routed request (its parameters filled).
-pub fn check(app: &App, route: &Route, req: &Req) -> Result<Verdict> {
+pub fn check(app: &Context, route: &Route, req: &Req) -> Result<Verdict> {
     let Some(scope) = scope_of(route, req) else {
         return Ok(Verdict::Open);
     };

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::app::App;
 use crate::domain::entities::{Company, Via};
 use crate::domain::{CompanyAccess, CompanyRole, OrgId, OrgRole, Permission};
 use crate::error::{Error, Result};
 use crate::service::authz::{self, company_role_permits, org_access, Principal};
+use crate::service::Context;
 
 /// A company the user reaches, and how.
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +56,7 @@ pub struct Memberships {
 }
 
 /// Computes the memberships of a user.
-pub fn memberships(app: &App, p: &Principal) -> Result<Memberships> {
+pub fn memberships(app: &Context, p: &Principal) -> Result<Memberships> {
     app.store.read(|c| {
         let mut orgs = Vec::new();
         let mut companies: BTreeMap<String, CompanyMembership> = BTreeMap::new();
@@ -154,7 +154,7 @@ pub struct Sections {
 }
 
 /// The sections a user sees, per scope.
-pub fn sections(app: &App, p: &Principal) -> Result<Sections> {
+pub fn sections(app: &Context, p: &Principal) -> Result<Sections> {
     let m = memberships(app, p)?;
     let companies = m
         .companies
@@ -219,7 +219,7 @@ pub struct AccessAnswer {
 /// Explains whether the caller has `permission` in an organization (or in a company, for
 /// company permissions when `company` is given).
 pub fn explain(
-    app: &App,
+    app: &Context,
     p: &Principal,
     org: Option<&str>,
     company: Option<&str>,
@@ -294,7 +294,7 @@ pub fn explain(
 /// Why a plugin the organization chose does nothing: the instance administrator has not
 /// allowed the organization to use it. Given for the permissions that configure or read
 /// what the plugin serves (SSO settings, billing).
-fn plugin_reasons(app: &App, org: &OrgId, perm: Permission) -> Result<Vec<String>> {
+fn plugin_reasons(app: &Context, org: &OrgId, perm: Permission) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let (sso, billing) = match perm {
         Permission::OrgRead | Permission::OrgUpdate => (true, false),

@@ -6,7 +6,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::apikey::{self, Scope};
 use crate::domain::user::{rfc3339, validate_name};
@@ -15,6 +14,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{grant_ceiling, perm, Grant, KeyPrincipal, Permit, Principal, Subject};
 use crate::service::keycache::{Refusal, Verified};
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 use crate::store::KeyRow;
 
@@ -62,7 +62,7 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-fn last_used(app: &App, k: &KeyRow) -> (Option<i64>, i64) {
+fn last_used(app: &Context, k: &KeyRow) -> (Option<i64>, i64) {
     let (n, t) = app.keys.pending(&k.id);
     let last = match (k.last_used_at, t > 0) {
         (Some(a), true) => Some(a.max(t)),
@@ -72,7 +72,7 @@ fn last_used(app: &App, k: &KeyRow) -> (Option<i64>, i64) {
     (last, k.use_count + n as i64)
 }
 
-fn view(app: &App, k: &KeyRow) -> KeyView {
+fn view(app: &Context, k: &KeyRow) -> KeyView {
     let (last, count) = last_used(app, k);
     let now = now();
     KeyView {
@@ -165,7 +165,7 @@ fn new_key_row(
 
 /// Creates a key; the full key is in the answer, once.
 pub fn create(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::ApiKeysManage>,
     name: &str,
     scopes: &[String],
@@ -214,7 +214,7 @@ pub fn create(
 
 /// Lists keys with usage.
 pub fn list(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::ApiKeysManage>,
     cursor: Option<&str>,
     limit: usize,
@@ -229,7 +229,7 @@ pub fn list(
     })
 }
 
-fn find(app: &App, org: &OrgId, id: &str) -> Result<KeyRow> {
+fn find(app: &Context, org: &OrgId, id: &str) -> Result<KeyRow> {
     let id = KeyId::parse(id).ok_or(Error::NotFound)?;
     app.store
         .read(|c| c.org_api_key(org, &id))?
@@ -239,7 +239,7 @@ fn find(app: &App, org: &OrgId, id: &str) -> Result<KeyRow> {
 /// Renames a key and/or changes its expiry (`Some(None)` clears it; a time in the past
 /// expires it at once).
 pub fn update(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::ApiKeysManage>,
     id: &str,
     name: Option<&str>,
@@ -286,7 +286,7 @@ pub struct Rotation {
 /// Rotates: a successor with the same name and scopes; the old key stops working at
 /// `now + expire_old_in_seconds` (or its earlier expiry).
 pub fn rotate(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::ApiKeysManage>,
     id: &str,
     overlap_secs: i64,
@@ -352,7 +352,7 @@ pub fn rotate(
 
 /// Revokes a key at once. A key used in the last 10 minutes needs `force`.
 pub fn revoke(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::ApiKeysManage>,
     id: &str,
     force: bool,
@@ -386,7 +386,7 @@ pub fn revoke(
 }
 
 /// Checks a bearer key and returns the principal.
-pub fn authenticate(app: &App, raw: &str, client_ip: &str) -> Result<Principal> {
+pub fn authenticate(app: &Context, raw: &str, client_ip: &str) -> Result<Principal> {
     match app.keys.verify(
         &app.store,
         &app.keyring,
@@ -434,7 +434,7 @@ pub enum VerifyAnswer {
 
 /// Verifies a key for the customer's own services. The caller needs `keys:verify`; a key of
 /// another organization is answered as `unknown` (a key never sees another organization).
-pub fn verify_for(app: &App, caller: &Principal, raw: &str) -> Result<VerifyAnswer> {
+pub fn verify_for(app: &Context, caller: &Principal, raw: &str) -> Result<VerifyAnswer> {
     let k = caller.key().ok_or_else(|| {
         Error::Forbidden("call this with an API key that has the keys:verify scope".into())
     })?;

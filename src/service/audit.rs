@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 
-use crate::app::App;
 use crate::domain::entities::AuditEvent;
 use crate::domain::{CompanyId, EventId, OrgId};
 use crate::error::FieldError;
 use crate::error::{Error, Result};
 use crate::service::authz::{perm, Permit, Principal};
+use crate::service::Context;
 use crate::service::{now, Page};
 use crate::store::{AuditQuery, Tx};
 
@@ -161,7 +161,7 @@ pub fn filter_from_params(
 }
 
 /// The actions that occur in an organization's log, for a filter's choices.
-pub fn actions(app: &App, permit: &Permit<'_, perm::AuditRead>) -> Result<Vec<String>> {
+pub fn actions(app: &Context, permit: &Permit<'_, perm::AuditRead>) -> Result<Vec<String>> {
     app.store.read(|c| c.audit_actions(permit.org_id()))
 }
 
@@ -169,7 +169,7 @@ pub fn actions(app: &App, permit: &Permit<'_, perm::AuditRead>) -> Result<Vec<St
 /// company-limited admin sees the events of their companies and the organization-level
 /// events that name no other company.
 pub fn list(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::AuditRead>,
     cursor: Option<&str>,
     limit: usize,
@@ -180,7 +180,7 @@ pub fn list(
 /// [`list`] with only the events that match `filter` (with the same confinement for
 /// company-limited admins); the cursor of a page is valid with the same filter.
 pub fn list_filtered(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::AuditRead>,
     filter: &AuditFilter,
     cursor: Option<&str>,

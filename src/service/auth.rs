@@ -3,12 +3,12 @@
 //! An account with two-step sign-in gets a challenge after its password
 //! ([`Error::MfaRequired`]); `service::two_step::finish` creates the session.
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::service::authz::Principal;
 use crate::service::now;
+use crate::service::Context;
 
 /// A freshly created session: the token goes into the cookie and is never stored in clear.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub struct SessionInfo {
 }
 
 /// Signs a user in with email and password from `client` (an IP address string).
-pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<NewSession> {
+pub fn login(app: &Context, email: &str, password: &Secret, client: &str) -> Result<NewSession> {
     let hasher_busy = std::cell::Cell::new(false);
     let result = login_checked(app, email, password, client, &hasher_busy);
     app.metrics.sign_in(match &result {
@@ -47,7 +47,7 @@ pub fn login(app: &App, email: &str, password: &Secret, client: &str) -> Result<
 }
 
 fn login_checked(
-    app: &App,
+    app: &Context,
     email: &str,
     password: &Secret,
     client: &str,
@@ -57,8 +57,8 @@ fn login_checked(
         .map(|e| e.as_str().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     for (limiter, key) in [
-        (&app.login_account_limiter, account_key.as_str()),
-        (&app.login_client_limiter, client),
+        (&app.limits.login_account, account_key.as_str()),
+        (&app.limits.login_client, client),
     ] {
         if let Err(secs) = limiter.check(key) {
             return Err(Error::RateLimited {
@@ -87,8 +87,8 @@ fn login_checked(
     let user = match creds {
         Some(c) if ok && !c.user.disabled => c.user,
         _ => {
-            app.login_account_limiter.failure(&account_key);
-            app.login_client_limiter.failure(client);
+            app.limits.login_account.failure(&account_key);
+            app.limits.login_client.failure(client);
             return Err(match &sso_route {
                 Some(route) => sso_required(app, &route.plugin, email),
                 None => Error::InvalidCredentials,
@@ -122,13 +122,13 @@ fn login_checked(
             methods: crate::service::two_step::methods(app, &user.id)?,
         });
     }
-    app.login_account_limiter.success(&account_key);
+    app.limits.login_account.success(&account_key);
     let session = start_session(app, &user.id)?;
     log::info!("user {} signed in", user.id);
     Ok(session)
 }
 
-fn sso_required(app: &App, plugin: &str, email: &str) -> Error {
+fn sso_required(app: &Context, plugin: &str, email: &str) -> Error {
     Error::Sso {
         code: "sso_required",
         message: format!(
@@ -139,7 +139,7 @@ fn sso_required(app: &App, plugin: &str, email: &str) -> Error {
 }
 
 /// Creates a session for a user who has just proven who they are.
-pub fn start_session(app: &App, user: &crate::domain::UserId) -> Result<NewSession> {
+pub fn start_session(app: &Context, user: &crate::domain::UserId) -> Result<NewSession> {
     let token = new_token();
     let csrf_token = new_token().expose().to_string();
     let hash = app.keyring.token_hash(token.expose());
@@ -155,7 +155,7 @@ pub fn start_session(app: &App, user: &crate::domain::UserId) -> Result<NewSessi
 }
 
 /// Resolves a session cookie value; `None` when unknown, expired, or the user is disabled.
-pub fn authenticate(app: &App, token: &str, client_ip: &str) -> Result<Option<SessionInfo>> {
+pub fn authenticate(app: &Context, token: &str, client_ip: &str) -> Result<Option<SessionInfo>> {
     if token.len() != 43 {
         return Ok(None);
     }
@@ -189,6 +189,6 @@ pub fn authenticate(app: &App, token: &str, client_ip: &str) -> Result<Option<Se
 
 /// Ends a session (sign-out). Unknown tokens are ignored. Answers the identity provider's
 /// sign-out URL when a single sign-on that also signs out there started the session.
-pub fn logout(app: &App, token: &str) -> Result<Option<String>> {
+pub fn logout(app: &Context, token: &str) -> Result<Option<String>> {
     crate::service::sso::end_session(app, token)
 }

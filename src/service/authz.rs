@@ -12,13 +12,13 @@
 
 use std::marker::PhantomData;
 
-use crate::app::App;
 use crate::domain::apikey::Scope;
 use crate::domain::entities::{Company, Organization, Via};
 use crate::domain::{
     CompanyAccess, CompanyId, CompanyRole, Feature, KeyId, OrgId, OrgRole, Permission, User, UserId,
 };
 use crate::error::{Error, Result};
+use crate::service::Context;
 
 mod grant;
 mod permit;
@@ -186,7 +186,7 @@ impl<'a> OrgCreator<'a> {
 }
 
 /// Checks who may create organizations (before the body is read).
-pub fn org_creator<'a>(app: &App, p: &'a Principal) -> Result<OrgCreator<'a>> {
+pub fn org_creator<'a>(app: &Context, p: &'a Principal) -> Result<OrgCreator<'a>> {
     let user = p.user()?;
     if user.is_instance_admin || app.config.allow_org_creation {
         Ok(OrgCreator { principal: p, user })
@@ -252,7 +252,7 @@ pub struct Features {
 
 impl Features {
     /// Reads the stored JSON switches over the config defaults.
-    pub fn resolve(app: &App, stored: &str) -> Features {
+    pub fn resolve(app: &Context, stored: &str) -> Features {
         let v: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
         let d = app.config.default_features;
         let get = |k: &str, def: bool| v.get(k).and_then(|b| b.as_bool()).unwrap_or(def);
@@ -409,7 +409,7 @@ impl OrgAccess {
     }
 
     /// Whether the caller's organization access covers a company of this organization.
-    pub fn reaches_company(&self, app: &App, company: &CompanyId) -> Result<bool> {
+    pub fn reaches_company(&self, app: &Context, company: &CompanyId) -> Result<bool> {
         match &self.company_access {
             Some(CompanyAccess::All) => Ok(true),
             Some(CompanyAccess::List(_)) => match self.principal.user_id() {
@@ -425,7 +425,7 @@ impl OrgAccess {
 
 /// Builds the proof of access to an organization from an untrusted ID. Unknown and foreign
 /// organizations are `not_found`; a member of its companies only gets `not_org_member`.
-pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
+pub fn org_access(app: &Context, p: &Principal, org_id: &str) -> Result<OrgAccess> {
     let id = OrgId::parse(org_id).ok_or(Error::NotFound)?;
     let user = match &p.subject {
         Subject::ApiKey(k) => {
@@ -487,7 +487,7 @@ pub fn org_access(app: &App, p: &Principal, org_id: &str) -> Result<OrgAccess> {
 /// `can-view-billing` widen read access — never billing changes. Any plugin failure keeps the
 /// refusal (fail closed).
 pub fn require_billing_read<'a>(
-    app: &App,
+    app: &Context,
     access: &'a OrgAccess,
 ) -> Result<Permit<'a, perm::BillingRead>> {
     let granted = Permit {
@@ -644,7 +644,7 @@ impl CompanyCtx {
 
 /// The effective company role of a user, or `None` when they cannot reach the company.
 pub fn company_role_of(
-    app: &App,
+    app: &Context,
     user: &crate::domain::UserId,
     company: &Company,
 ) -> Result<Option<(CompanyRole, Via, Option<OrgRole>)>> {
@@ -671,7 +671,7 @@ pub fn company_role_of(
 
 /// Builds the proof of access to a company from an untrusted ID; `not_found` when the caller
 /// cannot reach it.
-pub fn company_access(app: &App, p: &Principal, company_id: &str) -> Result<CompanyCtx> {
+pub fn company_access(app: &Context, p: &Principal, company_id: &str) -> Result<CompanyCtx> {
     let id = CompanyId::parse(company_id).ok_or(Error::NotFound)?;
     let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
     let (role, via, org_role) = match &p.subject {

@@ -7,7 +7,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::entities::{BillingProfile, Invoice};
 use crate::domain::{InvoiceId, OrgId};
 use crate::error::{Error, FieldError, Result};
@@ -15,11 +14,12 @@ use crate::service::audit::{self, Actor};
 use crate::service::authz::OrgAccess;
 use crate::service::hooks::{BillingOrg, BillingProfileData, HookError, HookKind};
 use crate::service::org_settings::{check_profile, validate_invoices};
+use crate::service::Context;
 use crate::service::{now, Page};
 
 /// The plugin serving an organization's billing data, if any (only a plugin the
 /// organization may use; otherwise the stored data is served).
-pub fn plugin_for(app: &App, org: &OrgId) -> Result<Option<String>> {
+pub fn plugin_for(app: &Context, org: &OrgId) -> Result<Option<String>> {
     app.store.read(|c| c.billing_source(org))
 }
 
@@ -33,7 +33,7 @@ pub struct BillingSource {
 }
 
 /// The billing source (billing readers).
-pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
+pub fn get_source(app: &Context, access: &OrgAccess) -> Result<BillingSource> {
     crate::service::authz::require_billing_read(app, access)?;
     Ok(match plugin_for(app, access.org_id())? {
         Some(p) => BillingSource {
@@ -49,7 +49,11 @@ pub fn get_source(app: &App, access: &OrgAccess) -> Result<BillingSource> {
 
 /// Sets the billing source (billing managers): a loaded billing-profile plugin that the
 /// organization may use, or `None` for the stored profile and invoices.
-pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Result<BillingSource> {
+pub fn put_source(
+    app: &Context,
+    access: &OrgAccess,
+    plugin: Option<String>,
+) -> Result<BillingSource> {
     access.permit::<crate::service::authz::perm::BillingManage>()?;
     if let Some(p) = &plugin {
         if !app.hooks.supports(p, HookKind::BillingProfile) {
@@ -77,7 +81,7 @@ pub fn put_source(app: &App, access: &OrgAccess, plugin: Option<String>) -> Resu
     get_source(app, access)
 }
 
-fn unavailable(app: &App, plugin: &str, org: &OrgId, e: &HookError) -> Error {
+fn unavailable(app: &Context, plugin: &str, org: &OrgId, e: &HookError) -> Error {
     log::warn!(
         "billing plugin {plugin} failed for {org} ({}): {e}",
         e.code()
@@ -88,7 +92,7 @@ fn unavailable(app: &App, plugin: &str, org: &OrgId, e: &HookError) -> Error {
 }
 
 /// The profile from the plugin, checked like a stored one.
-pub fn profile(app: &App, access: &OrgAccess, plugin: &str) -> Result<Option<BillingProfile>> {
+pub fn profile(app: &Context, access: &OrgAccess, plugin: &str) -> Result<Option<BillingProfile>> {
     let org = access.org_id();
     let data = app
         .hooks
@@ -109,7 +113,7 @@ pub fn profile(app: &App, access: &OrgAccess, plugin: &str) -> Result<Option<Bil
 }
 
 /// Invoices from the plugin, checked like imported ones, newest first.
-pub fn invoices(app: &App, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoice>> {
+pub fn invoices(app: &Context, access: &OrgAccess, plugin: &str) -> Result<Vec<Invoice>> {
     let org = access.org_id();
     let list = app
         .hooks
@@ -151,7 +155,7 @@ pub fn paginate(all: Vec<Invoice>, cursor: Option<&str>, limit: usize) -> Page<I
 
 /// The plugin's extra checks of a profile being saved.
 pub fn validate(
-    app: &App,
+    app: &Context,
     access: &OrgAccess,
     plugin: &str,
     p: &BillingProfile,

@@ -5,7 +5,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::entities::{Company, CompanyMember, Via};
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
@@ -17,6 +16,7 @@ use crate::service::authz::{
     grant_ceiling, org_access, perm, CompanyCtx, CompanyPermit, Grant, InstanceAdmin, Permit,
     Principal,
 };
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 
 /// A company with the caller's standing in it.
@@ -44,7 +44,7 @@ fn validate(name: &str, slug: &str) -> Result<(String, String)> {
 
 /// Companies of the organization the caller's access covers.
 pub fn list(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::CompanyRead>,
     cursor: Option<&str>,
     limit: usize,
@@ -70,7 +70,7 @@ pub fn list(
 
 /// Creates a company (owner/admin).
 pub fn create(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::CompaniesManage>,
     name: &str,
     slug: &str,
@@ -115,7 +115,7 @@ pub fn get(permit: &CompanyPermit<'_, perm::CompanyRead>) -> Result<CompanyView>
 
 /// Renames / re-slugs (company admin).
 pub fn update(
-    app: &App,
+    app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyUpdate>,
     name: Option<String>,
     slug: Option<String>,
@@ -155,7 +155,7 @@ pub fn update(
 }
 
 /// Deletes a company: needs `companies.manage` in its organization.
-pub fn delete(app: &App, p: &Principal, ctx: &CompanyCtx) -> Result<()> {
+pub fn delete(app: &Context, p: &Principal, ctx: &CompanyCtx) -> Result<()> {
     let access = org_access(app, p, ctx.org_id().as_str()).map_err(|e| match e {
         Error::NotOrgMember => Error::PermissionDenied {
             permission: crate::domain::Permission::CompaniesManage.as_str(),
@@ -222,7 +222,7 @@ fn member_view(
 
 /// Everyone who reaches the company, with `via` and the effective role, by user ID.
 pub fn list_members(
-    app: &App,
+    app: &Context,
     permit: &CompanyPermit<'_, perm::MemberList>,
     cursor: Option<&str>,
     limit: usize,
@@ -255,7 +255,7 @@ fn parse_company_role(s: &str) -> Result<CompanyRole> {
         .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))
 }
 
-fn one_member(app: &App, company: &Company, user: &UserId) -> Result<CompanyMember> {
+fn one_member(app: &Context, company: &Company, user: &UserId) -> Result<CompanyMember> {
     let (direct, org) = app.store.read(|c| {
         let direct = c.direct_company_role(&company.id, user)?;
         let m = c.membership(&company.org, user)?;
@@ -276,7 +276,7 @@ fn one_member(app: &App, company: &Company, user: &UserId) -> Result<CompanyMemb
 /// Assigns an existing user a direct company role: instance administrators only (everyone
 /// else's "add" is an invitation the person accepts — no membership without consent).
 pub fn add_member_by_instance_admin(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     company: &str,
     email: &str,
@@ -313,7 +313,7 @@ pub fn add_member_by_instance_admin(
 /// Changes a direct company role; the current and the new role must both be within the
 /// caller's grant ceiling.
 pub fn update_member(
-    app: &App,
+    app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     user: &str,
     role: &str,
@@ -355,7 +355,7 @@ pub fn update_member(
 
 /// Removes a direct company role. Access through the organization is changed in the admin
 /// team instead.
-pub fn remove_member(app: &App, ctx: &CompanyCtx, user: &str) -> Result<()> {
+pub fn remove_member(app: &Context, ctx: &CompanyCtx, user: &str) -> Result<()> {
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
     if Some(&user) != ctx.principal().user_id() {
         let permit = ctx.permit::<perm::CompanyMembersManage>()?;

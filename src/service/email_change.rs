@@ -14,13 +14,13 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::{Auth, Email, User};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::Principal;
 use crate::service::invitations::mask_email;
+use crate::service::Context;
 use crate::service::{mail, now};
 
 /// Email-change links expire after this many seconds.
@@ -35,11 +35,11 @@ fn sso_domain_error() -> Error {
 
 /// Checks the current password of `user` (throttled like sign-in failures, per account and
 /// per client); a wrong one is a field error on `password`.
-fn reauthenticate(app: &App, user: &User, password: &Secret, client: &str) -> Result<()> {
+fn reauthenticate(app: &Context, user: &User, password: &Secret, client: &str) -> Result<()> {
     let account_key = user.email.as_str().to_string();
     for (limiter, key) in [
-        (&app.login_account_limiter, account_key.as_str()),
-        (&app.login_client_limiter, client),
+        (&app.limits.login_account, account_key.as_str()),
+        (&app.limits.login_client, client),
     ] {
         if let Err(secs) = limiter.check(key) {
             return Err(Error::RateLimited {
@@ -63,21 +63,21 @@ fn reauthenticate(app: &App, user: &User, password: &Secret, client: &str) -> Re
         }
     };
     if !ok {
-        app.login_account_limiter.failure(&account_key);
-        app.login_client_limiter.failure(client);
+        app.limits.login_account.failure(&account_key);
+        app.limits.login_client.failure(client);
         return Err(Error::conflict_field(
             "password",
             "is not your current password",
         ));
     }
-    app.login_account_limiter.success(&account_key);
+    app.limits.login_account.success(&account_key);
     Ok(())
 }
 
 /// Asks to change the signed-in user's address to `email`, confirmed with `password`. On
 /// success the link is queued to the new address; the answer does not say whether another
 /// account uses it.
-pub fn request(app: &App, p: &Principal, email: &str, password: &Secret) -> Result<()> {
+pub fn request(app: &Context, p: &Principal, email: &str, password: &Secret) -> Result<()> {
     let user = p.user()?;
     if user.auth == Auth::Sso {
         return Err(Error::SsoManaged);
@@ -96,12 +96,12 @@ pub fn request(app: &App, p: &Principal, email: &str, password: &Secret) -> Resu
     }
     // Each request mails an address of the caller's choosing: a few an hour, not a relay.
     let key = format!("email-change:{}", user.id);
-    if let Err(secs) = app.reset_limiter.check(&key) {
+    if let Err(secs) = app.limits.reset.check(&key) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
-    app.reset_limiter.failure(&key);
+    app.limits.reset.failure(&key);
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();
@@ -163,7 +163,7 @@ fn pending_change(tx: &crate::store::Tx<'_>, hash: &[u8], now: i64) -> Result<(U
 /// What following an email-change link would do, without doing it: the page behind the link
 /// shows this and asks for a click, so a mail scanner or link preview that fetches the link
 /// changes nothing. Errors as [`confirm`].
-pub fn preview(app: &App, token: &str) -> Result<Changed> {
+pub fn preview(app: &Context, token: &str) -> Result<Changed> {
     if token.len() != 43 {
         return Err(Error::TokenInvalid);
     }
@@ -176,7 +176,7 @@ pub fn preview(app: &App, token: &str) -> Result<Changed> {
 /// Confirms an email-change link: changes the address, marks it verified, audits it and tells
 /// the old address. Unknown, used, expired and plain-verification tokens are `TokenInvalid`;
 /// an address that another account took (or that became an SSO domain) is a `Conflict`.
-pub fn confirm(app: &App, token: &str) -> Result<Changed> {
+pub fn confirm(app: &Context, token: &str) -> Result<Changed> {
     if token.len() != 43 {
         return Err(Error::TokenInvalid);
     }

@@ -9,7 +9,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::rfc3339;
 use crate::domain::{CompanyAccess, CompanyRole, Email, OrgRole, User};
@@ -20,6 +19,7 @@ use crate::service::authz::{
     Permit, Principal, Subject,
 };
 use crate::service::members::{check_access, org_grant};
+use crate::service::Context;
 use crate::service::{mail, now, page_of, Page};
 use crate::store::{InvitationRow, Tx};
 
@@ -71,7 +71,7 @@ pub fn status_of(i: &InvitationRow, now: i64) -> &'static str {
     }
 }
 
-fn view(app: &App, i: &InvitationRow) -> Result<InvitationView> {
+fn view(app: &Context, i: &InvitationRow) -> Result<InvitationView> {
     let delivery = app
         .store
         .read(|c| c.invitation_email(&i.id))?
@@ -154,7 +154,7 @@ pub fn mask_email(email: &str) -> String {
     format!("{masked}@{domain}")
 }
 
-fn describe_access(app: &App, i: &InvitationRow) -> Result<String> {
+fn describe_access(app: &Context, i: &InvitationRow) -> Result<String> {
     if i.company_id.is_some() {
         return Ok(String::new());
     }
@@ -177,7 +177,7 @@ fn describe_access(app: &App, i: &InvitationRow) -> Result<String> {
     })
 }
 
-fn target_name(app: &App, i: &InvitationRow) -> Result<String> {
+fn target_name(app: &Context, i: &InvitationRow) -> Result<String> {
     app.store.read(|c| {
         Ok(match &i.company_id {
             Some(cmp) => c.company(cmp)?.map(|x| x.name).unwrap_or_default(),
@@ -188,7 +188,7 @@ fn target_name(app: &App, i: &InvitationRow) -> Result<String> {
 
 /// Queues the invitation email carrying `token` (in `tx`).
 fn send(
-    app: &App,
+    app: &Context,
     tx: &Tx<'_>,
     inv: &InvitationRow,
     token: &Secret,
@@ -215,7 +215,7 @@ fn send(
     Ok(())
 }
 
-fn ttl(app: &App) -> i64 {
+fn ttl(app: &Context) -> i64 {
     app.config.invitation_ttl_hours as i64 * 3600
 }
 
@@ -231,7 +231,7 @@ fn is_member(tx: &Tx<'_>, inv: &InvitationRow) -> Result<bool> {
 
 /// Row, outbox message and audit event in one transaction; writes what `granted` says.
 fn create(
-    app: &App,
+    app: &Context,
     p: &Principal,
     mut inv: InvitationRow,
     granted: Granted,
@@ -287,7 +287,7 @@ fn create(
 
 /// A new pending invitation row (its token is set when it is stored).
 fn pending_row(
-    app: &App,
+    app: &Context,
     org: &crate::domain::OrgId,
     company: Option<&crate::domain::CompanyId>,
     email: &Email,
@@ -320,7 +320,7 @@ fn pending_row(
 
 /// Invites an address to the organization, within the caller's grant ceiling.
 pub fn invite_to_org(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::MembersManage>,
     email: &str,
     role: OrgRole,
@@ -350,7 +350,7 @@ pub fn invite_to_org(
 
 /// Invites an address to one company, within the caller's grant ceiling.
 pub fn invite_to_company(
-    app: &App,
+    app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     email: &str,
     role: &str,
@@ -394,7 +394,7 @@ fn visible_to(limit: Option<&[crate::domain::CompanyId]>, i: &InvitationRow) -> 
 /// Lists the organization's invitations (`pending_only`, or all). A company-limited admin
 /// sees only the invitations within their companies.
 pub fn list(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::MembersManage>,
     pending_only: bool,
     cursor: Option<&str>,
@@ -437,7 +437,7 @@ pub struct Manageable<'a> {
 
 /// Loads an invitation the caller may manage (404 otherwise, as for any foreign resource).
 /// Managing it — resend, re-address, revoke — needs the grant ceiling to cover what it grants.
-pub fn manageable<'a>(app: &App, p: &'a Principal, id: &str) -> Result<Manageable<'a>> {
+pub fn manageable<'a>(app: &Context, p: &'a Principal, id: &str) -> Result<Manageable<'a>> {
     if !id.starts_with("inv_") {
         return Err(Error::NotFound);
     }
@@ -465,7 +465,7 @@ pub fn manageable<'a>(app: &App, p: &'a Principal, id: &str) -> Result<Manageabl
 }
 
 /// Resends with a new token (old link dead, expiry reset), optionally to a new address.
-pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<InvitationView> {
+pub fn resend(app: &Context, m: Manageable<'_>, new_email: Option<&str>) -> Result<InvitationView> {
     let (mut inv, p) = (m.inv, m.principal);
     if inv.status != "pending" {
         return Err(Error::Conflict(format!(
@@ -534,7 +534,7 @@ pub fn resend(app: &App, m: Manageable<'_>, new_email: Option<&str>) -> Result<I
 }
 
 /// Revokes a pending invitation.
-pub fn revoke(app: &App, m: Manageable<'_>) -> Result<()> {
+pub fn revoke(app: &Context, m: Manageable<'_>) -> Result<()> {
     let (inv, p) = (m.inv, m.principal);
     let now = now();
     app.store.write(|tx| {
@@ -569,7 +569,7 @@ pub struct Lookup {
 
 /// Resolves a token; the error says why it cannot be used. A pending invitation whose
 /// inviter's authority no longer covers its grant is revoked here (`invitation_revoked`).
-pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
+pub fn lookup(app: &Context, token: &str) -> Result<Lookup> {
     if token.len() != 43 {
         return Err(Error::InvitationNotFound);
     }
@@ -595,7 +595,7 @@ pub fn lookup(app: &App, token: &str) -> Result<Lookup> {
 
 /// The grant of an invitation as it would be applied now: companies deleted since it was
 /// sent are dropped from an organization invitation's list.
-fn grant_now(app: &App, inv: &InvitationRow) -> Result<Grant> {
+fn grant_now(app: &Context, inv: &InvitationRow) -> Result<Grant> {
     let mut grant = grant_of(inv)?;
     if let Grant::Org {
         org,
@@ -621,7 +621,7 @@ fn grant_now(app: &App, inv: &InvitationRow) -> Result<Grant> {
 /// The grant ceiling again, with the inviter as they stand now: demoted, limited, removed or
 /// disabled inviters (and revoked or expired inviting keys) no longer grant anything. Such an
 /// invitation is marked revoked (and audited) and the answer is `invitation_revoked`.
-fn inviter_still_grants(app: &App, inv: &InvitationRow) -> Result<Granted> {
+fn inviter_still_grants(app: &Context, inv: &InvitationRow) -> Result<Granted> {
     let inviter = inviter_now(
         app,
         inv.inviter_id.as_ref(),
@@ -661,8 +661,8 @@ fn inviter_still_grants(app: &App, inv: &InvitationRow) -> Result<Granted> {
 }
 
 /// Accepts an invitation as the signed-in user, atomically.
-pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
-    if let Err(secs) = app.invite_limiter.check(&p.client_ip) {
+pub fn accept(app: &Context, p: &Principal, token: &str) -> Result<InvitationView> {
+    if let Err(secs) = app.limits.invite.check(&p.client_ip) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
@@ -670,7 +670,7 @@ pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
     let user: &User = p.user()?;
     let found = lookup(app, token);
     if matches!(found, Err(Error::InvitationNotFound)) {
-        app.invite_limiter.failure(&p.client_ip);
+        app.limits.invite.failure(&p.client_ip);
     }
     let inv = found?.invitation;
     if inv.email != user.email.as_str() {
@@ -727,7 +727,7 @@ pub fn accept(app: &App, p: &Principal, token: &str) -> Result<InvitationView> {
 
 /// Creates the account for exactly the invited address (verified by the invitation) and
 /// signs it in; the caller then accepts.
-pub fn sign_up(app: &App, token: &str, name: &str, password: &Secret) -> Result<User> {
+pub fn sign_up(app: &Context, token: &str, name: &str, password: &Secret) -> Result<User> {
     let l = lookup(app, token)?;
     let email = Email::from_trusted(l.invitation.email.clone());
     let mut errs = Vec::new();

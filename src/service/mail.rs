@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::app::App;
 use crate::config::EmailMode;
 use crate::error::{Error, Result};
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
+use crate::service::Context;
 use crate::store::{OutboxRow, RetryOutcome, Tx};
 use crate::views::RenderedEmail;
 
@@ -89,7 +89,7 @@ impl Doorbell {
 /// Renders `template` with `data` and queues it for `to` in the caller's transaction.
 /// Call [`Doorbell::ring`] after the commit.
 pub fn queue(
-    app: &App,
+    app: &Context,
     tx: &Tx<'_>,
     template: &str,
     to: &str,
@@ -116,7 +116,7 @@ pub fn queue(
 }
 
 /// Opens a queued message's body.
-pub fn open_body(app: &App, row: &OutboxRow) -> Result<Option<RenderedEmail>> {
+pub fn open_body(app: &Context, row: &OutboxRow) -> Result<Option<RenderedEmail>> {
     match &row.sealed_body {
         None => Ok(None),
         Some(sealed) => {
@@ -144,7 +144,7 @@ pub struct OutboxCounts {
 }
 
 /// Outbox status counts (instance administrators).
-pub fn counts(app: &App, _admin: &InstanceAdmin<'_>) -> Result<OutboxCounts> {
+pub fn counts(app: &Context, _admin: &InstanceAdmin<'_>) -> Result<OutboxCounts> {
     let mut out = OutboxCounts::default();
     for (status, n) in app.store.read(|c| c.email_status_counts())? {
         match status.as_str() {
@@ -170,7 +170,7 @@ pub struct FailedEmail {
 
 /// Failed messages, newest first, paged by the cursor returned (instance administrators).
 pub fn failed(
-    app: &App,
+    app: &Context,
     _admin: &InstanceAdmin<'_>,
     cursor: Option<&str>,
     limit: usize,
@@ -204,7 +204,7 @@ pub fn failed(
 /// body was erased (superseded by a newer invitation link, or unreadable) cannot be, and one
 /// that has not failed is left alone. Audited in the organization of its invitation, if any,
 /// and logged.
-pub fn retry(app: &App, admin: &InstanceAdmin<'_>, id: i64) -> Result<()> {
+pub fn retry(app: &Context, admin: &InstanceAdmin<'_>, id: i64) -> Result<()> {
     let actor = crate::service::audit::Actor::of(admin.principal());
     let outcome = app.store.write(|tx| {
         let outcome = tx.retry_failed_email(id, crate::service::now())?;
@@ -373,7 +373,7 @@ impl Deliver for SmtpDelivery {
 }
 
 /// The transport for the configured mode (`None` in outbox mode).
-pub fn transport(app: &App) -> Result<Option<Arc<dyn Deliver>>> {
+pub fn transport(app: &Context) -> Result<Option<Arc<dyn Deliver>>> {
     match app.config.email_mode {
         EmailMode::Outbox => Ok(None),
         EmailMode::Smtp => {
@@ -445,7 +445,7 @@ impl Deliver for PluginDelivery {
 }
 
 /// Runs one delivery attempt for the next due message; false when none was due.
-pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
+pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
     let now = crate::service::now();
     let Some(row) = app.store.write(|tx| tx.claim_due_email(now))? else {
         return Ok(false);
@@ -521,7 +521,7 @@ pub fn deliver_one(app: &App, transport: &dyn Deliver) -> Result<bool> {
 /// Starts the delivery worker (no-op in outbox mode). Messages interrupted by a crash are
 /// queued again first.
 pub fn spawn_worker(
-    app: Arc<App>,
+    app: Arc<Context>,
     stop: Arc<AtomicBool>,
 ) -> Result<Option<std::thread::JoinHandle<()>>> {
     let Some(transport) = transport(&app)? else {

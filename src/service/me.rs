@@ -1,21 +1,21 @@
 //! The personal scope: the signed-in user's profile, preferences and memberships.
 
-use crate::app::App;
 use crate::domain::user::{validate_locale, validate_name, validate_timezone};
 use crate::domain::{Preferences, Theme, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::authz::Principal;
 use crate::service::now;
+use crate::service::Context;
 
 /// Re-reads the caller's user record.
-pub fn get(app: &App, p: &Principal) -> Result<User> {
+pub fn get(app: &Context, p: &Principal) -> Result<User> {
     app.store
         .read(|c| c.user_by_id(&p.user()?.id))?
         .ok_or(Error::Unauthenticated)
 }
 
 /// Changes the display name.
-pub fn update_name(app: &App, p: &Principal, name: &str) -> Result<User> {
+pub fn update_name(app: &Context, p: &Principal, name: &str) -> Result<User> {
     let mut errs = Vec::new();
     let name = validate_name("name", name, &mut errs);
     if !errs.is_empty() {
@@ -40,7 +40,11 @@ pub struct PreferencesInput {
 }
 
 /// Replaces the preferences after validating every field.
-pub fn put_preferences(app: &App, p: &Principal, input: PreferencesInput) -> Result<Preferences> {
+pub fn put_preferences(
+    app: &Context,
+    p: &Principal,
+    input: PreferencesInput,
+) -> Result<Preferences> {
     let mut errs: Vec<FieldError> = Vec::new();
     validate_locale("locale", &input.locale, &mut errs);
     validate_timezone("timezone", &input.timezone, &mut errs);
@@ -81,7 +85,7 @@ pub struct ActiveSession {
 /// The caller's sessions that can still be used (neither expired nor idle too long), the
 /// current one marked. `current_token` is the caller's own session cookie value.
 pub fn active_sessions(
-    app: &App,
+    app: &Context,
     p: &Principal,
     current_token: &str,
 ) -> Result<Vec<ActiveSession>> {
@@ -102,7 +106,7 @@ pub fn active_sessions(
 
 /// Signs the caller out everywhere but in the session making the request; returns how many
 /// sessions ended. Only a signed-in person (not an API key) can do this.
-pub fn sign_out_other_sessions(app: &App, p: &Principal, current_token: &str) -> Result<usize> {
+pub fn sign_out_other_sessions(app: &Context, p: &Principal, current_token: &str) -> Result<usize> {
     let user = p.user()?.id.clone();
     let mine = app.keyring.token_hash(current_token);
     app.store.write(|tx| tx.delete_other_sessions(&user, &mine))
@@ -144,7 +148,7 @@ pub enum Hidden {
 
 /// Explains whether the caller may see an organization section guarded by `perm`.
 pub fn why_hidden(
-    app: &App,
+    app: &Context,
     p: &Principal,
     org: &str,
     perm: crate::domain::Permission,

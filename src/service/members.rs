@@ -6,12 +6,12 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::entities::OrgMember;
 use crate::domain::{CompanyAccess, Email, OrgId, OrgRole, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{grant_ceiling, perm, Grant, InstanceAdmin, OrgAccess, Permit};
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 use crate::store::Tx;
 
@@ -19,7 +19,7 @@ use crate::store::Tx;
 /// member's company list narrowed to their own companies (`all` stays `all`): nothing of
 /// other companies.
 pub fn list(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::MembersRead>,
     cursor: Option<&str>,
     limit: usize,
@@ -100,7 +100,7 @@ fn standing(tx_or: &OrgMember, org: &OrgId) -> Grant {
 /// Adds an existing user to the admin team directly: instance administrators only (everyone
 /// else's "add" is an invitation the person accepts — no membership without consent).
 pub fn add_by_instance_admin(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     org: &OrgId,
     email: &str,
@@ -140,7 +140,7 @@ pub fn add_by_instance_admin(
 /// Changes a member's role and/or company access. Both the member's current standing and
 /// the new one must be within the caller's grant ceiling.
 pub fn update(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::MembersManage>,
     target: &str,
     role: Option<OrgRole>,
@@ -201,7 +201,7 @@ pub fn update(
 /// Removes a member. Anyone may leave; removing others needs `members.manage` and a grant
 /// ceiling that covers the member's standing (so `owners.manage` for an owner). The last
 /// owner stays.
-pub fn remove(app: &App, access: &OrgAccess, target: &str) -> Result<()> {
+pub fn remove(app: &Context, access: &OrgAccess, target: &str) -> Result<()> {
     let target = UserId::parse(target).ok_or(Error::NotFound)?;
     let org = access.org_id();
     let leaving = Some(&target) == access.principal().user_id();
@@ -236,7 +236,7 @@ pub fn remove(app: &App, access: &OrgAccess, target: &str) -> Result<()> {
 
 /// Makes another member owner and the calling owner an admin (with access to all companies).
 pub fn transfer_ownership(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::OwnersManage>,
     to: &str,
 ) -> Result<OrgMember> {

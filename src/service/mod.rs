@@ -1,5 +1,6 @@
-//! Use cases, one file per area. Each takes the [`App`](crate::app::App) and, where access is
-//! restricted, an access proof from [`authz`] that only that module can build.
+//! Use cases, one file per area. Each takes the [`Context`] (defined here, built by the
+//! composition root) and, where access is restricted, an access proof from [`authz`] that only
+//! that module can build.
 
 pub mod access;
 pub mod api_keys;
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod authz;
 pub mod billing_source;
 pub mod companies;
+pub mod context;
 pub mod dns;
 pub mod email_change;
 pub mod hooks;
@@ -30,6 +32,8 @@ pub mod sso_domains;
 pub mod two_step;
 pub mod two_step_policy;
 pub mod users;
+
+pub use context::Context;
 
 /// Current unix time in seconds.
 pub fn now() -> i64 {

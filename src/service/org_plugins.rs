@@ -7,12 +7,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::OrgId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
 use crate::service::now;
+use crate::service::Context;
 
 /// One plugin an organization may use.
 #[derive(Debug, Serialize)]
@@ -40,7 +40,7 @@ pub struct OrgPluginsInput {
 }
 
 /// Whether an organization may use a plugin.
-pub fn allowed(app: &App, org: &OrgId, plugin: &str) -> Result<bool> {
+pub fn allowed(app: &Context, org: &OrgId, plugin: &str) -> Result<bool> {
     app.store.read(|c| c.org_plugin_allowed(org, plugin))
 }
 
@@ -54,7 +54,7 @@ pub fn not_allowed(plugin: &str) -> Error {
     )])
 }
 
-fn view(app: &App, names: Vec<String>) -> OrgPlugins {
+fn view(app: &Context, names: Vec<String>) -> OrgPlugins {
     OrgPlugins {
         allowed: names
             .into_iter()
@@ -71,13 +71,13 @@ fn view(app: &App, names: Vec<String>) -> OrgPlugins {
 }
 
 /// The allowed plugins (organization readers: `org.read`).
-pub fn get(app: &App, access: &OrgAccess) -> Result<OrgPlugins> {
+pub fn get(app: &Context, access: &OrgAccess) -> Result<OrgPlugins> {
     access.permit::<crate::service::authz::perm::OrgRead>()?;
     let names = app.store.read(|c| c.org_plugins(access.org_id()))?;
     Ok(view(app, names))
 }
 
-fn check_names(app: &App, names: &[String]) -> Result<Vec<String>> {
+fn check_names(app: &Context, names: &[String]) -> Result<Vec<String>> {
     let mut errs = Vec::new();
     let mut out: Vec<String> = Vec::new();
     for (i, n) in names.iter().enumerate() {
@@ -98,7 +98,7 @@ fn check_names(app: &App, names: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn store(app: &App, org: &OrgId, names: &[String], actor: &Actor) -> Result<()> {
+fn store(app: &Context, org: &OrgId, names: &[String], actor: &Actor) -> Result<()> {
     app.store.write(|tx| {
         let before = tx.org_plugins(org)?;
         tx.set_org_plugins(org, names, now())?;
@@ -115,7 +115,7 @@ fn store(app: &App, org: &OrgId, names: &[String], actor: &Actor) -> Result<()> 
 
 /// Replaces the allowed plugins (instance administrators only).
 pub fn put(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     access: &OrgAccess,
     input: OrgPluginsInput,
@@ -127,7 +127,7 @@ pub fn put(
 
 /// Allows and denies plugins for an organization from the CLI; returns the allowed list.
 pub fn change_by_operator(
-    app: &App,
+    app: &Context,
     _op: &Operator,
     org: &str,
     allow: &[String],

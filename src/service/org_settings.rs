@@ -5,7 +5,6 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::app::App;
 use crate::domain::entities::{BillingProfile, DataRepository, Invoice};
 use crate::domain::user::validate_name;
 use crate::domain::{Email, InvoiceId, OrgId};
@@ -13,6 +12,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{perm, Permit};
 use crate::service::sites::{is_currency, RETENTION_DAYS};
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 
 /// The data repository when none was configured.
@@ -28,7 +28,7 @@ pub fn default_repository() -> DataRepository {
 
 /// Reads the setting (owner/admin).
 pub fn get_repository(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::DataRepositoryRead>,
 ) -> Result<DataRepository> {
     Ok(app
@@ -71,7 +71,7 @@ fn credentials_context(org: &OrgId) -> String {
 /// Replaces the setting (owner). Credentials are sealed; the response and the audit event
 /// only say whether credentials are set.
 pub fn put_repository(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::DataRepositoryManage>,
     input: RepositoryInput,
 ) -> Result<DataRepository> {
@@ -175,7 +175,7 @@ pub struct BillingView {
 }
 
 /// Billing overview (owner and billing roles, `billing` feature on).
-pub fn get_billing(app: &App, access: &Permit<'_, perm::BillingRead>) -> Result<BillingView> {
+pub fn get_billing(app: &Context, access: &Permit<'_, perm::BillingRead>) -> Result<BillingView> {
     let profile = match crate::service::billing_source::plugin_for(app, access.org_id())? {
         Some(plugin) => crate::service::billing_source::profile(app, access.access(), &plugin)?,
         None => app.store.read(|c| c.billing_profile(access.org_id()))?,
@@ -242,7 +242,7 @@ pub fn check_profile(p: BillingProfile) -> Result<BillingProfile> {
 
 /// Replaces the billing profile (owner and billing roles).
 pub fn put_billing_profile(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::BillingManage>,
     p: BillingProfile,
 ) -> Result<BillingProfile> {
@@ -272,7 +272,7 @@ pub fn put_billing_profile(
 
 /// Invoices, newest first (owner and billing roles).
 pub fn list_invoices(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::BillingRead>,
     cursor: Option<&str>,
     limit: usize,
@@ -396,7 +396,12 @@ fn is_https_link(u: &str) -> bool {
         && url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host().is_some())
 }
 
-fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Result<ImportResult> {
+fn import(
+    app: &Context,
+    org: &OrgId,
+    actor: &Actor,
+    items: Vec<InvoiceInput>,
+) -> Result<ImportResult> {
     validate_invoices(&items)?;
     let now = now();
     app.store.write(|tx| {
@@ -426,7 +431,7 @@ fn import(app: &App, org: &OrgId, actor: &Actor, items: Vec<InvoiceInput>) -> Re
 
 /// Imports invoices over the API (owner and billing roles).
 pub fn import_invoices(
-    app: &App,
+    app: &Context,
     access: &Permit<'_, perm::BillingManage>,
     items: Vec<InvoiceInput>,
 ) -> Result<ImportResult> {
@@ -435,7 +440,7 @@ pub fn import_invoices(
 
 /// Imports invoices from the CLI.
 pub fn import_invoices_by_operator(
-    app: &App,
+    app: &Context,
     _op: &crate::service::authz::Operator,
     org: &str,
     items: Vec<InvoiceInput>,

@@ -3,7 +3,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::entities::Organization;
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
@@ -13,6 +12,7 @@ use crate::service::audit::{self, Actor};
 use crate::service::authz::{
     perm, Features, InstanceAdmin, OrgAccess, OrgCreator, Permit, Principal,
 };
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 
 /// Input for a new organization.
@@ -54,7 +54,12 @@ fn validate_org(name: &str, slug: &str) -> Result<(String, String)> {
     }
 }
 
-fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Result<Organization> {
+fn insert(
+    app: &Context,
+    input: NewOrg,
+    owner: Option<&User>,
+    actor: &Actor,
+) -> Result<Organization> {
     let (name, slug) = validate_org(&input.name, &input.slug)?;
     let owner_email = match &input.owner_email {
         Some(e) => Some(Email::parse(e).map_err(|m| Error::field("owner_email", m))?),
@@ -103,7 +108,7 @@ fn insert(app: &App, input: NewOrg, owner: Option<&User>, actor: &Actor) -> Resu
 
 /// Creates an organization as a signed-in user: instance admins always (optionally for
 /// another owner), anyone when `allow_org_creation` is on (they become owner).
-pub fn create(app: &App, creator: &OrgCreator<'_>, input: NewOrg) -> Result<Organization> {
+pub fn create(app: &Context, creator: &OrgCreator<'_>, input: NewOrg) -> Result<Organization> {
     let user = creator.user();
     if !user.is_instance_admin && input.owner_email.is_some() {
         return Err(Error::field(
@@ -116,7 +121,7 @@ pub fn create(app: &App, creator: &OrgCreator<'_>, input: NewOrg) -> Result<Orga
 
 /// Creates an organization from the CLI (`owner_email` required).
 pub fn create_by_operator(
-    app: &App,
+    app: &Context,
     _op: &crate::service::authz::Operator,
     input: NewOrg,
 ) -> Result<Organization> {
@@ -125,7 +130,7 @@ pub fn create_by_operator(
 
 /// Organizations the caller belongs to (every one, for instance admins).
 pub fn list(
-    app: &App,
+    app: &Context,
     p: &Principal,
     cursor: Option<&str>,
     limit: usize,
@@ -154,7 +159,7 @@ pub fn list(
 }
 
 /// Every organization (CLI).
-pub fn list_all(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<Organization>> {
+pub fn list_all(app: &Context, cursor: Option<&str>, limit: usize) -> Result<Page<Organization>> {
     let rows = app
         .store
         .read(|c| c.list_orgs(cursor.unwrap_or(""), limit + 1))?;
@@ -173,7 +178,7 @@ pub fn get(permit: &Permit<'_, perm::OrgRead>) -> Result<OrgView> {
 
 /// Renames and/or re-slugs.
 pub fn update(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::OrgUpdate>,
     name: Option<String>,
     slug: Option<String>,
@@ -217,7 +222,7 @@ pub fn update(
 }
 
 /// Deletes the organization and everything in it (owner only). The audit event survives.
-pub fn delete(app: &App, permit: &Permit<'_, perm::OrgDelete>) -> Result<()> {
+pub fn delete(app: &Context, permit: &Permit<'_, perm::OrgDelete>) -> Result<()> {
     let access = permit.access();
     let id = access.org_id();
     let _g = app.keys.gate();
@@ -243,7 +248,7 @@ pub fn features(access: &OrgAccess) -> serde_json::Value {
 /// Partially updates the feature switches (instance admins only). Unknown keys and
 /// non-boolean values are refused.
 pub fn put_features(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     access: &OrgAccess,
     changes: &serde_json::Map<String, serde_json::Value>,

@@ -26,13 +26,13 @@ use webauthn_rs::prelude::{
     WebauthnBuilder,
 };
 
-use crate::app::App;
 use crate::crypto::{new_id, new_token};
 use crate::domain::{Auth, User, UserId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::NewSession;
 use crate::service::authz::Principal;
+use crate::service::Context;
 use crate::service::{now, two_step};
 use crate::store::Tx;
 
@@ -120,7 +120,7 @@ fn challenge_invalid() -> Error {
 
 /// The relying party (this server) as `public_url` names it; `None` when it cannot hold
 /// passkeys (not a domain).
-fn relying_party(app: &App) -> Option<Webauthn> {
+fn relying_party(app: &Context) -> Option<Webauthn> {
     let url = Url::parse(&app.public_url).ok()?;
     let host = match url.host()? {
         url::Host::Domain(d) => d.to_string(),
@@ -133,18 +133,18 @@ fn relying_party(app: &App) -> Option<Webauthn> {
         .ok()
 }
 
-fn rp(app: &App) -> Result<Webauthn> {
+fn rp(app: &Context) -> Result<Webauthn> {
     relying_party(app).ok_or_else(unavailable)
 }
 
 /// True when this server can offer passkeys (`public_url` names a domain).
-pub fn available(app: &App) -> bool {
+pub fn available(app: &Context) -> bool {
     relying_party(app).is_some()
 }
 
 /// The WebAuthn user handle of a person: derived (keyed) from their ID, so it reveals
 /// nothing and needs no column.
-fn user_handle(app: &App, user: &UserId) -> Uuid {
+fn user_handle(app: &Context, user: &UserId) -> Uuid {
     let h = app.keyring.token_hash(&format!("passkey-user:{user}"));
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
@@ -159,14 +159,14 @@ fn ceremony_context(kind: &str) -> String {
     format!("passkey-ceremony:{kind}")
 }
 
-fn open_passkey(app: &App, row: &crate::store::PasskeyRow) -> Result<Passkey> {
+fn open_passkey(app: &Context, row: &crate::store::PasskeyRow) -> Result<Passkey> {
     let plain = app
         .keyring
         .open(&seal_context(&row.id), &row.credential_sealed)?;
     serde_json::from_slice(&plain).map_err(Error::internal)
 }
 
-fn seal_passkey(app: &App, id: &str, key: &Passkey) -> Result<Vec<u8>> {
+fn seal_passkey(app: &Context, id: &str, key: &Passkey) -> Result<Vec<u8>> {
     let plain = serde_json::to_vec(key).map_err(Error::internal)?;
     Ok(app.keyring.seal(&seal_context(id), &plain))
 }
@@ -182,7 +182,7 @@ fn signed_in_user(p: &Principal) -> Result<&User> {
 
 /// Stores a ceremony's state; answers its token.
 fn store_ceremony<S: Serialize>(
-    app: &App,
+    app: &Context,
     kind: &str,
     user: Option<&UserId>,
     bound_to: Option<&[u8]>,
@@ -210,7 +210,7 @@ fn store_ceremony<S: Serialize>(
 /// Takes a ceremony out (it is spent whatever follows): its row and state, when it is live
 /// and of this kind.
 fn take_ceremony<S: serde::de::DeserializeOwned>(
-    app: &App,
+    app: &Context,
     tx: &Tx<'_>,
     token: &str,
     kind: &str,
@@ -267,7 +267,7 @@ fn view(row: &crate::store::PasskeyRow) -> PasskeyView {
 }
 
 /// A person's passkeys, oldest first.
-pub fn list(app: &App, p: &Principal) -> Result<Vec<PasskeyView>> {
+pub fn list(app: &Context, p: &Principal) -> Result<Vec<PasskeyView>> {
     let user = signed_in_user(p)?;
     let rows = app.store.read(|c| c.passkeys_of(&user.id))?;
     Ok(rows.iter().map(view).collect())
@@ -275,7 +275,7 @@ pub fn list(app: &App, p: &Principal) -> Result<Vec<PasskeyView>> {
 
 /// Starts adding a passkey (signed in): the options for `navigator.credentials.create`.
 /// The passkey is discoverable (resident), so it can also sign in without an address.
-pub fn registration_options(app: &App, p: &Principal) -> Result<Started> {
+pub fn registration_options(app: &Context, p: &Principal) -> Result<Started> {
     let user = signed_in_user(p)?.clone();
     if user.auth == Auth::Sso {
         return Err(problem(
@@ -323,7 +323,7 @@ pub fn registration_options(app: &App, p: &Principal) -> Result<Started> {
 /// Finishes adding a passkey: the ceremony, the name, and the browser's
 /// `PublicKeyCredential` (as JSON). Audited and emailed.
 pub fn register(
-    app: &App,
+    app: &Context,
     p: &Principal,
     ceremony: &str,
     name: &str,
@@ -378,7 +378,7 @@ pub fn register(
 }
 
 /// Renames one of the person's passkeys (another person's is "not found").
-pub fn rename(app: &App, p: &Principal, id: &str, name: &str) -> Result<PasskeyView> {
+pub fn rename(app: &Context, p: &Principal, id: &str, name: &str) -> Result<PasskeyView> {
     let user = signed_in_user(p)?.clone();
     let name = valid_name(name)?;
     let actor = Actor::of(p);
@@ -406,7 +406,7 @@ pub fn rename(app: &App, p: &Principal, id: &str, name: &str) -> Result<PasskeyV
 }
 
 /// Starts a fresh check with one of the person's passkeys (to remove a passkey).
-pub fn verification_options(app: &App, p: &Principal) -> Result<Started> {
+pub fn verification_options(app: &Context, p: &Principal) -> Result<Started> {
     let user = signed_in_user(p)?.clone();
     let wa = rp(app)?;
     let keys = keys_of(app, &user.id)?;
@@ -424,7 +424,7 @@ pub fn verification_options(app: &App, p: &Principal) -> Result<Started> {
     })
 }
 
-fn keys_of(app: &App, user: &UserId) -> Result<Vec<(crate::store::PasskeyRow, Passkey)>> {
+fn keys_of(app: &Context, user: &UserId) -> Result<Vec<(crate::store::PasskeyRow, Passkey)>> {
     let rows = app.store.read(|c| c.passkeys_of(user))?;
     rows.into_iter()
         .map(|r| {
@@ -437,7 +437,7 @@ fn keys_of(app: &App, user: &UserId) -> Result<Vec<(crate::store::PasskeyRow, Pa
 /// Checks an assertion against a person's passkeys and records the use (counter, last
 /// used). Refusals are [`not_accepted`].
 fn check_assertion(
-    app: &App,
+    app: &Context,
     wa: &Webauthn,
     user: &UserId,
     state: &PasskeyAuthentication,
@@ -466,14 +466,14 @@ fn check_assertion(
 /// Runs `f` throttled like sign-in (per account and per client); a refused passkey counts
 /// as a failure.
 fn throttled<T>(
-    app: &App,
+    app: &Context,
     account: &str,
     client: &str,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     for (limiter, key) in [
-        (&app.login_account_limiter, account),
-        (&app.login_client_limiter, client),
+        (&app.limits.login_account, account),
+        (&app.limits.login_client, client),
     ] {
         if let Err(secs) = limiter.check(key) {
             return Err(Error::RateLimited {
@@ -487,8 +487,8 @@ fn throttled<T>(
         ..
     }) = &out
     {
-        app.login_account_limiter.failure(account);
-        app.login_client_limiter.failure(client);
+        app.limits.login_account.failure(account);
+        app.limits.login_client.failure(client);
     }
     out
 }
@@ -512,7 +512,7 @@ pub enum Proof<'a> {
 /// check (any of the person's passkeys, this one included) or a current authenticator code
 /// (or unused recovery code); without one it is `passkey_verification_required`. Audited and
 /// emailed.
-pub fn remove(app: &App, p: &Principal, id: &str, proof: Option<Proof<'_>>) -> Result<()> {
+pub fn remove(app: &Context, p: &Principal, id: &str, proof: Option<Proof<'_>>) -> Result<()> {
     let user = signed_in_user(p)?.clone();
     let totp = app.store.read(|c| {
         if !c.passkeys_of(&user.id)?.iter().any(|r| r.id == id) {
@@ -582,13 +582,13 @@ fn verification_required(totp: bool) -> Error {
 }
 
 /// True when the person has a passkey.
-pub fn has_passkey(app: &App, user: &UserId) -> Result<bool> {
+pub fn has_passkey(app: &Context, user: &UserId) -> Result<bool> {
     Ok(app.store.read(|c| c.passkey_count(user))? > 0)
 }
 
 /// The second step with a passkey: options for `navigator.credentials.get` over the passkeys
 /// of the person whose password was right (`challenge`: the two-step challenge token).
-pub fn second_step_options(app: &App, challenge: &str) -> Result<Started> {
+pub fn second_step_options(app: &Context, challenge: &str) -> Result<Started> {
     let wa = rp(app)?;
     let Some(user) = two_step::challenge_user(app, challenge)? else {
         return Err(challenge_invalid());
@@ -616,7 +616,7 @@ pub fn second_step_options(app: &App, challenge: &str) -> Result<Started> {
 /// started for it and the browser's answer give a session. Throttled with the password
 /// limiters; a refused passkey counts against the challenge like a wrong code.
 pub fn finish_second_step(
-    app: &App,
+    app: &Context,
     challenge: &str,
     ceremony: &str,
     credential: &Value,
@@ -667,7 +667,7 @@ pub fn finish_second_step(
     if !live || user.disabled {
         return Err(challenge_invalid());
     }
-    app.login_account_limiter.success(user.email.as_str());
+    app.limits.login_account.success(user.email.as_str());
     let session = crate::service::auth::start_session(app, &user.id)?;
     log::info!(
         "user {} signed in with a passkey as the second step",
@@ -678,7 +678,7 @@ pub fn finish_second_step(
 
 /// Starts a password-less sign-in: options for `navigator.credentials.get` without an
 /// account (the authenticator offers its passkeys for this site).
-pub fn passwordless_options(app: &App) -> Result<Started> {
+pub fn passwordless_options(app: &Context) -> Result<Started> {
     let wa = rp(app)?;
     let (rcr, state) = wa
         .start_discoverable_authentication()
@@ -699,19 +699,19 @@ pub fn passwordless_options(app: &App) -> Result<Started> {
 /// Finishes a password-less sign-in: a session for the account whose passkey answered
 /// (user verified: both factors). Throttled per client, and per account once known.
 pub fn finish_passwordless(
-    app: &App,
+    app: &Context,
     ceremony: &str,
     credential: &Value,
     client: &str,
 ) -> Result<NewSession> {
     let wa = rp(app)?;
-    if let Err(secs) = app.login_client_limiter.check(client) {
+    if let Err(secs) = app.limits.login_client.check(client) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
     let fail = |e: Error| {
-        app.login_client_limiter.failure(client);
+        app.limits.login_client.failure(client);
         e
     };
     let (_, state): (_, DiscoverableAuthentication) = app
@@ -734,7 +734,7 @@ pub fn finish_passwordless(
         return Err(fail(not_accepted()));
     }
     let account = user.email.as_str().to_string();
-    if let Err(secs) = app.login_account_limiter.check(&account) {
+    if let Err(secs) = app.limits.login_account.check(&account) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
@@ -752,7 +752,7 @@ pub fn finish_passwordless(
         .finish_discoverable_authentication(&cred, state, &[DiscoverableKey::from(&key)])
         .map_err(|e| {
             log::info!("a password-less passkey sign-in was refused: {e}");
-            app.login_account_limiter.failure(&account);
+            app.limits.login_account.failure(&account);
             fail(not_accepted())
         })?;
     if !res.user_verified() {
@@ -762,7 +762,7 @@ pub fn finish_passwordless(
     let sealed = seal_passkey(app, &row.id, &key)?;
     app.store
         .write(|tx| tx.passkey_used(&row.id, &sealed, now()))?;
-    app.login_account_limiter.success(&account);
+    app.limits.login_account.success(&account);
     let session = crate::service::auth::start_session(app, &user.id)?;
     log::info!("user {} signed in with a passkey", user.id);
     Ok(session)

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::validate_password;
 use crate::domain::{Auth, Email, User};
 use crate::error::{Error, Result};
 use crate::service::authz::Principal;
+use crate::service::Context;
 use crate::service::{mail, now};
 use crate::store::Tx;
 
@@ -27,7 +27,7 @@ pub const RESET_TTL_SECS: i64 = 30 * 60;
 /// Verification links expire after this many seconds.
 pub const VERIFY_TTL_SECS: i64 = 7 * 24 * 3600;
 
-fn reset_for(app: &App, user: &User) -> Result<()> {
+fn reset_for(app: &Context, user: &User) -> Result<()> {
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();
@@ -49,13 +49,13 @@ fn reset_for(app: &App, user: &User) -> Result<()> {
 
 /// Public request: always succeeds from the caller's point of view. Throttled per address and
 /// per client; throttled, unknown, disabled and SSO accounts get no email.
-pub fn request(app: &App, email: &str, client: &str) -> Result<()> {
+pub fn request(app: &Context, email: &str, client: &str) -> Result<()> {
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
     for (limiter, key) in [
-        (&app.reset_limiter, email.as_str()),
-        (&app.reset_client_limiter, client),
+        (&app.limits.reset, email.as_str()),
+        (&app.limits.reset_client, client),
     ] {
         if limiter.check(key).is_err() {
             return Ok(());
@@ -69,7 +69,7 @@ pub fn request(app: &App, email: &str, client: &str) -> Result<()> {
 }
 
 /// Does the per-account work of one public reset request (on the reset worker).
-fn process_request(app: &App, email: &Email) -> Result<()> {
+fn process_request(app: &Context, email: &Email) -> Result<()> {
     match app.store.read(|c| c.user_by_email(email))? {
         Some(u) if u.auth == Auth::Password && !u.disabled => reset_for(app, &u),
         _ => Ok(()),
@@ -111,7 +111,7 @@ const RESET_TICK: Duration = Duration::from_millis(250);
 /// account, stores a reset token and queues the email (so that work never coincides with a
 /// particular request's answer). Stops (after the queue is empty) once `stop` is set.
 pub fn spawn_reset_worker(
-    app: Arc<App>,
+    app: Arc<Context>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -131,22 +131,22 @@ pub fn spawn_reset_worker(
 }
 
 /// Signed-in request ("Send password reset email"); SSO users get `sso_managed`.
-pub fn request_for_me(app: &App, p: &Principal) -> Result<()> {
+pub fn request_for_me(app: &Context, p: &Principal) -> Result<()> {
     let user = p.user()?;
     if user.auth == Auth::Sso {
         return Err(Error::SsoManaged);
     }
-    if let Err(secs) = app.reset_limiter.check(user.email.as_str()) {
+    if let Err(secs) = app.limits.reset.check(user.email.as_str()) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
-    app.reset_limiter.failure(user.email.as_str());
+    app.limits.reset.failure(user.email.as_str());
     reset_for(app, user)
 }
 
 /// True when a reset token can still be used (for the reset page).
-pub fn reset_token_usable(app: &App, token: &str) -> Result<bool> {
+pub fn reset_token_usable(app: &Context, token: &str) -> Result<bool> {
     let hash = app.keyring.token_hash(token);
     let now = now();
     app.store.write(|tx| {
@@ -157,7 +157,7 @@ pub fn reset_token_usable(app: &App, token: &str) -> Result<bool> {
 }
 
 /// Sets a new password with a reset token.
-pub fn confirm(app: &App, token: &str, password: &Secret) -> Result<()> {
+pub fn confirm(app: &Context, token: &str, password: &Secret) -> Result<()> {
     let mut errs = Vec::new();
     validate_password("password", password.expose(), &mut errs);
     if !errs.is_empty() {
@@ -195,7 +195,7 @@ pub fn confirm(app: &App, token: &str, password: &Secret) -> Result<()> {
 }
 
 /// Queues a verification email for a new account (in the caller's transaction).
-pub fn queue_verification(app: &App, tx: &Tx<'_>, user: &User) -> Result<()> {
+pub fn queue_verification(app: &Context, tx: &Tx<'_>, user: &User) -> Result<()> {
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();
@@ -219,26 +219,26 @@ pub fn queue_verification(app: &App, tx: &Tx<'_>, user: &User) -> Result<()> {
 }
 
 /// Sends a new verification email to the signed-in user.
-pub fn resend_verification(app: &App, p: &Principal) -> Result<()> {
+pub fn resend_verification(app: &Context, p: &Principal) -> Result<()> {
     let user = p.user()?;
     if user.email_verified {
         return Err(Error::Conflict(
             "your email address is already verified".into(),
         ));
     }
-    if let Err(secs) = app.reset_limiter.check(&format!("verify:{}", user.email)) {
+    if let Err(secs) = app.limits.reset.check(&format!("verify:{}", user.email)) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
-    app.reset_limiter.failure(&format!("verify:{}", user.email));
+    app.limits.reset.failure(&format!("verify:{}", user.email));
     app.store.write(|tx| queue_verification(app, tx, user))?;
     app.doorbell.ring();
     Ok(())
 }
 
 /// Confirms an address with a verification token.
-pub fn verify_email(app: &App, token: &str) -> Result<()> {
+pub fn verify_email(app: &Context, token: &str) -> Result<()> {
     let hash = app.keyring.token_hash(token);
     let now = now();
     app.store.write(|tx| {

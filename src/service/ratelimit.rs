@@ -29,6 +29,79 @@ fn stored_key(key: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// How a [`Limiter`] backs off: the `free_failures`-th failure and each one after it lock the
+/// key for `base * 2^(n - free_failures)`, capped at `max` (so with 5, the sixth attempt in a
+/// row is refused). A key is forgotten after `forget_after` without failures.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Failures allowed before the first lock.
+    pub free_failures: u32,
+    /// The first lock's length.
+    pub base: Duration,
+    /// The longest lock.
+    pub max: Duration,
+    /// How long a key without failures is remembered.
+    pub forget_after: Duration,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The throttles of one running instance (kept in memory: a restart forgets them).
+#[derive(Debug)]
+pub struct Limits {
+    /// Sign-in failures per account.
+    pub login_account: Limiter,
+    /// Sign-in failures per client address.
+    pub login_client: Limiter,
+    /// Password-reset and verification requests per address.
+    pub reset: Limiter,
+    /// Password-reset requests per client address.
+    pub reset_client: Limiter,
+    /// Invitation acceptance attempts per client address.
+    pub invite: Limiter,
+    /// Single sign-on starts per client address (each costs a plugin call and a stored flow).
+    pub sso_start: Limiter,
+    /// Unsuccessful DNS checks of SSO domains per organization (each can hold a worker for
+    /// the whole DNS deadline).
+    pub sso_verify: Limiter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let per_second = |free_failures| {
+            Limiter::new(Backoff {
+                free_failures,
+                base: SECOND,
+                max: 15 * MINUTE,
+                forget_after: 15 * MINUTE,
+            })
+        };
+        let per_minute = |free_failures| {
+            Limiter::new(Backoff {
+                free_failures,
+                base: MINUTE,
+                max: 60 * MINUTE,
+                forget_after: 60 * MINUTE,
+            })
+        };
+        Limits {
+            login_account: per_second(5),
+            login_client: per_second(30),
+            reset: per_minute(5),
+            reset_client: per_minute(30),
+            invite: per_second(20),
+            sso_start: per_second(30),
+            sso_verify: Limiter::new(Backoff {
+                free_failures: super::sso_domains::VERIFY_FREE_ATTEMPTS,
+                base: 30 * SECOND,
+                max: 15 * MINUTE,
+                forget_after: 60 * MINUTE,
+            }),
+        }
+    }
+}
+
 /// A back-off limiter.
 #[derive(Debug)]
 pub struct Limiter {
@@ -47,11 +120,14 @@ struct Entry {
 }
 
 impl Limiter {
-    /// The `free_failures`-th failure and each one after it lock the key for
-    /// `base * 2^(n - free_failures)`, capped at `max` (so with 5, the sixth attempt in a
-    /// row is refused). A key is forgotten after
-    /// `forget_after` without failures.
-    pub fn new(free_failures: u32, base: Duration, max: Duration, forget_after: Duration) -> Self {
+    /// A limiter following `policy`.
+    pub fn new(policy: Backoff) -> Self {
+        let Backoff {
+            free_failures,
+            base,
+            max,
+            forget_after,
+        } = policy;
         Limiter {
             free_failures,
             base,
@@ -148,12 +224,12 @@ mod tests {
     // Issue 11: 1 MB keys and a flood of distinct keys must not grow the state without bound.
     #[test]
     fn long_keys_are_hashed_and_entries_are_capped() {
-        let l = Limiter::new(
-            5,
-            Duration::from_secs(600),
-            Duration::from_secs(600),
-            Duration::from_secs(3600),
-        );
+        let l = Limiter::new(Backoff {
+            free_failures: 5,
+            base: Duration::from_secs(600),
+            max: Duration::from_secs(600),
+            forget_after: Duration::from_secs(3600),
+        });
         let big = "x".repeat(1 << 20);
         l.failure(&big);
         let stored: usize = l.state.lock().unwrap().keys().map(String::len).sum();
@@ -185,12 +261,12 @@ mod tests {
 
     #[test]
     fn locks_after_free_failures_and_backs_off() {
-        let l = Limiter::new(
-            3,
-            Duration::from_millis(50),
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        );
+        let l = Limiter::new(Backoff {
+            free_failures: 3,
+            base: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            forget_after: Duration::from_secs(60),
+        });
         for _ in 0..2 {
             l.failure("a");
             assert!(l.check("a").is_ok());

@@ -1,16 +1,16 @@
 //! First-run setup: a one-time token, printed at start while no instance admin exists, lets a
 //! person create the first instance admin. `tenantry init` does the same from a script.
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::{validate_name, validate_password};
 use crate::domain::{Auth, Email, Preferences, Theme, User, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::now;
+use crate::service::Context;
 
 /// When no instance admin exists, issues a fresh setup token (replacing an unused one) and
 /// returns it for printing; otherwise `None`.
-pub fn issue_token_if_needed(app: &App) -> Result<Option<Secret>> {
+pub fn issue_token_if_needed(app: &Context) -> Result<Option<Secret>> {
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();
@@ -24,7 +24,7 @@ pub fn issue_token_if_needed(app: &App) -> Result<Option<Secret>> {
 }
 
 /// True when `token` is an unused setup token.
-pub fn token_is_valid(app: &App, token: &str) -> Result<bool> {
+pub fn token_is_valid(app: &Context, token: &str) -> Result<bool> {
     let hash = app.keyring.token_hash(token);
     app.store
         .read(|c| Ok(c.count_instance_admins()? == 0 && c.setup_token_valid(&hash)?))
@@ -80,7 +80,7 @@ pub fn new_password_user(email: Email, name: String, admin: bool, verified: bool
 }
 
 /// Consumes the setup token and creates the first instance admin, atomically.
-pub fn complete(app: &App, token: &str, input: SetupInput) -> Result<User> {
+pub fn complete(app: &Context, token: &str, input: SetupInput) -> Result<User> {
     let (email, name) = validate_admin(&input)?;
     let hash = app.keyring.token_hash(token);
     if !app.store.read(|c| c.setup_token_valid(&hash))? {
@@ -103,7 +103,7 @@ pub fn complete(app: &App, token: &str, input: SetupInput) -> Result<User> {
 }
 
 /// `tenantry init`: creates the first instance admin without a token, when none exists.
-pub fn init_admin(app: &App, input: SetupInput) -> Result<User> {
+pub fn init_admin(app: &Context, input: SetupInput) -> Result<User> {
     let (email, name) = validate_admin(&input)?;
     let password_hash = app.hasher.hash(&input.password)?;
     let user = new_password_user(email, name, true, true);

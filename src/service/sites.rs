@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::entities::{DataPreferences, Site};
 use crate::domain::user::{validate_name, validate_timezone};
 use crate::domain::SiteId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{perm, CompanyPermit};
+use crate::service::Context;
 use crate::service::{now, page_of, Page};
 
 /// Longest accepted address, in characters.
@@ -46,7 +46,7 @@ fn validate_site(s: &mut Site) -> Result<()> {
 
 /// Sites of the company (any company role).
 pub fn list(
-    app: &App,
+    app: &Context,
     ctx: &CompanyPermit<'_, perm::CompanyRead>,
     cursor: Option<&str>,
     limit: usize,
@@ -59,7 +59,7 @@ pub fn list(
 
 /// Creates a site (company admin).
 pub fn create(
-    app: &App,
+    app: &Context,
     ctx: &CompanyPermit<'_, perm::SitesManage>,
     input: SiteInput,
 ) -> Result<Site> {
@@ -86,7 +86,7 @@ pub fn create(
     Ok(site)
 }
 
-fn find<P>(app: &App, ctx: &CompanyPermit<'_, P>, id: &str) -> Result<Site> {
+fn find<P>(app: &Context, ctx: &CompanyPermit<'_, P>, id: &str) -> Result<Site> {
     let id = SiteId::parse(id).ok_or(Error::NotFound)?;
     app.store
         .read(|c| c.site(ctx.company_id(), &id))?
@@ -94,13 +94,13 @@ fn find<P>(app: &App, ctx: &CompanyPermit<'_, P>, id: &str) -> Result<Site> {
 }
 
 /// One site.
-pub fn get(app: &App, ctx: &CompanyPermit<'_, perm::CompanyRead>, id: &str) -> Result<Site> {
+pub fn get(app: &Context, ctx: &CompanyPermit<'_, perm::CompanyRead>, id: &str) -> Result<Site> {
     find(app, ctx, id)
 }
 
 /// Changes a site (company admin).
 pub fn update(
-    app: &App,
+    app: &Context,
     ctx: &CompanyPermit<'_, perm::SitesManage>,
     id: &str,
     input: SiteInput,
@@ -132,7 +132,7 @@ pub fn update(
 }
 
 /// Deletes a site (company admin).
-pub fn delete(app: &App, ctx: &CompanyPermit<'_, perm::SitesManage>, id: &str) -> Result<()> {
+pub fn delete(app: &Context, ctx: &CompanyPermit<'_, perm::SitesManage>, id: &str) -> Result<()> {
     let site = find(app, ctx, id)?;
     app.store.write(|tx| {
         if !tx.delete_site(ctx.company_id(), &site.id)? {
@@ -151,7 +151,7 @@ pub fn delete(app: &App, ctx: &CompanyPermit<'_, perm::SitesManage>, id: &str) -
 
 /// The company's data preferences (any company role).
 pub fn get_preferences(
-    app: &App,
+    app: &Context,
     ctx: &CompanyPermit<'_, perm::CompanyRead>,
 ) -> Result<DataPreferences> {
     app.store.read(|c| c.data_preferences(ctx.company_id()))
@@ -172,7 +172,7 @@ pub fn currencies() -> impl Iterator<Item = &'static str> {
 
 /// Replaces the data preferences (company admin) after validating every field.
 pub fn put_preferences(
-    app: &App,
+    app: &Context,
     ctx: &CompanyPermit<'_, perm::DataPreferencesManage>,
     p: DataPreferences,
 ) -> Result<DataPreferences> {

@@ -13,7 +13,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::{new_token, Secret};
 use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
@@ -22,6 +21,7 @@ use crate::service::auth::{start_session, NewSession};
 use crate::service::authz::{grant_ceiling, Features, Grant, OrgAccess};
 use crate::service::hooks::{HookError, HookKind, SsoCheck, SsoFinish, SsoSignOut, SsoStart};
 use crate::service::sso_domains::{unclaimable, DomainView};
+use crate::service::Context;
 use crate::service::{mail, now, org_plugins};
 use crate::store::{NewSsoFlow, SsoFlowRow, SsoSessionRow};
 
@@ -113,7 +113,7 @@ fn is_configuration_error(e: &HookError) -> bool {
 
 /// Logs a failed hook call, keeps it for the organization's administrators, and answers
 /// the person's error: "ask your administrator" or "try again".
-fn hook_failed(app: &App, org: &OrgId, plugin: &str, stage: &str, e: HookError) -> Error {
+fn hook_failed(app: &Context, org: &OrgId, plugin: &str, stage: &str, e: HookError) -> Error {
     let configuration = is_configuration_error(&e);
     let kind = if configuration {
         "configuration"
@@ -161,7 +161,7 @@ fn hook_failed(app: &App, org: &OrgId, plugin: &str, stage: &str, e: HookError) 
 }
 
 /// The kept last error of `org`'s single sign-on.
-fn last_error(app: &App, org: &OrgId) -> Result<Option<SsoLastError>> {
+fn last_error(app: &Context, org: &OrgId) -> Result<Option<SsoLastError>> {
     let bytes = app
         .store
         .read(|c| c.plugin_kv_get(HOST_KV, &last_error_key(org)))?;
@@ -190,7 +190,7 @@ fn require_sso(access: &OrgAccess) -> Result<()> {
 }
 
 /// The SSO settings (organization readers, `sso` feature on).
-pub fn get_settings(app: &App, access: &OrgAccess) -> Result<SsoSettings> {
+pub fn get_settings(app: &Context, access: &OrgAccess) -> Result<SsoSettings> {
     access.permit::<crate::service::authz::perm::OrgRead>()?;
     require_sso(access)?;
     let org = access.org_id();
@@ -240,7 +240,11 @@ fn normalise_domain(d: &str) -> std::result::Result<String, &'static str> {
 /// Configures SSO (owners and admins: `org.update`, `sso` feature on). The plugin must be
 /// one the organization may use; a new domain starts `pending`; public suffixes and
 /// free-mail domains are refused; a domain another organization verified is a conflict.
-pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> Result<SsoSettings> {
+pub fn put_settings(
+    app: &Context,
+    access: &OrgAccess,
+    input: SsoSettingsInput,
+) -> Result<SsoSettings> {
     access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     require_sso(access)?;
     let mut errs = Vec::new();
@@ -327,7 +331,7 @@ pub fn put_settings(app: &App, access: &OrgAccess, input: SsoSettingsInput) -> R
 }
 
 /// Removes the SSO connection (`org.update`).
-pub fn delete_settings(app: &App, access: &OrgAccess) -> Result<()> {
+pub fn delete_settings(app: &Context, access: &OrgAccess) -> Result<()> {
     access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     require_sso(access)?;
     let org = access.org_id();
@@ -359,7 +363,7 @@ pub struct SsoRoute {
 /// The SSO route for an address: its domain was verified by an organization whose `sso`
 /// feature is on and which may use its connection's plugin. `None` for everyone else
 /// (they sign in with a password); a pending domain routes nothing.
-pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
+pub fn route_for(app: &Context, email: &str) -> Result<Option<SsoRoute>> {
     let Ok(email) = Email::parse(email) else {
         return Ok(None);
     };
@@ -384,7 +388,7 @@ pub fn route_for(app: &App, email: &str) -> Result<Option<SsoRoute>> {
 }
 
 /// The URL that starts a sign-in for `email` with `plugin`.
-pub fn start_url(app: &App, plugin: &str, email: &str) -> String {
+pub fn start_url(app: &Context, plugin: &str, email: &str) -> String {
     format!(
         "{}/sso/{plugin}/start?{}",
         app.public_url,
@@ -410,7 +414,7 @@ fn sso_error(code: &'static str, message: impl Into<String>) -> Error {
     }
 }
 
-fn callback_url(app: &App, plugin: &str) -> String {
+fn callback_url(app: &Context, plugin: &str) -> String {
     format!("{}/sso/{plugin}/callback", app.public_url)
 }
 
@@ -419,19 +423,19 @@ fn callback_url(app: &App, plugin: &str) -> String {
 /// `reselect`: this browser's previous identity from `plugin` was refused, so the provider
 /// is asked to let the person choose the account again.
 pub fn start(
-    app: &App,
+    app: &Context,
     plugin: &str,
     email: &str,
     next: Option<String>,
     client: &str,
     reselect: bool,
 ) -> Result<Started> {
-    if let Err(secs) = app.sso_start_limiter.check(client) {
+    if let Err(secs) = app.limits.sso_start.check(client) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
-    app.sso_start_limiter.failure(client);
+    app.limits.sso_start.failure(client);
     let route = route_for(app, email)?.filter(|r| r.plugin == plugin).ok_or_else(|| {
         sso_error(
             "sso_not_configured",
@@ -525,7 +529,7 @@ pub struct Refused {
 
 /// Finishes a sign-in from the identity provider's callback.
 pub fn finish(
-    app: &App,
+    app: &Context,
     plugin: &str,
     params: Vec<(String, String)>,
     binding: Option<&str>,
@@ -607,7 +611,7 @@ pub fn finish(
 /// Checks an identity the provider vouched for, provisions or links its user, and starts
 /// the session.
 fn accept(
-    app: &App,
+    app: &Context,
     plugin: &str,
     flow: &SsoFlowRow,
     identity: &crate::service::hooks::SsoIdentity,
@@ -678,7 +682,7 @@ fn accept(
         app.store
             .write(|tx| tx.insert_sso_session(&hash, &row, now()))?;
     }
-    app.sso_start_limiter.success(client_ip);
+    app.limits.sso_start.success(client_ip);
     log::info!(
         "user {} signed in with sso plugin {plugin} from {client_ip}",
         user.id
@@ -693,7 +697,7 @@ fn accept(
 /// Ends a session (signing out). When single sign-on started it with a plugin that signs
 /// out at the provider, answers the provider's sign-out URL to send the browser to; a
 /// failure there is logged and the local sign-out stands.
-pub fn end_session(app: &App, token: &str) -> Result<Option<String>> {
+pub fn end_session(app: &Context, token: &str) -> Result<Option<String>> {
     let hash = app.keyring.token_hash(token);
     let row = app.store.write(|tx| {
         let row = tx.take_sso_session(&hash)?;
@@ -729,7 +733,7 @@ pub fn end_session(app: &App, token: &str) -> Result<Option<String>> {
 
 /// Where the provider sends the browser after signing it out: the sign-in page (register it
 /// at the provider as a post-logout redirect URI).
-pub fn post_logout_redirect_uri(app: &App) -> String {
+pub fn post_logout_redirect_uri(app: &Context) -> String {
     format!("{}/login", app.public_url)
 }
 
@@ -764,7 +768,7 @@ fn host_check(name: &str, ok: bool, detail: String, fix: Option<String>) -> SsoC
 
 /// Runs `plugin`'s configuration checks for organization `org_id` (`""`: none): the host's
 /// own (loaded, implements `sso`) and then the plugin's (`sso-extras.check-configuration`).
-pub fn run_checks(app: &App, plugin: &str, org_id: &str) -> SsoTestResult {
+pub fn run_checks(app: &Context, plugin: &str, org_id: &str) -> SsoTestResult {
     let mut checks = Vec::new();
     if !app.hooks.supports(plugin, HookKind::Sso) {
         let why = app
@@ -823,7 +827,7 @@ pub fn run_checks(app: &App, plugin: &str, org_id: &str) -> SsoTestResult {
 /// feature on): the configured plugin, or `input.plugin` when given (one the organization
 /// may use).
 pub fn test_configuration(
-    app: &App,
+    app: &Context,
     access: &OrgAccess,
     input: SsoTestInput,
 ) -> Result<SsoTestResult> {
@@ -857,7 +861,7 @@ pub fn test_configuration(
 /// Finds or creates the user for an accepted identity, links it, and joins the
 /// organization when configured.
 fn provision(
-    app: &App,
+    app: &Context,
     plugin: &str,
     org: &OrgId,
     join_role: &Option<String>,

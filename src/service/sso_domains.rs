@@ -6,20 +6,16 @@
 //! verified domain routes sign-ins, refuses passwords or links accounts. Public suffixes and
 //! well-known free-mail domains cannot be claimed at all.
 
-use std::sync::LazyLock;
-use std::time::Duration;
-
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::{Feature, OrgId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
 use crate::service::dns::{self, DnsError};
 use crate::service::now;
-use crate::service::ratelimit::Limiter;
+use crate::service::Context;
 use crate::store::SsoDomainRow;
 
 /// The label the TXT record lives under: `_tenantry-challenge.<domain>`.
@@ -154,7 +150,7 @@ impl DomainView {
     }
 }
 
-fn claim(app: &App, org: &OrgId, domain: &str) -> Result<SsoDomainRow> {
+fn claim(app: &Context, org: &OrgId, domain: &str) -> Result<SsoDomainRow> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     app.store
         .read(|c| c.sso_connection(org))?
@@ -169,7 +165,7 @@ fn failed(message: String) -> Error {
     }
 }
 
-fn mark(app: &App, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result<()> {
+fn mark(app: &Context, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result<()> {
     let now = now();
     app.store.write(|tx| {
         if !tx.verify_sso_domain(org, domain, by, now)? {
@@ -186,26 +182,16 @@ fn mark(app: &App, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result
     })
 }
 
-/// DNS checks asked for per organization: each one can hold a worker for the whole DNS
-/// deadline, so after [`VERIFY_FREE_ATTEMPTS`] unsuccessful checks in a row an organization
-/// waits (30 s, doubling, at most 15 min) before the next one. Only callers allowed to verify
-/// count, so nobody else can spend an organization's attempts. Kept in the process, like the
-/// other limiters: a restart forgets it.
-static VERIFY_LIMITER: LazyLock<Limiter> = LazyLock::new(|| {
-    Limiter::new(
-        VERIFY_FREE_ATTEMPTS,
-        Duration::from_secs(30),
-        Duration::from_secs(15 * 60),
-        Duration::from_secs(60 * 60),
-    )
-});
-
-/// Unsuccessful DNS checks an organization may ask for in a row before it must wait.
+/// Unsuccessful DNS checks an organization may ask for in a row before it must wait (30 s,
+/// doubling, at most 15 min; [`Limits::sso_verify`](super::ratelimit::Limits)). Each check can
+/// hold a worker for the whole DNS deadline. Only callers allowed to verify count, so nobody
+/// else can spend an organization's attempts. Kept in memory, like the other throttles: a
+/// restart forgets it.
 pub const VERIFY_FREE_ATTEMPTS: u32 = 5;
 
 /// Checks the TXT record of a pending domain and marks it verified when it carries this
 /// organization's token (owners and admins: `org.update`, `sso` feature on).
-pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView> {
+pub fn verify(app: &Context, access: &OrgAccess, domain: &str) -> Result<DomainView> {
     access.permit::<crate::service::authz::perm::OrgUpdate>()?;
     if !access.features().on(Feature::Sso) {
         return Err(Error::FeatureDisabled("sso"));
@@ -229,12 +215,12 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
     let view = DomainView::of(&row);
     // Counted before the lookup, so parallel requests cannot all slip through.
     let key = org.as_str();
-    if let Err(secs) = VERIFY_LIMITER.check(key) {
+    if let Err(secs) = app.limits.sso_verify.check(key) {
         return Err(Error::RateLimited {
             retry_after_secs: secs,
         });
     }
-    VERIFY_LIMITER.failure(key);
+    app.limits.sso_verify.failure(key);
     let resolver = match app.config.sso_dns_resolver {
         Some(addr) => addr,
         None => dns::system_resolver().map_err(|e| dns_unavailable(&e))?,
@@ -262,7 +248,7 @@ pub fn verify(app: &App, access: &OrgAccess, domain: &str) -> Result<DomainView>
         }));
     }
     mark(app, org, &row.domain, "dns", &Actor::of(access.principal()))?;
-    VERIFY_LIMITER.success(key);
+    app.limits.sso_verify.success(key);
     log::info!("sso domain {} of {org} verified by dns", row.domain);
     Ok(DomainView::of(&claim(app, org, &row.domain)?))
 }
@@ -274,7 +260,7 @@ fn dns_unavailable(e: &DnsError) -> Error {
 
 /// An instance administrator vouches that the organization owns a domain it listed.
 pub fn approve(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     access: &OrgAccess,
     domain: &str,
@@ -293,7 +279,7 @@ pub fn approve(
 
 /// The operator (CLI) vouches that the organization owns a domain it listed.
 pub fn approve_by_operator(
-    app: &App,
+    app: &Context,
     _op: &Operator,
     org: &str,
     domain: &str,

@@ -18,13 +18,13 @@
 use serde_json::json;
 use totp_rs::{Algorithm, TOTP};
 
-use crate::app::App;
 use crate::crypto::{new_token, random_bytes, Secret};
 use crate::domain::{Auth, Email, OrgRole, User, UserId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::NewSession;
 use crate::service::authz::{perm, Permit, Principal};
+use crate::service::Context;
 use crate::service::{mail, now};
 use crate::store::Tx;
 
@@ -96,7 +96,7 @@ fn totp_for(secret: Vec<u8>, account: &str) -> Result<TOTP> {
     .map_err(Error::internal)
 }
 
-fn recovery_hash(app: &App, code: &str) -> Vec<u8> {
+fn recovery_hash(app: &Context, code: &str) -> Vec<u8> {
     app.keyring.token_hash(&format!("two-step-recovery:{code}"))
 }
 
@@ -121,7 +121,7 @@ fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-fn store_recovery_codes(app: &App, tx: &Tx<'_>, user: &UserId) -> Result<Vec<String>> {
+fn store_recovery_codes(app: &Context, tx: &Tx<'_>, user: &UserId) -> Result<Vec<String>> {
     let codes = new_recovery_codes();
     let hashes: Vec<Vec<u8>> = codes
         .iter()
@@ -163,7 +163,7 @@ pub enum Factor {
 
 /// Checks and spends a code of a user with a confirmed authenticator, in the caller's
 /// transaction: an authenticator code of a step not used before, or an unused recovery code.
-fn spend_code(app: &App, tx: &Tx<'_>, user: &User, code: &str) -> Result<Option<Factor>> {
+fn spend_code(app: &Context, tx: &Tx<'_>, user: &User, code: &str) -> Result<Option<Factor>> {
     let Some(row) = tx.reads().totp(&user.id)? else {
         return Ok(None);
     };
@@ -215,7 +215,7 @@ fn has_confirmed(tx: &Tx<'_>, user: &UserId) -> Result<bool> {
 }
 
 /// A person's second-step status.
-pub fn status(app: &App, user: &User) -> Result<Status> {
+pub fn status(app: &Context, user: &User) -> Result<Status> {
     let (row, left, passkeys) = app.store.read(|c| {
         Ok((
             c.totp(&user.id)?,
@@ -237,7 +237,7 @@ pub fn status(app: &App, user: &User) -> Result<Status> {
 
 /// True when the user must pass a second step after their password: a confirmed
 /// authenticator or a passkey.
-pub fn is_enabled(app: &App, user: &UserId) -> Result<bool> {
+pub fn is_enabled(app: &Context, user: &UserId) -> Result<bool> {
     app.store.read(|c| {
         Ok(c.totp(user)?.is_some_and(|r| r.confirmed_at.is_some()) || c.passkey_count(user)? > 0)
     })
@@ -245,7 +245,7 @@ pub fn is_enabled(app: &App, user: &UserId) -> Result<bool> {
 
 /// The ways a user can pass the second step (`totp`, `recovery_code`, `passkey`), as the
 /// `mfa_required` answer lists them.
-pub fn methods(app: &App, user: &UserId) -> Result<crate::error::Methods> {
+pub fn methods(app: &Context, user: &UserId) -> Result<crate::error::Methods> {
     let (totp, passkeys) = app.store.read(|c| {
         Ok((
             c.totp(user)?.is_some_and(|r| r.confirmed_at.is_some()),
@@ -268,7 +268,7 @@ fn signed_in_user(p: &Principal) -> Result<&User> {
 }
 
 /// Starts (or restarts) an enrolment: a new secret, shown once, not yet required at sign-in.
-pub fn start_enrolment(app: &App, p: &Principal) -> Result<Enrolment> {
+pub fn start_enrolment(app: &Context, p: &Principal) -> Result<Enrolment> {
     let user = signed_in_user(p)?;
     if user.auth == Auth::Sso {
         return Err(sso_managed());
@@ -296,7 +296,7 @@ pub fn start_enrolment(app: &App, p: &Principal) -> Result<Enrolment> {
 
 /// The enrolment a person started and has not confirmed yet (the page shows it again until
 /// confirmed); `None` when there is none.
-pub fn pending_enrolment(app: &App, user: &User) -> Result<Option<Enrolment>> {
+pub fn pending_enrolment(app: &Context, user: &User) -> Result<Option<Enrolment>> {
     let Some(row) = app.store.read(|c| c.totp(&user.id))? else {
         return Ok(None);
     };
@@ -335,7 +335,7 @@ fn enrolment_view(totp: &TOTP) -> Result<Enrolment> {
 }
 
 /// Confirms an enrolment with a first code; answers the recovery codes (shown once).
-pub fn confirm_enrolment(app: &App, p: &Principal, code: &str) -> Result<Vec<String>> {
+pub fn confirm_enrolment(app: &Context, p: &Principal, code: &str) -> Result<Vec<String>> {
     let user = signed_in_user(p)?.clone();
     let codes = app.store.write(|tx| {
         let row = tx.reads().totp(&user.id)?;
@@ -378,12 +378,12 @@ pub fn confirm_enrolment(app: &App, p: &Principal, code: &str) -> Result<Vec<Str
 
 /// Runs a change that spends a code, throttled like sign-in (per account and per client): a
 /// stolen session cannot guess its way to turning the second step off.
-fn throttled<T>(app: &App, p: &Principal, f: impl FnOnce() -> Result<T>) -> Result<T> {
+fn throttled<T>(app: &Context, p: &Principal, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let user = signed_in_user(p)?;
     let account = user.email.as_str();
     for (limiter, key) in [
-        (&app.login_account_limiter, account),
-        (&app.login_client_limiter, p.client_ip.as_str()),
+        (&app.limits.login_account, account),
+        (&app.limits.login_client, p.client_ip.as_str()),
     ] {
         if let Err(secs) = limiter.check(key) {
             return Err(Error::RateLimited {
@@ -397,8 +397,8 @@ fn throttled<T>(app: &App, p: &Principal, f: impl FnOnce() -> Result<T>) -> Resu
         ..
     }) = &out
     {
-        app.login_account_limiter.failure(account);
-        app.login_client_limiter.failure(&p.client_ip);
+        app.limits.login_account.failure(account);
+        app.limits.login_client.failure(&p.client_ip);
     }
     out
 }
@@ -408,7 +408,7 @@ fn throttled<T>(app: &App, p: &Principal, f: impl FnOnce() -> Result<T>) -> Resu
 /// step for a change that weakens the account (removing a passkey). A wrong code, or a person
 /// without the authenticator app, is `two_step_code_invalid` and nothing happens.
 pub(crate) fn with_fresh_code<T>(
-    app: &App,
+    app: &Context,
     p: &Principal,
     code: &str,
     f: impl FnOnce(&Tx<'_>, &User) -> Result<T>,
@@ -425,7 +425,7 @@ pub(crate) fn with_fresh_code<T>(
 }
 
 /// Turns two-step sign-in off; needs a current code (or an unused recovery code).
-pub fn disable(app: &App, p: &Principal, code: &str) -> Result<()> {
+pub fn disable(app: &Context, p: &Principal, code: &str) -> Result<()> {
     let user = signed_in_user(p)?.clone();
     throttled(app, p, || {
         app.store.write(|tx| {
@@ -452,7 +452,7 @@ pub fn disable(app: &App, p: &Principal, code: &str) -> Result<()> {
 }
 
 /// Replaces the recovery codes (the old ones stop working); needs a current code.
-pub fn regenerate_recovery_codes(app: &App, p: &Principal, code: &str) -> Result<Vec<String>> {
+pub fn regenerate_recovery_codes(app: &Context, p: &Principal, code: &str) -> Result<Vec<String>> {
     let user = signed_in_user(p)?.clone();
     let codes = throttled(app, p, || {
         app.store.write(|tx| {
@@ -480,7 +480,7 @@ pub fn regenerate_recovery_codes(app: &App, p: &Principal, code: &str) -> Result
 
 /// Audits a change in every organization of the person and emails them.
 pub(crate) fn record(
-    app: &App,
+    app: &Context,
     tx: &Tx<'_>,
     user: &User,
     actor: &Actor,
@@ -514,7 +514,7 @@ pub(crate) fn record(
 }
 
 /// After a right password: a challenge for the second step (the session comes later).
-pub fn begin(app: &App, user: &UserId) -> Result<Challenge> {
+pub fn begin(app: &Context, user: &UserId) -> Result<Challenge> {
     let token = new_token();
     let hash = app.keyring.token_hash(token.expose());
     let now = now();
@@ -535,7 +535,7 @@ fn challenge_invalid() -> Error {
 }
 
 /// A challenge that has not expired, with its user and its wrong codes so far.
-fn live_challenge(app: &App, token: &str) -> Result<Option<(User, i64)>> {
+fn live_challenge(app: &Context, token: &str) -> Result<Option<(User, i64)>> {
     if token.len() != 43 {
         return Ok(None);
     }
@@ -550,7 +550,7 @@ fn live_challenge(app: &App, token: &str) -> Result<Option<(User, i64)>> {
 
 /// The user a live challenge belongs to, while it still takes codes (for the page that asks
 /// for the code).
-pub fn challenge_user(app: &App, token: &str) -> Result<Option<User>> {
+pub fn challenge_user(app: &Context, token: &str) -> Result<Option<User>> {
     Ok(live_challenge(app, token)?
         .filter(|(_, failures)| *failures < CHALLENGE_MAX_FAILURES)
         .map(|(u, _)| u))
@@ -558,7 +558,7 @@ pub fn challenge_user(app: &App, token: &str) -> Result<Option<User>> {
 
 /// Finishes a sign-in: a live challenge and a right code give a session. Throttled with the
 /// password limiters (per account and per client).
-pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSession> {
+pub fn finish(app: &Context, token: &str, code: &str, client: &str) -> Result<NewSession> {
     // A spent challenge still names its account, so the throttle answers first (429 while
     // locked, the right code included); then it is refused.
     let Some((user, _)) = live_challenge(app, token)? else {
@@ -566,8 +566,8 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
     };
     let account_key = user.email.as_str().to_string();
     for (limiter, key) in [
-        (&app.login_account_limiter, account_key.as_str()),
-        (&app.login_client_limiter, client),
+        (&app.limits.login_account, account_key.as_str()),
+        (&app.limits.login_client, client),
     ] {
         if let Err(secs) = limiter.check(key) {
             return Err(Error::RateLimited {
@@ -623,7 +623,7 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
     })?;
     match outcome {
         Ok(factor) => {
-            app.login_account_limiter.success(&account_key);
+            app.limits.login_account.success(&account_key);
             if factor == Factor::RecoveryCode {
                 app.doorbell.ring();
             }
@@ -637,8 +637,8 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
                 ..
             },
         ) => {
-            app.login_account_limiter.failure(&account_key);
-            app.login_client_limiter.failure(client);
+            app.limits.login_account.failure(&account_key);
+            app.limits.login_client.failure(client);
             Err(e)
         }
         Err(e) => Err(e),
@@ -649,7 +649,7 @@ pub fn finish(app: &App, token: &str, code: &str, client: &str) -> Result<NewSes
 /// sign-in); idempotent. Only for members whose role in this organization is below owner and who are not
 /// instance administrators; never oneself (turn it off from Security instead).
 pub fn reset_by_owner(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::OwnersManage>,
     target: &str,
 ) -> Result<()> {
@@ -694,7 +694,7 @@ pub fn reset_by_owner(
     Ok(())
 }
 
-fn queue_reset_mail(app: &App, tx: &Tx<'_>, user: &User, who: &str) -> Result<()> {
+fn queue_reset_mail(app: &Context, tx: &Tx<'_>, user: &User, who: &str) -> Result<()> {
     mail::queue(
         app,
         tx,
@@ -714,7 +714,7 @@ fn queue_reset_mail(app: &App, tx: &Tx<'_>, user: &User, who: &str) -> Result<()
 /// The instance operator resets anyone's second step (`tenantry user reset-two-step`).
 /// Answers `false` when the person had none.
 pub fn reset_by_operator(
-    app: &App,
+    app: &Context,
     _op: &crate::service::authz::Operator,
     email: &str,
 ) -> Result<bool> {
@@ -773,7 +773,7 @@ impl MemberState {
 /// The two-step state of each of these users, and whether an owner's reset could apply to
 /// them as people (not instance administrators; the role check is the service's).
 pub fn member_states(
-    app: &App,
+    app: &Context,
     users: &[&str],
 ) -> Result<std::collections::HashMap<String, (MemberState, bool)>> {
     let rows = app.store.read(|c| c.two_step_states(users))?;

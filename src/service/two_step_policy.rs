@@ -22,12 +22,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::user::rfc3339;
 use crate::domain::{Auth, OrgId, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{perm, Permit};
+use crate::service::Context;
 use crate::service::{mail, now, two_step};
 use crate::store::PolicyRow;
 
@@ -85,13 +85,13 @@ pub struct PolicyInput {
 }
 
 /// Reads the policy (everyone who may read the organization).
-pub fn get(app: &App, permit: &Permit<'_, perm::OrgRead>) -> Result<Policy> {
+pub fn get(app: &Context, permit: &Permit<'_, perm::OrgRead>) -> Result<Policy> {
     let row = app.store.read(|c| c.two_step_policy(permit.org_id()))?;
     Ok(Policy::of(row, now()))
 }
 
 /// The policy of an organization the caller already reached (pages).
-pub fn of_org(app: &App, org: &OrgId) -> Result<Policy> {
+pub fn of_org(app: &Context, org: &OrgId) -> Result<Policy> {
     let row = app.store.read(|c| c.two_step_policy(org))?;
     Ok(Policy::of(row, now()))
 }
@@ -106,7 +106,7 @@ fn lock_out_error() -> Error {
 /// Replaces the policy (owners). Turning it on needs the owner's own two-step sign-in (or
 /// single sign-on); it emails everyone it newly applies to.
 pub fn put(
-    app: &App,
+    app: &Context,
     permit: &Permit<'_, perm::OwnersManage>,
     input: PolicyInput,
 ) -> Result<Policy> {
@@ -221,7 +221,7 @@ impl Requirement {
 
 /// Whether any policy can apply to this person at all: not when they sign in with single
 /// sign-on (their identity provider decides) or already have two-step sign-in.
-fn subject_to_policies(app: &App, user: &User) -> Result<bool> {
+fn subject_to_policies(app: &Context, user: &User) -> Result<bool> {
     Ok(user.auth != Auth::Sso && !two_step::is_enabled(app, &user.id)?)
 }
 
@@ -247,7 +247,7 @@ pub enum Scope<'a> {
 /// The policy of the organization a request is scoped by, when it is on; `None` for a
 /// policy that is off and for a malformed or unknown ID (the handler answers those). One
 /// indexed read: the common case (no policy) costs nothing more.
-pub fn scoped(app: &App, scope: Scope<'_>) -> Result<Option<ScopedPolicy>> {
+pub fn scoped(app: &Context, scope: Scope<'_>) -> Result<Option<ScopedPolicy>> {
     let found = match scope {
         Scope::Org(id) => match OrgId::parse(id) {
             Some(id) => app.store.read(|c| c.two_step_policy_on(&id))?,
@@ -265,7 +265,11 @@ pub fn scoped(app: &App, scope: Scope<'_>) -> Result<Option<ScopedPolicy>> {
 
 /// Whether that policy applies to this person: they belong to the organization, sign in
 /// with a password and have no two-step sign-in.
-pub fn requirement(app: &App, user: &User, policy: &ScopedPolicy) -> Result<Option<Requirement>> {
+pub fn requirement(
+    app: &Context,
+    user: &User,
+    policy: &ScopedPolicy,
+) -> Result<Option<Requirement>> {
     let Some(deadline) = deadline(&policy.row) else {
         return Ok(None);
     };
@@ -288,7 +292,7 @@ pub fn requirement(app: &App, user: &User, policy: &ScopedPolicy) -> Result<Opti
 }
 
 /// Every policy that applies to this person, by organization name (the Security page).
-pub fn requirements_of(app: &App, user: &User) -> Result<Vec<Requirement>> {
+pub fn requirements_of(app: &Context, user: &User) -> Result<Vec<Requirement>> {
     if !subject_to_policies(app, user)? {
         return Ok(Vec::new());
     }

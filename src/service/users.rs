@@ -1,13 +1,13 @@
 //! User administration: create, list, disable. Instance admins over the API, the operator
 //! from the CLI.
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::user::{validate_name, validate_password};
 use crate::domain::{Auth, Email, User, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::authz::{InstanceAdmin, Operator};
 use crate::service::setup::new_password_user;
+use crate::service::Context;
 use crate::service::{now, Page};
 
 /// Input for a new user.
@@ -23,7 +23,7 @@ pub struct NewUserInput {
     pub sso: Option<String>,
 }
 
-fn create(app: &App, input: NewUserInput) -> Result<User> {
+fn create(app: &Context, input: NewUserInput) -> Result<User> {
     let mut errs: Vec<FieldError> = Vec::new();
     let email = Email::parse(&input.email)
         .map_err(|m| errs.push(FieldError::new("email", m)))
@@ -85,17 +85,21 @@ fn create(app: &App, input: NewUserInput) -> Result<User> {
 }
 
 /// Creates a user (instance admin).
-pub fn create_by_admin(app: &App, _admin: &InstanceAdmin<'_>, input: NewUserInput) -> Result<User> {
+pub fn create_by_admin(
+    app: &Context,
+    _admin: &InstanceAdmin<'_>,
+    input: NewUserInput,
+) -> Result<User> {
     create(app, input)
 }
 
 /// Creates a user (CLI operator).
-pub fn create_by_operator(app: &App, _op: &Operator, input: NewUserInput) -> Result<User> {
+pub fn create_by_operator(app: &Context, _op: &Operator, input: NewUserInput) -> Result<User> {
     create(app, input)
 }
 
 /// Lists users, cursor-paginated by ID.
-pub fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<User>> {
+pub fn list(app: &Context, cursor: Option<&str>, limit: usize) -> Result<Page<User>> {
     let mut rows = app.store.read(|c| c.list_users(cursor, limit + 1))?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
@@ -111,7 +115,7 @@ pub fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<User>>
 
 /// Lists users (instance admin).
 pub fn list_by_admin(
-    app: &App,
+    app: &Context,
     _admin: &InstanceAdmin<'_>,
     cursor: Option<&str>,
     limit: usize,
@@ -120,7 +124,12 @@ pub fn list_by_admin(
 }
 
 /// Disables or re-enables a user; disabling ends their sessions at once.
-pub fn set_disabled(app: &App, by: Option<&UserId>, id: &UserId, disabled: bool) -> Result<User> {
+pub fn set_disabled(
+    app: &Context,
+    by: Option<&UserId>,
+    id: &UserId,
+    disabled: bool,
+) -> Result<User> {
     if disabled && by == Some(id) {
         return Err(Error::field(
             "disabled",
@@ -141,7 +150,7 @@ pub fn set_disabled(app: &App, by: Option<&UserId>, id: &UserId, disabled: bool)
 
 /// Disables or re-enables a user (instance admin).
 pub fn set_disabled_by_admin(
-    app: &App,
+    app: &Context,
     admin: &InstanceAdmin<'_>,
     id: &UserId,
     disabled: bool,

@@ -1,6 +1,9 @@
-//! Child-process servers for integration tests: [`TestServer`] runs the real
-//! `tenantry` binary against a throw-away data directory; [`BareHello`] runs
-//! `examples/bare_hello` (plain tiny_http, the negative control).
+//! Servers for integration tests: [`TestServer`] serves a throw-away data directory, in this
+//! process through the library's [`tenantry::run`] (the default: no process start-up, no
+//! stdout parsing), or as the real `tenantry` binary when a test needs a process — its logs,
+//! stdout, pid, signals or `kill -9` ([`TestServerBuilder::binary`]; a builder that sets
+//! `RUST_LOG` gets the binary too). [`BareHello`] runs `examples/bare_hello` (plain
+//! tiny_http, the negative control).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -167,6 +170,7 @@ pub struct TestServerBuilder {
     keep: bool,
     echo: bool,
     localhost: Option<u16>,
+    binary: bool,
 }
 
 impl TestServerBuilder {
@@ -208,6 +212,13 @@ impl TestServerBuilder {
         self.env("TENANTRY_PUBLIC_URL", format!("http://localhost:{port}"))
     }
 
+    /// Runs the real `tenantry` binary as a child process instead of serving in this process:
+    /// for tests of the process itself (logs, stdout, pid, signals, `kill -9`, exit status).
+    pub fn binary(mut self) -> Self {
+        self.binary = true;
+        self
+    }
+
     /// Echoes the child's stdout lines to the test's stderr as they arrive.
     pub fn echo_stdout(mut self, echo: bool) -> Self {
         self.echo = echo;
@@ -221,7 +232,9 @@ impl TestServerBuilder {
         fs::create_dir_all(&data_dir)
             .unwrap_or_else(|e| panic!("create data dir {}: {e}", data_dir.display()));
         let keep = self.keep || std::env::var_os("TENANTRY_TEST_KEEP").is_some();
+        let binary = self.binary || self.envs.iter().any(|(k, _)| k == "RUST_LOG");
         let server = TestServer {
+            binary,
             builder: self,
             root,
             data_dir,
@@ -229,6 +242,7 @@ impl TestServerBuilder {
             keep: AtomicBool::new(keep),
             state: Mutex::new(State {
                 child: None,
+                in_process: None,
                 stdout: Arc::new(StdoutBuf::default()),
                 addr: None,
                 starts: 0,
@@ -247,20 +261,21 @@ impl TestServerBuilder {
 /// `addr()` and `setup_token()` stay `&self`).
 struct State {
     child: Option<Child>,
+    in_process: Option<tenantry::Handle>,
     stdout: Arc<StdoutBuf>,
     addr: Option<SocketAddr>,
     starts: usize,
 }
 
-/// The real `tenantry` binary running as a child process:
-/// `tenantry serve --data-dir DIR --listen 127.0.0.1:0`.
+/// A tenantry server on `127.0.0.1:0`: in this process ([`tenantry::run`]), or the real
+/// binary as a child process (`tenantry serve --data-dir DIR --listen 127.0.0.1:0`), whose
+/// logs go to `<root>/stdout.log` and `<root>/stderr.log` (appended across restarts).
 ///
-/// Logs go to `<root>/stdout.log` and `<root>/stderr.log` (appended across
-/// restarts). The temp root is removed on drop unless kept (builder `.keep`,
-/// env `TENANTRY_TEST_KEEP`, or the test is panicking — then its path is
-/// printed).
+/// The temp root is removed on drop unless kept (builder `.keep`, env
+/// `TENANTRY_TEST_KEEP`, or the test is panicking — then its path is printed).
 pub struct TestServer {
     builder: TestServerBuilder,
+    binary: bool,
     root: PathBuf,
     data_dir: PathBuf,
     owns_data_dir: bool,
@@ -290,6 +305,9 @@ impl TestServer {
     }
 
     fn spawn(&self, listen: String) {
+        if !self.binary {
+            return self.run_in_process(listen);
+        }
         let open_log = |p: PathBuf| {
             OpenOptions::new()
                 .create(true)
@@ -357,6 +375,75 @@ impl TestServer {
         }
     }
 
+    /// Serves in this process: the configuration the binary would build from the same
+    /// environment variables, `--config`/`./tenantry.toml` and `--public-url`.
+    fn run_in_process(&self, listen: String) {
+        let mut config_file = None;
+        let mut public_url = None;
+        let mut args = self.builder.args.iter();
+        while let Some(a) = args.next() {
+            let value = args.next().cloned();
+            match a.as_str() {
+                "--config" => config_file = value.map(|v| self.root.join(v)),
+                "--public-url" => public_url = value,
+                other => panic!(
+                    "in-process test servers take --config and --public-url, not {other}; \
+                     use TestServer::builder().binary()"
+                ),
+            }
+        }
+        let config_file = config_file.or_else(|| {
+            let default = self.root.join("tenantry.toml");
+            default.exists().then_some(default)
+        });
+        let envs = &self.builder.envs;
+        let env = |k: &str| {
+            envs.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        };
+        let mut raw = tenantry::config::RawConfig::load(config_file.as_deref(), &env)
+            .unwrap_or_else(|e| panic!("test server configuration: {e}"));
+        raw.set("data_dir", self.data_dir.display().to_string(), "flag");
+        raw.set("listen", listen.clone(), "flag");
+        if let Some(url) = public_url {
+            raw.set("public_url", url, "flag");
+        }
+        let config = tenantry::config::Config::from_raw(&raw)
+            .unwrap_or_else(|e| panic!("test server configuration: {e}"));
+        let listener = std::net::TcpListener::bind(&listen)
+            .unwrap_or_else(|e| panic!("listen on {listen}: {e}"));
+        let handle = tenantry::run(listener, config)
+            .unwrap_or_else(|e| panic!("the in-process server did not start: {e}"));
+        let mut st = self.state();
+        st.starts += 1;
+        st.addr = Some(handle.addr());
+        // What the binary prints, so `setup_token` and stdout readers work the same.
+        let mut text = String::new();
+        if let Some(m) = handle.metrics_addr() {
+            text.push_str(&format!("tenantry metrics on http://{m}/metrics\n"));
+        }
+        text.push_str(&format!("{LISTENING_PREFIX}{}\n", handle.addr()));
+        if let Some(token) = handle.setup_token() {
+            text.push_str(&format!(
+                "No instance admin yet. Open this one-time link to create one: {}{SETUP_TOKEN_MARKER}{}\n",
+                handle.public_url(),
+                token.expose()
+            ));
+        }
+        st.stdout = Arc::new(StdoutBuf::default());
+        st.stdout.text.lock().unwrap().0 = text;
+        st.in_process = Some(handle);
+    }
+
+    /// Panics for a process-only accessor on an in-process server.
+    fn needs_binary(&self, what: &str) {
+        assert!(
+            self.binary,
+            "{what} needs the real binary: start this server with TestServer::builder().binary()"
+        );
+    }
+
     /// The bound address of the current run.
     pub fn addr(&self) -> SocketAddr {
         self.state().addr.expect("server not running")
@@ -397,6 +484,7 @@ impl TestServer {
     }
 
     pub fn pid(&self) -> Option<u32> {
+        self.needs_binary("pid()");
         self.state().child.as_ref().map(Child::id)
     }
 
@@ -408,6 +496,7 @@ impl TestServer {
 
     /// Stdout of all runs so far (log file; includes restart markers).
     pub fn stdout_text(&self) -> String {
+        self.needs_binary("stdout_text()");
         read_lossy(&self.stdout_path())
     }
 
@@ -418,11 +507,15 @@ impl TestServer {
 
     /// Stderr (logs) of all runs so far.
     pub fn stderr_text(&self) -> String {
+        self.needs_binary("stderr_text() (the server's logs)");
         read_lossy(&self.stderr_path())
     }
 
     /// True while the child has not exited.
     pub fn is_running(&mut self) -> bool {
+        if !self.binary {
+            return self.state().in_process.is_some();
+        }
         match self.state().child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
@@ -431,6 +524,11 @@ impl TestServer {
 
     /// SIGKILL, then reap. No-op if not running.
     pub fn kill9(&mut self) {
+        self.needs_binary("kill9()");
+        self.kill_child();
+    }
+
+    fn kill_child(&mut self) {
         let child = self.state().child.take();
         if let Some(mut c) = child {
             let _ = c.kill();
@@ -440,7 +538,19 @@ impl TestServer {
 
     /// SIGTERM (via `kill -TERM pid`), wait for exit (max 30 s, then SIGKILL
     /// and panic), return the exit status. Panics if not running.
+    /// In-process: a graceful stop; the status is the binary's (0, or 1 for an error).
     pub fn stop(&mut self) -> ExitStatus {
+        if !self.binary {
+            use std::os::unix::process::ExitStatusExt;
+            let handle = self.state().in_process.take().expect("server not running");
+            return match handle.stop() {
+                Ok(()) => ExitStatus::from_raw(0),
+                Err(e) => {
+                    eprintln!("[TestServer] the in-process server stopped with an error: {e}");
+                    ExitStatus::from_raw(1 << 8)
+                }
+            };
+        }
         let mut child = self.state().child.take().expect("server not running");
         if let Ok(Some(st)) = child.try_wait() {
             return st;
@@ -465,7 +575,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let (running, addr) = {
             let st = self.state();
-            (st.child.is_some(), st.addr)
+            (st.child.is_some() || st.in_process.is_some(), st.addr)
         };
         if running {
             self.stop();
@@ -520,7 +630,9 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.kill9();
+        self.kill_child();
+        // An in-process server stops gracefully (its workers are joined).
+        drop(self.state().in_process.take());
         let keep = self.keep.load(Ordering::Relaxed) || std::thread::panicking();
         if keep {
             eprintln!(

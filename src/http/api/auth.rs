@@ -3,13 +3,13 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::Result;
 use crate::http::auth::{clear_cookie, session_cookie, SESSION_COOKIE};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,7 @@ struct LoginBody {
 }
 
 /// Signs in and sets the session cookie.
-pub fn login(app: &App, req: &Req) -> Result<Resp> {
+pub fn login(app: &Context, req: &Req) -> Result<Resp> {
     let body: LoginBody = req.json()?;
     let s = service::auth::login(app, &body.email, &body.password, &req.client_ip())?;
     let me = crate::http::api::me::user_json_by_session(app, &s)?;
@@ -29,7 +29,7 @@ pub fn login(app: &App, req: &Req) -> Result<Resp> {
 /// Ends the session and clears the cookie (idempotent). `provider_sign_out_url`: where to
 /// send the browser to end the identity provider's session too (single sign-on with
 /// `sign_out_at_provider`), else `null`.
-pub fn logout(app: &App, req: &Req) -> Result<Resp> {
+pub fn logout(app: &Context, req: &Req) -> Result<Resp> {
     let mut provider = None;
     if let Some(token) = req.cookie(SESSION_COOKIE) {
         provider = service::auth::logout(app, token)?;

@@ -4,7 +4,6 @@
 use serde::Deserialize;
 
 use super::page_params;
-use crate::app::App;
 use crate::domain::entities::DataPreferences;
 use crate::error::Result;
 use crate::http::auth::principal;
@@ -12,6 +11,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, instance_admin, org_access, perm};
 use crate::service::sites::{self, SiteInput};
+use crate::service::Context;
 use crate::service::{companies, invitations};
 
 #[derive(Deserialize)]
@@ -60,7 +60,7 @@ struct PatchCompanyMember {
 }
 
 /// `GET /api/v1/orgs/{org}/companies`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::CompanyRead>()?;
@@ -72,7 +72,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/companies`.
-pub fn create(app: &App, req: &Req) -> Result<Resp> {
+pub fn create(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::CompaniesManage>()?;
@@ -84,14 +84,14 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/companies/{cmp}`.
-pub fn get(app: &App, req: &Req) -> Result<Resp> {
+pub fn get(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     Ok(Resp::json(200, &companies::get(&ctx.permit()?)?))
 }
 
 /// `PATCH /api/v1/companies/{cmp}`.
-pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::CompanyUpdate>()?;
@@ -103,7 +103,7 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/companies/{cmp}`.
-pub fn delete(app: &App, req: &Req) -> Result<Resp> {
+pub fn delete(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     companies::delete(app, &p, &ctx)?;
@@ -111,7 +111,7 @@ pub fn delete(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/companies/{cmp}/sites`.
-pub fn list_sites(app: &App, req: &Req) -> Result<Resp> {
+pub fn list_sites(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::CompanyRead>()?;
@@ -131,7 +131,7 @@ fn site_input(b: SiteBody) -> SiteInput {
 }
 
 /// `POST /api/v1/companies/{cmp}/sites`.
-pub fn create_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn create_site(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::SitesManage>()?;
@@ -143,7 +143,7 @@ pub fn create_site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/companies/{cmp}/sites/{site}`.
-pub fn get_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_site(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     Ok(Resp::json(
@@ -153,7 +153,7 @@ pub fn get_site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/companies/{cmp}/sites/{site}`.
-pub fn patch_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch_site(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::SitesManage>()?;
@@ -165,7 +165,7 @@ pub fn patch_site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/companies/{cmp}/sites/{site}`.
-pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn delete_site(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     sites::delete(app, &ctx.permit()?, req.param("site"))?;
@@ -173,7 +173,7 @@ pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/companies/{cmp}/data-preferences`.
-pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     Ok(Resp::json(
@@ -183,7 +183,7 @@ pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PUT /api/v1/companies/{cmp}/data-preferences`.
-pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::DataPreferencesManage>()?;
@@ -202,7 +202,7 @@ pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/companies/{cmp}/members`.
-pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
+pub fn list_members(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.member_list_permit()?;
@@ -216,7 +216,7 @@ pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
 /// `POST /api/v1/companies/{cmp}/members`. An instance administrator assigns an existing
 /// user directly (201, the member); everyone else's add is an invitation the person accepts
 /// (202, the invitation) — the same answer whether or not an account has the address.
-pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     if let Ok(admin) = instance_admin(&p) {
         let b: AddCompanyMember = req.json()?;
@@ -241,7 +241,7 @@ pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/companies/{cmp}/members/{user}`.
-pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::CompanyMembersManage>()?;
@@ -253,7 +253,7 @@ pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/companies/{cmp}/members/{user}`.
-pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     companies::remove_member(app, &ctx, req.param("user"))?;

@@ -4,7 +4,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::page_params;
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::{CompanyAccess, Email};
 use crate::error::{Error, Result};
@@ -13,6 +12,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, org_access, perm};
 use crate::service::members::parse_role;
+use crate::service::Context;
 use crate::service::{invitations, passwords};
 
 #[derive(Deserialize)]
@@ -56,7 +56,7 @@ struct ResetConfirm {
 }
 
 /// `GET /api/v1/orgs/{org}/invitations?status=pending|all`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
@@ -73,7 +73,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/invitations`.
-pub fn create_org(app: &App, req: &Req) -> Result<Resp> {
+pub fn create_org(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
@@ -88,7 +88,7 @@ pub fn create_org(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/companies/{cmp}/invitations`.
-pub fn create_company(app: &App, req: &Req) -> Result<Resp> {
+pub fn create_company(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let ctx = company_access(app, &p, req.param("cmp"))?;
     let permit = ctx.permit::<perm::CompanyMembersManage>()?;
@@ -100,7 +100,7 @@ pub fn create_company(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/invitations/{id}/resend` (optional new `email`: re-addressed).
-pub fn resend(app: &App, req: &Req) -> Result<Resp> {
+pub fn resend(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let m = invitations::manageable(app, &p, req.param("inv"))?;
     let b: Resend = if req.body.is_empty() {
@@ -115,14 +115,14 @@ pub fn resend(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/invitations/{id}`.
-pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+pub fn revoke(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     invitations::revoke(app, invitations::manageable(app, &p, req.param("inv"))?)?;
     Ok(Resp::new(204))
 }
 
 /// `POST /api/v1/invitations/accept` (session required).
-pub fn accept(app: &App, req: &Req) -> Result<Resp> {
+pub fn accept(app: &Context, req: &Req) -> Result<Resp> {
     let s = crate::http::auth::session(app, req)?;
     let b: TokenBody = req.json()?;
     Ok(Resp::json(
@@ -139,7 +139,7 @@ fn accepted_reset() -> Resp {
 }
 
 /// `POST /api/v1/auth/password-reset`: always 202 with the same body for a valid address.
-pub fn request_reset(app: &App, req: &Req) -> Result<Resp> {
+pub fn request_reset(app: &Context, req: &Req) -> Result<Resp> {
     let b: ResetRequest = req.json()?;
     Email::parse(&b.email).map_err(|m| Error::field("email", m))?;
     passwords::request(app, &b.email, &req.client_ip())?;
@@ -147,7 +147,7 @@ pub fn request_reset(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/auth/password-reset/confirm`.
-pub fn confirm_reset(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm_reset(app: &Context, req: &Req) -> Result<Resp> {
     let b: ResetConfirm = req.json()?;
     passwords::confirm(app, b.token.expose(), &b.password)?;
     Ok(Resp::json(
@@ -157,7 +157,7 @@ pub fn confirm_reset(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/me/password-reset`.
-pub fn request_my_reset(app: &App, req: &Req) -> Result<Resp> {
+pub fn request_my_reset(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     passwords::request_for_me(app, &p)?;
     Ok(Resp::json(
@@ -167,14 +167,14 @@ pub fn request_my_reset(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/me/verify-email`: sends a new confirmation link.
-pub fn resend_verification(app: &App, req: &Req) -> Result<Resp> {
+pub fn resend_verification(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     passwords::resend_verification(app, &p)?;
     Ok(Resp::json(202, &json!({"status": "accepted"})))
 }
 
 /// `POST /api/v1/auth/verify-email` (`{token}`).
-pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
+pub fn verify_email(app: &Context, req: &Req) -> Result<Resp> {
     let b: TokenBody = req.json()?;
     passwords::verify_email(app, b.token.expose())?;
     Ok(Resp::json(200, &json!({"status": "verified"})))

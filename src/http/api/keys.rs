@@ -4,13 +4,13 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::page_params;
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::api_keys;
 use crate::service::authz::{grant_ceiling, org_access, perm, Grant};
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,7 @@ struct VerifyBody {
 }
 
 /// `GET /api/v1/orgs/{org}/api-keys`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::ApiKeysManage>()?;
@@ -57,7 +57,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/api-keys`.
-pub fn create(app: &App, req: &Req) -> Result<Resp> {
+pub fn create(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::ApiKeysManage>()?;
@@ -67,7 +67,7 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/orgs/{org}/api-keys/{key}`.
-pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::ApiKeysManage>()?;
@@ -117,7 +117,7 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/api-keys/{key}/rotate`.
-pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
+pub fn rotate(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::ApiKeysManage>()?;
@@ -129,7 +129,7 @@ pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/orgs/{org}/api-keys/{key}` (`?force=true` for a recently used key).
-pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+pub fn revoke(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::ApiKeysManage>()?;
@@ -143,7 +143,7 @@ pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/keys/verify`.
-pub fn verify(app: &App, req: &Req) -> Result<Resp> {
+pub fn verify(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: VerifyBody = req.json()?;
     Ok(Resp::json(200, &api_keys::verify_for(app, &p, &b.key)?))

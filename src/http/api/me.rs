@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 
-use crate::app::App;
 use crate::domain::User;
 use crate::error::{Error, Result};
 use crate::http::auth::principal;
@@ -10,9 +9,10 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::auth::{authenticate, NewSession};
 use crate::service::me::{self, PreferencesInput};
+use crate::service::Context;
 
 /// The user record for a session that was just created (login response body).
-pub fn user_json_by_session(app: &App, s: &NewSession) -> Result<User> {
+pub fn user_json_by_session(app: &Context, s: &NewSession) -> Result<User> {
     authenticate(app, s.token.expose(), "")?
         .and_then(|i| i.principal.user().ok().cloned())
         .ok_or(Error::Unauthenticated)
@@ -33,13 +33,13 @@ struct PrefsBody {
 }
 
 /// `GET /api/v1/me`.
-pub fn get(app: &App, req: &Req) -> Result<Resp> {
+pub fn get(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &me::get(app, &p)?))
 }
 
 /// `PATCH /api/v1/me` (`{name}`).
-pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: PatchMe = req.json()?;
     let user = match b.name {
@@ -50,13 +50,13 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/me/preferences`.
-pub fn get_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &me::get(app, &p)?.preferences))
 }
 
 /// `PUT /api/v1/me/preferences`.
-pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: PrefsBody = req.json()?;
     let prefs = me::put_preferences(
@@ -72,7 +72,7 @@ pub fn put_preferences(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/me/memberships`.
-pub fn memberships(app: &App, req: &Req) -> Result<Resp> {
+pub fn memberships(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(
         200,
@@ -81,13 +81,13 @@ pub fn memberships(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/me/sections`.
-pub fn sections(app: &App, req: &Req) -> Result<Resp> {
+pub fn sections(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &crate::service::access::sections(app, &p)?))
 }
 
 /// `GET /api/v1/me/access?org=…&permission=…` (or `company=…`).
-pub fn access(app: &App, req: &Req) -> Result<Resp> {
+pub fn access(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let permission = req
         .query_param("permission")
@@ -117,7 +117,7 @@ struct TokenBody {
 
 /// `POST /api/v1/me/email-change` (`{email, password}`): 202 and a link to the new address.
 /// The answer is the same whether or not another account uses the address.
-pub fn request_email_change(app: &App, req: &Req) -> Result<Resp> {
+pub fn request_email_change(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: EmailChangeBody = req.json()?;
     let password = crate::crypto::Secret::new(b.password);
@@ -133,7 +133,7 @@ pub fn request_email_change(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /api/v1/me/email-change/confirm` (`{token}`): applies a change link; the token is
 /// the proof, so no session is needed.
-pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm_email_change(app: &Context, req: &Req) -> Result<Resp> {
     let b: TokenBody = req.json()?;
     let changed = crate::service::email_change::confirm(app, &b.token)?;
     Ok(Resp::json(

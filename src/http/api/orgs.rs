@@ -5,7 +5,6 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::page_params;
-use crate::app::App;
 use crate::domain::entities::BillingProfile;
 use crate::domain::{CompanyAccess, OrgRole};
 use crate::error::{Error, Result};
@@ -16,6 +15,7 @@ use crate::service::authz::{instance_admin, org_access, org_creator, perm, requi
 use crate::service::members::parse_role;
 use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
 use crate::service::orgs::{self, NewOrg};
+use crate::service::Context;
 use crate::service::{audit, invitations, members, two_step_policy};
 
 #[derive(Deserialize)]
@@ -96,7 +96,7 @@ fn role(s: &str) -> Result<OrgRole> {
 }
 
 /// `GET /api/v1/orgs`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let (cursor, limit) = page_params(req)?;
     Ok(Resp::json(
@@ -106,7 +106,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs`.
-pub fn create(app: &App, req: &Req) -> Result<Resp> {
+pub fn create(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let creator = org_creator(app, &p)?;
     let b: CreateOrg = req.json()?;
@@ -124,14 +124,14 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}`.
-pub fn get(app: &App, req: &Req) -> Result<Resp> {
+pub fn get(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(200, &orgs::get(&access.permit()?)?))
 }
 
 /// `PATCH /api/v1/orgs/{org}`.
-pub fn patch(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::OrgUpdate>()?;
@@ -143,7 +143,7 @@ pub fn patch(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/orgs/{org}`.
-pub fn delete(app: &App, req: &Req) -> Result<Resp> {
+pub fn delete(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     orgs::delete(app, &access.permit()?)?;
@@ -151,14 +151,14 @@ pub fn delete(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/features`.
-pub fn get_features(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_features(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(200, &orgs::features(&access)))
 }
 
 /// `PUT /api/v1/orgs/{org}/features` (instance admins; partial update).
-pub fn put_features(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_features(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let admin = instance_admin(&p)?;
@@ -170,7 +170,7 @@ pub fn put_features(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/members`.
-pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
+pub fn list_members(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersRead>()?;
@@ -184,7 +184,7 @@ pub fn list_members(app: &App, req: &Req) -> Result<Resp> {
 /// `POST /api/v1/orgs/{org}/members`. An instance administrator adds an existing user
 /// directly (201, the member); everyone else's add is an invitation the person accepts (202,
 /// the invitation) — the same answer whether or not an account has the address.
-pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     if let Ok(admin) = instance_admin(&p) {
@@ -211,7 +211,7 @@ pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/orgs/{org}/members/{user}`.
-pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn patch_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
@@ -229,7 +229,7 @@ pub fn patch_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/orgs/{org}/members/{user}`.
-pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     members::remove(app, &access, req.param("user"))?;
@@ -237,7 +237,7 @@ pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/transfer-ownership`.
-pub fn transfer(app: &App, req: &Req) -> Result<Resp> {
+pub fn transfer(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::OwnersManage>()?;
@@ -249,7 +249,7 @@ pub fn transfer(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/data-repository`.
-pub fn get_repository(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_repository(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(
@@ -259,7 +259,7 @@ pub fn get_repository(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PUT /api/v1/orgs/{org}/data-repository`.
-pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_repository(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     // Authorization before validation: without the permission, 403 whatever the body.
@@ -290,7 +290,7 @@ pub fn put_repository(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/billing`.
-pub fn get_billing(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_billing(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = require_billing_read(app, &access)?;
@@ -298,7 +298,7 @@ pub fn get_billing(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PUT /api/v1/orgs/{org}/billing/profile`.
-pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_billing_profile(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     // Authorization before validation: without the permission, 403 whatever the body.
@@ -318,7 +318,7 @@ pub fn put_billing_profile(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/billing/invoices`.
-pub fn list_invoices(app: &App, req: &Req) -> Result<Resp> {
+pub fn list_invoices(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = require_billing_read(app, &access)?;
@@ -330,7 +330,7 @@ pub fn list_invoices(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/billing/invoices` (import; upsert by number).
-pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
+pub fn import_invoices(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::BillingManage>()?;
@@ -342,7 +342,7 @@ pub fn import_invoices(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/audit-log` (`?actor=&action=&from=&to=` filter).
-pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
+pub fn audit_log(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::AuditRead>()?;
@@ -361,7 +361,7 @@ pub fn audit_log(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/billing/source`.
-pub fn get_billing_source(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_billing_source(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(
@@ -377,7 +377,7 @@ struct PutSource {
 }
 
 /// `PUT /api/v1/orgs/{org}/billing/source`.
-pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_billing_source(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     access.permit::<perm::BillingManage>()?;
@@ -389,7 +389,7 @@ pub fn put_billing_source(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/orgs/{org}/two-step-policy`.
-pub fn get_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+pub fn get_two_step_policy(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(
@@ -399,7 +399,7 @@ pub fn get_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PUT /api/v1/orgs/{org}/two-step-policy` (owners).
-pub fn put_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+pub fn put_two_step_policy(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::OwnersManage>()?;

@@ -7,13 +7,13 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::{principal, session_cookie};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::passkeys;
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +70,7 @@ struct SecondStepBody {
 }
 
 /// `GET /api/v1/me/passkeys`: `{available, passkeys}`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let keys = passkeys::list(app, &p)?;
     Ok(Resp::json(
@@ -80,13 +80,13 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/me/passkeys/registration/options`.
-pub fn registration_options(app: &App, req: &Req) -> Result<Resp> {
+pub fn registration_options(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &passkeys::registration_options(app, &p)?))
 }
 
 /// `POST /api/v1/me/passkeys/registration` (`{ceremony, name, credential}`).
-pub fn register(app: &App, req: &Req) -> Result<Resp> {
+pub fn register(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: RegisterBody = req.json()?;
     let key = passkeys::register(app, &p, &b.ceremony, &b.name, &b.credential)?;
@@ -94,7 +94,7 @@ pub fn register(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/me/passkeys/{passkey}` (`{name}`).
-pub fn rename(app: &App, req: &Req) -> Result<Resp> {
+pub fn rename(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: RenameBody = req.json()?;
     let key = passkeys::rename(app, &p, req.param("passkey"), &b.name)?;
@@ -103,14 +103,14 @@ pub fn rename(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /api/v1/me/passkeys/verification/options`: a fresh passkey check (to remove a
 /// passkey).
-pub fn verification_options(app: &App, req: &Req) -> Result<Resp> {
+pub fn verification_options(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     Ok(Resp::json(200, &passkeys::verification_options(app, &p)?))
 }
 
 /// `DELETE /api/v1/me/passkeys/{passkey}`: needs a fresh second step, `{ceremony,
 /// credential}` of a fresh passkey check or `{code}` (authenticator or recovery code).
-pub fn remove(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let body: Option<ProofBody> = if req.body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -123,7 +123,7 @@ pub fn remove(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/auth/login/two-step/passkey/options` (`{challenge}`).
-pub fn second_step_options(app: &App, req: &Req) -> Result<Resp> {
+pub fn second_step_options(app: &Context, req: &Req) -> Result<Resp> {
     let b: ChallengeBody = req.json()?;
     Ok(Resp::json(
         200,
@@ -133,7 +133,7 @@ pub fn second_step_options(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /api/v1/auth/login/two-step/passkey` (`{challenge, ceremony, credential}`): the
 /// session, as sign-in answers.
-pub fn finish_second_step(app: &App, req: &Req) -> Result<Resp> {
+pub fn finish_second_step(app: &Context, req: &Req) -> Result<Resp> {
     let b: SecondStepBody = req.json()?;
     let s = passkeys::finish_second_step(
         app,

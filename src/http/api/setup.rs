@@ -2,12 +2,12 @@
 
 use serde::Deserialize;
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::Result;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::setup::{complete as complete_setup, SetupInput};
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,7 @@ struct SetupBody {
 }
 
 /// Creates the first admin; the token stops working.
-pub fn complete(app: &App, req: &Req) -> Result<Resp> {
+pub fn complete(app: &Context, req: &Req) -> Result<Resp> {
     let b: SetupBody = req.json()?;
     let user = complete_setup(
         app,

@@ -4,23 +4,23 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::error::Result;
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{instance_admin, org_access};
+use crate::service::Context;
 use crate::service::{sso, sso_domains};
 
 /// `GET /api/v1/orgs/{org}/sso`.
-pub fn get(app: &App, req: &Req) -> Result<Resp> {
+pub fn get(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(200, &sso::get_settings(app, &access)?))
 }
 
 /// `PUT /api/v1/orgs/{org}/sso`.
-pub fn put(app: &App, req: &Req) -> Result<Resp> {
+pub fn put(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     // Authorization before validation: the permission is checked before the body is read.
@@ -30,7 +30,7 @@ pub fn put(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `DELETE /api/v1/orgs/{org}/sso`.
-pub fn delete(app: &App, req: &Req) -> Result<Resp> {
+pub fn delete(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     sso::delete_settings(app, &access)?;
@@ -38,7 +38,7 @@ pub fn delete(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/sso/test`: the configuration test (owners and admins).
-pub fn test(app: &App, req: &Req) -> Result<Resp> {
+pub fn test(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     access.permit::<crate::service::authz::perm::OrgUpdate>()?;
@@ -60,7 +60,7 @@ struct Discover {
 }
 
 /// `POST /api/v1/auth/sso/discover`: whether an address signs in with SSO, and where.
-pub fn discover(app: &App, req: &Req) -> Result<Resp> {
+pub fn discover(app: &Context, req: &Req) -> Result<Resp> {
     let d: Discover = req.json()?;
     let body = match sso::route_for(app, &d.email)? {
         Some(r) => json!({
@@ -74,7 +74,7 @@ pub fn discover(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/sso/domains/{domain}/verify`: checks the domain's TXT record.
-pub fn verify_domain(app: &App, req: &Req) -> Result<Resp> {
+pub fn verify_domain(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     Ok(Resp::json(
@@ -84,7 +84,7 @@ pub fn verify_domain(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/orgs/{org}/sso/domains/{domain}/approve` (instance administrators).
-pub fn approve_domain(app: &App, req: &Req) -> Result<Resp> {
+pub fn approve_domain(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let admin = instance_admin(&p)?;

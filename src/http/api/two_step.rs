@@ -5,7 +5,6 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::Result;
 use crate::http::auth::{principal, session_cookie};
@@ -13,6 +12,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm};
 use crate::service::two_step;
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +28,7 @@ struct CodeBody {
 }
 
 /// `POST /api/v1/auth/login/two-step` (`{challenge, code}`): the session, as sign-in answers.
-pub fn finish(app: &App, req: &Req) -> Result<Resp> {
+pub fn finish(app: &Context, req: &Req) -> Result<Resp> {
     let b: FinishBody = req.json()?;
     let s = two_step::finish(app, b.challenge.expose(), b.code.expose(), &req.client_ip())?;
     let me = crate::http::api::me::user_json_by_session(app, &s)?;
@@ -36,14 +36,14 @@ pub fn finish(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /api/v1/me/two-step`.
-pub fn status(app: &App, req: &Req) -> Result<Resp> {
+pub fn status(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let user = p.user()?;
     Ok(Resp::json(200, &two_step::status(app, user)?))
 }
 
 /// `POST /api/v1/me/two-step/enrolment`: a new secret for an authenticator app (shown once).
-pub fn start(app: &App, req: &Req) -> Result<Resp> {
+pub fn start(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let e = two_step::start_enrolment(app, &p)?;
     Ok(Resp::json(201, &e))
@@ -51,7 +51,7 @@ pub fn start(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /api/v1/me/two-step/enrolment/confirm` (`{code}`): turns it on; the recovery codes
 /// are in the answer, once.
-pub fn confirm(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: CodeBody = req.json()?;
     let codes = two_step::confirm_enrolment(app, &p, b.code.expose())?;
@@ -62,7 +62,7 @@ pub fn confirm(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/me/two-step/disable` (`{code}`).
-pub fn disable(app: &App, req: &Req) -> Result<Resp> {
+pub fn disable(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: CodeBody = req.json()?;
     two_step::disable(app, &p, b.code.expose())?;
@@ -70,7 +70,7 @@ pub fn disable(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/me/two-step/recovery-codes` (`{code}`): new recovery codes, once.
-pub fn regenerate(app: &App, req: &Req) -> Result<Resp> {
+pub fn regenerate(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let b: CodeBody = req.json()?;
     let codes = two_step::regenerate_recovery_codes(app, &p, b.code.expose())?;
@@ -79,7 +79,7 @@ pub fn regenerate(app: &App, req: &Req) -> Result<Resp> {
 
 /// `DELETE /api/v1/orgs/{org}/members/{user}/two-step`: an owner resets a member's second
 /// step.
-pub fn reset_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn reset_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::OwnersManage>()?;

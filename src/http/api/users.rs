@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 use super::page_params;
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::error::{Error, Result};
@@ -12,6 +11,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::instance_admin;
 use crate::service::users::{self, NewUserInput};
+use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +28,7 @@ struct PatchBody {
 }
 
 /// `GET /api/v1/users`.
-pub fn list(app: &App, req: &Req) -> Result<Resp> {
+pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let admin = instance_admin(&p)?;
     let (cursor, limit) = page_params(req)?;
@@ -39,7 +39,7 @@ pub fn list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /api/v1/users`.
-pub fn create(app: &App, req: &Req) -> Result<Resp> {
+pub fn create(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let admin = instance_admin(&p)?;
     let b: CreateBody = req.json()?;
@@ -57,7 +57,7 @@ pub fn create(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `PATCH /api/v1/users/{user}` (`{disabled}`).
-pub fn update(app: &App, req: &Req) -> Result<Resp> {
+pub fn update(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     let admin = instance_admin(&p)?;
     let id = UserId::parse(req.param("user")).ok_or(Error::NotFound)?;

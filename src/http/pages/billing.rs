@@ -3,16 +3,16 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::optional_session;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::org_access;
 use crate::service::org_settings;
+use crate::service::Context;
 
 /// `GET /orgs/{org}/billing`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     let Some(s) = optional_session(app, req)? else {
         return Ok(Resp::see_other("/login"));
     };

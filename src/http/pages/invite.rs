@@ -7,20 +7,20 @@
 use serde_json::json;
 
 use super::{csrf_failed, form_csrf, form_csrf_ok, message, session_csrf_ok};
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::{optional_session, session_cookie};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::invitations::{self, mask_email, Lookup};
+use crate::service::Context;
 
 fn token_of(req: &Req) -> String {
     req.param("token").to_string()
 }
 
 /// The page for an unusable link.
-pub fn unusable(app: &App, e: &Error) -> Resp {
+pub fn unusable(app: &Context, e: &Error) -> Resp {
     let (status, heading, text) = match e {
         Error::InvitationExpired => (410, "Invitation expired", "This invitation has expired. Ask the person who invited you to resend it."),
         Error::InvitationRevoked => (410, "Invitation no longer valid", "This invitation link is no longer valid: it was revoked, a newer link was sent, or the person who invited you can no longer give this access. Use the newest email, or ask someone who manages the team to invite you again."),
@@ -52,7 +52,7 @@ fn base(l: &Lookup, token: &str) -> serde_json::Value {
     })
 }
 
-fn render(app: &App, req: &Req, status: u16, error: Option<String>) -> Result<Resp> {
+fn render(app: &Context, req: &Req, status: u16, error: Option<String>) -> Result<Resp> {
     let token = token_of(req);
     let l = match invitations::lookup(app, &token) {
         Ok(l) => l,
@@ -102,7 +102,7 @@ fn render(app: &App, req: &Req, status: u16, error: Option<String>) -> Result<Re
 
 /// Where an invited address in a verified SSO domain signs up: its single sign-on, then back
 /// to the invitation. `None` when the address signs up with a password.
-fn sso_url(app: &App, email: &str, token: &str) -> Result<Option<String>> {
+fn sso_url(app: &Context, email: &str, token: &str) -> Result<Option<String>> {
     Ok(crate::service::sso::route_for(app, email)?.map(|route| {
         format!(
             "{}&{}",
@@ -115,12 +115,12 @@ fn sso_url(app: &App, email: &str, token: &str) -> Result<Option<String>> {
 }
 
 /// `GET /invite/{token}`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     render(app, req, 200, None)
 }
 
 /// `POST /invite/{token}/accept` (signed in, CSRF token of the session).
-pub fn accept(app: &App, req: &Req) -> Result<Resp> {
+pub fn accept(app: &Context, req: &Req) -> Result<Resp> {
     let Some(s) = optional_session(app, req)? else {
         return Ok(Resp::see_other(&format!("/invite/{}", token_of(req))));
     };
@@ -150,7 +150,7 @@ pub fn accept(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /invite/{token}/signup`: creates the account for the invited address, signs in,
 /// and accepts; an address in a verified SSO domain is sent to its single sign-on instead.
-pub fn signup(app: &App, req: &Req) -> Result<Resp> {
+pub fn signup(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));

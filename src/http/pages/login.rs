@@ -3,16 +3,16 @@
 use serde_json::json;
 
 use super::{csrf_failed, form_csrf, form_csrf_ok, safe_next, session_csrf_ok};
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::{clear_cookie, optional_session, session_cookie, SESSION_COOKIE};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
+use crate::service::Context;
 
 pub(super) fn render(
-    app: &App,
+    app: &Context,
     req: &Req,
     status: u16,
     email: &str,
@@ -36,7 +36,7 @@ pub(super) fn render(
 }
 
 /// `GET /login`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     if optional_session(app, req)?.is_some() {
         let next =
             safe_next(req.query_param("next").as_ref()).unwrap_or_else(|| "/settings".into());
@@ -46,7 +46,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /login` (form).
-pub fn submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));
@@ -134,7 +134,7 @@ pub fn submit(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /logout` (form, signed in).
-pub fn logout(app: &App, req: &Req) -> Result<Resp> {
+pub fn logout(app: &Context, req: &Req) -> Result<Resp> {
     let mut provider = None;
     if let Some(s) = optional_session(app, req)? {
         if !session_csrf_ok(app, &s, req) {

@@ -17,15 +17,15 @@ use serde_json::json;
 
 use super::request::Req;
 use super::response::Resp;
-use crate::app::App;
 use crate::crypto::new_token;
 use crate::error::Error;
+use crate::service::Context;
 
 /// The pre-session CSRF cookie name.
 pub const CSRF_COOKIE: &str = "tenantry_csrf";
 
 /// The pre-session CSRF token for a form page: the cookie's value, or a new one to set.
-pub fn form_csrf(app: &App, req: &Req) -> (String, Option<String>) {
+pub fn form_csrf(app: &Context, req: &Req) -> (String, Option<String>) {
     match req.cookie(CSRF_COOKIE) {
         Some(t) if t.len() == 43 => (t.to_string(), None),
         _ => {
@@ -38,7 +38,7 @@ pub fn form_csrf(app: &App, req: &Req) -> (String, Option<String>) {
 }
 
 /// True when the submitted form token matches the pre-session cookie (constant time).
-pub fn form_csrf_ok(app: &App, req: &Req, submitted: Option<&String>) -> bool {
+pub fn form_csrf_ok(app: &Context, req: &Req, submitted: Option<&String>) -> bool {
     match (req.cookie(CSRF_COOKIE), submitted) {
         (Some(c), Some(s)) if !c.is_empty() => {
             app.keyring.verify_token(s, &app.keyring.token_hash(c))
@@ -59,7 +59,7 @@ pub fn safe_next(next: Option<&String>) -> Option<String> {
 }
 
 /// Checks a signed-in form's CSRF token (constant time).
-pub fn session_csrf_ok(app: &App, s: &crate::service::auth::SessionInfo, req: &Req) -> bool {
+pub fn session_csrf_ok(app: &Context, s: &crate::service::auth::SessionInfo, req: &Req) -> bool {
     req.form().get("csrf_token").is_some_and(|t| {
         app.keyring
             .verify_token(t, &app.keyring.token_hash(&s.csrf_token))
@@ -68,7 +68,7 @@ pub fn session_csrf_ok(app: &App, s: &crate::service::auth::SessionInfo, req: &R
 
 /// A simple message page.
 pub fn message(
-    app: &App,
+    app: &Context,
     status: u16,
     heading: &str,
     text: &str,
@@ -94,7 +94,7 @@ pub fn message(
 
 /// A message page with several links (the first is the main action).
 pub fn message_links(
-    app: &App,
+    app: &Context,
     status: u16,
     heading: &str,
     text: &str,
@@ -117,7 +117,7 @@ pub fn message_links(
 }
 
 /// The page shown when a page handler fails.
-pub fn error_page(app: &App, e: &Error) -> Resp {
+pub fn error_page(app: &Context, e: &Error) -> Resp {
     let (status, _, title) = super::problem::classify(e);
     match e {
         Error::Unauthenticated => Resp::see_other("/login"),
@@ -160,7 +160,7 @@ pub fn error_page(app: &App, e: &Error) -> Resp {
 }
 
 /// A CSRF failure page.
-pub fn csrf_failed(app: &App) -> Resp {
+pub fn csrf_failed(app: &Context) -> Resp {
     message(
         app,
         403,

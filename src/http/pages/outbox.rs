@@ -4,17 +4,17 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::config::EmailMode;
 use crate::domain::user::rfc3339;
 use crate::error::{Error, Result};
 use crate::http::auth::session;
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::service::Context;
 use crate::service::{authz, mail};
 
 /// `GET /dev/outbox`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     if app.config.email_mode != EmailMode::Outbox {
         return Err(Error::NotFound);
     }

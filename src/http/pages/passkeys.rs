@@ -7,15 +7,15 @@ use serde_json::Value;
 
 use super::two_step::{challenge_cookie, CHALLENGE_COOKIE};
 use super::{csrf_failed, form_csrf_ok, safe_next};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
 use crate::http::problem;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::passkeys;
+use crate::service::Context;
 
-fn options_answer(app: &App, req: &Req, f: impl FnOnce() -> Result<passkeys::Started>) -> Resp {
+fn options_answer(app: &Context, req: &Req, f: impl FnOnce() -> Result<passkeys::Started>) -> Resp {
     if !form_csrf_ok(app, req, req.form().get("csrf_token")) {
         return problem::http(
             403,
@@ -43,7 +43,7 @@ fn posted(req: &Req, name: &str) -> String {
     req.form().get(name).cloned().unwrap_or_default()
 }
 
-fn signed_in(app: &App, req: &Req, s: &crate::service::auth::NewSession) -> Resp {
+fn signed_in(app: &Context, req: &Req, s: &crate::service::auth::NewSession) -> Resp {
     let next = safe_next(req.form().get("next")).unwrap_or_else(|| "/settings".into());
     Resp::see_other(&next)
         .header("Set-Cookie", session_cookie(app, s))
@@ -55,14 +55,14 @@ const REFUSED: &str =
 
 /// `POST /login/passkey/options` (form: `csrf_token`): JSON options for a password-less
 /// sign-in.
-pub fn passwordless_options(app: &App, req: &Req) -> Result<Resp> {
+pub fn passwordless_options(app: &Context, req: &Req) -> Result<Resp> {
     Ok(options_answer(app, req, || {
         passkeys::passwordless_options(app)
     }))
 }
 
 /// `POST /login/passkey` (form: `ceremony`, `credential`, `next`).
-pub fn passwordless_submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn passwordless_submit(app: &Context, req: &Req) -> Result<Resp> {
     if !form_csrf_ok(app, req, req.form().get("csrf_token")) {
         return Ok(csrf_failed(app));
     }
@@ -101,7 +101,7 @@ pub fn passwordless_submit(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /login/two-step/passkey/options` (form: `csrf_token`; the challenge cookie): JSON
 /// options for the second step with a passkey.
-pub fn second_step_options(app: &App, req: &Req) -> Result<Resp> {
+pub fn second_step_options(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.cookie(CHALLENGE_COOKIE).unwrap_or_default().to_string();
     Ok(options_answer(app, req, || {
         passkeys::second_step_options(app, &token)
@@ -110,7 +110,7 @@ pub fn second_step_options(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /login/two-step/passkey` (form: `ceremony`, `credential`, `next`; the challenge
 /// cookie).
-pub fn second_step_submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn second_step_submit(app: &Context, req: &Req) -> Result<Resp> {
     if !form_csrf_ok(app, req, req.form().get("csrf_token")) {
         return Ok(csrf_failed(app));
     }

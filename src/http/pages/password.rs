@@ -3,15 +3,15 @@
 use serde_json::json;
 
 use super::{csrf_failed, form_csrf, form_csrf_ok, message};
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::passwords;
+use crate::service::Context;
 
 fn page(
-    app: &App,
+    app: &Context,
     req: &Req,
     template: &str,
     title: &str,
@@ -28,7 +28,7 @@ fn page(
 }
 
 /// `GET /forgot-password`.
-pub fn forgot(app: &App, req: &Req) -> Result<Resp> {
+pub fn forgot(app: &Context, req: &Req) -> Result<Resp> {
     page(
         app,
         req,
@@ -40,7 +40,7 @@ pub fn forgot(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /forgot-password`: the same answer whether or not the account exists.
-pub fn forgot_submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn forgot_submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));
@@ -67,7 +67,7 @@ pub fn forgot_submit(app: &App, req: &Req) -> Result<Resp> {
     )
 }
 
-fn invalid_link(app: &App) -> Resp {
+fn invalid_link(app: &Context) -> Resp {
     message(
         app,
         400,
@@ -78,7 +78,7 @@ fn invalid_link(app: &App) -> Resp {
 }
 
 /// `GET /reset-password?token=…`.
-pub fn reset(app: &App, req: &Req) -> Result<Resp> {
+pub fn reset(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
     if token.len() != 43 || !passwords::reset_token_usable(app, &token)? {
         return Ok(invalid_link(app));
@@ -94,7 +94,7 @@ pub fn reset(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /reset-password`.
-pub fn reset_submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn reset_submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));
@@ -119,7 +119,7 @@ pub fn reset_submit(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /verify-email?token=…`.
-pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
+pub fn verify_email(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
     match passwords::verify_email(app, &token) {
         Ok(()) => Ok(message(app, 200, "Email confirmed", "Your email address is confirmed.", Some(("/", "Continue")))),
@@ -135,7 +135,7 @@ pub fn verify_email(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// How an email-change link ended, as a page.
-fn email_change_outcome(app: &App, result: Result<Resp>) -> Result<Resp> {
+fn email_change_outcome(app: &Context, result: Result<Resp>) -> Result<Resp> {
     match result {
         Err(Error::Conflict(_)) => Ok(message(
             app,
@@ -157,7 +157,7 @@ fn email_change_outcome(app: &App, result: Result<Resp>) -> Result<Resp> {
 
 /// `GET /confirm-email-change?token=…`: says what the link would change and asks for a
 /// click. Fetching the link (a mail scanner, a link preview) changes nothing.
-pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm_email_change(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
     let result = crate::service::email_change::preview(app, &token).and_then(|pending| {
         page(
@@ -174,7 +174,7 @@ pub fn confirm_email_change(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /confirm-email-change`: applies an email-change link (the token is the proof; no
 /// session needed).
-pub fn confirm_email_change_submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm_email_change_submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));

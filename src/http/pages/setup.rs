@@ -3,15 +3,15 @@
 use serde_json::json;
 
 use super::{csrf_failed, form_csrf, form_csrf_ok, message};
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::setup::{self, SetupInput};
+use crate::service::Context;
 
-fn invalid(app: &App) -> Resp {
+fn invalid(app: &Context) -> Resp {
     message(
         app,
         404,
@@ -22,7 +22,7 @@ fn invalid(app: &App) -> Resp {
 }
 
 fn render(
-    app: &App,
+    app: &Context,
     req: &Req,
     status: u16,
     token: &str,
@@ -44,7 +44,7 @@ fn render(
 }
 
 /// `GET /setup?token=…`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
     if token.is_empty() || !setup::token_is_valid(app, &token)? {
         return Ok(invalid(app));
@@ -53,7 +53,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /setup` (form).
-pub fn submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));

@@ -1,14 +1,14 @@
 //! `/sso/{plugin}/start` and `/sso/{plugin}/callback`: the browser side of single sign-on.
 
 use super::{message, message_links, safe_next};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::sso;
+use crate::service::Context;
 
-fn binding_cookie(app: &App, value: &str, max_age: i64) -> String {
+fn binding_cookie(app: &Context, value: &str, max_age: i64) -> String {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
     // Lax: the identity provider's redirect back is a top-level GET from another site.
     format!(
@@ -19,7 +19,7 @@ fn binding_cookie(app: &App, value: &str, max_age: i64) -> String {
 
 /// The cookie that asks the next start of `plugin` to let the person choose the account
 /// again (empty value and `max_age` 0: cleared).
-fn reselect_cookie(app: &App, plugin: &str, max_age: i64) -> String {
+fn reselect_cookie(app: &Context, plugin: &str, max_age: i64) -> String {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
     format!(
         "{}={plugin}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
@@ -32,7 +32,7 @@ const RESELECT_SECS: i64 = 3600;
 
 /// The page for an identity the host refused: which account, why, and "Use another
 /// account" (the next start asks the provider to choose the account again).
-fn refused(app: &App, e: &Error, r: &sso::Refused) -> Resp {
+fn refused(app: &Context, e: &Error, r: &sso::Refused) -> Resp {
     let status = crate::http::problem::classify(e).0;
     let why = match e {
         Error::Sso { message: text, .. } => text.clone(),
@@ -55,7 +55,7 @@ fn refused(app: &App, e: &Error, r: &sso::Refused) -> Resp {
     .header("Set-Cookie", reselect_cookie(app, &r.plugin, RESELECT_SECS))
 }
 
-fn failed(app: &App, e: Error) -> Result<Resp> {
+fn failed(app: &Context, e: Error) -> Result<Resp> {
     match &e {
         Error::Sso {
             code,
@@ -91,7 +91,7 @@ fn failed(app: &App, e: Error) -> Result<Resp> {
 }
 
 /// `GET /sso/{plugin}/start?email=…&next=…`.
-pub fn start(app: &App, req: &Req) -> Result<Resp> {
+pub fn start(app: &Context, req: &Req) -> Result<Resp> {
     let email = req.query_param("email").unwrap_or_default();
     let next = safe_next(req.query_param("next").as_ref());
     let plugin = req.param("plugin");
@@ -107,7 +107,7 @@ pub fn start(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /sso/{plugin}/callback?…`.
-pub fn callback(app: &App, req: &Req) -> Result<Resp> {
+pub fn callback(app: &Context, req: &Req) -> Result<Resp> {
     let result = sso::finish(
         app,
         req.param("plugin"),

@@ -5,18 +5,18 @@
 use serde_json::json;
 
 use super::{csrf_failed, form_csrf, form_csrf_ok, safe_next};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::two_step;
+use crate::service::Context;
 
 /// The challenge cookie name.
 pub const CHALLENGE_COOKIE: &str = "tenantry_two_step";
 
 /// `Set-Cookie` for the challenge (`None` clears it).
-pub fn challenge_cookie(app: &App, token: Option<&str>) -> String {
+pub fn challenge_cookie(app: &Context, token: Option<&str>) -> String {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
     match token {
         Some(t) => format!(
@@ -35,7 +35,7 @@ fn next_of(req: &Req) -> String {
         .unwrap_or_default()
 }
 
-fn render(app: &App, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
+fn render(app: &Context, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
     let (csrf, set_cookie) = form_csrf(app, req);
     // What this account can use: the code form, the passkey button, or both.
     let methods =
@@ -62,14 +62,14 @@ pub(super) const EXPIRED: &str =
     "Your sign-in expired or was already finished. Enter your password again.";
 
 /// Back to the password step, saying why.
-pub(super) fn expired(app: &App, req: &Req, why: &str) -> Result<Resp> {
+pub(super) fn expired(app: &Context, req: &Req, why: &str) -> Result<Resp> {
     Ok(super::login::render(app, req, 401, "", Some(why))?
         .header("Set-Cookie", challenge_cookie(app, None)))
 }
 
 /// The second-step page again with an error, while the challenge still takes answers; else
 /// back to the password step.
-pub(super) fn again(app: &App, req: &Req, status: u16, error: &str) -> Result<Resp> {
+pub(super) fn again(app: &Context, req: &Req, status: u16, error: &str) -> Result<Resp> {
     let token = req.cookie(CHALLENGE_COOKIE).unwrap_or_default();
     match two_step::challenge_user(app, token)? {
         Some(user) => render(app, req, status, user.email.as_str(), Some(error)),
@@ -82,7 +82,7 @@ pub(super) fn again(app: &App, req: &Req, status: u16, error: &str) -> Result<Re
 }
 
 /// `GET /login/two-step`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.cookie(CHALLENGE_COOKIE).unwrap_or_default();
     match two_step::challenge_user(app, token)? {
         Some(user) => render(app, req, 200, user.email.as_str(), None),
@@ -104,7 +104,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /login/two-step` (form: `code`).
-pub fn submit(app: &App, req: &Req) -> Result<Resp> {
+pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
     let form = req.form();
     if !form_csrf_ok(app, req, form.get("csrf_token")) {
         return Ok(csrf_failed(app));

@@ -4,12 +4,12 @@ use super::{
     company_access, company_role_permits, org_access, org_role_permits, scope_for, KeyPrincipal,
     Principal, Subject,
 };
-use crate::app::App;
 use crate::domain::apikey::Scope;
 use crate::domain::{
     CompanyAccess, CompanyId, CompanyRole, KeyId, OrgId, OrgRole, Permission, UserId,
 };
 use crate::error::{Error, Result};
+use crate::service::Context;
 
 /// What a granting path gives someone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub(super) fn key_covers(
 ///
 /// Acceptance calls it again with the inviter as grantor, so a demoted, limited or removed
 /// inviter's invitations no longer grant anything.
-pub fn grant_ceiling(app: &App, grantor: &Principal, grant: Grant) -> Result<Granted> {
+pub fn grant_ceiling(app: &Context, grantor: &Principal, grant: Grant) -> Result<Granted> {
     match &grant {
         Grant::Org {
             org,
@@ -229,7 +229,7 @@ pub fn grant_ceiling(app: &App, grantor: &Principal, grant: Grant) -> Result<Gra
 /// The principal an invitation was made by, as it stands now: its user (not disabled) or its
 /// key (not revoked or expired). `None` when the inviter no longer exists or cannot act.
 pub fn inviter_now(
-    app: &App,
+    app: &Context,
     inviter_user: Option<&UserId>,
     inviter_key: Option<&str>,
     client_ip: &str,

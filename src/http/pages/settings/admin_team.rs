@@ -12,7 +12,6 @@ use super::{
     done, org_href, posted, render, sentence, when, Ctx, FieldView, FormView, LearnMore,
     OptionView, Page,
 };
-use crate::app::App;
 use crate::domain::{CompanyAccess, CompanyId, OrgRole, Permission};
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
@@ -20,6 +19,7 @@ use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::two_step::MemberState;
 use crate::service::two_step_policy::{self, Policy, PolicyInput, GRACE_MAX_DAYS};
+use crate::service::Context;
 use crate::service::{companies, invitations, members};
 
 pub(super) const LEARN: LearnMore = LearnMore {
@@ -125,7 +125,7 @@ pub(super) fn team_path(org: &str) -> String {
 }
 
 /// The companies the caller reaches, by ID → name.
-pub(super) fn company_names(app: &App, access: &OrgAccess) -> Result<Vec<(CompanyId, String)>> {
+pub(super) fn company_names(app: &Context, access: &OrgAccess) -> Result<Vec<(CompanyId, String)>> {
     Ok(companies::list(app, &access.permit()?, None, 1000)?
         .data
         .into_iter()
@@ -228,7 +228,7 @@ pub(super) fn words(e: Error, org: &str) -> Result<String> {
     })
 }
 
-fn view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamView> {
+fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTeamView> {
     let org = access.org_id().to_string();
     let names = company_names(app, access)?;
     let page = members::list(
@@ -425,7 +425,13 @@ fn notice(req: &Req) -> Option<&'static str> {
     }
 }
 
-fn team_page(app: &App, c: &Ctx, v: &AdminTeamView, n: Option<&str>, status: u16) -> Result<Resp> {
+fn team_page(
+    app: &Context,
+    c: &Ctx,
+    v: &AdminTeamView,
+    n: Option<&str>,
+    status: u16,
+) -> Result<Resp> {
     render(
         app,
         c,
@@ -441,14 +447,14 @@ fn team_page(app: &App, c: &Ctx, v: &AdminTeamView, n: Option<&str>, status: u16
 }
 
 /// `GET /settings/orgs/{org}/admin-team` (reached through the section dispatcher).
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let v = view(app, c, &access, req)?;
     team_page(app, c, &v, notice(req), 200)
 }
 
 /// `POST /settings/orgs/{org}/admin-team/add`: **Add member** sends an invitation.
-pub fn add(app: &App, req: &Req) -> Result<Resp> {
+pub fn add(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -517,16 +523,16 @@ pub fn add(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/admin-team/invitations/{inv}/resend` (with `email` to send it
 /// to another address).
-pub fn resend(app: &App, req: &Req) -> Result<Resp> {
+pub fn resend(app: &Context, req: &Req) -> Result<Resp> {
     invitation_action(app, req, true)
 }
 
 /// `POST /settings/orgs/{org}/admin-team/invitations/{inv}/revoke`.
-pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+pub fn revoke(app: &Context, req: &Req) -> Result<Resp> {
     invitation_action(app, req, false)
 }
 
-fn invitation_action(app: &App, req: &Req, resend: bool) -> Result<Resp> {
+fn invitation_action(app: &Context, req: &Req, resend: bool) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -561,7 +567,7 @@ fn invitation_action(app: &App, req: &Req, resend: bool) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/admin-team/two-step-policy` (owners): the two-step sign-in
 /// policy.
-pub fn save_two_step_policy(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_two_step_policy(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

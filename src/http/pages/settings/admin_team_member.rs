@@ -7,7 +7,6 @@ use super::admin_team::{
     access_fields, company_names, parse_form, posted_access, team_path, words, AccessFields, LEARN,
 };
 use super::{done, posted, render, sentence, Ctx, Page};
-use crate::app::App;
 use crate::domain::OrgRole;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
@@ -15,6 +14,7 @@ use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::members;
 use crate::service::two_step::{self, MemberState};
+use crate::service::Context;
 
 #[derive(Serialize)]
 struct MemberView {
@@ -32,7 +32,7 @@ struct MemberView {
     reset_two_step_action: Option<String>,
 }
 
-fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<MemberView> {
+fn member_view(app: &Context, c: &Ctx, access: &OrgAccess, user: &str) -> Result<MemberView> {
     // The member list is the one place that names members; find the one asked for there.
     let mut cursor: Option<String> = None;
     let m = loop {
@@ -73,7 +73,7 @@ fn member_view(app: &App, c: &Ctx, access: &OrgAccess, user: &str) -> Result<Mem
     })
 }
 
-fn member_page(app: &App, c: &Ctx, v: &MemberView, status: u16) -> Result<Resp> {
+fn member_page(app: &Context, c: &Ctx, v: &MemberView, status: u16) -> Result<Resp> {
     render(
         app,
         c,
@@ -90,7 +90,7 @@ fn member_page(app: &App, c: &Ctx, v: &MemberView, status: u16) -> Result<Resp> 
 
 /// `GET /settings/orgs/{org}/admin-team/members/{user}`: change role and company access, or
 /// remove.
-pub fn member(app: &App, req: &Req) -> Result<Resp> {
+pub fn member(app: &Context, req: &Req) -> Result<Resp> {
     let c = super::signed_in!(app, req);
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     access.permit::<perm::MembersManage>()?;
@@ -99,7 +99,7 @@ pub fn member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/admin-team/members/{user}`.
-pub fn change_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn change_member(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -136,7 +136,7 @@ pub fn change_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/admin-team/members/{user}/remove` (the page asks first).
-pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove_member(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -156,7 +156,7 @@ pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/admin-team/members/{user}/two-step/reset` (owners; the page asks
 /// first).
-pub fn reset_two_step(app: &App, req: &Req) -> Result<Resp> {
+pub fn reset_two_step(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use super::{done, posted, render, sentence, signed_in, when, Ctx, LearnMore, OptionView, Page};
-use crate::app::App;
 use crate::domain::apikey::Scope;
 use crate::domain::user::rfc3339;
 use crate::error::{Error, FieldError, Result};
@@ -15,6 +14,7 @@ use crate::http::response::Resp;
 use crate::service::api_keys::{self, KeyView, RECENT_USE_SECS};
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::now;
+use crate::service::Context;
 
 const LEARN: LearnMore = LearnMore {
     href: "/settings/help/organization",
@@ -168,7 +168,7 @@ fn create_form(c: &Ctx, org: &str) -> CreateForm {
     }
 }
 
-fn list_view(app: &App, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<KeysView> {
+fn list_view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<KeysView> {
     let org = access.org_id().to_string();
     let page = api_keys::list(
         app,
@@ -199,7 +199,7 @@ fn notice(req: &Req) -> Option<&'static str> {
 }
 
 fn page<T: Serialize>(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     title: &str,
     template: &str,
@@ -222,7 +222,7 @@ fn page<T: Serialize>(
 }
 
 /// `GET /settings/orgs/{org}/api-keys` (reached through the section dispatcher).
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let v = list_view(app, c, &access, req)?;
     page(
@@ -247,7 +247,7 @@ struct SecretView {
 }
 
 /// `POST /settings/orgs/{org}/api-keys/create`: the new key, shown on this answer only.
-pub fn create(app: &App, req: &Req) -> Result<Resp> {
+pub fn create(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -347,7 +347,7 @@ struct KeyPage {
     back: String,
 }
 
-fn find(app: &App, access: &OrgAccess, id: &str) -> Result<KeyView> {
+fn find(app: &Context, access: &OrgAccess, id: &str) -> Result<KeyView> {
     let mut cursor: Option<String> = None;
     loop {
         let page = api_keys::list(app, &access.permit()?, cursor.as_deref(), 200)?;
@@ -359,7 +359,7 @@ fn find(app: &App, access: &OrgAccess, id: &str) -> Result<KeyView> {
 }
 
 fn key_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     access: &OrgAccess,
     id: &str,
@@ -393,7 +393,7 @@ fn key_page(
 }
 
 /// `GET /settings/orgs/{org}/api-keys/{key}`: rotate or revoke one key.
-pub fn key(app: &App, req: &Req) -> Result<Resp> {
+pub fn key(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let v = key_page(app, &c, &access, req.param("key"), None)?;
@@ -402,7 +402,7 @@ pub fn key(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/api-keys/{key}/rotate` (`overlap` seconds): the successor,
 /// shown once.
-pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
+pub fn rotate(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -444,7 +444,7 @@ pub fn rotate(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/api-keys/{key}/revoke`; a key used in the last minutes comes
 /// back with the question "used … ago — revoke anyway?" (`force=true` answers it).
-pub fn revoke(app: &App, req: &Req) -> Result<Resp> {
+pub fn revoke(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

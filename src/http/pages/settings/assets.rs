@@ -4,10 +4,10 @@
 
 use std::sync::LazyLock;
 
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::service::Context;
 use crate::views::{SCRIPT, STYLESHEET};
 
 struct Asset {
@@ -50,7 +50,7 @@ pub fn script_src() -> &'static str {
 
 /// `GET /assets/{file}`: an embedded asset with long cache headers; an old or unknown name
 /// is "not found".
-pub fn serve(_app: &App, req: &Req) -> Result<Resp> {
+pub fn serve(_app: &Context, req: &Req) -> Result<Resp> {
     let file = req.param("file");
     let a = ASSETS
         .iter()

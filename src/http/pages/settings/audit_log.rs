@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{org_href, render, when, Ctx, LearnMore, Page};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm};
+use crate::service::Context;
 use crate::service::{audit, members};
 
 #[derive(Serialize)]
@@ -71,7 +71,7 @@ fn action_words(a: &str) -> String {
 
 /// `GET /settings/orgs/{org}/audit-log` (through the section dispatcher): `?actor=`,
 /// `?action=`, `?from=` and `?to=` (days, in the person's time zone) filter; `?before=` pages.
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let base = org_href(access.org_id().as_str(), "audit_log");
     let before = req.query_param("before");

@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::{
     done, field_errors, org_href, posted, render, Ctx, FieldView, FormView, LearnMore, Page,
 };
-use crate::app::App;
 use crate::domain::entities::BillingProfile;
 use crate::domain::Permission;
 use crate::error::{Error, Result};
@@ -16,6 +15,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{self, org_access, perm, OrgAccess};
 use crate::service::org_settings;
+use crate::service::Context;
 
 const LEARN: LearnMore = LearnMore {
     href: "/settings/help/organization",
@@ -107,7 +107,7 @@ fn profile_form(c: &Ctx, org: &str, p: Option<&BillingProfile>) -> FormView {
     )
 }
 
-fn view(app: &App, c: &Ctx, access: &OrgAccess) -> Result<(u16, BillingPageView)> {
+fn view(app: &Context, c: &Ctx, access: &OrgAccess) -> Result<(u16, BillingPageView)> {
     let org = access.org_id().to_string();
     let manage = access.explain(Permission::BillingManage).0;
     let overview = authz::require_billing_read(app, access).and_then(|permit| {
@@ -187,7 +187,7 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess) -> Result<(u16, BillingPageView)
 }
 
 fn page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     v: &BillingPageView,
     notice: Option<&str>,
@@ -208,7 +208,7 @@ fn page(
 }
 
 /// `GET /settings/orgs/{org}/billing` (through the section dispatcher).
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let (status, v) = view(app, c, &access)?;
     let notice = (req.query_param("notice").as_deref() == Some("saved"))
@@ -217,7 +217,7 @@ pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/billing/profile`.
-pub fn save(app: &App, req: &Req) -> Result<Resp> {
+pub fn save(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

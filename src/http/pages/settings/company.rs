@@ -9,7 +9,6 @@ use super::{
     company_href, done, field_errors, posted, render, signed_in, Ctx, FieldView, FormView,
     LearnMore, Page,
 };
-use crate::app::App;
 use crate::domain::entities::DataPreferences;
 use crate::domain::Permission;
 use crate::error::{FieldError, Result};
@@ -17,6 +16,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, perm, CompanyCtx};
 use crate::service::sites;
+use crate::service::Context;
 
 const LEARN: LearnMore = LearnMore {
     href: "/settings/help/company",
@@ -40,7 +40,7 @@ pub(super) fn notice(req: &Req) -> Option<&'static str> {
 }
 
 pub(super) fn page<T: Serialize>(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     title: &str,
     template: &str,
@@ -94,7 +94,7 @@ fn site_fields(name: &str, address: &str, tz: &str) -> Vec<FieldView> {
     ]
 }
 
-fn sites_view(app: &App, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<SitesView> {
+fn sites_view(app: &Context, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<SitesView> {
     let cmp = ctx.company_id().to_string();
     let base = company_href(&cmp, "sites");
     let manage = can(ctx, Permission::SitesManage);
@@ -129,7 +129,7 @@ fn sites_view(app: &App, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<SitesVi
 }
 
 /// `GET /settings/companies/{cmp}/sites` (through the section dispatcher).
-pub fn sites_page(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn sites_page(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let ctx = company_access(app, &c.session.principal, req.param("cmp"))?;
     let v = sites_view(app, c, &ctx, req)?;
     page(app, c, "Sites", "settings/sites", &v, notice(req), 200)
@@ -146,7 +146,7 @@ fn site_input(req: &Req) -> (std::collections::HashMap<String, String>, sites::S
 }
 
 /// `POST /settings/companies/{cmp}/sites/add`.
-pub fn add_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn add_site(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -176,7 +176,7 @@ struct SiteView {
     back: String,
 }
 
-fn site_view(app: &App, c: &Ctx, ctx: &CompanyCtx, id: &str) -> Result<SiteView> {
+fn site_view(app: &Context, c: &Ctx, ctx: &CompanyCtx, id: &str) -> Result<SiteView> {
     ctx.permit::<perm::SitesManage>()?;
     let s = sites::get(app, &ctx.permit()?, id)?;
     let base = format!(
@@ -200,7 +200,7 @@ fn site_view(app: &App, c: &Ctx, ctx: &CompanyCtx, id: &str) -> Result<SiteView>
 }
 
 /// `GET /settings/companies/{cmp}/sites/{site}`: edit or delete one site.
-pub fn site(app: &App, req: &Req) -> Result<Resp> {
+pub fn site(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let ctx = company_access(app, &c.session.principal, req.param("cmp"))?;
     let v = site_view(app, &c, &ctx, req.param("site"))?;
@@ -208,7 +208,7 @@ pub fn site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/companies/{cmp}/sites/{site}`.
-pub fn save_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_site(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -230,7 +230,7 @@ pub fn save_site(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/companies/{cmp}/sites/{site}/delete`.
-pub fn delete_site(app: &App, req: &Req) -> Result<Resp> {
+pub fn delete_site(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -289,7 +289,7 @@ fn prefs_form(c: &Ctx, cmp: &str, p: &DataPreferences) -> FormView {
     )
 }
 
-fn prefs_view(app: &App, c: &Ctx, ctx: &CompanyCtx) -> Result<PrefsView> {
+fn prefs_view(app: &Context, c: &Ctx, ctx: &CompanyCtx) -> Result<PrefsView> {
     let p = sites::get_preferences(app, &ctx.permit()?)?;
     let manage = can(ctx, Permission::DataPreferencesManage);
     Ok(PrefsView {
@@ -306,7 +306,7 @@ fn prefs_view(app: &App, c: &Ctx, ctx: &CompanyCtx) -> Result<PrefsView> {
 }
 
 /// `GET /settings/companies/{cmp}/data-preferences` (through the section dispatcher).
-pub fn preferences_page(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn preferences_page(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let ctx = company_access(app, &c.session.principal, req.param("cmp"))?;
     let v = prefs_view(app, c, &ctx)?;
     page(
@@ -321,7 +321,7 @@ pub fn preferences_page(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/companies/{cmp}/data-preferences`.
-pub fn save_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -7,13 +7,13 @@ use serde::Serialize;
 use super::company::{notice, page};
 use super::personal::role_label;
 use super::{company_href, done, posted, sentence, Ctx, FieldView, FormView};
-use crate::app::App;
 use crate::domain::entities::Via;
 use crate::domain::{CompanyRole, Permission};
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{self, company_access, perm, CompanyCtx};
+use crate::service::Context;
 use crate::service::{companies, invitations};
 
 #[derive(Serialize)]
@@ -48,7 +48,7 @@ fn role_options() -> Vec<(String, String)> {
         .collect()
 }
 
-fn members_view(app: &App, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<MembersView> {
+fn members_view(app: &Context, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<MembersView> {
     let cmp = ctx.company_id().to_string();
     let base = company_href(&cmp, "members");
     let manage = ctx.allows(Permission::CompanyMembersManage);
@@ -113,7 +113,7 @@ fn members_view(app: &App, c: &Ctx, ctx: &CompanyCtx, req: &Req) -> Result<Membe
 }
 
 /// `GET /settings/companies/{cmp}/members` (through the section dispatcher).
-pub fn members_page(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn members_page(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let ctx = company_access(app, &c.session.principal, req.param("cmp"))?;
     let v = members_view(app, c, &ctx, req)?;
     page(
@@ -139,7 +139,7 @@ fn words(e: Error) -> Result<String> {
 
 /// `POST /settings/companies/{cmp}/members/add`: invites an address with a role (instance
 /// administrators add an existing account directly).
-pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -185,16 +185,16 @@ pub fn add_member(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/companies/{cmp}/members/{user}/role`.
-pub fn change_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn change_member(app: &Context, req: &Req) -> Result<Resp> {
     member_action(app, req, true)
 }
 
 /// `POST /settings/companies/{cmp}/members/{user}/remove`.
-pub fn remove_member(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove_member(app: &Context, req: &Req) -> Result<Resp> {
     member_action(app, req, false)
 }
 
-fn member_action(app: &App, req: &Req, change: bool) -> Result<Resp> {
+fn member_action(app: &Context, req: &Req, change: bool) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

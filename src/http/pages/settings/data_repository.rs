@@ -7,7 +7,6 @@ use serde::Serialize;
 use super::{
     done, field_errors, org_href, posted, render, sentence, Ctx, LearnMore, OptionView, Page,
 };
-use crate::app::App;
 use crate::domain::entities::DataRepository;
 use crate::domain::Permission;
 use crate::error::{FieldError, Result};
@@ -15,6 +14,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::org_settings::{self, Credentials, RepositoryInput};
+use crate::service::Context;
 
 const LEARN: LearnMore = LearnMore {
     href: "/settings/help/organization",
@@ -80,7 +80,7 @@ fn view(c: &Ctx, access: &OrgAccess, r: &DataRepository) -> RepoView {
     }
 }
 
-fn page(app: &App, c: &Ctx, v: &RepoView, notice: Option<&str>, status: u16) -> Result<Resp> {
+fn page(app: &Context, c: &Ctx, v: &RepoView, notice: Option<&str>, status: u16) -> Result<Resp> {
     render(
         app,
         c,
@@ -96,7 +96,7 @@ fn page(app: &App, c: &Ctx, v: &RepoView, notice: Option<&str>, status: u16) -> 
 }
 
 /// `GET /settings/orgs/{org}/data-repository` (through the section dispatcher).
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let r = org_settings::get_repository(app, &access.permit()?)?;
     let notice = (req.query_param("notice").as_deref() == Some("saved"))
@@ -126,7 +126,7 @@ fn parse_credentials(
 }
 
 /// `POST /settings/orgs/{org}/data-repository` (owners).
-pub fn save(app: &App, req: &Req) -> Result<Resp> {
+pub fn save(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

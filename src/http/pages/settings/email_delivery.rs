@@ -6,13 +6,13 @@
 use serde::Serialize;
 
 use super::{posted, render, signed_in, when, Ctx, LearnMore, Page};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{self, InstanceAdmin};
 use crate::service::invitations::mask_email;
 use crate::service::mail;
+use crate::service::Context;
 
 /// The page's address.
 pub const PATH: &str = "/settings/instance/email-delivery";
@@ -58,7 +58,7 @@ fn template_words(t: &str) -> String {
         .to_string()
 }
 
-fn page(app: &App, c: &Ctx, req: &Req, error: Option<String>, status: u16) -> Result<Resp> {
+fn page(app: &Context, c: &Ctx, req: &Req, error: Option<String>, status: u16) -> Result<Resp> {
     let a = admin(c)?;
     let counts = mail::counts(app, &a)?;
     let before = req.query_param("before");
@@ -144,13 +144,13 @@ fn page(app: &App, c: &Ctx, req: &Req, error: Option<String>, status: u16) -> Re
 }
 
 /// `GET /settings/instance/email-delivery` (`?before=` pages the failed messages).
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     page(app, &c, req, None, 200)
 }
 
 /// `POST /settings/instance/email-delivery/{id}/retry`.
-pub fn retry(app: &App, req: &Req) -> Result<Resp> {
+pub fn retry(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -6,10 +6,10 @@ use pulldown_cmark::{html, Event, Options, Parser};
 use serde::Serialize;
 
 use super::{render, signed_in, LearnMore, Page};
-use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::service::Context;
 
 /// One help page.
 pub struct HelpPage {
@@ -76,12 +76,12 @@ struct DocView {
 }
 
 /// `GET /settings/help`: the overview.
-pub fn index(_app: &App, _req: &Req) -> Result<Resp> {
+pub fn index(_app: &Context, _req: &Req) -> Result<Resp> {
     Ok(Resp::see_other("/settings/help/overview"))
 }
 
 /// `GET /settings/help/{page}`.
-pub fn show(app: &App, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let page = PAGES
         .iter()
@@ -106,7 +106,7 @@ pub fn show(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /settings/developers`: the API getting-started guide and the OpenAPI document.
-pub fn developers(app: &App, req: &Req) -> Result<Resp> {
+pub fn developers(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let view = DocView {
         html: markdown(DEVELOPERS),

@@ -12,7 +12,6 @@ use super::{
     done, field_errors, posted, render, sentence, signed_in, when, Ctx, FieldView, FormView,
     LearnMore, Page,
 };
-use crate::app::App;
 use crate::crypto::Secret;
 use crate::domain::{Feature, UserId};
 use crate::error::{Error, Result};
@@ -20,6 +19,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{instance_admin, org_access, InstanceAdmin};
 use crate::service::hooks::HookKind;
+use crate::service::Context;
 use crate::service::{org_plugins, orgs, users};
 
 const LEARN: LearnMore = LearnMore {
@@ -38,7 +38,7 @@ struct Refusal {
 }
 
 /// The page for someone who is not an instance administrator.
-fn refused(app: &App, c: &Ctx) -> Result<Resp> {
+fn refused(app: &Context, c: &Ctx) -> Result<Resp> {
     render(
         app,
         c,
@@ -58,7 +58,7 @@ fn refused(app: &App, c: &Ctx) -> Result<Resp> {
 }
 
 fn page<T: Serialize>(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     title: &str,
     template: &str,
@@ -129,7 +129,7 @@ fn create_org_form(c: &Ctx) -> FormView {
 }
 
 fn orgs_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     req: &Req,
     create: FormView,
@@ -166,7 +166,7 @@ fn orgs_page(
 }
 
 /// `GET /settings/instance/organizations`.
-pub fn organizations(app: &App, req: &Req) -> Result<Resp> {
+pub fn organizations(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     if instance_admin(&c.session.principal).is_err() {
         return refused(app, &c);
@@ -177,7 +177,7 @@ pub fn organizations(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/instance/organizations`: creates an organization.
-pub fn create_organization(app: &App, req: &Req) -> Result<Resp> {
+pub fn create_organization(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -233,7 +233,7 @@ fn world_words(w: &str) -> &'static str {
     }
 }
 
-fn org_view(app: &App, c: &Ctx, admin: &InstanceAdmin<'_>, org: &str) -> Result<OrgView> {
+fn org_view(app: &Context, c: &Ctx, admin: &InstanceAdmin<'_>, org: &str) -> Result<OrgView> {
     let access = org_access(app, admin.principal(), org)?;
     let f = access.features();
     let allowed: Vec<String> = org_plugins::get(app, &access)?
@@ -303,7 +303,13 @@ fn org_view(app: &App, c: &Ctx, admin: &InstanceAdmin<'_>, org: &str) -> Result<
     })
 }
 
-fn org_page(app: &App, c: &Ctx, v: &OrgView, notice: Option<&str>, status: u16) -> Result<Resp> {
+fn org_page(
+    app: &Context,
+    c: &Ctx,
+    v: &OrgView,
+    notice: Option<&str>,
+    status: u16,
+) -> Result<Resp> {
     page(
         app,
         c,
@@ -316,7 +322,7 @@ fn org_page(app: &App, c: &Ctx, v: &OrgView, notice: Option<&str>, status: u16) 
 }
 
 /// `GET /settings/instance/organizations/{org}`: features and allowed plugins.
-pub fn organization(app: &App, req: &Req) -> Result<Resp> {
+pub fn organization(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let Ok(admin) = instance_admin(&c.session.principal) else {
         return refused(app, &c);
@@ -340,7 +346,7 @@ fn checked(req: &Req, field: &str) -> Vec<String> {
 }
 
 /// `POST /settings/instance/organizations/{org}/features`.
-pub fn save_features(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_features(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -364,7 +370,7 @@ pub fn save_features(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/instance/organizations/{org}/plugins`.
-pub fn save_plugins(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_plugins(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -431,7 +437,7 @@ fn create_user_form(c: &Ctx) -> FormView {
 }
 
 fn users_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     req: &Req,
     create: FormView,
@@ -503,7 +509,7 @@ fn users_page(
 }
 
 /// `GET /settings/instance/users`.
-pub fn users_list(app: &App, req: &Req) -> Result<Resp> {
+pub fn users_list(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     if instance_admin(&c.session.principal).is_err() {
         return refused(app, &c);
@@ -518,7 +524,7 @@ pub fn users_list(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/instance/users`: creates a password account.
-pub fn create_user(app: &App, req: &Req) -> Result<Resp> {
+pub fn create_user(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -543,7 +549,7 @@ pub fn create_user(app: &App, req: &Req) -> Result<Resp> {
     users_page(app, &c, req, form, None, None, 422)
 }
 
-fn toggle(app: &App, req: &Req, disabled: bool) -> Result<Resp> {
+fn toggle(app: &Context, req: &Req, disabled: bool) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -566,11 +572,11 @@ fn toggle(app: &App, req: &Req, disabled: bool) -> Result<Resp> {
 }
 
 /// `POST /settings/instance/users/{user}/disable` (after confirming).
-pub fn disable_user(app: &App, req: &Req) -> Result<Resp> {
+pub fn disable_user(app: &Context, req: &Req) -> Result<Resp> {
     toggle(app, req, true)
 }
 
 /// `POST /settings/instance/users/{user}/enable`.
-pub fn enable_user(app: &App, req: &Req) -> Result<Resp> {
+pub fn enable_user(app: &Context, req: &Req) -> Result<Resp> {
     toggle(app, req, false)
 }

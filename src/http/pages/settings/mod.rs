@@ -27,7 +27,6 @@ use serde::Serialize;
 pub use form::{done, field_errors, sentence, FieldView, FormView, OptionView};
 
 use super::{csrf_failed, session_csrf_ok};
-use crate::app::App;
 use crate::domain::User;
 use crate::error::Result;
 use crate::http::auth::optional_session;
@@ -35,6 +34,7 @@ use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::access::{self, Sections};
 use crate::service::auth::SessionInfo;
+use crate::service::Context;
 
 /// Everything a settings page needs about the person asking.
 pub struct Ctx {
@@ -60,7 +60,7 @@ pub struct Banner {
 }
 
 /// The person's context, or `None` when not signed in.
-pub fn ctx(app: &App, req: &Req) -> Result<Option<Ctx>> {
+pub fn ctx(app: &Context, req: &Req) -> Result<Option<Ctx>> {
     let Some(session) = optional_session(app, req)? else {
         return Ok(None);
     };
@@ -80,7 +80,7 @@ pub fn ctx(app: &App, req: &Req) -> Result<Option<Ctx>> {
 /// during its grace period (the gate found it), and on the overview and Personal > Security
 /// for every organization whose policy applies to the person (with the one that sent them
 /// there first).
-fn two_step_banners(app: &App, req: &Req, user: &User) -> Result<Vec<Banner>> {
+fn two_step_banners(app: &Context, req: &Req, user: &User) -> Result<Vec<Banner>> {
     use crate::http::two_step_gate::{REQUIRED_BY, SECURITY_PAGE};
     let on_security = req.path == SECURITY_PAGE;
     let href = (!on_security).then_some(SECURITY_PAGE);
@@ -139,7 +139,7 @@ macro_rules! signed_in {
 pub(crate) use signed_in;
 
 /// For a form post: the signed-in context with a valid CSRF token, or the response to send.
-pub fn posted(app: &App, req: &Req) -> Result<std::result::Result<Ctx, Resp>> {
+pub fn posted(app: &Context, req: &Req) -> Result<std::result::Result<Ctx, Resp>> {
     let Some(c) = ctx(app, req)? else {
         return Ok(Err(to_login(req)));
     };
@@ -419,7 +419,7 @@ pub struct Page<'a, T: Serialize> {
 }
 
 /// Renders a settings page.
-pub fn render<T: Serialize>(app: &App, c: &Ctx, page: Page<'_, T>) -> Result<Resp> {
+pub fn render<T: Serialize>(app: &Context, c: &Ctx, page: Page<'_, T>) -> Result<Resp> {
     let body = app.views.render(page.template, page.data)?;
     let frame = Frame {
         title: page.title,
@@ -446,7 +446,7 @@ pub fn when(user: &User, unix: i64) -> String {
 }
 
 /// `GET /settings`: where signing in lands.
-pub fn overview(app: &App, req: &Req) -> Result<Resp> {
+pub fn overview(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     #[derive(Serialize)]
     struct Scope {

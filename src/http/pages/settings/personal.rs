@@ -5,12 +5,12 @@ use serde::Serialize;
 use super::{
     done, field_errors, posted, render, signed_in, when, Ctx, FieldView, FormView, LearnMore, Page,
 };
-use crate::app::App;
 use crate::domain::entities::Via;
 use crate::domain::{Auth, Preferences};
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::service::Context;
 use crate::service::{self, me};
 
 pub(super) const LEARN: LearnMore = LearnMore {
@@ -120,7 +120,7 @@ fn general_view(c: &Ctx) -> GeneralView {
 }
 
 fn general_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     view: &GeneralView,
     notice: Option<&str>,
@@ -141,13 +141,13 @@ fn general_page(
 }
 
 /// `GET /settings/personal/general`.
-pub fn general(app: &App, req: &Req) -> Result<Resp> {
+pub fn general(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     general_page(app, &c, &general_view(&c), notice_text(req), 200)
 }
 
 /// `POST /settings/personal/general/name`.
-pub fn save_name(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_name(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -166,7 +166,7 @@ pub fn save_name(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/personal/general/password-reset`: "Send password reset email".
-pub fn send_reset(app: &App, req: &Req) -> Result<Resp> {
+pub fn send_reset(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -191,7 +191,7 @@ pub fn send_reset(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/personal/general/email`: "Change email" (new address + current password);
 /// the link goes to the new address, the page answers the same whether or not it is taken.
-pub fn change_email(app: &App, req: &Req) -> Result<Resp> {
+pub fn change_email(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -226,7 +226,7 @@ pub fn change_email(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/personal/general/verify-email`: sends a new confirmation link.
-pub fn send_verification(app: &App, req: &Req) -> Result<Resp> {
+pub fn send_verification(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -291,7 +291,7 @@ fn preferences_view(c: &Ctx) -> PreferencesView {
 }
 
 fn preferences_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     view: &PreferencesView,
     notice: Option<&str>,
@@ -312,13 +312,13 @@ fn preferences_page(
 }
 
 /// `GET /settings/personal/preferences`.
-pub fn preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn preferences(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     preferences_page(app, &c, &preferences_view(&c), notice_text(req), 200)
 }
 
 /// `POST /settings/personal/preferences`.
-pub fn save_preferences(app: &App, req: &Req) -> Result<Resp> {
+pub fn save_preferences(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -391,7 +391,7 @@ pub fn role_label(role: &str) -> &'static str {
 }
 
 /// `GET /settings/personal/membership`: the organization and every company, with the role.
-pub fn membership(app: &App, req: &Req) -> Result<Resp> {
+pub fn membership(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let m = service::access::memberships(app, &c.session.principal)?;
     let view = MembershipView {

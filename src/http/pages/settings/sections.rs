@@ -5,13 +5,13 @@
 use serde::Serialize;
 
 use super::{org_href, render, section_label, section_name, signed_in, Ctx, LearnMore, Page};
-use crate::app::App;
 use crate::domain::{Feature, OrgRole, Permission};
 use crate::error::{Error, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{self, org_role_permits};
 use crate::service::me::{why_hidden, Hidden};
+use crate::service::Context;
 
 /// The permission that decides whether an organization section is shown.
 fn org_permission(section: &str) -> Permission {
@@ -55,7 +55,7 @@ struct HiddenView {
     next: String,
 }
 
-fn hidden_page(app: &App, c: &Ctx, title: &str, view: HiddenView) -> Result<Resp> {
+fn hidden_page(app: &Context, c: &Ctx, title: &str, view: HiddenView) -> Result<Resp> {
     render(
         app,
         c,
@@ -129,7 +129,7 @@ fn explain_org(section: &str, perm: Permission, h: Hidden) -> Option<HiddenView>
 }
 
 /// `GET /settings/orgs/{org}/{section}`.
-pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
+pub fn org_section(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let Some(section) = section_name(req.param("section")) else {
         return Err(Error::NotFound);
@@ -175,7 +175,7 @@ pub fn org_section(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /settings/organization/{section}`: the section of the person's (first) organization.
-pub fn first_org_section(app: &App, req: &Req) -> Result<Resp> {
+pub fn first_org_section(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let Some(section) = section_name(req.param("section")) else {
         return Err(Error::NotFound);
@@ -202,7 +202,7 @@ pub fn first_org_section(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `GET /settings/companies/{cmp}/{section}`.
-pub fn company_section(app: &App, req: &Req) -> Result<Resp> {
+pub fn company_section(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     let Some(section) = section_name(req.param("section")) else {
         return Err(Error::NotFound);

@@ -5,11 +5,11 @@ use serde::Serialize;
 
 use super::personal::{notice_text, LEARN};
 use super::{done, posted, render, signed_in, when, Ctx, FieldView, FormView, Page};
-use crate::app::App;
 use crate::error::{Error, FieldError, Result};
 use crate::http::auth::SESSION_COOKIE;
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::service::Context;
 use crate::service::{me, passkeys, two_step};
 
 const PATH: &str = "/settings/personal/security";
@@ -90,7 +90,7 @@ fn code_field() -> FieldView {
         .autocomplete("one-time-code")
 }
 
-fn two_step_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<TwoStepView> {
+fn two_step_view(app: &Context, c: &Ctx, errs: &[FieldError], form: &str) -> Result<TwoStepView> {
     let status = two_step::status(app, &c.user)?;
     let with = |f: FormView, name: &str| {
         if name == form {
@@ -159,7 +159,7 @@ fn two_step_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
     Ok(v)
 }
 
-fn passkeys_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<PasskeysView> {
+fn passkeys_view(app: &Context, c: &Ctx, errs: &[FieldError], form: &str) -> Result<PasskeysView> {
     let status = two_step::status(app, &c.user)?;
     let list = passkeys::list(app, &c.session.principal)?;
     let rows = list
@@ -191,7 +191,7 @@ fn passkeys_view(app: &App, c: &Ctx, errs: &[FieldError], form: &str) -> Result<
 }
 
 fn security_page(
-    app: &App,
+    app: &Context,
     req: &Req,
     c: &Ctx,
     errs: &[FieldError],
@@ -248,13 +248,13 @@ fn security_page(
 }
 
 /// `GET /settings/personal/security`: two-step sign-in, active sessions.
-pub fn security(app: &App, req: &Req) -> Result<Resp> {
+pub fn security(app: &Context, req: &Req) -> Result<Resp> {
     let c = signed_in!(app, req);
     security_page(app, req, &c, &[], "", 200)
 }
 
 /// `POST …/security/sign-out-others`.
-pub fn sign_out_others(app: &App, req: &Req) -> Result<Resp> {
+pub fn sign_out_others(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -285,7 +285,7 @@ fn as_field_errors(e: Error) -> Result<Vec<FieldError>> {
 }
 
 /// `POST …/security/two-step/start`: a new secret; the page then shows it until confirmed.
-pub fn start(app: &App, req: &Req) -> Result<Resp> {
+pub fn start(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -300,7 +300,7 @@ pub fn start(app: &App, req: &Req) -> Result<Resp> {
 }
 
 fn recovery_page(
-    app: &App,
+    app: &Context,
     c: &Ctx,
     heading: &'static str,
     intro: &'static str,
@@ -331,7 +331,7 @@ fn posted_code(req: &Req) -> String {
 }
 
 /// `POST …/security/two-step/confirm` (`code`): on, and the recovery codes shown once.
-pub fn confirm(app: &App, req: &Req) -> Result<Resp> {
+pub fn confirm(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -352,7 +352,7 @@ pub fn confirm(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST …/security/two-step/recovery-codes` (`code`): new recovery codes, shown once.
-pub fn regenerate(app: &App, req: &Req) -> Result<Resp> {
+pub fn regenerate(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -373,7 +373,7 @@ pub fn regenerate(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST …/security/two-step/disable` (`code`).
-pub fn disable(app: &App, req: &Req) -> Result<Resp> {
+pub fn disable(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -389,7 +389,7 @@ pub fn disable(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST …/security/passkeys/{passkey}/remove`, confirmed with `ceremony` and `credential`
 /// of a fresh passkey check, or with `code` (authenticator or recovery code).
-pub fn remove_passkey(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove_passkey(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -10,13 +10,13 @@
 use serde::Serialize;
 
 use super::{done, org_href, posted, render, sentence, Ctx, LearnMore, OptionView, Page};
-use crate::app::App;
 use crate::domain::Permission;
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{instance_admin, org_access, OrgAccess};
 use crate::service::sso::{self, SsoSettingsInput};
+use crate::service::Context;
 use crate::service::{org_plugins, sso_domains};
 
 const LEARN: LearnMore = LearnMore {
@@ -141,7 +141,7 @@ fn base(org: &str) -> String {
     org_href(org, "single_sign_on")
 }
 
-fn view(app: &App, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
+fn view(app: &Context, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
     let s = sso::get_settings(app, access)?;
     let org_id = access.org_id().as_str().to_string();
     let here = base(&org_id);
@@ -231,7 +231,7 @@ fn view(app: &App, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
     })
 }
 
-fn page(app: &App, c: &Ctx, v: &SsoView, notice: Option<&str>, status: u16) -> Result<Resp> {
+fn page(app: &Context, c: &Ctx, v: &SsoView, notice: Option<&str>, status: u16) -> Result<Resp> {
     render(
         app,
         c,
@@ -247,7 +247,7 @@ fn page(app: &App, c: &Ctx, v: &SsoView, notice: Option<&str>, status: u16) -> R
 }
 
 /// `GET /settings/orgs/{org}/sso` (through the section dispatcher).
-pub fn show(app: &App, c: &Ctx, req: &Req) -> Result<Resp> {
+pub fn show(app: &Context, c: &Ctx, req: &Req) -> Result<Resp> {
     let access = org_access(app, &c.session.principal, req.param("org"))?;
     let notice = req.query_param("notice").and_then(|n| match n.as_str() {
         "saved" => Some("The single sign-on settings are saved."),
@@ -275,14 +275,14 @@ fn words(e: Error) -> Result<String> {
     })
 }
 
-fn failed(app: &App, c: &Ctx, access: &OrgAccess, error: String) -> Result<Resp> {
+fn failed(app: &Context, c: &Ctx, access: &OrgAccess, error: String) -> Result<Resp> {
     let mut v = view(app, c, access)?;
     v.error = Some(error);
     page(app, c, &v, None, 422)
 }
 
 /// `POST /settings/orgs/{org}/sso` (owners and admins): provider, domains and join role.
-pub fn save(app: &App, req: &Req) -> Result<Resp> {
+pub fn save(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -341,7 +341,7 @@ pub fn save(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/sso/remove` (owners and admins, after confirming).
-pub fn remove(app: &App, req: &Req) -> Result<Resp> {
+pub fn remove(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -354,7 +354,7 @@ pub fn remove(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/sso/domains/{domain}/verify`: checks the domain's TXT record.
-pub fn verify(app: &App, req: &Req) -> Result<Resp> {
+pub fn verify(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -367,7 +367,7 @@ pub fn verify(app: &App, req: &Req) -> Result<Resp> {
 }
 
 /// `POST /settings/orgs/{org}/sso/domains/{domain}/approve` (instance administrators).
-pub fn approve(app: &App, req: &Req) -> Result<Resp> {
+pub fn approve(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -383,7 +383,7 @@ pub fn approve(app: &App, req: &Req) -> Result<Resp> {
 
 /// `POST /settings/orgs/{org}/sso/test` (owners and admins): runs the configuration test and
 /// shows each check with its fix.
-pub fn test(app: &App, req: &Req) -> Result<Resp> {
+pub fn test(app: &Context, req: &Req) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
         Err(r) => return Ok(r),
