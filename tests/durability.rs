@@ -14,7 +14,8 @@ use crate::support::TestServer;
 
 #[test]
 fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
-    let mut server = TestServer::start();
+    // The real binary: it is killed with SIGKILL.
+    let mut server = TestServer::builder().binary().start();
     let admin = bootstrap(&server);
     let stop = Arc::new(AtomicBool::new(false));
     let created = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -106,7 +106,8 @@ fn a_wide_existing_data_dir_is_warned_about_at_start() {
     let data = root.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let server = TestServer::builder().data_dir(&data).start();
+    // The real binary: the warning is on its stderr.
+    let server = TestServer::builder().binary().data_dir(&data).start();
     assert_eq!(server.client().get("/healthz").status, 200);
     let log = server.stderr_text();
     assert!(
@@ -189,7 +190,8 @@ fn a_40_kib_header_is_431_and_the_connection_closes() {
 
 #[test]
 fn endless_header_streams_do_not_grow_memory_and_others_are_served() {
-    let server = TestServer::start();
+    // The real binary: its memory is read from /proc.
+    let server = TestServer::builder().binary().start();
     let pid = server.pid().expect("pid");
     assert_eq!(server.client().get("/healthz").status, 200);
     let before = rss_kib(pid);
@@ -376,7 +378,9 @@ fn a_chunked_body_over_the_limit_is_413() {
 
 #[test]
 fn the_connection_cap_is_honoured_and_a_client_is_served_after() {
+    // The real binary: its threads are counted in /proc.
     let server = TestServer::builder()
+        .binary()
         .env("TENANTRY_HTTP_MAX_CONNECTIONS", "32")
         .start();
     let pid = server.pid().expect("pid");

@@ -123,7 +123,8 @@ fn litestream_replica_restores_every_acknowledged_write_on_another_node() {
         ("TENANTRY_DATABASE_CHECKPOINTS", "external".to_string()),
     ];
     let start = |dir: &Path| {
-        let mut b = TestServer::builder().data_dir(dir);
+        // The real binary: it is killed with SIGKILL and its log is read.
+        let mut b = TestServer::builder().binary().data_dir(dir);
         for (k, v) in &envs {
             b = b.env(*k, v.clone());
         }

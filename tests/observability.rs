@@ -407,7 +407,9 @@ fn json_lines_until(server: &TestServer, pred: impl Fn(&Value) -> bool) -> Vec<V
 
 #[test]
 fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
+    // The real binary: its log lines are read from stderr.
     let server = TestServer::builder()
+        .binary()
         .env("TENANTRY_LOG_FORMAT", "json")
         .start();
     let c = server.client();
@@ -743,7 +745,8 @@ fn plugin_calls_and_email_deliveries_are_counted() {
 
 #[test]
 fn access_log_has_method_path_status_and_no_query() {
-    let server = TestServer::start();
+    // The real binary: the access log is its stderr.
+    let server = TestServer::builder().binary().start();
     let mut admin = bootstrap(&server);
     let c = server.client();
     let secret = "SECRETsetupTOKENvalue0123456789";
@@ -789,7 +792,9 @@ fn access_log_has_method_path_status_and_no_query() {
 
 #[test]
 fn json_log_format_writes_one_json_object_per_line() {
+    // The real binary: its log lines are read from stderr.
     let server = TestServer::builder()
+        .binary()
         .env("TENANTRY_LOG_FORMAT", "json")
         .start();
     assert_eq!(server.client().get("/healthz?probe=1").status, 200);

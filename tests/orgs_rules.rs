@@ -1945,7 +1945,7 @@ fn limited_admin(server: &TestServer, w: &mut World) -> (String, String, crate::
 /// An API key with `members:write` created a human admin. A key grants only roles
 /// whose permissions its scopes cover: `member`, never `admin`, `billing` or `owner`.
 #[test]
-fn regression_issue10_key_with_members_write_cannot_create_admins() {
+fn regression_key_with_members_write_cannot_create_admins() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
@@ -2000,7 +2000,7 @@ fn regression_issue10_key_with_members_write_cannot_create_admins() {
 /// An admin limited to company A invited and added people with `all` and with
 /// `[B]`. A company-limited admin grants only their own companies, `all` never.
 #[test]
-fn regression_issue10_limited_admin_grants_only_their_companies() {
+fn regression_limited_admin_grants_only_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2135,7 +2135,7 @@ fn regression_issue10_limited_admin_grants_only_their_companies() {
 /// An admin invited someone as admin, was demoted, and the invitation was still
 /// accepted as admin. Acceptance checks the inviter's authority now.
 #[test]
-fn regression_issue10_demoted_inviter_invitation_is_revoked() {
+fn regression_demoted_inviter_invitation_is_revoked() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
@@ -2234,7 +2234,7 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
 /// Company confinement of reads: a company-limited admin sees nothing of other companies —
 /// company list, members' company access, invitations, audit events.
 #[test]
-fn regression_issue10_limited_admin_reads_are_confined_to_their_companies() {
+fn regression_limited_admin_reads_are_confined_to_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b, c) = (w.org.clone(), w.a.clone(), w.b.clone(), w.c.clone());
@@ -2320,7 +2320,7 @@ fn regression_issue10_limited_admin_reads_are_confined_to_their_companies() {
 /// Adding by email pulled existing users in without consent and told which
 /// addresses have accounts. Now it is an invitation, with the same answer either way.
 #[test]
-fn regression_issue10_add_by_email_is_an_invitation_and_reveals_no_account() {
+fn regression_add_by_email_is_an_invitation_and_reveals_no_account() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2389,7 +2389,7 @@ fn regression_issue10_add_by_email_is_an_invitation_and_reveals_no_account() {
 /// data-repository and billing-profile PUTs. Without the permission: 403 (own organization)
 /// or 404 (another organization), whatever the body.
 #[test]
-fn regression_issue10_authorization_before_validation() {
+fn regression_authorization_before_validation() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2537,7 +2537,7 @@ fn regression_issue10_authorization_before_validation() {
 /// hidden from an admin limited to A like its creation is; the admin can neither resend nor
 /// revoke it (404, still pending).
 #[test]
-fn regression_issue10_limited_admin_cannot_see_or_touch_other_companies_invitations() {
+fn regression_limited_admin_cannot_see_or_touch_other_companies_invitations() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2683,7 +2683,7 @@ fn regression_issue10_limited_admin_cannot_see_or_touch_other_companies_invitati
 /// scopes, so the grant ceiling applies (a company-limited admin cannot keep alive a key
 /// that reaches every company; shortening or renaming stays open).
 #[test]
-fn regression_issue10_key_expiry_cannot_be_extended_beyond_the_caller() {
+fn regression_key_expiry_cannot_be_extended_beyond_the_caller() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
@@ -2754,7 +2754,7 @@ fn regression_issue10_key_expiry_cannot_be_extended_beyond_the_caller() {
 /// Accepting an invitation whose inviter left the organization, or whose inviting key was
 /// revoked, fails with `invitation_revoked`.
 #[test]
-fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
+fn regression_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2832,7 +2832,7 @@ fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked(
 /// company: inviting to or changing another company is 404, and a limited admin's
 /// `/me/access` and `/me/sections` say nothing about companies outside their access.
 #[test]
-fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies() {
+fn regression_company_admins_and_limited_admins_stay_in_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2904,7 +2904,7 @@ fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies(
 /// A `members:write` key changes and removes only `member`s: it cannot promote a member to
 /// admin, demote or remove an admin, or grant company roles beyond `viewer`.
 #[test]
-fn regression_issue10_members_write_key_changes_only_members() {
+fn regression_members_write_key_changes_only_members() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2974,7 +2974,7 @@ fn regression_issue10_members_write_key_changes_only_members() {
 /// An admin limited to company A reaches no company route of B: not its members, not its
 /// invitations, not its sites (404, as for a company that does not exist).
 #[test]
-fn regression_issue10_limited_admin_reaches_no_company_route_of_another_company() {
+fn regression_limited_admin_reaches_no_company_route_of_another_company() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let b = w.b.clone();

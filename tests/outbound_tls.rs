@@ -238,7 +238,8 @@ fn smtp_password_with_plus_reaches_the_server_unchanged() {
     ];
     let data = tmp.join("data");
     queue_one_email(&tmp, &data, &envs);
-    let mut b = TestServer::builder().data_dir(&data);
+    // The real binary: delivery attempts are read from its log.
+    let mut b = TestServer::builder().binary().data_dir(&data);
     for (k, v) in envs {
         b = b.env(k, v);
     }
@@ -289,7 +290,8 @@ fn smtp_over_tls_trusts_a_private_ca_only_when_configured() {
         queue_one_email(&tmp, &data, &envs);
 
         // Without the CA: the certificate is not trusted, nothing is delivered.
-        let mut b = TestServer::builder().data_dir(&data);
+        // The real binary: delivery attempts are read from its log.
+        let mut b = TestServer::builder().binary().data_dir(&data);
         for (k, v) in envs {
             b = b.env(k, v);
         }

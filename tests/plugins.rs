@@ -29,6 +29,15 @@ fn start_with(config: &Path) -> TestServer {
         .start()
 }
 
+/// [`start_with`] through the real binary, for a test that reads the server's log.
+fn start_binary_with(config: &Path) -> TestServer {
+    TestServer::builder()
+        .binary()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start()
+}
+
 /// Creates an organization (instance admin) and returns its ID.
 fn create_org(admin: &mut Session, slug: &str) -> String {
     let r = admin.post_json(
@@ -639,7 +648,7 @@ fn plugin_faults_end_the_call_only() {
             .setting("forbidden_url", &hole.url())
             .setting("greeting", "Hello from settings")],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut orgs = std::collections::BTreeMap::new();
     for mode in [
@@ -758,7 +767,7 @@ fn plugin_faults_end_the_call_only() {
 fn a_restart_with_unchanged_plugins_does_not_recompile() {
     let dir = unique_temp_dir("tenantry-cache-cfg");
     let config = write_config(&dir, &[], &[PluginEntry::new("fixture", "fixture")]);
-    let mut server = start_with(&config);
+    let mut server = start_binary_with(&config);
     let first = server.stderr_text();
     assert!(
         first.contains("plugin fixture: compiled in"),
@@ -878,7 +887,7 @@ fn wasi_clocks_and_random_are_granted_and_files_are_not() {
         &[&format!("billing_contact_email = \"{CONTACT}\"")],
         &[PluginEntry::new("fixture", "fixture")],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut orgs = std::collections::BTreeMap::new();
     for mode in ["wasi", "file"] {
@@ -1124,7 +1133,7 @@ fn a_slow_plugin_cannot_take_every_worker() {
             .extra("max_concurrent_calls = 1")
             .setting("slow_url", &hole.url())],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut ids = Vec::new();
     for mode in ["slow", "ok"] {

@@ -848,7 +848,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
 /// domain by two organizations gets two tokens, and one organization's record verifies only
 /// that organization.
 #[test]
-fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() {
+fn regression_domain_variants_and_token_reuse_do_not_bypass_ownership() {
     let mut w = world();
     let org = w.org.clone();
     let r = w.admin.put_json(
@@ -943,7 +943,7 @@ fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() 
 /// provider vouches for `billing` or `owner` (roles with rights the admin lacks); an owner
 /// can, and an admin may then edit the settings without changing it.
 #[test]
-fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
+fn regression_sso_join_role_passes_the_grant_ceiling() {
     let mut w = world();
     let org = w.org.clone();
     let mut admin_member = member(&mut w, &org, "adele@elsewhere.test", "admin");
@@ -989,7 +989,7 @@ fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
 /// feature off (or stopped allowing its plugin) signs nobody in when it comes back: the
 /// callback checks both again, as the start does.
 #[test]
-fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
+fn regression_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
     let mut w = world();
     let org = w.org.clone();
     approve_domain(&mut w.admin, &org, "example.test");
@@ -1036,7 +1036,7 @@ fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
 /// No API key verifies or approves a domain, or changes the SSO settings: those need
 /// `org.update` or an instance administrator, which no key holds.
 #[test]
-fn regression_issue10_keys_neither_verify_nor_approve_domains() {
+fn regression_keys_neither_verify_nor_approve_domains() {
     let mut w = world();
     let org = w.org.clone();
     let r = w.admin.put_json(

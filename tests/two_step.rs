@@ -102,7 +102,8 @@ pub(crate) fn actions(s: &mut Session, org: &str) -> Vec<String> {
 
 #[test]
 fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
-    let server = TestServer::start();
+    // The real binary: the log is searched for codes and secrets.
+    let server = TestServer::builder().binary().start();
     let mut ia = server.bootstrap_admin();
     let email = format!("two-step-{}@example.test", uniq());
     create_user(&mut ia, &email, Some(PW));
