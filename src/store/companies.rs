@@ -56,13 +56,13 @@ macro_rules! company_reads {
 
             /// A user's direct role in a company.
             pub fn direct_company_role(&self, company: &CompanyId, user: &UserId) -> Result<Option<CompanyRole>> {
-                Ok(self
+                self
                     .0
                     .prepare_cached("SELECT role FROM company_members WHERE company_id = ?1 AND user_id = ?2")
                     .map_err(db_err)?
                     .query_row([company.as_str(), user.as_str()], |r| r.get::<_, CompanyRole>(0))
                     .optional()
-                    .map_err(db_err)?)
+                    .map_err(db_err)
             }
 
             /// Whether a member with a company list has this company in it.
