@@ -18,5 +18,5 @@ pub use org::{
     CompanyAccess, CompanyRole, Feature, FeatureSwitches, InvitationStatus, OrgRole, Permission,
     ScopedRole,
 };
-pub use sso::SsoFailure;
+pub use sso::{DomainClaimStatus, SsoFailure};
 pub use user::{Auth, Preferences, Theme, User};

@@ -70,6 +70,34 @@ impl SsoFailure {
     }
 }
 
+/// Whether an organization has proven it owns a claimed email domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DomainClaimStatus {
+    /// Claimed; its TXT record has not been seen yet.
+    Pending,
+    /// Proven: addresses in it sign in through the organization's single sign-on.
+    Verified,
+}
+
+impl DomainClaimStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainClaimStatus::Pending => "pending",
+            DomainClaimStatus::Verified => "verified",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<DomainClaimStatus> {
+        match s {
+            "pending" => Some(DomainClaimStatus::Pending),
+            "verified" => Some(DomainClaimStatus::Verified),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for SsoFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())

@@ -6,7 +6,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 use crate::domain::apikey::Scope;
 use crate::domain::{
-    Auth, CompanyRole, Feature, FeatureSwitches, InvitationStatus, OrgRole, Theme,
+    Auth, CompanyRole, DomainClaimStatus, Feature, FeatureSwitches, InvitationStatus, OrgRole,
+    Theme,
 };
 
 /// A stored text that names no member of its set.
@@ -65,6 +66,7 @@ text_enum! {
     Auth => "sign-in method",
     Feature => "feature",
     Scope => "API key scope",
+    DomainClaimStatus => "domain claim status",
 }
 
 impl ToSql for FeatureSwitches {
@@ -201,6 +203,9 @@ mod tests {
         }
         for s in Scope::ALL {
             roundtrip(&conn, *s);
+        }
+        for s in [DomainClaimStatus::Pending, DomainClaimStatus::Verified] {
+            roundtrip(&conn, s);
         }
         let mut f = FeatureSwitches::default();
         roundtrip(&conn, f);

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{db_err, Conn, Tx};
-use crate::domain::{OrgId, OrgRole, UserId};
+use crate::domain::{DomainClaimStatus, OrgId, OrgRole, UserId};
 use crate::error::{Error, Result};
 
 /// An organization's SSO connection.
@@ -115,7 +115,7 @@ impl Conn<'_> {
                 Ok(SsoDomainRow {
                     domain: r.get(0)?,
                     token: r.get(1)?,
-                    verified: r.get::<_, String>(2)? == "verified",
+                    verified: r.get::<_, DomainClaimStatus>(2)? == DomainClaimStatus::Verified,
                     verified_at: r.get(3)?,
                     verified_by: r.get(4)?,
                 })
