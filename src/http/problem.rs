@@ -4,6 +4,8 @@
 use serde_json::json;
 
 use super::response::Resp;
+use crate::domain::apikey::{FormatError, Refusal};
+use crate::domain::SsoFailure;
 use crate::error::Error;
 
 /// Status, stable machine code and safe title for an error.
@@ -28,7 +30,7 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         Error::SsoManaged => (409, "sso_managed", "Password managed by SSO"),
         Error::TokenInvalid => (404, "token_invalid", "Link invalid or expired"),
         Error::InsufficientScope(_) => (403, "insufficient_scope", "Insufficient scope"),
-        Error::KeyRejected(code) => (401, code, "API key refused"),
+        Error::KeyRejected(r) => (401, r.code(), "API key refused"),
         Error::KeyInQuery => (400, "key_in_query", "API key in the query string"),
         Error::KeyRecentlyUsed { .. } => (409, "key_recently_used", "Key in use"),
         Error::FeatureDisabled(_) => (403, "feature_disabled", "Feature disabled"),
@@ -43,13 +45,15 @@ pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
         ),
         Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
         Error::Sso { code, .. } => (
-            match *code {
-                "sso_provider_failed" | "sso_misconfigured" => 502,
-                "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked" => 403,
-                "domain_verification_failed" => 422,
-                _ => 400,
+            match code {
+                SsoFailure::ProviderFailed | SsoFailure::Misconfigured => 502,
+                SsoFailure::EmailUnverified
+                | SsoFailure::DomainMismatch
+                | SsoFailure::AdminNotLinked => 403,
+                SsoFailure::DomainVerificationFailed => 422,
+                SsoFailure::NotConfigured | SsoFailure::StateInvalid | SsoFailure::Required => 400,
             },
-            code,
+            code.code(),
             "Single sign-on failed",
         ),
         Error::MfaRequired { .. } => (401, "mfa_required", "Second sign-in step required"),
@@ -115,16 +119,16 @@ pub fn from_error_with(e: &Error, extra: serde_json::Map<String, serde_json::Val
         Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
         Error::PermissionDenied { reason, .. } => reason.clone(),
         Error::InsufficientScope(s) => format!("this API key needs the `{s}` scope"),
-        Error::KeyRejected(code) => match *code {
-            "key_unknown" => "this API key does not exist".to_string(),
-            "key_revoked" => "this API key has been revoked".to_string(),
-            "key_expired" => "this API key has expired".to_string(),
-            "key_disabled" => "API keys are turned off for this organization".to_string(),
-            "key_empty" => "the Authorization header has no key after Bearer".to_string(),
-            "key_wrong_prefix" => "tenantry API keys start with tnt_".to_string(),
-            "key_truncated" => "this API key is incomplete; copy the whole key".to_string(),
-            "key_bad_checksum" => "this API key has a typo (its checksum does not match)".to_string(),
-            _ => "this is not a tenantry API key".to_string(),
+        Error::KeyRejected(r) => match r {
+            Refusal::Unknown => "this API key does not exist".to_string(),
+            Refusal::Revoked => "this API key has been revoked".to_string(),
+            Refusal::Expired => "this API key has expired".to_string(),
+            Refusal::Disabled => "API keys are turned off for this organization".to_string(),
+            Refusal::Format(FormatError::Empty) => "the Authorization header has no key after Bearer".to_string(),
+            Refusal::Format(FormatError::WrongPrefix) => "tenantry API keys start with tnt_".to_string(),
+            Refusal::Format(FormatError::Truncated) => "this API key is incomplete; copy the whole key".to_string(),
+            Refusal::Format(FormatError::BadChecksum) => "this API key has a typo (its checksum does not match)".to_string(),
+            Refusal::Format(FormatError::Malformed) => "this is not a tenantry API key".to_string(),
         },
         Error::KeyInQuery => {
             "never put an API key in a URL; send it as Authorization: Bearer <key>".to_string()

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::EmailMode;
+use crate::domain::AuditAction;
 use crate::error::{Error, Result};
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
@@ -217,7 +218,7 @@ pub fn retry(app: &Context, admin: &InstanceAdmin<'_>, id: i64) -> Result<()> {
                     tx,
                     &i.org_id,
                     &actor,
-                    "email.retried",
+                    AuditAction::EmailRetried,
                     ("email", &id.to_string()),
                     serde_json::json!({ "invitation": inv }),
                 )?;
