@@ -435,22 +435,42 @@ mod tests {
     fn table() -> Vec<(Error, u16, &'static str, &'static [&'static str])> {
         vec![
             (Error::InvalidJson("eof".into()), 400, "invalid_json", &[]),
-            (Error::field("name", "is required"), 422, "validation_failed", &["errors"]),
-            (Error::conflict_field("slug", "is taken"), 409, "conflict", &["errors"]),
+            (
+                Error::field("name", "is required"),
+                422,
+                "validation_failed",
+                &["errors"],
+            ),
+            (
+                Error::conflict_field("slug", "is taken"),
+                409,
+                "conflict",
+                &["errors"],
+            ),
             (Error::Unauthenticated, 401, "unauthenticated", &[]),
             (Error::InvalidCredentials, 401, "invalid_credentials", &[]),
             (Error::Forbidden("no".into()), 403, "forbidden", &[]),
             (
-                Error::PermissionDenied { permission: "members.manage", reason: "role".into() },
+                Error::PermissionDenied {
+                    permission: "members.manage",
+                    reason: "role".into(),
+                },
                 403,
                 "forbidden",
                 &["permission"],
             ),
-            (Error::InsufficientScope("orgs:write"), 403, "insufficient_scope", &["scope"]),
+            (
+                Error::InsufficientScope("orgs:write"),
+                403,
+                "insufficient_scope",
+                &["scope"],
+            ),
             (Error::KeyRejected("key_revoked"), 401, "key_revoked", &[]),
             (Error::KeyInQuery, 400, "key_in_query", &[]),
             (
-                Error::KeyRecentlyUsed { last_used_at: "2026-01-01T00:00:00Z".into() },
+                Error::KeyRecentlyUsed {
+                    last_used_at: "2026-01-01T00:00:00Z".into(),
+                },
                 409,
                 "key_recently_used",
                 &["last_used_at"],
@@ -460,7 +480,10 @@ mod tests {
             (Error::InvitationRevoked, 410, "invitation_revoked", &[]),
             (Error::InvitationUsed, 409, "invitation_used", &[]),
             (
-                Error::EmailMismatch { invited: "a***@x.example".into(), signed_in: "b@x.example".into() },
+                Error::EmailMismatch {
+                    invited: "a***@x.example".into(),
+                    signed_in: "b@x.example".into(),
+                },
                 403,
                 "email_mismatch",
                 &[],
@@ -469,21 +492,39 @@ mod tests {
             (Error::SsoManaged, 409, "sso_managed", &[]),
             (Error::TokenInvalid, 404, "token_invalid", &[]),
             (Error::NotOrgMember, 403, "not_org_member", &[]),
-            (Error::FeatureDisabled("api_keys"), 403, "feature_disabled", &["feature"]),
+            (
+                Error::FeatureDisabled("api_keys"),
+                403,
+                "feature_disabled",
+                &["feature"],
+            ),
             (Error::LastOwner, 409, "last_owner", &[]),
             (Error::NotFound, 404, "not_found", &[]),
-            (Error::RateLimited { retry_after_secs: 7 }, 429, "rate_limited", &[]),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 7,
+                },
+                429,
+                "rate_limited",
+                &[],
+            ),
             (Error::Conflict("taken".into()), 409, "conflict", &[]),
             (Error::SetupTokenInvalid, 404, "setup_token_invalid", &[]),
             (Error::AccountDisabled, 403, "account_disabled", &[]),
             (
-                Error::Sso { code: "sso_provider_failed", message: "down".into() },
+                Error::Sso {
+                    code: "sso_provider_failed",
+                    message: "down".into(),
+                },
                 502,
                 "sso_provider_failed",
                 &[],
             ),
             (
-                Error::Sso { code: "sso_state_invalid", message: "stale".into() },
+                Error::Sso {
+                    code: "sso_state_invalid",
+                    message: "stale".into(),
+                },
                 400,
                 "sso_state_invalid",
                 &[],
@@ -492,20 +533,29 @@ mod tests {
                 Error::MfaRequired {
                     challenge: crate::crypto::Secret::new("c".to_string()),
                     expires_in: 300,
-                    methods: Methods { totp: true, passkey: false },
+                    methods: Methods {
+                        totp: true,
+                        passkey: false,
+                    },
                 },
                 401,
                 "mfa_required",
                 &["challenge", "expires_in", "methods"],
             ),
             (
-                Error::TwoStep { code: "two_step_code_invalid", message: "wrong".into() },
+                Error::TwoStep {
+                    code: "two_step_code_invalid",
+                    message: "wrong".into(),
+                },
                 401,
                 "two_step_code_invalid",
                 &[],
             ),
             (
-                Error::TwoStep { code: "two_step_required", message: "turn it on".into() },
+                Error::TwoStep {
+                    code: "two_step_required",
+                    message: "turn it on".into(),
+                },
                 403,
                 "two_step_required",
                 &[],
@@ -516,7 +566,15 @@ mod tests {
                 "billing_unavailable",
                 &["billing_contact_email"],
             ),
-            (Error::SchemaTooNew { found: 9, supported: 8 }, 500, "internal", &[]),
+            (
+                Error::SchemaTooNew {
+                    found: 9,
+                    supported: 8,
+                },
+                500,
+                "internal",
+                &[],
+            ),
             (Error::Config("bad".into()), 500, "internal", &[]),
             (Error::Internal("secret cause".into()), 500, "internal", &[]),
         ]
@@ -552,7 +610,9 @@ mod tests {
 
     #[test]
     fn rate_limits_carry_retry_after_and_extra_members_replace() {
-        let p = Problem::of(&Error::RateLimited { retry_after_secs: 7 });
+        let p = Problem::of(&Error::RateLimited {
+            retry_after_secs: 7,
+        });
         assert_eq!(p.retry_after, Some(7));
         let mut extra = Map::new();
         extra.insert("hint".into(), json!("wait"));

@@ -21,8 +21,8 @@ use crate::service::audit::{self, Actor};
 use crate::service::authz::Principal;
 use crate::service::invitations::mask_email;
 use crate::service::Context;
-use crate::views::email::Message;
 use crate::service::{mail, now};
+use crate::views::email::Message;
 
 /// Email-change links expire after this many seconds.
 pub const CHANGE_TTL_SECS: i64 = 24 * 3600;

@@ -11,9 +11,9 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, org_access, perm};
+use crate::service::invitations;
 use crate::service::members::parse_role;
 use crate::service::Context;
-use crate::service::invitations;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,8 +6,8 @@ use super::form::Form;
 use super::{csrf_failed, form_csrf_ok, safe_next, session_csrf_ok};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
-use crate::http::problem::Problem;
 use crate::http::auth::{clear_cookie, optional_session, session_cookie, SESSION_COOKIE};
+use crate::http::problem::Problem;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
@@ -152,7 +152,13 @@ pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
 
 /// The sign-in form again after a refused post: the problem's status (and `Retry-After`),
 /// and `error` or the problem's detail above the form.
-fn refused(app: &Context, req: &Req, email: &str, e: &Error, error: Option<String>) -> Result<Resp> {
+fn refused(
+    app: &Context,
+    req: &Req,
+    email: &str,
+    e: &Error,
+    error: Option<String>,
+) -> Result<Resp> {
     Form::new("login", "Sign in").refused(
         app,
         req,
