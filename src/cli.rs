@@ -63,7 +63,7 @@ fn env_help() -> String {
          (file < environment < flags):\n",
     );
     // `log_format` is the former name of `log.format` (the same variable).
-    for (key, _, _, _) in crate::config::KEYS.iter().filter(|k| k.0 != "log_format") {
+    for (key, _, _) in crate::config::KEYS.iter().filter(|k| k.0 != "log_format") {
         out.push_str(&format!(
             "  {:<42} {key}\n",
             crate::config::env_var_name(key)

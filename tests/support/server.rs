@@ -419,7 +419,11 @@ impl TestServer {
         st.starts += 1;
         st.addr = Some(handle.addr());
         // What the binary prints, so `setup_token` and stdout readers work the same.
-        let mut text = format!("{LISTENING_PREFIX}{}\n", handle.addr());
+        let mut text = String::new();
+        if let Some(m) = handle.metrics_addr() {
+            text.push_str(&format!("tenantry metrics on http://{m}/metrics\n"));
+        }
+        text.push_str(&format!("{LISTENING_PREFIX}{}\n", handle.addr()));
         if let Some(token) = handle.setup_token() {
             text.push_str(&format!(
                 "No instance admin yet. Open this one-time link to create one: {}{SETUP_TOKEN_MARKER}{}\n",
