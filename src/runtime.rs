@@ -185,7 +185,7 @@ fn janitor(context: &Context, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         ticks += 1;
-        if ticks % ticks_per_second != 0 {
+        if !ticks.is_multiple_of(ticks_per_second) {
             continue;
         }
         let seconds = ticks / ticks_per_second;
