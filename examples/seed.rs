@@ -12,7 +12,7 @@ use tenantry::config::{Config, RawConfig};
 use tenantry::crypto::{PasswordHasherPool, Secret};
 use tenantry::domain::entities::{Company, Organization};
 use tenantry::domain::{CompanyAccess, CompanyId, CompanyRole, Email, OrgId, OrgRole, UserId};
-use tenantry::service::setup::new_password_user;
+use tenantry::service::setup::{new_password_user, NewUserFlags};
 use tenantry::store::{NewUser, Store};
 
 fn main() {
@@ -37,8 +37,7 @@ fn main() {
             let owner = new_password_user(
                 Email::parse("owner@bench.test").unwrap(),
                 "Owner".into(),
-                true,
-                true,
+                NewUserFlags::FIRST_ADMIN,
             );
             tx.insert_user(NewUser {
                 user: &owner,
@@ -68,8 +67,7 @@ fn main() {
                 let mut u = new_password_user(
                     Email::parse(&format!("member{i}@bench.test")).unwrap(),
                     format!("Member {i}"),
-                    false,
-                    true,
+                    NewUserFlags::VERIFIED,
                 );
                 u.id = UserId::generate();
                 tx.insert_user(NewUser {

@@ -56,7 +56,10 @@ pub fn fill_random(buf: &mut [u8]) {
         .expect("the operating system random source failed");
 }
 
-/// A new 256-bit token, URL-safe base64 without padding (43 characters).
+/// Length of a token from [`new_token`]: 32 bytes in URL-safe base64 without padding.
+pub const TOKEN_LEN: usize = 43;
+
+/// A new 256-bit token, URL-safe base64 without padding ([`TOKEN_LEN`] characters).
 pub fn new_token() -> Secret {
     Secret(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
 }

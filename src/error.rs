@@ -84,7 +84,7 @@ pub enum Error {
     /// An API key lacks the scope (named) an operation needs.
     InsufficientScope(&'static str),
     /// A presented API key was refused; the code says why (`key_malformed`, `key_unknown`, …).
-    KeyRejected(&'static str),
+    KeyRejected(crate::domain::apikey::Refusal),
     /// An API key was passed in the query string.
     KeyInQuery,
     /// The key was used in the last 10 minutes; revoking needs `force`.
@@ -136,8 +136,8 @@ pub enum Error {
     /// (`sso_not_configured`, `sso_state_invalid`, `sso_email_unverified`,
     /// `sso_domain_mismatch`, `sso_provider_failed`).
     Sso {
-        /// Stable code.
-        code: &'static str,
+        /// Why (its stable code).
+        code: crate::domain::SsoFailure,
         /// A sentence safe to show.
         message: String,
     },

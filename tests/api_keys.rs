@@ -1,4 +1,4 @@
-//! Acceptance tests for API keys, against the real binary over HTTP: the create → use → list →
+//! API keys, over HTTP: the create → use → list →
 //! rotate-with-overlap → expire lifecycle, revocation under concurrent keep-alive load,
 //! cross-organization isolation and privilege limits of key principals, the key format's
 //! refusal codes, `POST /keys/verify`, secrets kept out of files and logs, the `api_keys`
@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::assert_problem;
+use crate::support::flows::{login, wait_stderr};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::wait::wait_until;
 use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 use tenantry::domain::apikey::{self, FormatError};
 use tenantry::domain::{CompanyId, KeyId, OrgId, SiteId, UserId};
@@ -416,7 +418,7 @@ fn key_management_validates_input_and_needs_owner_or_admin() {
     }
 
     // Organization members without owner/admin cannot manage keys.
-    let mut ann = login(&w.server, "ann@alpha.test");
+    let mut ann = login(&w.server, "ann@alpha.test", USER_PASSWORD);
     let r = ann.get(&base);
     assert_eq!(r.status, 403, "a `member` listed keys: {}", r.text());
     let r = ann.post_json(&base, &json!({"name": "m", "scopes": ["org:read"]}));
@@ -482,20 +484,21 @@ fn revoke_needs_force_when_recently_used_and_then_refuses_the_key() {
 
 const THREADS: usize = 16;
 const ROUNDS: usize = 1000;
-/// Hammering after the revoke call returned, per round.
-const AFTER_REVOKE: Duration = Duration::from_millis(20);
 
 struct Round {
     key: Mutex<String>,
     revoked: AtomicBool,
     stop: AtomicBool,
     ok_before: AtomicUsize,
+    /// Threads that have sent a request after the revoke answer, this round.
+    threads_after: AtomicUsize,
 }
 
 /// 16 long-lived client threads on keep-alive connections hammer `GET /orgs/{org}` with the
 /// round's key; the main thread revokes it (`?force=true`). Every request a worker STARTED
-/// after the DELETE answer arrived must fail with 401 `key_revoked`. 1 000 rounds, a fresh key
-/// each round, a barrier at the start and end of every round.
+/// after the DELETE answer arrived must fail with 401 `key_revoked`; a round ends once every
+/// worker has sent at least one such request. 1 000 rounds, a fresh key each round, a barrier
+/// at the start and end of every round.
 #[test]
 fn revocation_takes_effect_on_the_next_request_under_load() {
     let (server, mut admin) = start(None);
@@ -508,6 +511,7 @@ fn revocation_takes_effect_on_the_next_request_under_load() {
         revoked: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         ok_before: AtomicUsize::new(0),
+        threads_after: AtomicUsize::new(0),
     });
     let barrier = Arc::new(Barrier::new(THREADS + 1));
     let violations = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -529,6 +533,7 @@ fn revocation_takes_effect_on_the_next_request_under_load() {
             for r in 0..ROUNDS {
                 barrier.wait(); // start of round
                 let auth = format!("Bearer {}", round.key.lock().unwrap());
+                let mut sent_after = false;
                 while !round.stop.load(Ordering::SeqCst) {
                     if conn.as_ref().is_none_or(KeepAlive::is_closed) {
                         conn = KeepAlive::connect(addr).ok();
@@ -554,6 +559,10 @@ fn revocation_takes_effect_on_the_next_request_under_load() {
                     };
                     if after {
                         after_count.fetch_add(1, Ordering::Relaxed);
+                        if !sent_after {
+                            sent_after = true;
+                            round.threads_after.fetch_add(1, Ordering::SeqCst);
+                        }
                         let code = serde_json::from_slice::<Value>(&resp.body)
                             .ok()
                             .and_then(|v| v["code"].as_str().map(str::to_string))
@@ -582,6 +591,7 @@ fn revocation_takes_effect_on_the_next_request_under_load() {
         round.revoked.store(false, Ordering::SeqCst);
         round.stop.store(false, Ordering::SeqCst);
         round.ok_before.store(0, Ordering::SeqCst);
+        round.threads_after.store(0, Ordering::SeqCst);
         barrier.wait(); // start of round
 
         // Let the key carry some traffic first (bounded wait).
@@ -595,7 +605,16 @@ fn revocation_takes_effect_on_the_next_request_under_load() {
         let resp = admin.delete(&format!("/api/v1/orgs/{org}/api-keys/{id}?force=true"));
         round.revoked.store(true, Ordering::SeqCst);
         assert_status(&resp, 204, "forced DELETE under load");
-        thread::sleep(AFTER_REVOKE);
+        // Keep hammering until every worker has tried the revoked key at least once.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while round.threads_after.load(Ordering::SeqCst) < THREADS {
+            assert!(
+                Instant::now() < deadline,
+                "round {r}: only {} of {THREADS} workers sent a request after the revoke",
+                round.threads_after.load(Ordering::SeqCst)
+            );
+            thread::sleep(Duration::from_micros(200));
+        }
         round.stop.store(true, Ordering::SeqCst);
         barrier.wait(); // end of round
 
@@ -682,17 +701,6 @@ fn create_site(admin: &mut Session, cmp: &str) -> String {
 }
 
 const USER_PASSWORD: &str = "a long enough password 123";
-
-fn login(server: &TestServer, email: &str) -> Session {
-    let mut s = server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": USER_PASSWORD}),
-    );
-    assert_status(&r, 200, "login");
-    assert!(s.cookie.is_some());
-    s
-}
 
 fn two_orgs() -> TwoOrgs {
     let (server, mut admin) = start(None);
@@ -1377,6 +1385,8 @@ fn bad_keys_get_distinct_codes_without_a_lookup() {
     // 200 bad-checksum keys: at RUST_LOG=trace, the server logs nothing but the access line
     // for them. (rusqlite itself never logs SQL through `log`, so this cannot show a query
     // directly; the unit-level parse above is the real proof that no look-up happens.)
+    // Let the lines of the requests above reach stderr first, so they are not taken for the
+    // bad keys' (a settling pause before a baseline, not a wait for a condition).
     thread::sleep(Duration::from_millis(300));
     let before = server.stderr_text().len();
     let mut conn = KeepAlive::connect(server.addr()).unwrap();
@@ -1392,8 +1402,15 @@ fn bad_keys_get_distinct_codes_without_a_lookup() {
             .unwrap();
         assert_problem(&r, 401, "key_bad_checksum");
     }
-    thread::sleep(Duration::from_millis(300));
-    let logs = server.stderr_text();
+    // Wait for the 200 requests' access lines (each request's own lines come before its access
+    // line).
+    let logs = wait_stderr(&server, Duration::from_secs(30), |logs| {
+        logs[before.min(logs.len())..]
+            .lines()
+            .filter(|l| l.contains("tenantry::access"))
+            .count()
+            >= 200
+    });
     let new = &logs[before.min(logs.len())..];
     let unexpected: Vec<&str> = new
         .lines()
@@ -1685,7 +1702,10 @@ fn full_keys_never_reach_the_database_or_the_logs() {
         assert_problem(&r, 400, "key_in_query");
     }
 
-    thread::sleep(Duration::from_millis(2500)); // let a usage flush happen
+    // Let a usage flush write to the database (the files are searched for keys next).
+    wait_until(Duration::from_secs(30), "a usage flush", || {
+        db_usage(&server, &id1).0 > 0
+    });
     let live_files = all_files(server.data_dir());
     assert!(
         live_files.iter().any(|(p, _)| p.ends_with("tenantry.db")),
@@ -1811,7 +1831,7 @@ fn disabling_the_feature_stops_every_key_of_the_org_on_the_next_request() {
     assert_eq!(assert_status(&r, 200, "features")["api_keys"], true);
 
     // Only instance admins switch features: an organization member cannot turn keys off.
-    let mut ann = login(&w.server, "ann@alpha.test");
+    let mut ann = login(&w.server, "ann@alpha.test", USER_PASSWORD);
     let r = ann.put_json(
         &format!("/api/v1/orgs/{org}/features"),
         &json!({"api_keys": false}),
@@ -1880,8 +1900,10 @@ fn usage_is_batched_and_flushed_at_shutdown() {
     };
     let first = 150;
     send_n(first);
-    // Wait for a periodic flush (every 2 s).
-    thread::sleep(Duration::from_secs(3));
+    // Wait for a periodic flush (every 2 s) of these uses.
+    wait_until(Duration::from_secs(30), "the periodic usage flush", || {
+        db_usage(&server, &id).0 == first as i64
+    });
     let second = 37;
     send_n(second);
     let n = (first + second) as i64;
@@ -1890,7 +1912,11 @@ fn usage_is_batched_and_flushed_at_shutdown() {
         n,
         "listing counts pending uses"
     );
-    thread::sleep(Duration::from_secs(3));
+    wait_until(
+        Duration::from_secs(30),
+        "the next periodic usage flush",
+        || db_usage(&server, &id).0 == n,
+    );
     let third = 23;
     send_n(third);
     // Stop right away: these last uses are only in memory.

@@ -1,4 +1,4 @@
-//! Command-line acceptance tests for the foundation: `init`, `user create|list|disable`,
+//! The command line: `init`, `user create|list|disable`,
 //! `openapi`, configuration errors (exit code 2 naming the key), the data-dir lock, and
 //! `backup` / `restore` (online backup while a server writes; restore into a fresh dir gives
 //! back the same rows; restore is refused into a live data dir and for non-databases).
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::foundation::{bootstrap, setup_token};
+use crate::support::flows::{bootstrap, setup_token, try_login};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::support::{Response, Session, TestServer};
+use crate::support::{Session, TestServer};
 
 // ---------------------------------------------------------------------------
 // helpers (shared with `foundation.rs`)
@@ -173,16 +173,6 @@ pub(crate) fn tenantry(
 
 pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
-}
-
-/// `POST /api/v1/auth/login` on a fresh session; returns the session and the response.
-pub(crate) fn login(server: &TestServer, email: &str, password: &str) -> (Session, Response) {
-    let mut s = server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": password}),
-    );
-    (s, r)
 }
 
 /// Every table of a SQLite file as sorted, printable rows, plus the schema and
@@ -353,7 +343,7 @@ fn init_creates_the_admin_once_and_serve_prints_no_setup_link() {
         server.current_stdout_text()
     );
     assert!(!server.current_stdout_text().contains("/setup?token="));
-    let (mut s, r) = login(&server, "boss@example.test", PW);
+    let (mut s, r) = try_login(&server, "boss@example.test", PW);
     assert_eq!(r.status, 200, "login as the init admin: {}", r.text());
     let me = s.get("/api/v1/me").json();
     assert_eq!(me["email"], "boss@example.test");
@@ -569,11 +559,11 @@ fn user_create_list_disable() {
 
     // Bob signs in over HTTP against a server on the same data dir.
     let server = TestServer::builder().data_dir(&data).start();
-    let (mut bob, r) = login(&server, "bob@example.test", PW);
+    let (mut bob, r) = try_login(&server, "bob@example.test", PW);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(bob.get("/api/v1/me").json()["name"], "Bob Builder");
     // The SSO account has no password to sign in with.
-    let (_, r) = login(&server, "carol@example.test", PW);
+    let (_, r) = try_login(&server, "carol@example.test", PW);
     assert_eq!(r.status, 401, "{}", r.text());
 
     // Disable Bob from the CLI while the server runs: his session ends, sign-in fails.
@@ -592,7 +582,7 @@ fn user_create_list_disable() {
         r.text()
     );
     assert_eq!(r.json()["code"], "unauthenticated");
-    let (_, r) = login(&server, "bob@example.test", PW);
+    let (_, r) = try_login(&server, "bob@example.test", PW);
     assert_eq!(r.status, 401, "{}", r.text());
 
     let list = tenantry(&["user", "list", "--data-dir", d], None, &[], &tmp.path);
@@ -924,13 +914,13 @@ fn backup_while_serving_and_restore_into_a_fresh_dir() {
         "{}",
         restored.current_stdout_text()
     );
-    let (mut s2, r) = login(&restored, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let (mut s2, r) = try_login(&restored, ADMIN_EMAIL, ADMIN_PASSWORD);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         s2.get("/api/v1/me/preferences").json()["timezone"],
         "Europe/Paris"
     );
-    let mut listed: Vec<String> = crate::foundation::list_all_users(&mut s2, 200)
+    let mut listed: Vec<String> = crate::support::flows::list_all_users(&mut s2, 200)
         .iter()
         .filter_map(|u| u["email"].as_str().map(str::to_string))
         .collect();
@@ -1029,7 +1019,7 @@ fn restore_is_refused_into_a_live_data_dir_and_for_non_databases() {
     assert_eq!(integrity(&data.join("tenantry.db")), "ok");
     assert!(db_emails(&data.join("tenantry.db")).contains(&"after@example.test".to_string()));
     server.restart();
-    let (_, r) = login(&server, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let (_, r) = try_login(&server, ADMIN_EMAIL, ADMIN_PASSWORD);
     assert_eq!(r.status, 200, "{}", r.text());
 }
 

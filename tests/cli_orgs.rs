@@ -196,7 +196,7 @@ fn org_create_list_and_invoice_import() {
 fn a_database_from_a_newer_binary_is_refused() {
     let tmp = TempDir::new("tenantry-cli-newer");
     let data = tmp.path.join("data");
-    // A writing command creates the database (`user list` only reads: issue 14).
+    // A writing command creates the database (`user list` only reads).
     tenantry(
         &[
             "user",

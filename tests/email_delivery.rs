@@ -6,10 +6,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
+use crate::support::wait::{poll_value, wait_until};
 use crate::support::TestServer;
 
 /// A tiny SMTP server that accepts the envelope sender and refuses every recipient with
@@ -133,16 +134,15 @@ fn a_permanent_smtp_refusal_is_shown_on_the_invitation_and_not_retried() {
     );
     assert_eq!(inv.status, 201, "{}", inv.text());
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let delivery = loop {
-        let list = admin.get(&format!("/api/v1/orgs/{org}/invitations"));
-        assert_eq!(list.status, 200);
-        let d = list.json()["data"][0]["delivery"].clone();
-        if d["status"] == "failed" || Instant::now() > deadline {
-            break d;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let delivery = poll_value(
+        Duration::from_secs(30),
+        || {
+            let list = admin.get(&format!("/api/v1/orgs/{org}/invitations"));
+            assert_eq!(list.status, 200);
+            list.json()["data"][0]["delivery"].clone()
+        },
+        |d| d["status"] == "failed",
+    );
     assert_eq!(delivery["status"], "failed", "{delivery}");
     assert!(
         delivery["last_error"]
@@ -151,7 +151,8 @@ fn a_permanent_smtp_refusal_is_shown_on_the_invitation_and_not_retried() {
             .contains("550"),
         "{delivery}"
     );
-    // Permanent: no retry after the back-off (the first retry would come after 5 s).
+    // Permanent: no retry after the back-off. What is tested is that nothing happens, so this
+    // is a fixed quiet period: longer than the first retry's back-off (5 s).
     std::thread::sleep(Duration::from_secs(7));
     assert_eq!(
         smtp.attempts.load(Ordering::Relaxed),
@@ -216,14 +217,6 @@ fn attr_after(html: &str, marker: &str) -> Option<String> {
     Some(html[at..].split('"').next()?.to_string())
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Instance › Email Delivery: counts, failed messages with masked recipients and no body,
 /// paging, and Retry once the mail server accepts again (attempts reset, delivered, audited);
 /// a message whose content was erased cannot be retried; only instance administrators see
@@ -267,7 +260,9 @@ fn email_delivery_page_lists_failed_messages_and_retries_them() {
         )
         .unwrap()
     };
-    wait_until("26 failed messages", || failed() == 26);
+    wait_until(Duration::from_secs(30), "26 failed messages", || {
+        failed() == 26
+    });
 
     let page = admin.get(PATH);
     assert_eq!(page.status, 200, "{}", page.text());
@@ -329,9 +324,11 @@ fn email_delivery_page_lists_failed_messages_and_retries_them() {
         r.header("location"),
         Some(&*format!("{PATH}?notice=retried"))
     );
-    wait_until("the retried message delivered", || {
-        smtp.delivered.load(Ordering::Relaxed) == 1
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the retried message delivered",
+        || smtp.delivered.load(Ordering::Relaxed) == 1,
+    );
     assert!(
         smtp.received
             .lock()

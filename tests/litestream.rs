@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cli::{db_emails, integrity, path_str, tenantry, TempDir};
-use crate::foundation::bootstrap;
+use crate::support::flows::{bootstrap, try_login};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{Session, TestServer};
 
@@ -123,7 +123,8 @@ fn litestream_replica_restores_every_acknowledged_write_on_another_node() {
         ("TENANTRY_DATABASE_CHECKPOINTS", "external".to_string()),
     ];
     let start = |dir: &Path| {
-        let mut b = TestServer::builder().data_dir(dir);
+        // The real binary: it is killed with SIGKILL and its log is read.
+        let mut b = TestServer::builder().binary().data_dir(dir);
         for (k, v) in &envs {
             b = b.env(*k, v.clone());
         }
@@ -279,7 +280,7 @@ fn litestream_replica_restores_every_acknowledged_write_on_another_node() {
     // The right secret: tenantry serves the restored data, sign-in works (password hashes
     // and keyed session hashes agree), and every acknowledged write is there.
     let server2 = start(&node2);
-    let (mut s, r) = crate::cli::login(&server2, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let (mut s, r) = try_login(&server2, ADMIN_EMAIL, ADMIN_PASSWORD);
     assert_eq!(r.status, 200, "sign-in on the restored node: {}", r.text());
     let mut listed = std::collections::HashSet::new();
     let mut cursor: Option<String> = None;

@@ -1,9 +1,10 @@
-//! Observability and proxies (issue 14): Prometheus metrics at `/metrics` (off by default;
-//! a bearer token on the main listener, or a separate listener), parsed by a real Prometheus
-//! text parser (Debian's `python3-prometheus-client`); request IDs echoed and carried by
-//! every log line of their request; JSON log lines with fields as fields; the client address
-//! behind trusted reverse proxies (`http.trusted_proxies`) for throttles and audit, and
-//! forwarding headers ignored from anyone else.
+//! Observability and proxies: Prometheus metrics at `/metrics` (off by default; a bearer
+//! token on the main listener, or a separate listener), parsed by a real Prometheus text
+//! parser (Debian's `python3-prometheus-client`); request IDs echoed and carried by every log
+//! line of their request; JSON log lines with fields as fields; the access log (method, path
+//! and status, never the query string); the client address behind trusted reverse proxies
+//! (`http.trusted_proxies`) for throttles and audit, and forwarding headers ignored from
+//! anyone else.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::support::flows::{bootstrap, wait_stderr};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 
@@ -405,7 +407,9 @@ fn json_lines_until(server: &TestServer, pred: impl Fn(&Value) -> bool) -> Vec<V
 
 #[test]
 fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
+    // The real binary: its log lines are read from stderr.
     let server = TestServer::builder()
+        .binary()
         .env("TENANTRY_LOG_FORMAT", "json")
         .start();
     let c = server.client();
@@ -734,4 +738,75 @@ fn plugin_calls_and_email_deliveries_are_counted() {
     );
     // The two retried messages wait in the outbox.
     assert!(n("tenantry_outbox_backlog", &[]) >= 2.0, "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// the access log
+
+#[test]
+fn access_log_has_method_path_status_and_no_query() {
+    // The real binary: the access log is its stderr.
+    let server = TestServer::builder().binary().start();
+    let mut admin = bootstrap(&server);
+    let c = server.client();
+    let secret = "SECRETsetupTOKENvalue0123456789";
+    assert_eq!(c.get(&format!("/setup?token={secret}")).status, 404);
+    assert_eq!(c.get("/healthz").status, 200);
+    assert_eq!(
+        c.get("/api/v1/users?limit=5&cursor=CURSORmarker").status,
+        401
+    );
+    assert_eq!(admin.get("/api/v1/users?limit=5").status, 200);
+    assert_eq!(c.get("/no/such/route?x=QUERYmarker").status, 404);
+    assert_eq!(
+        admin.patch_json("/api/v1/me", &json!({"name": ""})).status,
+        422
+    );
+
+    let expected = [
+        "GET /setup 404",
+        "GET /healthz 200",
+        "GET /api/v1/users 401",
+        "GET /api/v1/users 200",
+        "GET /no/such/route 404",
+        "PATCH /api/v1/me 422",
+        "POST /api/v1/setup 201",
+        "POST /api/v1/auth/login 200",
+    ];
+    let log = wait_stderr(&server, Duration::from_secs(10), |t| {
+        expected.iter().all(|e| t.contains(e))
+    });
+    for e in expected {
+        assert!(
+            log.lines().any(|l| l.contains(e)),
+            "no access-log line with `{e}`:\n{log}"
+        );
+    }
+    for marker in [secret, "CURSORmarker", "QUERYmarker", "limit=5"] {
+        assert!(
+            !log.contains(marker),
+            "query string `{marker}` leaked into the logs:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn json_log_format_writes_one_json_object_per_line() {
+    // The real binary: its log lines are read from stderr.
+    let server = TestServer::builder()
+        .binary()
+        .env("TENANTRY_LOG_FORMAT", "json")
+        .start();
+    assert_eq!(server.client().get("/healthz?probe=1").status, 200);
+    let log = wait_stderr(&server, Duration::from_secs(10), |t| {
+        t.contains("GET /healthz 200")
+    });
+    let mut found = false;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
+        found |= v["msg"].as_str().unwrap().starts_with("GET /healthz 200");
+    }
+    assert!(found, "no JSON access-log line for GET /healthz:\n{log}");
 }

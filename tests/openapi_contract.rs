@@ -1,4 +1,4 @@
-//! The OpenAPI document as a contract a generated client can rely on (issue 14).
+//! The OpenAPI document as a contract a generated client can rely on.
 //!
 //! - Every undeclared method on a documented path answers 405 with an `Allow` header that
 //!   names exactly the documented methods (plus `HEAD` where `GET` is).
@@ -47,7 +47,7 @@ fn documented_methods(item: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-// Issue 14: an undeclared method on a known path answered 404 (or ran another route's
+// An undeclared method on a known path once answered 404 (or ran another route's
 // handler: `DELETE /api/v1/invitations/accept` was a revocation of invitation "accept").
 #[test]
 fn undeclared_methods_answer_405_with_the_documented_methods() {
@@ -484,7 +484,7 @@ fn schemathesis_finds_no_contract_violation() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-// Issue 14: serde read `[null, null]` into a struct of optional fields and `null` into any
+// serde once read `[null, null]` into a struct of optional fields and `null` into any
 // optional field, so requests the document calls invalid were answered 200; and it refused
 // `719.0` for an integer, which JSON Schema (and so a generated client) counts as one.
 #[test]

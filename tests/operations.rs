@@ -1,4 +1,4 @@
-//! Operating tenantry (issue 14): `--version` with build information, shell completions,
+//! Operating tenantry: `--version` with build information, shell completions,
 //! environment variable names in `--help`, `--json` on list commands, read-only commands that
 //! never create or migrate anything, the server-secret check of a database (a database meets
 //! another secret: refused clearly, nothing changed), and the packaging files (systemd unit

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use tenantry::http::routes::ROUTES;
 
+use crate::support::flows::login;
 use crate::support::{Response, Session, TestServer};
 
 // ---------------------------------------------------------------------------
@@ -137,18 +138,6 @@ pub(crate) fn create_user(ia: &mut Session, email: &str, password: Option<&str>)
     let r = ia.post_json("/api/v1/users", &body);
     let v = expect(&r, 201, &format!("create user {email}"));
     v["id"].as_str().expect("user id").to_string()
-}
-
-/// Signs a user in (password [`PW`]) on a fresh session.
-pub(crate) fn login(server: &TestServer, email: &str) -> Session {
-    let mut s = server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": PW}),
-    );
-    expect(&r, 200, &format!("login {email}"));
-    assert!(s.cookie.is_some(), "login {email}: no session cookie");
-    s
 }
 
 /// Creates an organization as the instance admin with `owner_email` as its owner.
@@ -312,7 +301,7 @@ impl World {
         let org2 = create_org(&mut ia, "Org Two", "org-two", &emails[&P::OT]);
         let mut sessions = HashMap::new();
         for p in [P::OW, P::AD, P::BI, P::ME, P::CA, P::CV, P::OT] {
-            sessions.insert(p, login(server, &emails[&p]));
+            sessions.insert(p, login(server, &emails[&p], PW));
         }
         sessions.insert(P::AN, server.session());
 
@@ -1280,7 +1269,7 @@ fn run_cell(server: &TestServer, w: &mut World, cell: &Cell) {
     // Undo the owner's transfer: the new owner hands ownership back.
     if path_t.ends_with("/transfer-ownership") && resp.status == 200 {
         let email = fx.tmp_member_email.clone().expect("transfer target email");
-        let mut new_owner = login(server, &email);
+        let mut new_owner = login(server, &email, PW);
         let back = new_owner.post_json(
             &format!("/api/v1/orgs/{}/transfer-ownership", w.org),
             &json!({"user_id": w.ids[&p]}),

@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 
 use crate::orgs_matrix::{
     audit_all, create_company, create_site, create_user, expect, expect_field, expect_problem,
-    login, random_id, send, uniq, World, P, PW,
+    random_id, send, uniq, World, P, PW,
 };
+use crate::support::flows::login;
 use crate::support::{Response, TestServer};
 
 use P::*;
@@ -1200,7 +1201,7 @@ fn every_mutation_writes_exactly_one_audit_event() {
     }
 
     // A member leaving is one event too.
-    let mut f2s = login(&server, &f2);
+    let mut f2s = login(&server, &f2, PW);
     let before = audit_all(w.s(AD), &org).len();
     expect(
         &f2s.delete(&format!("{o}/members/{f2_id}")),
@@ -1865,7 +1866,7 @@ fn malformed_json_on_every_write_is_400() {
 
 /// Duplicate slugs: 409 `conflict` naming `slug`. The slug is well-formed, it is the current
 /// state that refuses it, so a client generated from the OpenAPI document (whose schema the
-/// slug satisfies) is not told its request was invalid (issue 14).
+/// slug satisfies) is not told its request was invalid.
 #[test]
 fn duplicate_slugs_are_409_conflict_naming_slug() {
     let server = TestServer::start();
@@ -1873,7 +1874,7 @@ fn duplicate_slugs_are_409_conflict_naming_slug() {
     let owner = format!("dup-{}@orgs.test", uniq());
     create_user(&mut ia, &owner, Some(PW));
     let org = crate::orgs_matrix::create_org(&mut ia, "Dup", "dup-org", &owner);
-    let mut s = login(&server, &owner);
+    let mut s = login(&server, &owner, PW);
     let r = ia.post_json("/api/v1/orgs", &json!({"name": "Dup 2", "slug": "dup-org"}));
     let b = crate::orgs_matrix::expect_conflict_field(&r, "slug", "duplicate org slug");
     assert_eq!(b["errors"].as_array().unwrap().len(), 1, "{b}");
@@ -1900,7 +1901,7 @@ fn duplicate_slugs_are_409_conflict_naming_slug() {
 }
 
 // ---------------------------------------------------------------------------
-// Issue 10, "No grant beyond the grantor": regression tests, one per finding.
+// No grant beyond the grantor: regression tests, one per way a grant could exceed it.
 
 /// A request with `Authorization: Bearer <key>` (no cookie).
 fn bearer(
@@ -1938,13 +1939,13 @@ fn limited_admin(server: &TestServer, w: &mut World) -> (String, String, crate::
     let id = create_user(w.s(IA), &email, Some(PW));
     let (org, a) = (w.org.clone(), w.a.clone());
     crate::orgs_matrix::add_member(w.s(IA), &org, &email, "admin", json!([a]));
-    (id, email.clone(), login(server, &email))
+    (id, email.clone(), login(server, &email, PW))
 }
 
-/// Finding 2: an API key with `members:write` created a human admin. A key grants only roles
+/// An API key with `members:write` created a human admin. A key grants only roles
 /// whose permissions its scopes cover: `member`, never `admin`, `billing` or `owner`.
 #[test]
-fn regression_issue10_key_with_members_write_cannot_create_admins() {
+fn regression_key_with_members_write_cannot_create_admins() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
@@ -1996,10 +1997,10 @@ fn regression_issue10_key_with_members_write_cannot_create_admins() {
     assert_eq!(admins, 1, "only the world's admin is an admin: {members:?}");
 }
 
-/// Finding 3: an admin limited to company A invited and added people with `all` and with
+/// An admin limited to company A invited and added people with `all` and with
 /// `[B]`. A company-limited admin grants only their own companies, `all` never.
 #[test]
-fn regression_issue10_limited_admin_grants_only_their_companies() {
+fn regression_limited_admin_grants_only_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2131,17 +2132,17 @@ fn regression_issue10_limited_admin_grants_only_their_companies() {
     expect(&r, 200, "company admin grants company admin");
 }
 
-/// Finding 4: an admin invited someone as admin, was demoted, and the invitation was still
+/// An admin invited someone as admin, was demoted, and the invitation was still
 /// accepted as admin. Acceptance checks the inviter's authority now.
 #[test]
-fn regression_issue10_demoted_inviter_invitation_is_revoked() {
+fn regression_demoted_inviter_invitation_is_revoked() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
     let inviter_email = format!("inviter-{}@orgs.test", uniq());
     let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
     crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
-    let mut inviter_s = login(&server, &inviter_email);
+    let mut inviter_s = login(&server, &inviter_email, PW);
 
     let invited = format!("invited-{}@orgs.test", uniq());
     let control = format!("control-{}@orgs.test", uniq());
@@ -2178,7 +2179,7 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
         page.text()
     );
     create_user(w.s(IA), &invited, Some(PW));
-    let mut invited_s = login(&server, &invited);
+    let mut invited_s = login(&server, &invited, PW);
     let r = invited_s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
     expect_problem(
         &r,
@@ -2233,7 +2234,7 @@ fn regression_issue10_demoted_inviter_invitation_is_revoked() {
 /// Company confinement of reads: a company-limited admin sees nothing of other companies —
 /// company list, members' company access, invitations, audit events.
 #[test]
-fn regression_issue10_limited_admin_reads_are_confined_to_their_companies() {
+fn regression_limited_admin_reads_are_confined_to_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b, c) = (w.org.clone(), w.a.clone(), w.b.clone(), w.c.clone());
@@ -2316,10 +2317,10 @@ fn regression_issue10_limited_admin_reads_are_confined_to_their_companies() {
     }
 }
 
-/// Finding 5: adding by email pulled existing users in without consent and told which
+/// Adding by email pulled existing users in without consent and told which
 /// addresses have accounts. Now it is an invitation, with the same answer either way.
 #[test]
-fn regression_issue10_add_by_email_is_an_invitation_and_reveals_no_account() {
+fn regression_add_by_email_is_an_invitation_and_reveals_no_account() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2384,11 +2385,11 @@ fn regression_issue10_add_by_email_is_an_invitation_and_reveals_no_account() {
     );
 }
 
-/// Finding 6: a member without the permission got 422 (with the body's rules) from the
+/// A member without the permission got 422 (with the body's rules) from the
 /// data-repository and billing-profile PUTs. Without the permission: 403 (own organization)
 /// or 404 (another organization), whatever the body.
 #[test]
-fn regression_issue10_authorization_before_validation() {
+fn regression_authorization_before_validation() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2529,14 +2530,14 @@ fn regression_issue10_authorization_before_validation() {
 }
 
 // ---------------------------------------------------------------------------
-// Issue 10, second review: attempts against the merged code, kept as regression tests.
+// Attempts to reach beyond one's rights, kept as regression tests.
 
 /// Invitations to other companies leave no trace a company-limited admin can read: the
 /// resend, re-address and revoke events of an invitation to B (or to all companies) are
 /// hidden from an admin limited to A like its creation is; the admin can neither resend nor
 /// revoke it (404, still pending).
 #[test]
-fn regression_issue10_limited_admin_cannot_see_or_touch_other_companies_invitations() {
+fn regression_limited_admin_cannot_see_or_touch_other_companies_invitations() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2682,7 +2683,7 @@ fn regression_issue10_limited_admin_cannot_see_or_touch_other_companies_invitati
 /// scopes, so the grant ceiling applies (a company-limited admin cannot keep alive a key
 /// that reaches every company; shortening or renaming stays open).
 #[test]
-fn regression_issue10_key_expiry_cannot_be_extended_beyond_the_caller() {
+fn regression_key_expiry_cannot_be_extended_beyond_the_caller() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let org = w.org.clone();
@@ -2753,7 +2754,7 @@ fn regression_issue10_key_expiry_cannot_be_extended_beyond_the_caller() {
 /// Accepting an invitation whose inviter left the organization, or whose inviting key was
 /// revoked, fails with `invitation_revoked`.
 #[test]
-fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
+fn regression_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2761,7 +2762,7 @@ fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked(
     let inviter_email = format!("leaver-{}@orgs.test", uniq());
     let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
     crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
-    let mut inviter_s = login(&server, &inviter_email);
+    let mut inviter_s = login(&server, &inviter_email, PW);
     let by_person = format!("by-person-{}@orgs.test", uniq());
     expect(
         &inviter_s.post_json(
@@ -2810,7 +2811,7 @@ fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked(
 
     for (email, token) in [(&by_person, &t_person), (&by_key, &t_key)] {
         create_user(w.s(IA), email, Some(PW));
-        let mut s = login(&server, email);
+        let mut s = login(&server, email, PW);
         let r = s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
         expect_problem(&r, 410, "invitation_revoked", &format!("accept {email}"));
         let page = server.session().get(&format!("/invite/{token}"));
@@ -2831,7 +2832,7 @@ fn regression_issue10_invitation_of_a_removed_inviter_or_revoked_key_is_revoked(
 /// company: inviting to or changing another company is 404, and a limited admin's
 /// `/me/access` and `/me/sections` say nothing about companies outside their access.
 #[test]
-fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies() {
+fn regression_company_admins_and_limited_admins_stay_in_their_companies() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a, b) = (w.org.clone(), w.a.clone(), w.b.clone());
@@ -2901,9 +2902,9 @@ fn regression_issue10_company_admins_and_limited_admins_stay_in_their_companies(
 }
 
 /// A `members:write` key changes and removes only `member`s: it cannot promote a member to
-/// admin, demote or remove an admin, or grant company roles beyond `viewer` (issue 10).
+/// admin, demote or remove an admin, or grant company roles beyond `viewer`.
 #[test]
-fn regression_issue10_members_write_key_changes_only_members() {
+fn regression_members_write_key_changes_only_members() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
@@ -2971,9 +2972,9 @@ fn regression_issue10_members_write_key_changes_only_members() {
 }
 
 /// An admin limited to company A reaches no company route of B: not its members, not its
-/// invitations, not its sites (404, as for a company that does not exist) (issue 10).
+/// invitations, not its sites (404, as for a company that does not exist).
 #[test]
-fn regression_issue10_limited_admin_reaches_no_company_route_of_another_company() {
+fn regression_limited_admin_reaches_no_company_route_of_another_company() {
     let server = TestServer::start();
     let mut w = World::build(&server);
     let b = w.b.clone();

@@ -1,8 +1,8 @@
 //! Outbound SMTP against a real SMTP server (aiosmtpd, `tests/fixtures/smtp_server.py`):
-//! a password with `+` in `email.smtp_url` reaches the server as `+` (issue 14: the user info
-//! was decoded as a form, `+` became a space), and a relay whose certificate is signed by a
+//! a password with `+` in `email.smtp_url` reaches the server as `+` (the user info
+//! was once decoded as a form, `+` became a space), and a relay whose certificate is signed by a
 //! private CA (made here with the openssl command) is refused until `tls.ca_file` names
-//! that CA (issue 14: outbound TLS trusts a custom CA bundle). The same roots go to the
+//! that CA (outbound TLS trusts a custom CA bundle). The same roots go to the
 //! plugins' HTTP client: `plugin_http_trusts_the_configured_ca` in src/plugin_host/host_api.rs.
 
 use std::fs;
@@ -238,7 +238,8 @@ fn smtp_password_with_plus_reaches_the_server_unchanged() {
     ];
     let data = tmp.join("data");
     queue_one_email(&tmp, &data, &envs);
-    let mut b = TestServer::builder().data_dir(&data);
+    // The real binary: delivery attempts are read from its log.
+    let mut b = TestServer::builder().binary().data_dir(&data);
     for (k, v) in envs {
         b = b.env(k, v);
     }
@@ -289,7 +290,8 @@ fn smtp_over_tls_trusts_a_private_ca_only_when_configured() {
         queue_one_email(&tmp, &data, &envs);
 
         // Without the CA: the certificate is not trusted, nothing is delivered.
-        let mut b = TestServer::builder().data_dir(&data);
+        // The real binary: delivery attempts are read from its log.
+        let mut b = TestServer::builder().binary().data_dir(&data);
         for (k, v) in envs {
             b = b.env(k, v);
         }

@@ -5,54 +5,15 @@
 //! only. axe-core (npm, `tests/node`) checks every page; screenshots land in
 //! `target/screenshots/`.
 
-use std::path::Path;
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-use crate::orgs_matrix::{expect, login, World, P, PW};
+use crate::orgs_matrix::{expect, World, P, PW};
 use crate::support::browser::Browser;
+use crate::support::db::{forge_session, outbox_count};
+use crate::support::dns::{free_dns_port, Dnsmasq};
+use crate::support::flows::login;
+use crate::support::pages::{open, sign_in, sign_out, submit, WAIT};
 use crate::support::TestServer;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// Signs in through the sign-in page and waits for Settings.
-fn sign_in(b: &Browser, base: &str, email: &str) {
-    b.goto(&format!("{base}/login"));
-    b.type_into("#email", email);
-    b.type_into("#password", PW);
-    b.click("button[type=submit]");
-    b.wait_for("Settings after signing in", WAIT, |url, html| {
-        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
-    });
-}
-
-fn sign_out(b: &Browser, base: &str) {
-    b.click("header form[action='/logout'] button");
-    b.wait_for("the sign-in page", WAIT, |url, _| {
-        url.starts_with(&format!("{base}/login"))
-    });
-}
-
-/// Opens a page and waits for its heading.
-fn open(b: &Browser, base: &str, path: &str, heading: &str) {
-    b.goto(&format!("{base}{path}"));
-    b.wait_for(heading, WAIT, |_, html| {
-        html.contains(&format!("<h1>{heading}</h1>"))
-    });
-}
-
-/// Clicks a form's button and waits until the page shows `expected`.
-fn submit(b: &Browser, form_action: &str, expected: &str) {
-    // Mark the page being left: the answer must be a new page, not the previous answer that
-    // already says `expected` (the same form saved twice in a row).
-    b.execute("window.tenantrySubmitted = true; return null;", json!([]));
-    b.click(&format!("form[action='{form_action}'] button[type=submit]"));
-    b.wait_for(expected, WAIT, |_, _| {
-        b.execute("return window.tenantrySubmitted === true;", json!([])) == json!(false)
-            && b.text().contains(expected)
-    });
-}
 
 /// axe-core at 1280 px, then the page at 375 px must not scroll sideways; screenshots of both
 /// widths when `shot` is given.
@@ -136,38 +97,6 @@ fn nav(b: &Browser, group: &str) -> Vec<String> {
     b.texts(&format!("ul[aria-labelledby=nav-{group}] a"))
 }
 
-fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
-    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    c.query_row(
-        "SELECT count(*) FROM outbox WHERE recipient = ?1 AND template = ?2",
-        rusqlite::params![to, template],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
-/// A session for a user who cannot sign in with a password (an SSO account), written straight
-/// into the database: test setup only, as no identity provider runs in this test.
-fn forge_session(data_dir: &Path, user_id: &str) -> String {
-    let secret = std::fs::read(data_dir.join("secret.key")).expect("read secret.key");
-    let keyring = tenantry::crypto::Keyring::new(&secret);
-    let token = tenantry::crypto::new_token().expose().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    c.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, csrf_token) \
-         VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
-        rusqlite::params![keyring.token_hash(&token), user_id, now, now + 3600, tenantry::crypto::new_token().expose()],
-    )
-    .expect("insert session");
-    token
-}
-
 /// Owner: signing in lands on Settings; the frame (navigation exactly as `/me/sections`,
 /// company switcher, hashed long-cached assets, CSP-compatible stylesheet and script); every
 /// Personal flow; Help with "Learn more"; Developers. Then an SSO user's General page.
@@ -193,7 +122,7 @@ fn owner_personal_settings_help_and_developers() {
     });
     sign_out(&b, &base);
 
-    sign_in(&b, &base, &ow);
+    sign_in(&b, &base, &ow, PW);
     let (org_labels, company_labels) = labels_from_api(&mut w, P::OW);
     assert!(
         org_labels.contains(&"Admin Team".to_string()),
@@ -352,7 +281,7 @@ fn owner_personal_settings_help_and_developers() {
 
     // Security: another session is listed with dates in the chosen zone and format, and
     // "Sign out other sessions" (after the confirm dialog) ends it.
-    let mut other = login(&server, &ow);
+    let mut other = login(&server, &ow, PW);
     open(&b, &base, "/settings/personal/security", "Security");
     let text = b.text();
     assert!(
@@ -465,7 +394,7 @@ fn hidden_sections_say_why_per_persona() {
     let b = Browser::start();
 
     // Member: navigation as the API says; API Keys is not part of the role.
-    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    sign_in(&b, &base, &w.emails[&P::ME].clone(), PW);
     let (org_labels, company_labels) = labels_from_api(&mut w, P::ME);
     assert_eq!(nav(&b, "organization"), org_labels);
     assert_eq!(nav(&b, "company"), company_labels);
@@ -503,7 +432,7 @@ fn hidden_sections_say_why_per_persona() {
         200,
         "switch api_keys off",
     );
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     assert!(!nav(&b, "organization").contains(&"API Keys".to_string()));
     open(
         &b,
@@ -522,7 +451,7 @@ fn hidden_sections_say_why_per_persona() {
     sign_out(&b, &base);
 
     // Company-only admin: no Organization scope at all.
-    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    sign_in(&b, &base, &w.emails[&P::CA].clone(), PW);
     assert!(nav(&b, "organization").is_empty());
     assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences", "Members"]);
     for path in [
@@ -544,7 +473,7 @@ fn hidden_sections_say_why_per_persona() {
     sign_out(&b, &base);
 
     // Company viewer: Members is hidden.
-    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    sign_in(&b, &base, &w.emails[&P::CV].clone(), PW);
     assert_eq!(nav(&b, "company"), ["Sites", "Data Preferences"]);
     open(
         &b,
@@ -596,7 +525,7 @@ fn admin_team_invitations_and_members() {
     let team = format!("/settings/orgs/{org}/admin-team");
     let b = Browser::start();
 
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     b.click("ul[aria-labelledby=nav-organization] a[href$='/admin-team']");
     b.wait_for("the admin team", WAIT, |_, html| {
         html.contains("<h1>Admin Team</h1>")
@@ -768,13 +697,13 @@ fn admin_team_invitations_and_members() {
     sign_out(&b, &base);
 
     // An admin cannot offer the owner role.
-    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    sign_in(&b, &base, &w.emails[&P::AD].clone(), PW);
     open(&b, &base, &team, "Admin Team");
     assert_eq!(b.texts("#f-role option"), ["Admin", "Billing", "Member"]);
     sign_out(&b, &base);
 
     // A billing member sees the team, read-only.
-    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    sign_in(&b, &base, &w.emails[&P::BI].clone(), PW);
     open(&b, &base, &team, "Admin Team");
     assert!(!b.exists("#f-email") && !b.exists("form[action$='/revoke']"));
     assert!(b.text().contains("owner@orgs.test"));
@@ -796,7 +725,7 @@ fn api_keys_create_rotate_revoke() {
     let keys = format!("/settings/orgs/{org}/api-keys");
     let b = Browser::start();
 
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     b.click("ul[aria-labelledby=nav-organization] a[href$='/api-keys']");
     b.wait_for("API Keys", WAIT, |_, html| {
         html.contains("<h1>API Keys</h1>")
@@ -886,7 +815,7 @@ fn api_keys_create_rotate_revoke() {
     sign_out(&b, &base);
 
     // An admin rotates a new key with a day of overlap.
-    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    sign_in(&b, &base, &w.emails[&P::AD].clone(), PW);
     open(&b, &base, &keys, "API Keys");
     b.type_into("#f-name", "Exporter");
     b.click("input[name=scope][value='companies:read']");
@@ -946,7 +875,7 @@ fn company_sites_preferences_and_members() {
     let sites = format!("/settings/companies/{a}/sites");
     let b = Browser::start();
 
-    sign_in(&b, &base, &w.emails[&P::CA].clone());
+    sign_in(&b, &base, &w.emails[&P::CA].clone(), PW);
     b.click("ul[aria-labelledby=nav-company] a[href$='/sites']");
     b.wait_for("Sites", WAIT, |_, html| html.contains("<h1>Sites</h1>"));
     assert!(b.text().contains("Site A"));
@@ -1116,7 +1045,7 @@ fn company_sites_preferences_and_members() {
     for i in 0..55 {
         crate::orgs_matrix::create_site(w.s(P::OW), &a, &format!("Depot {i:02}"));
     }
-    sign_in(&b, &base, &w.emails[&P::CV].clone());
+    sign_in(&b, &base, &w.emails[&P::CV].clone(), PW);
     open(&b, &base, &sites, "Sites");
     assert!(!b.exists("form[action$='/sites/add']") && !b.exists("tbody a"));
     let first = b.texts("tbody tr");
@@ -1149,7 +1078,7 @@ fn data_repository_credentials_are_write_only() {
     let path = format!("/settings/orgs/{org}/data-repository");
     let b = Browser::start();
 
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     b.click("ul[aria-labelledby=nav-organization] a[href$='/data-repository']");
     b.wait_for("Data Repository", WAIT, |_, html| {
         html.contains("<h1>Data Repository</h1>")
@@ -1218,7 +1147,7 @@ fn data_repository_credentials_are_write_only() {
     sign_out(&b, &base);
 
     // An admin reads it, without a form.
-    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    sign_in(&b, &base, &w.emails[&P::AD].clone(), PW);
     open(&b, &base, &path, "Data Repository");
     assert!(!b.exists("form[action$='/data-repository']"));
     let text = b.text();
@@ -1241,7 +1170,7 @@ fn billing_profile_and_invoices() {
     let (org, org2) = (w.org.clone(), w.org2.clone());
     let b = Browser::start();
 
-    sign_in(&b, &base, &w.emails[&P::OT].clone());
+    sign_in(&b, &base, &w.emails[&P::OT].clone(), PW);
     b.click("ul[aria-labelledby=nav-organization] a[href$='/billing']");
     b.wait_for("Billing", WAIT, |_, html| html.contains("<h1>Billing</h1>"));
     let row = b
@@ -1275,7 +1204,7 @@ fn billing_profile_and_invoices() {
     sign_out(&b, &base);
 
     // A billing member of an organization without a profile sets the first one up.
-    sign_in(&b, &base, &w.emails[&P::BI].clone());
+    sign_in(&b, &base, &w.emails[&P::BI].clone(), PW);
     open(
         &b,
         &base,
@@ -1421,7 +1350,7 @@ fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     let b = Browser::start();
-    sign_in(&b, &base, invited);
+    sign_in(&b, &base, invited, PW);
     b.goto(&format!("{base}/invite/{token}"));
     b.wait_for("the invitation", WAIT, |_, html| {
         html.contains("<h1>Join Org One</h1>")
@@ -1445,71 +1374,6 @@ fn an_unconfirmed_address_gets_a_new_confirmation_email_from_the_invitation() {
 // ------------------------------------------------------------------------------------------
 // Organization › Single Sign-On and the Instance scope
 // ------------------------------------------------------------------------------------------
-
-/// Signs in with a given password (the instance administrator has its own).
-fn sign_in_as(b: &Browser, base: &str, email: &str, password: &str) {
-    b.goto(&format!("{base}/login"));
-    b.type_into("#email", email);
-    b.type_into("#password", password);
-    b.click("button[type=submit]");
-    b.wait_for("Settings after signing in", WAIT, |url, html| {
-        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
-    });
-}
-
-/// dnsmasq on loopback serving only the given TXT records; stopped on drop.
-struct TxtServer(std::process::Child);
-
-impl TxtServer {
-    fn start(port: u16, txt: &[(&str, &str)]) -> TxtServer {
-        let mut cmd = std::process::Command::new("/usr/sbin/dnsmasq");
-        cmd.args([
-            "--no-daemon",
-            &format!("--port={port}"),
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-        ]);
-        for (name, value) in txt {
-            cmd.arg(format!("--txt-record={name},{value}"));
-        }
-        let child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start /usr/sbin/dnsmasq (Debian package dnsmasq-base)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "dnsmasq did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        TxtServer(child)
-    }
-}
-
-impl Drop for TxtServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_dns_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port for the DNS server");
-}
 
 /// A server with the `sso-oidc` plugin (named `oidc`) and the `fixture` plugin, DNS checks
 /// going to `127.0.0.1:dns_port`.
@@ -1567,7 +1431,7 @@ fn single_sign_on_per_persona() {
     let b = Browser::start();
 
     // Member, feature off: absent from the navigation, and the URL says why.
-    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    sign_in(&b, &base, &w.emails[&P::ME].clone(), PW);
     assert!(!nav(&b, "organization").contains(&"Single Sign-On".to_string()));
     b.goto(&format!("{base}{path}"));
     b.wait_for("the reason", WAIT, |_, html| {
@@ -1595,7 +1459,7 @@ fn single_sign_on_per_persona() {
     );
 
     // Owner: the section is in the navigation; no provider allowed yet.
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     let (org_labels, _) = labels_from_api(&mut w, P::OW);
     assert!(org_labels.contains(&"Single Sign-On".to_string()));
     assert_eq!(nav(&b, "organization"), org_labels);
@@ -1652,7 +1516,7 @@ fn single_sign_on_per_persona() {
 
     // Verify against a real DNS server: a record with another token is refused clearly.
     {
-        let _dns = TxtServer::start(
+        let _dns = Dnsmasq::start(
             dns_port,
             &[(
                 other["txt_name"].as_str().unwrap(),
@@ -1674,7 +1538,7 @@ fn single_sign_on_per_persona() {
         check_page(&b, "Single Sign-On verify failed", None);
     }
     {
-        let _dns = TxtServer::start(
+        let _dns = Dnsmasq::start(
             dns_port,
             &[(ex["txt_name"].as_str().unwrap(), txt_value.as_str())],
         );
@@ -1694,7 +1558,7 @@ fn single_sign_on_per_persona() {
     sign_out(&b, &base);
 
     // Admin: may change it and verify, but not approve.
-    sign_in(&b, &base, &w.emails[&P::AD].clone());
+    sign_in(&b, &base, &w.emails[&P::AD].clone(), PW);
     open(&b, &base, &path, "Single Sign-On");
     assert!(b.exists(&format!("form[action='{path}']")));
     assert!(b.exists("form[action$='/other.test/verify']"));
@@ -1708,7 +1572,7 @@ fn single_sign_on_per_persona() {
     sign_out(&b, &base);
 
     // Member, feature on: reads it, changes nothing.
-    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    sign_in(&b, &base, &w.emails[&P::ME].clone(), PW);
     assert!(nav(&b, "organization").contains(&"Single Sign-On".to_string()));
     open(&b, &base, &path, "Single Sign-On");
     assert!(!b.exists("main form"), "no forms for a member");
@@ -1719,7 +1583,7 @@ fn single_sign_on_per_persona() {
     sign_out(&b, &base);
 
     // Instance administrator: approves the other domain.
-    sign_in_as(
+    sign_in(
         &b,
         &base,
         crate::support::server::ADMIN_EMAIL,
@@ -1743,7 +1607,7 @@ fn single_sign_on_per_persona() {
     sign_out(&b, &base);
 
     // Owner removes it, after confirming.
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     open(&b, &base, &path, "Single Sign-On");
     b.click(&format!("form[action='{path}/remove'] button"));
     b.accept_dialog();
@@ -1775,7 +1639,7 @@ fn instance_organizations_and_users() {
     let b = Browser::start();
 
     // A member: no Instance group, and the pages say why.
-    sign_in(&b, &base, &w.emails[&P::ME].clone());
+    sign_in(&b, &base, &w.emails[&P::ME].clone(), PW);
     assert!(!b.exists("ul[aria-labelledby=nav-instance]"));
     for path in [
         "/settings/instance/organizations",
@@ -1831,7 +1695,7 @@ fn instance_organizations_and_users() {
     );
     sign_out(&b, &base);
 
-    sign_in_as(
+    sign_in(
         &b,
         &base,
         crate::support::server::ADMIN_EMAIL,
@@ -2047,7 +1911,7 @@ fn audit_log_filters_keep_their_paging() {
     let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let b = Browser::start();
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     let path = format!("/settings/orgs/{org}/audit-log");
     open(&b, &base, &path, "Audit Log");
     let set_day = |css: &str, v: &str| {
@@ -2209,7 +2073,7 @@ fn general_page_changes_the_email_address_through_the_emailed_link() {
     let new = "moved@orgs.test";
     crate::orgs_matrix::create_user(w.s(P::IA), old, Some(PW));
     let b = Browser::start();
-    sign_in(&b, &base, old);
+    sign_in(&b, &base, old, PW);
     open(&b, &base, "/settings/personal/general", "General");
     assert!(b.exists("form[action='/settings/personal/general/email'] input[name=csrf_token]"));
     check_page(
@@ -2306,7 +2170,7 @@ fn company_limited_admin_sees_only_their_companies() {
     let audit = format!("/settings/orgs/{org}/audit-log");
 
     // The owner's audit log names company B and its new site: the check below can fail.
-    sign_in(&b, &base, &w.emails[&P::OW].clone());
+    sign_in(&b, &base, &w.emails[&P::OW].clone(), PW);
     open(&b, &base, &audit, "Audit Log");
     let text = b.text();
     assert!(
@@ -2317,11 +2181,11 @@ fn company_limited_admin_sees_only_their_companies() {
 
     // The sections `GET /me/sections` gives this admin (the instance administrator's session
     // slot is reused for it: the setup through the API is done).
-    w.sessions.insert(P::IA, login(&server, limited));
+    w.sessions.insert(P::IA, login(&server, limited, PW));
     let (org_labels, company_labels) = labels_from_api(&mut w, P::IA);
 
     // Navigation: the Organization sections of an admin, and company A only.
-    sign_in(&b, &base, limited);
+    sign_in(&b, &base, limited, PW);
     assert_eq!(nav(&b, "organization"), org_labels);
     for s in ["Admin Team", "API Keys", "Audit Log"] {
         assert!(org_labels.contains(&s.to_string()), "{org_labels:?}");

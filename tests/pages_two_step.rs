@@ -1,57 +1,35 @@
-//! Two-step sign-in in a real headless browser (issue 15): enrolment from Personal > Security
+//! Two-step sign-in in a real headless browser: enrolment from Personal > Security
 //! with the QR code and the secret as text (the code is computed here from the secret shown),
 //! recovery codes shown once, signing in with a code and with a recovery code, a replayed code
 //! refused, wrong codes throttled, and an owner's reset from the Admin Team pages. axe-core
 //! checks each new page.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::orgs_matrix::{add_member, create_org, create_user, expect, uniq, PW};
+use crate::orgs_matrix::{add_member, create_org, create_user, expect, expect_problem, uniq, PW};
 use crate::support::browser::Browser;
+use crate::support::flows::{try_login, wait_out_throttle};
+use crate::support::pages::{
+    lands_on_settings, left_marked_page, mark_page, open, sign_out, submit_password, WAIT,
+};
 use crate::support::TestServer;
 use crate::two_step::{code_at, now_step};
 
-const WAIT: Duration = Duration::from_secs(15);
-
 /// The password step; waits for the page that asks for the code.
 fn password_step(b: &Browser, base: &str, email: &str) {
-    b.goto(&format!("{base}/login"));
-    b.type_into("#email", email);
-    b.type_into("#password", PW);
-    b.click("button[type=submit]");
+    submit_password(b, base, email, PW);
     b.wait_for("the two-step page", WAIT, |url, html| {
         url.starts_with(&format!("{base}/login/two-step"))
             && html.contains("<h1>Two-step sign-in</h1>")
     });
 }
 
-/// Enters a code on the two-step page.
+/// Enters a code on the two-step page (marked, so that a wait can tell the answer from it).
 fn enter_code(b: &Browser, code: &str) {
     b.clear("#code");
     b.type_into("#code", code);
+    mark_page(b);
     b.click("form[action='/login/two-step'] button[type=submit]");
-}
-
-fn lands_on_settings(b: &Browser, base: &str) {
-    b.wait_for("Settings after the second step", WAIT, |url, html| {
-        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
-    });
-}
-
-fn sign_out(b: &Browser, base: &str) {
-    b.click("header form[action='/logout'] button");
-    b.wait_for("the sign-in page", WAIT, |url, _| {
-        url.starts_with(&format!("{base}/login"))
-    });
-}
-
-fn open(b: &Browser, base: &str, path: &str, heading: &str) {
-    b.goto(&format!("{base}{path}"));
-    b.wait_for(heading, WAIT, |_, html| {
-        html.contains(&format!("<h1>{heading}</h1>"))
-    });
 }
 
 #[test]
@@ -149,15 +127,19 @@ fn authenticator_enrolment_sign_in_recovery_and_owner_reset() {
     for i in 0..4 {
         enter_code(&b, &code_at(&secret, step + 500 + i));
         if i < 3 {
+            // The page before said the same: wait for the answer's page.
             b.wait_for("wrong code", WAIT, |_, _| {
-                b.text().contains("This code is wrong or was already used")
+                left_marked_page(&b) && b.text().contains("This code is wrong or was already used")
             });
         }
     }
     b.wait_for("back to the password", WAIT, |url, _| {
         url.starts_with(&format!("{base}/login")) && b.text().contains("Too many wrong codes")
     });
-    std::thread::sleep(Duration::from_millis(1200));
+    // The fifth wrong code locked the account for a moment: wait that out over the API (the
+    // password step answers `mfa_required` again, as the page's will).
+    let r = wait_out_throttle(|| try_login(&server, &member, PW).1);
+    expect_problem(&r, 401, "mfa_required", "password step after the lock");
     password_step(&b, &base, &member);
     enter_code(&b, &code_at(&secret, step + 600));
     b.wait_for("wrong code", WAIT, |_, _| {
@@ -206,11 +188,6 @@ fn authenticator_enrolment_sign_in_recovery_and_owner_reset() {
     assert!(row(&member).contains("Off"), "{}", row(&member));
 
     // The member signs in with the password only again (once the throttle has passed).
-    std::thread::sleep(Duration::from_secs(3));
-    let mut s = server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": member, "password": PW}),
-    );
+    let r = wait_out_throttle(|| try_login(&server, &member, PW).1);
     expect(&r, 200, "password only after the reset");
 }

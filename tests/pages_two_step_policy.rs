@@ -1,4 +1,4 @@
-//! The organization's two-step sign-in policy in a real headless browser (issue 15): an owner
+//! The organization's two-step sign-in policy in a real headless browser: an owner
 //! requires it from the Admin Team page with a grace period; a member without it sees the
 //! deadline on the organization's pages, and once it has passed is sent to Personal > Security
 //! with a notice naming the organization, enrols there (the code computed here from the
@@ -9,20 +9,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::orgs_matrix::{add_member, create_org, create_user, login, uniq, PW};
+use crate::orgs_matrix::{add_member, create_org, create_user, uniq, PW};
 use crate::support::browser::Browser;
+use crate::support::flows::login;
+use crate::support::pages::{open, WAIT};
 use crate::support::TestServer;
 use crate::two_step::{code_at, now_step};
 use crate::two_step_policy::enrol_api;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn open(b: &Browser, base: &str, path: &str, heading: &str) {
-    b.goto(&format!("{base}{path}"));
-    b.wait_for(heading, WAIT, |_, html| {
-        html.contains(&format!("<h1>{heading}</h1>"))
-    });
-}
 
 /// The text of the Team table row that names `who`.
 fn row(b: &Browser, who: &str) -> String {
@@ -71,7 +64,7 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
     )
     .unwrap();
     // The owner signs in (through the API) and carries that session into the browser.
-    let mut ow = login(&server, &owner);
+    let mut ow = login(&server, &owner, PW);
     let ob = Browser::start();
     ob.goto(&format!("{base}/login"));
     ob.add_cookie(

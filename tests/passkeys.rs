@@ -1,4 +1,4 @@
-//! Passkeys (issue 15), with ChromeDriver's virtual authenticator (WebDriver's WebAuthn
+//! Passkeys, with ChromeDriver's virtual authenticator (WebDriver's WebAuthn
 //! extension) standing in for a laptop's or phone's passkey store. The server runs with
 //! `public_url = http://localhost:PORT` (a passkey needs a domain) and the browser visits
 //! `localhost`.
@@ -20,8 +20,11 @@ use crate::orgs_matrix::{
     add_member, create_org, create_user, expect, expect_field, expect_problem, uniq, PW,
 };
 use crate::support::browser::Browser;
+use crate::support::db::outbox_count;
+use crate::support::flows::login;
+use crate::support::pages::{lands_on_settings, sign_out, submit_password};
 use crate::support::{Session, TestServer};
-use crate::two_step::{actions, code_at, enrol, outbox_count};
+use crate::two_step::{actions, code_at, enrol};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -56,27 +59,6 @@ fn authenticator_answer(b: &Browser, options: &Value) -> Value {
     v
 }
 
-/// Signs in with the password in the browser and waits for `until`.
-fn password_step(b: &Browser, base: &str, email: &str) {
-    b.goto(&format!("{base}/login"));
-    b.type_into("#email", email);
-    b.type_into("#password", PW);
-    b.click("form[action='/login'] button[type=submit]");
-}
-
-fn lands_on_settings(b: &Browser, base: &str) {
-    b.wait_for("Settings", WAIT, |url, html| {
-        url == format!("{base}/settings") && html.contains("<h1>Settings</h1>")
-    });
-}
-
-fn sign_out(b: &Browser, base: &str) {
-    b.click("header form[action='/logout'] button");
-    b.wait_for("the sign-in page", WAIT, |url, _| {
-        url.starts_with(&format!("{base}/login"))
-    });
-}
-
 fn security(b: &Browser, base: &str) {
     b.goto(&format!("{base}/settings/personal/security"));
     b.wait_for("Security", WAIT, |_, html| {
@@ -102,7 +84,7 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
 
     let b = Browser::start();
     let authenticator = b.add_virtual_authenticator();
-    password_step(&b, &base, &member);
+    submit_password(&b, &base, &member, PW);
     lands_on_settings(&b, &base);
 
     // Add a passkey from Personal > Security: named, then listed.
@@ -164,7 +146,7 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
 
     // The password now asks for a second step: the passkey (no code form: no authenticator
     // app).
-    password_step(&b, &base, &member);
+    submit_password(&b, &base, &member, PW);
     b.wait_for("the second step", WAIT, |url, html| {
         url.starts_with(&format!("{base}/login/two-step"))
             && html.contains("<h1>Two-step sign-in</h1>")
@@ -214,7 +196,7 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
     sign_out(&b, &base);
 
     // The password alone signs in again.
-    password_step(&b, &base, &member);
+    submit_password(&b, &base, &member, PW);
     lands_on_settings(&b, &base);
 
     // Audited in the member's organization and emailed.
@@ -252,20 +234,6 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
     );
 }
 
-/// Signs in over the API (password only).
-fn api_sign_in(server: &TestServer, email: &str) -> Session {
-    let mut s = server.session();
-    expect(
-        &s.post_json(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": PW}),
-        ),
-        200,
-        "password sign-in",
-    );
-    s
-}
-
 /// Replaces the origin in a credential's client data (a forged answer).
 fn forge_origin(cred: &Value) -> Value {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -296,7 +264,7 @@ fn passkey_api_second_step_and_bad_input() {
     b.add_virtual_authenticator();
     b.goto(&format!("{base}/login"));
 
-    let mut a = api_sign_in(&server, &alice);
+    let mut a = login(&server, &alice, PW);
     let listed = expect(&a.get("/api/v1/me/passkeys"), 200, "list");
     assert_eq!(listed, json!({"available": true, "passkeys": []}));
     let options = |s: &mut Session| -> Value {
@@ -382,7 +350,7 @@ fn passkey_api_second_step_and_bad_input() {
     assert_eq!(status["enabled"], false, "no authenticator app: {status}");
 
     // Another person's passkey: 404, and Bob's own list is empty.
-    let mut bs = api_sign_in(&server, &bob);
+    let mut bs = login(&server, &bob, PW);
     expect_problem(
         &bs.patch_json(
             &format!("/api/v1/me/passkeys/{pk}"),
@@ -566,7 +534,7 @@ fn removing_any_passkey_needs_a_fresh_second_step() {
     let b = Browser::start();
     b.add_virtual_authenticator();
     b.goto(&format!("{base}/login"));
-    let mut a = api_sign_in(&server, &alice);
+    let mut a = login(&server, &alice, PW);
 
     // Two passkeys: removing one, though the other remains, needs a fresh check.
     let first = register(&mut a, &b, "Laptop", false);
@@ -680,7 +648,7 @@ fn removing_a_passkey_in_the_pages_with_a_passkey_or_a_code() {
     b.goto(&format!("{base}/login"));
     // The authenticator app and two passkeys (the authenticator holds the second), set up
     // over the API; the session goes on in the browser.
-    let mut c = api_sign_in(&server, &carol);
+    let mut c = login(&server, &carol, PW);
     let (secret, _recovery, step) = enrol(&mut c);
     let laptop = register(&mut c, &b, "Laptop", false);
     let phone = register(&mut c, &b, "Phone", true);

@@ -7,15 +7,8 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 
 use crate::support::fake_upstreams::FakeBilling;
+use crate::support::flows::run_cli;
 use crate::support::plugins::wasm;
-
-fn tenantry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -63,7 +56,7 @@ fn call_runs_one_hook_against_a_local_upstream() {
         ]
     };
 
-    let out = tenantry(&args("get-profile", ORG));
+    let out = run_cli(&args("get-profile", ORG));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(v["hook"], "get-profile", "{v}");
@@ -79,13 +72,13 @@ fn call_runs_one_hook_against_a_local_upstream() {
     );
 
     // snake_case keys are accepted too; a missing profile is `none`.
-    let out = tenantry(&args(
+    let out = run_cli(&args(
         "get-profile",
         r#"{"org": {"id": "org_other", "slug": "other", "name": "Other"}}"#,
     ));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["ok"], Value::Null);
-    let out = tenantry(&args(
+    let out = run_cli(&args(
         "validate-profile",
         r#"{"org": {"id": "org_acme", "slug": "acme", "name": "Acme"},
             "profile": {"legal_name": "Acme", "billing_email": "ap@acme.test",
@@ -97,7 +90,7 @@ fn call_runs_one_hook_against_a_local_upstream() {
 
     // The plugin's error: exit code 1, its code and message.
     api.set_down(true);
-    let out = tenantry(&args("get-profile", ORG));
+    let out = run_cli(&args("get-profile", ORG));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = stdout_json(&out);
     // (billing-http's code for an upstream that answers an error)
@@ -105,7 +98,7 @@ fn call_runs_one_hook_against_a_local_upstream() {
     api.set_down(false);
 
     // The host's allowlist applies: without --allow-host the plugin may not call out.
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "call",
         file,
@@ -130,7 +123,7 @@ fn call_refuses_bad_usage_and_reports_traps() {
     let billing = wasm("billing-http");
     let file = billing.to_str().unwrap();
     let call = |hook: &str, input: &str| {
-        tenantry(&[
+        run_cli(&[
             "plugin",
             "call",
             file,
@@ -175,7 +168,7 @@ fn call_refuses_bad_usage_and_reports_traps() {
         "{}",
         stderr(&out)
     );
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "call",
         file,
@@ -195,7 +188,7 @@ fn call_refuses_bad_usage_and_reports_traps() {
 
     // A trap (the fixture's `trap` mode) is reported as such, exit code 2.
     let fixture = wasm("fixture");
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "call",
         fixture.to_str().unwrap(),
@@ -208,7 +201,7 @@ fn call_refuses_bad_usage_and_reports_traps() {
     let v = stdout_json(&out);
     assert_eq!(v["failed"]["code"], "plugin_trap", "{v}");
     // The deadline applies: the fixture's endless loop is cut at --timeout-ms.
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "call",
         fixture.to_str().unwrap(),
@@ -250,7 +243,7 @@ fn cargo(dir: &std::path::Path, args: &[&str]) {
 #[test]
 fn new_writes_a_crate_per_world_that_builds_tests_and_passes_check() {
     let dir = crate::support::server::unique_temp_dir("tenantry-plugin-new");
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "new",
         "x",
@@ -270,7 +263,7 @@ fn new_writes_a_crate_per_world_that_builds_tests_and_passes_check() {
         ("acme-billing", "billing-profile"),
         ("acme-mail", "email-delivery"),
     ] {
-        let out = tenantry(&[
+        let out = run_cli(&[
             "plugin",
             "new",
             name,
@@ -291,12 +284,12 @@ fn new_writes_a_crate_per_world_that_builds_tests_and_passes_check() {
         let wasm = crate::support::plugins::workspace()
             .join("target/wasm32-wasip2/release")
             .join(format!("{}.wasm", name.replace('-', "_")));
-        let out = tenantry(&["plugin", "check", "--json", wasm.to_str().unwrap()]);
+        let out = run_cli(&["plugin", "check", "--json", wasm.to_str().unwrap()]);
         let v = stdout_json(&out);
         assert_eq!(out.status.code(), Some(0), "{v}");
         assert_eq!(v["worlds"], json!([world]), "{v}");
         // An existing crate is never overwritten.
-        let again = tenantry(&[
+        let again = run_cli(&[
             "plugin",
             "new",
             name,

@@ -6,22 +6,33 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
 use crate::support::fake_upstreams::{Blackhole, FakeBilling, FakeEmailApi};
+use crate::support::flows::run_cli;
 use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, wasm, write_config, PluginEntry};
+use crate::support::process::proc_status;
 use crate::support::server::unique_temp_dir;
+use crate::support::wait::wait_until;
 use crate::support::{assert_problem, Client, Response, Session, TestServer};
 
 const CONTACT: &str = "billing-help@tenantry.test";
 
 fn start_with(config: &Path) -> TestServer {
     TestServer::builder()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start()
+}
+
+/// [`start_with`] through the real binary, for a test that reads the server's log.
+fn start_binary_with(config: &Path) -> TestServer {
+    TestServer::builder()
+        .binary()
         .arg("--config")
         .arg(config.display().to_string())
         .start()
@@ -567,14 +578,6 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
 // Email
 // ------------------------------------------------------------------------------------------
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn email_goes_through_the_plugin_and_retries_until_the_api_recovers() {
     let api = FakeEmailApi::start("mail-token");
@@ -596,7 +599,7 @@ fn email_goes_through_the_plugin_and_retries_until_the_api_recovers() {
         &json!({"email": "new.person@example.test", "role": "member", "company_access": "all"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    wait_until("the invitation email", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "the invitation email", || {
         !api.messages().is_empty()
     });
     let m = &api.messages()[0];
@@ -612,12 +615,12 @@ fn email_goes_through_the_plugin_and_retries_until_the_api_recovers() {
         &json!({"email": crate::support::server::ADMIN_EMAIL}),
     );
     assert_eq!(r.status, 202, "{}", r.text());
-    wait_until("a failed attempt", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "a failed attempt", || {
         api.attempts() > before
     });
     assert_eq!(api.messages().len(), 1, "nothing stored while failing");
     api.set_failing(None);
-    wait_until("the retried reset email", Duration::from_secs(40), || {
+    wait_until(Duration::from_secs(40), "the retried reset email", || {
         api.messages().len() == 2
     });
     let m = &api.messages()[1];
@@ -632,15 +635,6 @@ fn email_goes_through_the_plugin_and_retries_until_the_api_recovers() {
 // The fixture's faults
 // ------------------------------------------------------------------------------------------
 
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
-}
-
 #[test]
 fn plugin_faults_end_the_call_only() {
     let hole = Blackhole::start();
@@ -654,7 +648,7 @@ fn plugin_faults_end_the_call_only() {
             .setting("forbidden_url", &hole.url())
             .setting("greeting", "Hello from settings")],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut orgs = std::collections::BTreeMap::new();
     for mode in [
@@ -773,7 +767,7 @@ fn plugin_faults_end_the_call_only() {
 fn a_restart_with_unchanged_plugins_does_not_recompile() {
     let dir = unique_temp_dir("tenantry-cache-cfg");
     let config = write_config(&dir, &[], &[PluginEntry::new("fixture", "fixture")]);
-    let mut server = start_with(&config);
+    let mut server = start_binary_with(&config);
     let first = server.stderr_text();
     assert!(
         first.contains("plugin fixture: compiled in"),
@@ -798,18 +792,10 @@ fn a_restart_with_unchanged_plugins_does_not_recompile() {
     assert!(third.contains("plugin fixture: ready"), "{third}");
 }
 
-fn tenantry(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn plugin_check_and_list() {
     let fixture = wasm("fixture");
-    let out = tenantry(&["plugin", "check", fixture.to_str().unwrap()]);
+    let out = run_cli(&["plugin", "check", fixture.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -825,7 +811,7 @@ fn plugin_check_and_list() {
         "{text}"
     );
 
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "check",
         "--json",
@@ -839,7 +825,7 @@ fn plugin_check_and_list() {
     let dir = unique_temp_dir("tenantry-check");
     let junk = dir.join("junk.wasm");
     std::fs::write(&junk, b"\0asm not really").unwrap();
-    let out = tenantry(&["plugin", "check", junk.to_str().unwrap()]);
+    let out = run_cli(&["plugin", "check", junk.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is not a WebAssembly component"),
@@ -856,7 +842,7 @@ fn plugin_check_and_list() {
         &[&format!("data_dir = \"{}\"", dir.join("data").display())],
         &[PluginEntry::new("mailer", "email-http"), broken],
     );
-    let out = tenantry(&[
+    let out = run_cli(&[
         "plugin",
         "list",
         "--json",
@@ -901,7 +887,7 @@ fn wasi_clocks_and_random_are_granted_and_files_are_not() {
         &[&format!("billing_contact_email = \"{CONTACT}\"")],
         &[PluginEntry::new("fixture", "fixture")],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut orgs = std::collections::BTreeMap::new();
     for mode in ["wasi", "file"] {
@@ -951,7 +937,7 @@ fn wasi_clocks_and_random_are_granted_and_files_are_not() {
     assert_eq!(plan(&mut admin)[0], "wasi", "the plugin still works");
 
     // `plugin check` reports each import.
-    let out = tenantry(&["plugin", "check", "--json", fixture.to_str().unwrap()]);
+    let out = run_cli(&["plugin", "check", "--json", fixture.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -994,7 +980,7 @@ fn wasi_clocks_and_random_are_granted_and_files_are_not() {
             );
         }
     }
-    let out = tenantry(&["plugin", "check", fixture.to_str().unwrap()]);
+    let out = run_cli(&["plugin", "check", fixture.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.lines()
@@ -1030,7 +1016,7 @@ fn bad_plugin_config_is_refused_at_start() {
     ] {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(&config, text).unwrap();
-        let out = tenantry(&[
+        let out = run_cli(&[
             "serve",
             "--config",
             config.to_str().unwrap(),
@@ -1073,8 +1059,8 @@ fn email_plugin_faults_are_retried_and_its_verdicts_kept() {
     };
     // flaky: the first attempt is retryable, the retry (5 s later) delivers.
     wait_until(
-        "the flaky message to be delivered",
         Duration::from_secs(30),
+        "the flaky message to be delivered",
         || delivery_of(&mut admin, "flaky")["status"] == "sent",
     );
     assert_eq!(delivery_of(&mut admin, "flaky")["attempts"], 2);
@@ -1088,8 +1074,8 @@ fn email_plugin_faults_are_retried_and_its_verdicts_kept() {
         ("malformed", "plugin_invalid_output"),
     ] {
         wait_until(
-            &format!("a second attempt for {who}"),
             Duration::from_secs(30),
+            &format!("a second attempt for {who}"),
             || {
                 delivery_of(&mut admin, who)["attempts"]
                     .as_i64()
@@ -1147,7 +1133,7 @@ fn a_slow_plugin_cannot_take_every_worker() {
             .extra("max_concurrent_calls = 1")
             .setting("slow_url", &hole.url())],
     );
-    let server = start_with(&config);
+    let server = start_binary_with(&config);
     let mut admin = server.bootstrap_admin();
     let mut ids = Vec::new();
     for mode in ["slow", "ok"] {
@@ -1165,8 +1151,8 @@ fn a_slow_plugin_cannot_take_every_worker() {
     let path = format!("/api/v1/orgs/{slow}/billing");
     let first = std::thread::spawn(move || waiting.get(&path).status);
     wait_until(
-        "the slow call to reach its upstream",
         Duration::from_secs(10),
+        "the slow call to reach its upstream",
         || hole.connections() >= 1,
     );
     // The plugin's one place is taken: the next call is refused at once, not queued.

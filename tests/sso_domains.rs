@@ -1,5 +1,5 @@
-//! SSO domain ownership, account linking and plugins bound to organizations (issue 10,
-//! findings 1, 7 and 8): a domain in an organization's SSO settings does nothing until the
+//! SSO domain ownership, account linking and plugins bound to organizations: a
+//! domain in an organization's SSO settings does nothing until the
 //! organization proves it owns it — a DNS TXT record checked against a real DNS server
 //! (dnsmasq on loopback) or an instance administrator's approval (API and CLI); public
 //! suffixes and free-mail domains cannot be claimed; an identity links to an existing account
@@ -7,76 +7,17 @@
 //! audited and emailed; an invitation sign-up in a verified SSO domain goes through SSO; an
 //! organization uses only the plugins an instance administrator allowed it.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
+use crate::support::dns::{free_dns_port, Dnsmasq};
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
+use crate::support::flows::{binding_cookie, login, run_cli, try_login};
 use crate::support::forms::{csrf_cookie, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, write_config, PluginEntry};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::{assert_problem, Client, Response, Session, TestServer};
-
-// ------------------------------------------------------------------------------------------
-// A real DNS server
-// ------------------------------------------------------------------------------------------
-
-/// A loopback port free for both UDP and TCP (dnsmasq answers on both).
-fn free_dns_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port for the DNS server");
-}
-
-/// dnsmasq serving only the given TXT records, on `127.0.0.1:port`; stopped on drop.
-struct Dnsmasq {
-    child: Child,
-}
-
-impl Dnsmasq {
-    fn start(port: u16, txt: &[(&str, &str)]) -> Dnsmasq {
-        let mut cmd = Command::new("/usr/sbin/dnsmasq");
-        cmd.args([
-            "--no-daemon",
-            &format!("--port={port}"),
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-        ]);
-        for (name, value) in txt {
-            cmd.arg(format!("--txt-record={name},{value}"));
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start /usr/sbin/dnsmasq (Debian package dnsmasq-base)");
-        // Ready when it answers on TCP.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "dnsmasq did not start on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Dnsmasq { child }
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 // ------------------------------------------------------------------------------------------
 // The world: a server with the sso-oidc and fixture plugins, a fake identity provider
@@ -185,27 +126,10 @@ fn create_user(w: &mut World, email: &str, password: &str) -> String {
     r.json()["id"].as_str().unwrap().to_string()
 }
 
-fn password_login(w: &World, email: &str, password: &str) -> Response {
-    w.server.client().post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": password}),
-    )
-}
-
 fn split_url(url: &str) -> (SocketAddr, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     (authority.parse().expect("host:port"), path.to_string())
-}
-
-fn binding_cookie(r: &Response) -> String {
-    r.header_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            let (n, val) = v.split(';').next()?.split_once('=')?;
-            (n.trim() == "tenantry_sso").then(|| val.trim().to_string())
-        })
-        .expect("binding cookie")
 }
 
 /// Starts a sign-in for `start_email`, lets the provider vouch for whoever it is set to,
@@ -238,14 +162,6 @@ fn audit_actions(w: &mut World) -> Vec<Value> {
     r.json()["data"].as_array().unwrap().clone()
 }
 
-fn tenantry(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tenantry")
-}
-
 /// Adds `email` (a new password account) to the organization as `role`.
 fn member(w: &mut World, org: &str, email: &str, role: &str) -> Session {
     let password = "member-password-1";
@@ -255,13 +171,7 @@ fn member(w: &mut World, org: &str, email: &str, role: &str) -> Session {
         &json!({"email": email, "role": role, "company_access": "all"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let mut s = w.server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": password}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    s
+    login(&w.server, email, password)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -320,7 +230,7 @@ fn a_pending_domain_routes_refuses_and_links_nothing() {
         .session()
         .get("/sso/oidc/start?email=pat%40other.test");
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = password_login(&w, "pat@other.test", "pat-password-1");
+    let r = try_login(&w.server, "pat@other.test", "pat-password-1").1;
     assert_eq!(
         r.status,
         200,
@@ -341,7 +251,7 @@ fn a_pending_domain_routes_refuses_and_links_nothing() {
         r.text()
     );
     assert_eq!(b.get("/api/v1/me").status, 401);
-    let r = password_login(&w, "pat@other.test", "pat-password-1");
+    let r = try_login(&w.server, "pat@other.test", "pat-password-1").1;
     assert_eq!(r.status, 200, "still a password account: {}", r.text());
     assert!(!audit_actions(&mut w)
         .iter()
@@ -407,7 +317,7 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
     assert_eq!(discover(&w, "ann@other.test")["plugin"], "oidc");
     // Now password sign-in in that domain goes to SSO.
     create_user(&mut w, "bo@other.test", "bo-password-1");
-    let r = password_login(&w, "bo@other.test", "bo-password-1");
+    let r = try_login(&w.server, "bo@other.test", "bo-password-1").1;
     assert_problem(&r, 400, "sso_required");
     let events = audit_actions(&mut w);
     assert!(
@@ -430,7 +340,7 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
 
 /// Each DNS check can hold a worker for seconds, so an organization gets a few in a row and
 /// then waits (429 `rate_limited` with Retry-After); callers who may not verify spend none of
-/// its attempts, and other organizations are not slowed (issue 10).
+/// its attempts, and other organizations are not slowed.
 #[test]
 fn domain_verification_is_throttled_per_organization() {
     let mut w = world();
@@ -512,7 +422,7 @@ fn an_instance_administrator_approves_domains_through_the_api_and_the_cli() {
     // CLI, against the running server's data directory.
     let data = w.server.data_dir().display().to_string();
     assert_eq!(discover(&w, "x@other.test")["sso"], false);
-    let out = tenantry(&[
+    let out = run_cli(&[
         "org",
         "sso-approve",
         "--data-dir",
@@ -533,7 +443,7 @@ fn an_instance_administrator_approves_domains_through_the_api_and_the_cli() {
         "{text}"
     );
     assert_eq!(discover(&w, "x@other.test")["sso"], true);
-    let out = tenantry(&[
+    let out = run_cli(&[
         "org",
         "sso-approve",
         "--data-dir",
@@ -577,7 +487,7 @@ fn linking_needs_a_verified_domain_never_takes_an_administrator_and_is_audited_a
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("instance administrator"), "{}", r.text());
     assert_eq!(b.get("/api/v1/me").status, 401);
-    let r = password_login(&w, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let r = try_login(&w.server, ADMIN_EMAIL, ADMIN_PASSWORD).1;
     assert_eq!(
         r.status,
         200,
@@ -593,7 +503,7 @@ fn linking_needs_a_verified_domain_never_takes_an_administrator_and_is_audited_a
     let me = lee_browser.get("/api/v1/me").json();
     assert_eq!(me["id"], lee.as_str(), "{me}");
     assert_eq!(me["auth"], "sso", "{me}");
-    let r = password_login(&w, "lee@example.test", "lee-password-1");
+    let r = try_login(&w.server, "lee@example.test", "lee-password-1").1;
     assert_problem(&r, 400, "sso_required");
     let (r, _) = sign_in(&w, "lee@example.test");
     assert_eq!(r.status, 303, "{}", r.text());
@@ -646,7 +556,7 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
     let mut browser = w.server.session();
     let page = browser.get(&format!("/invite/{token}"));
     assert_eq!(page.status, 200, "{}", page.text());
-    // The page offers single sign-on, not a password form (issue 10, finding 8).
+    // The page offers single sign-on, not a password form.
     let html = page.text();
     assert!(html.contains("Continue with single sign-on"), "{html}");
     assert!(!html.contains("name=\"password\""), "{html}");
@@ -684,7 +594,7 @@ fn invitation_sign_up_in_a_verified_sso_domain_goes_through_sso() {
         !users.to_string().contains("newbie@example.test"),
         "{users}"
     );
-    let r = password_login(&w, "newbie@example.test", "a-long-password-1");
+    let r = try_login(&w.server, "newbie@example.test", "a-long-password-1").1;
     assert_problem(&r, 400, "sso_required");
 
     // An address in a still pending domain signs up with a password as before.
@@ -790,7 +700,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
 
     // Denied again (CLI): billing falls back to the stored data, and /me/access says why.
     let data = w.server.data_dir().display().to_string();
-    let out = tenantry(&[
+    let out = run_cli(&[
         "org",
         "plugins",
         "--config",
@@ -838,7 +748,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
     assert_problem(&r, 409, "conflict");
 
     // Allowed through the CLI; a plugin that is not configured is refused there too.
-    let out = tenantry(&[
+    let out = run_cli(&[
         "org",
         "plugins",
         "--config",
@@ -869,7 +779,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
         .map(|p| p["name"].clone())
         .collect();
     assert_eq!(names, vec![json!("fixture"), json!("oidc")]);
-    let out = tenantry(&[
+    let out = run_cli(&[
         "org",
         "plugins",
         "--config",
@@ -930,15 +840,15 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Second review of issue 10: attempts against the merged code, kept as regression tests
+// Attempts around domains, linking and plugins, kept as regression tests
 // ------------------------------------------------------------------------------------------
 
 /// A verified domain cannot be claimed again under another spelling — case, a trailing dot,
 /// Unicode or punycode — and routes every spelling to its owner; a pending claim of the same
 /// domain by two organizations gets two tokens, and one organization's record verifies only
-/// that organization (issue 10).
+/// that organization.
 #[test]
-fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() {
+fn regression_domain_variants_and_token_reuse_do_not_bypass_ownership() {
     let mut w = world();
     let org = w.org.clone();
     let r = w.admin.put_json(
@@ -1031,9 +941,9 @@ fn regression_issue10_domain_variants_and_token_reuse_do_not_bypass_ownership() 
 
 /// The join role of SSO sign-ins is a standing grant: an admin cannot make everyone the
 /// provider vouches for `billing` or `owner` (roles with rights the admin lacks); an owner
-/// can, and an admin may then edit the settings without changing it (issue 10).
+/// can, and an admin may then edit the settings without changing it.
 #[test]
-fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
+fn regression_sso_join_role_passes_the_grant_ceiling() {
     let mut w = world();
     let org = w.org.clone();
     let mut admin_member = member(&mut w, &org, "adele@elsewhere.test", "admin");
@@ -1077,9 +987,9 @@ fn regression_issue10_sso_join_role_passes_the_grant_ceiling() {
 
 /// A sign-in started before the instance administrator turned the organization's `sso`
 /// feature off (or stopped allowing its plugin) signs nobody in when it comes back: the
-/// callback checks both again, as the start does (issue 10).
+/// callback checks both again, as the start does.
 #[test]
-fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
+fn regression_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
     let mut w = world();
     let org = w.org.clone();
     approve_domain(&mut w.admin, &org, "example.test");
@@ -1124,9 +1034,9 @@ fn regression_issue10_a_sign_in_in_flight_stops_when_sso_is_switched_off() {
 }
 
 /// No API key verifies or approves a domain, or changes the SSO settings: those need
-/// `org.update` or an instance administrator, which no key holds (issue 10).
+/// `org.update` or an instance administrator, which no key holds.
 #[test]
-fn regression_issue10_keys_neither_verify_nor_approve_domains() {
+fn regression_keys_neither_verify_nor_approve_domains() {
     let mut w = world();
     let org = w.org.clone();
     let r = w.admin.put_json(

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
+use crate::support::flows::binding_cookie;
 use crate::support::plugins::{allow_plugins, approve_domain, write_config, PluginEntry};
 use crate::support::server::unique_temp_dir;
 use crate::support::{Client, Response, Session, TestServer};
@@ -236,16 +237,6 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
             Some((name.to_string(), unescape(value)))
         })
         .collect()
-}
-
-fn binding_cookie(r: &Response) -> String {
-    r.header_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            let (n, val) = v.split(';').next()?.split_once('=')?;
-            (n.trim() == "tenantry_sso").then(|| val.trim().to_string())
-        })
-        .expect("binding cookie")
 }
 
 /// One tenantry server, one provider, and organization `acme` owning `example.test`.

@@ -1,16 +1,16 @@
-//! Integration test binary: shared support code plus the test modules.
+//! Integration test binary: shared support code plus the test modules, one an area.
 
 mod support;
 
-mod accept_supervision;
 mod api_keys;
 mod architecture;
 mod cli;
 mod cli_orgs;
+mod durability;
 mod email_delivery;
 mod email_flows;
-mod foundation;
-mod hardening;
+mod http_limits;
+mod http_server;
 mod litestream;
 mod observability;
 mod openapi;
@@ -26,8 +26,13 @@ mod pages_two_step_policy;
 mod passkeys;
 mod plugin_cli;
 mod plugins;
-mod preauth;
+mod request_guards;
+mod secrets;
+mod sessions;
+mod setup;
+mod sign_in;
 mod sso_domains;
 mod sso_oidc_provider;
 mod two_step;
 mod two_step_policy;
+mod users_admin;

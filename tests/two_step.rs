@@ -1,12 +1,11 @@
-//! Two-step sign-in over the API (issue 15): enrolment with a code computed here from the
+//! Two-step sign-in over the API: enrolment with a code computed here from the
 //! secret the server shows (RFC 6238, with `totp-rs` as an independent implementation), the
 //! `mfa_required` sign-in step and its single-use challenge, codes accepted once, recovery
 //! codes used up and replaced, throttling of wrong codes, turning it off with a fresh code,
 //! the owner's reset within their rights, and the operator's reset from the CLI. Changes are
 //! checked in the audit log and the outbox.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -14,6 +13,8 @@ use crate::cli::{path_str, tenantry};
 use crate::orgs_matrix::{
     add_member, audit_all, create_org, create_user, expect, expect_field, expect_problem, uniq, PW,
 };
+use crate::support::db::outbox_count;
+use crate::support::flows::{try_login, wait_out_throttle};
 use crate::support::{Response, Session, TestServer};
 
 /// The current RFC 6238 time step (30 seconds).
@@ -73,18 +74,9 @@ pub(crate) fn enrol(s: &mut Session) -> (String, Vec<String>, u64) {
     (secret, codes, step)
 }
 
-fn password_login(server: &TestServer, email: &str) -> (Session, Response) {
-    let mut s = server.session();
-    let r = s.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": PW}),
-    );
-    (s, r)
-}
-
 /// Signs in with the password; expects `mfa_required`; returns the session and challenge.
 fn challenge(server: &TestServer, email: &str) -> (Session, String) {
-    let (s, r) = password_login(server, email);
+    let (s, r) = try_login(server, email, PW);
     let body = expect_problem(&r, 401, "mfa_required", "password step");
     assert!(s.cookie.is_none(), "no session before the second step");
     assert_eq!(body["expires_in"], 300, "{body}");
@@ -101,17 +93,6 @@ fn finish(s: &mut Session, ch: &str, code: &str) -> Response {
     )
 }
 
-pub(crate) fn outbox_count(data_dir: &Path, to: &str, template: &str) -> i64 {
-    let c = rusqlite::Connection::open(data_dir.join("tenantry.db")).unwrap();
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    c.query_row(
-        "SELECT count(*) FROM outbox WHERE recipient = ?1 AND template = ?2",
-        rusqlite::params![to, template],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 pub(crate) fn actions(s: &mut Session, org: &str) -> Vec<String> {
     audit_all(s, org)
         .iter()
@@ -121,12 +102,13 @@ pub(crate) fn actions(s: &mut Session, org: &str) -> Vec<String> {
 
 #[test]
 fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
-    let server = TestServer::start();
+    // The real binary: the log is searched for codes and secrets.
+    let server = TestServer::builder().binary().start();
     let mut ia = server.bootstrap_admin();
     let email = format!("two-step-{}@example.test", uniq());
     create_user(&mut ia, &email, Some(PW));
     let org = create_org(&mut ia, "Two Step", &format!("two-step-{}", uniq()), &email);
-    let (mut s, r) = password_login(&server, &email);
+    let (mut s, r) = try_login(&server, &email, PW);
     expect(&r, 200, "password only before enrolment");
 
     let st = expect(&s.get("/api/v1/me/two-step"), 200, "status");
@@ -289,7 +271,7 @@ fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
         "disable",
     );
     assert_eq!(st["enabled"], false, "{st}");
-    let (_, r) = password_login(&server, &email);
+    let (_, r) = try_login(&server, &email, PW);
     expect(&r, 200, "password only again");
 
     // Every change is audited (in the person's organization) and emailed.
@@ -318,7 +300,7 @@ fn wrong_codes_are_throttled_and_spend_the_challenge() {
     let mut ia = server.bootstrap_admin();
     let email = format!("throttle-{}@example.test", uniq());
     create_user(&mut ia, &email, Some(PW));
-    let (mut s, _) = password_login(&server, &email);
+    let (mut s, _) = try_login(&server, &email, PW);
     let (secret, _, step) = enrol(&mut s);
     let good = code_at(&secret, step + 1);
     let wrong = |i: u64| {
@@ -345,10 +327,9 @@ fn wrong_codes_are_throttled_and_spend_the_challenge() {
     expect_problem(&r, 429, "rate_limited", "throttled");
     assert!(r.header("retry-after").is_some());
     assert!(s2.cookie.is_none());
-    // Five wrong codes spent the challenge: back to the password.
-    std::thread::sleep(Duration::from_millis(1300));
+    // Five wrong codes spent the challenge: back to the password (once the lock has passed).
     expect_problem(
-        &finish(&mut s2, &ch, &good),
+        &wait_out_throttle(|| finish(&mut s2, &ch, &good)),
         401,
         "two_step_challenge_invalid",
         "spent challenge",
@@ -368,8 +349,11 @@ fn wrong_codes_are_throttled_and_spend_the_challenge() {
         "rate_limited",
         "locked again",
     );
-    std::thread::sleep(Duration::from_millis(2300));
-    expect(&finish(&mut s3, &ch, &good), 200, "after the lock");
+    expect(
+        &wait_out_throttle(|| finish(&mut s3, &ch, &good)),
+        200,
+        "after the lock",
+    );
 
     // A signed-in session cannot guess its way to turning it off either.
     let mut locked = false;
@@ -427,15 +411,15 @@ fn owners_reset_members_below_them_and_operators_anyone() {
     };
     let ia_id = id_of(&mut ia);
 
-    let (mut ms, _) = password_login(&server, &member);
+    let (mut ms, _) = try_login(&server, &member, PW);
     let member_id = id_of(&mut ms);
     enrol(&mut ms);
-    let (mut o2, _) = password_login(&server, &owner2);
+    let (mut o2, _) = try_login(&server, &owner2, PW);
     let owner2_id = id_of(&mut o2);
     enrol(&mut o2);
-    let (mut os, _) = password_login(&server, &owner);
+    let (mut os, _) = try_login(&server, &owner, PW);
     let owner_id = id_of(&mut os);
-    let (mut ads, _) = password_login(&server, &admin);
+    let (mut ads, _) = try_login(&server, &admin, PW);
 
     let reset = |s: &mut Session, user: &str| {
         s.delete(&format!("/api/v1/orgs/{org}/members/{user}/two-step"))
@@ -457,11 +441,11 @@ fn owners_reset_members_below_them_and_operators_anyone() {
     expect_problem(&reset(&mut os, &owner_id), 403, "forbidden", "oneself");
     expect_problem(&reset(&mut ads, &member_id), 403, "forbidden", "an admin");
     expect_problem(&reset(&mut ms, &member_id), 403, "forbidden", "the member");
-    let (_, r) = password_login(&server, &member);
+    let (_, r) = try_login(&server, &member, PW);
     expect_problem(&r, 401, "mfa_required", "still on");
 
     expect(&reset(&mut os, &member_id), 204, "owner resets a member");
-    let (_, r) = password_login(&server, &member);
+    let (_, r) = try_login(&server, &member, PW);
     expect(&r, 200, "the member signs in with the password again");
     expect(&reset(&mut os, &member_id), 204, "idempotent");
     let acts = actions(&mut os, &org);
@@ -491,7 +475,7 @@ fn owners_reset_members_below_them_and_operators_anyone() {
         "{}",
         out.all()
     );
-    let (_, r) = password_login(&server, &owner2);
+    let (_, r) = try_login(&server, &owner2, PW);
     expect(&r, 200, "the owner signs in with the password again");
     let again = tenantry(
         &["user", "reset-two-step", &owner2, "--data-dir", d],

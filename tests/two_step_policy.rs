@@ -1,4 +1,4 @@
-//! The organization's two-step sign-in policy over the API (issue 15): owners only turn it
+//! The organization's two-step sign-in policy over the API: owners only turn it
 //! on, and only with two-step sign-in themselves; with a grace period of 0 it is enforced at
 //! once (`403 two_step_required` for a person without it, on every route the organization
 //! scopes), a grace period still running lets calls through with the deadline header; people
@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 
 use crate::orgs_matrix::{
     add_company_member, add_member, audit_all, create_company, create_org, create_user, expect,
-    expect_field, expect_problem, login, uniq, PW,
+    expect_field, expect_problem, uniq, PW,
 };
+use crate::support::flows::login;
 use crate::support::{Response, Session, TestServer};
 use crate::two_step::{code_at, now_step};
 
@@ -112,7 +113,7 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         .unwrap()
         .to_string();
     add_member(&mut ia, &org, &ia_email, "member", json!("all"));
-    let mut ow = login(&server, &owner);
+    let mut ow = login(&server, &owner, PW);
     let cmp = create_company(&mut ow, &org, "Acme Works", &format!("works-{u}"));
     add_company_member(&mut ia, &cmp, &cmember, "viewer");
     let key = expect(
@@ -127,7 +128,7 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         .unwrap()
         .to_string();
     let [mut ad, mut me, mut en, mut ss, mut cm, mut lt] =
-        [&admin, &member, &enrolled, &sso, &cmember, &late].map(|e| login(&server, e));
+        [&admin, &member, &enrolled, &sso, &cmember, &late].map(|e| login(&server, e, PW));
     enrol_api(&mut en);
     // A single sign-on person (written straight into the database: an SSO sign-in needs an
     // identity provider, which the SSO tests cover; here only the kind of account matters).
@@ -319,7 +320,7 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
         assert_eq!(r.header(HEADER), Some(deadline.as_str()), "{path}");
     }
     // The organization's billing page shows the deadline too.
-    let mut bl = login(&server, &biller);
+    let mut bl = login(&server, &biller, PW);
     let billing_page = format!("/orgs/{org}/billing");
     let r = bl.get(&billing_page);
     assert_eq!(r.status, 200, "billing page in grace: {}", r.text());

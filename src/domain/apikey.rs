@@ -50,6 +50,51 @@ impl FormatError {
     }
 }
 
+/// Why a key was refused (wire codes without the `key_` prefix are used by `/keys/verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Failed the format/checksum check.
+    Format(FormatError),
+    /// No such key (or wrong secret for the ID).
+    Unknown,
+    /// Revoked.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// The organization's `api_keys` feature is off.
+    Disabled,
+}
+
+impl Refusal {
+    /// Problem code for bearer authentication.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Format(f) => f.code(),
+            Refusal::Unknown => "key_unknown",
+            Refusal::Revoked => "key_revoked",
+            Refusal::Expired => "key_expired",
+            Refusal::Disabled => "key_disabled",
+        }
+    }
+
+    /// The `code` of a `{valid: false}` verify answer.
+    pub fn verify_code(self) -> &'static str {
+        match self {
+            Refusal::Format(_) => "malformed",
+            Refusal::Unknown => "unknown",
+            Refusal::Revoked => "revoked",
+            Refusal::Expired => "expired",
+            Refusal::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 fn crc_text(body: &str) -> String {
     let mut n = crc32fast::hash(body.as_bytes()) as u64;
     let mut out = [b'0'; CRC_LEN];

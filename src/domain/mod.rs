@@ -3,13 +3,20 @@
 //! No IO lives here.
 
 pub mod apikey;
+pub mod audit;
 pub mod email;
 pub mod entities;
 pub mod ids;
 pub mod org;
+pub mod sso;
 pub mod user;
 
+pub use audit::AuditAction;
 pub use email::Email;
 pub use ids::{CompanyId, EventId, InvoiceId, KeyId, OrgId, SiteId, UserId};
-pub use org::{CompanyAccess, CompanyRole, Feature, OrgRole, Permission};
+pub use org::{
+    CompanyAccess, CompanyRole, Feature, FeatureSwitches, InvitationStatus, OrgRole, Permission,
+    ScopedRole,
+};
+pub use sso::{DomainClaimStatus, SsoFailure};
 pub use user::{Auth, Preferences, Theme, User};

@@ -1,7 +1,7 @@
 //! Organizations, companies, roles and the permission catalogue (SPEC §2). The role →
 //! permission table itself lives in `service::authz`, the one place that decides access.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::CompanyId;
 use crate::error::FieldError;
@@ -44,6 +44,14 @@ impl OrgRole {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// What a submitted role must be, said beside the field.
+    pub const HINT: &'static str = "must be one of owner, admin, billing, member";
+
+    /// Parses a submitted role, naming `field` when it is not one.
+    pub fn parse_field(field: &str, s: &str) -> Result<OrgRole, FieldError> {
+        Self::parse(s).ok_or_else(|| FieldError::new(field, Self::HINT))
+    }
+
     /// The company role that organization access grants on each reachable company.
     pub fn company_role(self) -> CompanyRole {
         match self {
@@ -75,11 +83,95 @@ impl CompanyRole {
         }
     }
 
+    /// Every role, lowest first.
+    pub const ALL: [CompanyRole; 3] =
+        [CompanyRole::Viewer, CompanyRole::Member, CompanyRole::Admin];
+
     /// Parses the wire form.
     pub fn parse(s: &str) -> Option<CompanyRole> {
-        [CompanyRole::Viewer, CompanyRole::Member, CompanyRole::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What a submitted company role must be, said beside the field.
+    pub const HINT: &'static str = "must be one of admin, member, viewer";
+
+    /// Parses a submitted company role, naming `field` when it is not one.
+    pub fn parse_field(field: &str, s: &str) -> Result<CompanyRole, FieldError> {
+        Self::parse(s).ok_or_else(|| FieldError::new(field, Self::HINT))
+    }
+}
+
+/// Request bodies name roles by their wire form; anything else is refused with the same
+/// hint as [`OrgRole::parse_field`] (the body decoder puts the field name beside it).
+impl<'de> Deserialize<'de> for OrgRole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        OrgRole::parse(&s).ok_or_else(|| serde::de::Error::custom(OrgRole::HINT))
+    }
+}
+
+/// As for [`OrgRole`].
+impl<'de> Deserialize<'de> for CompanyRole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CompanyRole::parse(&s).ok_or_else(|| serde::de::Error::custom(CompanyRole::HINT))
+    }
+}
+
+/// An organization role or a company role, where one column or listing holds either: the
+/// role an invitation carries (a company role for a company invitation), or how a member
+/// reaches a company (directly, or through their organization role).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ScopedRole {
+    /// An organization role.
+    Org(OrgRole),
+    /// A company role.
+    Company(CompanyRole),
+}
+
+impl ScopedRole {
+    /// The stored / wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopedRole::Org(r) => r.as_str(),
+            ScopedRole::Company(r) => r.as_str(),
+        }
+    }
+}
+
+/// Stored state of an invitation (`expired` is derived from the expiry, not stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationStatus {
+    /// Not yet accepted or revoked.
+    Pending,
+    /// Accepted.
+    Accepted,
+    /// Revoked.
+    Revoked,
+}
+
+impl InvitationStatus {
+    /// Every status.
+    pub const ALL: [InvitationStatus; 3] = [
+        InvitationStatus::Pending,
+        InvitationStatus::Accepted,
+        InvitationStatus::Revoked,
+    ];
+
+    /// The stored / wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<InvitationStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -161,6 +253,66 @@ impl Feature {
     /// Parses the wire form.
     pub fn parse(s: &str) -> Option<Feature> {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// The feature switches an organization sets explicitly, as stored (a JSON object of
+/// booleans); a feature it does not set follows the instance default. Read once from the row,
+/// so every use agrees on what the stored text means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSwitches {
+    /// `api_keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_keys: Option<bool>,
+    /// `billing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<bool>,
+    /// `sso`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<bool>,
+}
+
+impl FeatureSwitches {
+    fn slot(&mut self, f: Feature) -> &mut Option<bool> {
+        match f {
+            Feature::ApiKeys => &mut self.api_keys,
+            Feature::Billing => &mut self.billing,
+            Feature::Sso => &mut self.sso,
+        }
+    }
+
+    /// The explicit switch of one feature, if set.
+    pub fn get(&self, f: Feature) -> Option<bool> {
+        match f {
+            Feature::ApiKeys => self.api_keys,
+            Feature::Billing => self.billing,
+            Feature::Sso => self.sso,
+        }
+    }
+
+    /// Sets one feature explicitly.
+    pub fn set(&mut self, f: Feature, on: bool) {
+        *self.slot(f) = Some(on);
+    }
+
+    /// Whether a feature is on, given the instance default for each feature.
+    pub fn on(&self, f: Feature, default: impl Fn(Feature) -> bool) -> bool {
+        self.get(f).unwrap_or_else(|| default(f))
+    }
+
+    /// Parses the stored text; `None` when it is not an object of known booleans.
+    pub fn from_stored(text: &str) -> Option<FeatureSwitches> {
+        // Through a `Value`: serde would also read a struct from a JSON array.
+        match serde_json::from_str(text).ok()? {
+            v @ serde_json::Value::Object(_) => serde_json::from_value(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The stored text (only the features set, keys in a stable order).
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 }
 
@@ -257,6 +409,53 @@ mod tests {
             CompanyRole::Admin > CompanyRole::Member && CompanyRole::Member > CompanyRole::Viewer
         );
         assert_eq!(OrgRole::Billing.company_role(), CompanyRole::Member);
+    }
+
+    #[test]
+    fn roles_parse_in_the_domain_with_one_hint() {
+        for r in OrgRole::ALL {
+            assert_eq!(OrgRole::parse_field("role", r.as_str()), Ok(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<OrgRole>(&json).unwrap(), r);
+        }
+        for r in CompanyRole::ALL {
+            assert_eq!(CompanyRole::parse_field("role", r.as_str()), Ok(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<CompanyRole>(&json).unwrap(), r);
+        }
+        let e = OrgRole::parse_field("role", "Owner").unwrap_err();
+        assert_eq!(e, FieldError::new("role", OrgRole::HINT));
+        let e = serde_json::from_value::<OrgRole>(serde_json::json!("root")).unwrap_err();
+        assert_eq!(e.to_string(), OrgRole::HINT);
+        let e = serde_json::from_value::<CompanyRole>(serde_json::json!("owner")).unwrap_err();
+        assert_eq!(e.to_string(), CompanyRole::HINT);
+        assert_eq!(ScopedRole::Company(CompanyRole::Viewer).as_str(), "viewer");
+        assert_eq!(
+            serde_json::to_value(ScopedRole::Org(OrgRole::Billing)).unwrap(),
+            serde_json::json!("billing")
+        );
+    }
+
+    #[test]
+    fn feature_switches_parse_once_and_keep_the_stored_text() {
+        let s = FeatureSwitches::from_stored(r#"{"billing":false,"api_keys":true}"#).unwrap();
+        assert_eq!(s.get(Feature::ApiKeys), Some(true));
+        assert_eq!(s.get(Feature::Billing), Some(false));
+        assert_eq!(s.get(Feature::Sso), None);
+        assert!(s.on(Feature::Sso, |_| true) && !s.on(Feature::Sso, |_| false));
+        assert!(!s.on(Feature::Billing, |_| true));
+        assert_eq!(s.to_stored(), r#"{"api_keys":true,"billing":false}"#);
+        assert_eq!(
+            FeatureSwitches::from_stored("{}"),
+            Some(FeatureSwitches::default())
+        );
+        assert_eq!(FeatureSwitches::default().to_stored(), "{}");
+        let mut t = FeatureSwitches::default();
+        t.set(Feature::Sso, true);
+        assert_eq!(t.to_stored(), r#"{"sso":true}"#);
+        for bad in ["", "[]", r#"{"sso":"yes"}"#, r#"{"chat":true}"#, "null"] {
+            assert_eq!(FeatureSwitches::from_stored(bad), None, "{bad}");
+        }
     }
 
     #[test]

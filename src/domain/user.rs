@@ -24,11 +24,11 @@ impl Auth {
         }
     }
     /// Parses the stored form.
-    pub fn from_db(s: &str) -> Auth {
-        if s == "sso" {
-            Auth::Sso
-        } else {
-            Auth::Password
+    pub fn parse(s: &str) -> Option<Auth> {
+        match s {
+            "password" => Some(Auth::Password),
+            "sso" => Some(Auth::Sso),
+            _ => None,
         }
     }
 }

@@ -5,6 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::response::Resp;
+use crate::domain::apikey::{FormatError, Refusal};
+use crate::domain::SsoFailure;
 use crate::error::{Error, FieldError};
 
 /// What an error says to the outside, decided once: the API renders it as problem+json and
@@ -141,20 +143,26 @@ impl Problem {
                     format!("this API key needs the `{s}` scope"),
                 )
             }
-            Error::KeyRejected(code) => (
+            Error::KeyRejected(r) => (
                 401,
-                *code,
+                r.code(),
                 "API key refused",
-                match *code {
-                    "key_unknown" => "this API key does not exist",
-                    "key_revoked" => "this API key has been revoked",
-                    "key_expired" => "this API key has expired",
-                    "key_disabled" => "API keys are turned off for this organization",
-                    "key_empty" => "the Authorization header has no key after Bearer",
-                    "key_wrong_prefix" => "tenantry API keys start with tnt_",
-                    "key_truncated" => "this API key is incomplete; copy the whole key",
-                    "key_bad_checksum" => "this API key has a typo (its checksum does not match)",
-                    _ => "this is not a tenantry API key",
+                match r {
+                    Refusal::Unknown => "this API key does not exist",
+                    Refusal::Revoked => "this API key has been revoked",
+                    Refusal::Expired => "this API key has expired",
+                    Refusal::Disabled => "API keys are turned off for this organization",
+                    Refusal::Format(FormatError::Empty) => {
+                        "the Authorization header has no key after Bearer"
+                    }
+                    Refusal::Format(FormatError::WrongPrefix) => "tenantry API keys start with tnt_",
+                    Refusal::Format(FormatError::Truncated) => {
+                        "this API key is incomplete; copy the whole key"
+                    }
+                    Refusal::Format(FormatError::BadChecksum) => {
+                        "this API key has a typo (its checksum does not match)"
+                    }
+                    Refusal::Format(FormatError::Malformed) => "this is not a tenantry API key",
                 }
                 .into(),
             ),
@@ -214,13 +222,17 @@ impl Problem {
                 "this account is disabled".into(),
             ),
             Error::Sso { code, message } => (
-                match *code {
-                    "sso_provider_failed" | "sso_misconfigured" => 502,
-                    "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked" => 403,
-                    "domain_verification_failed" => 422,
-                    _ => 400,
+                match code {
+                    SsoFailure::ProviderFailed | SsoFailure::Misconfigured => 502,
+                    SsoFailure::EmailUnverified
+                    | SsoFailure::DomainMismatch
+                    | SsoFailure::AdminNotLinked => 403,
+                    SsoFailure::DomainVerificationFailed => 422,
+                    SsoFailure::NotConfigured | SsoFailure::StateInvalid | SsoFailure::Required => {
+                        400
+                    }
                 },
-                *code,
+                code.code(),
                 "Single sign-on failed",
                 message.clone(),
             ),

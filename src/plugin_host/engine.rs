@@ -103,18 +103,21 @@ pub fn load_component(
             }
         }
     }
-    let artifact = engine.precompile_component(bytes)?;
-    if let Err(e) = write_cache(cache_dir, &path, &artifact) {
+    // Compiled once: the cache file is the serialized form of the component in use.
+    let component = Component::new(engine, bytes)?;
+    let cached = component
+        .serialize()
+        .and_then(|artifact| Ok(write_cache(cache_dir, &path, &artifact)?));
+    if let Err(e) = cached {
         log::warn!("cannot write plugin compile cache {}: {e}", path.display());
     }
-    let component = Component::new(engine, bytes)?;
     Ok((component, Compiled::Fresh, started.elapsed()))
 }
 
 #[allow(unsafe_code)]
 fn deserialize_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime requires that the file be an artifact produced by
-    // `Engine::precompile_component` and not modified since. Only this function's sibling
+    // `Component::serialize` (or `Engine::precompile_component`) and not modified since. Only this function's sibling
     // `write_cache` writes into the cache directory, inside the data directory this server
     // owns (created 0700, files 0600, written to a temporary name and renamed into place,
     // so a crash never leaves a partial artifact under a final name). Wasmtime also checks

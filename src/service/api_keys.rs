@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::crypto::Secret;
 use crate::domain::apikey::{self, Scope};
 use crate::domain::user::{rfc3339, validate_name};
+use crate::domain::AuditAction;
 use crate::domain::{KeyId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -200,7 +201,7 @@ pub fn create(
             tx,
             access.org_id(),
             &Actor::of(access.principal()),
-            "api_key.created",
+            AuditAction::ApiKeyCreated,
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "scopes": row.scopes, "expires_at": row.expires_at.map(rfc3339)}),
         )
@@ -263,7 +264,7 @@ pub fn update(
             tx,
             access.org_id(),
             &Actor::of(access.principal()),
-            "api_key.updated",
+            AuditAction::ApiKeyUpdated,
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "expires_at": row.expires_at.map(rfc3339)}),
         )?;
@@ -332,7 +333,7 @@ pub fn rotate(
             tx,
             access.org_id(),
             &Actor::of(access.principal()),
-            "api_key.rotated",
+            AuditAction::ApiKeyRotated,
             ("api_key", old.id.as_str()),
             json!({"successor": succ.id, "old_expires_at": old_expiry.map(rfc3339)}),
         )?;
@@ -374,7 +375,7 @@ pub fn revoke(
             tx,
             access.org_id(),
             &Actor::of(access.principal()),
-            "api_key.revoked",
+            AuditAction::ApiKeyRevoked,
             ("api_key", row.id.as_str()),
             json!({"name": row.name, "forced": force}),
         )?;
@@ -402,7 +403,7 @@ pub fn authenticate(app: &Context, raw: &str, client_ip: &str) -> Result<Princip
             }),
             client_ip: client_ip.to_string(),
         }),
-        Err(r) => Err(r.into_error()),
+        Err(r) => Err(crate::service::keycache::refusal_error(r)),
     }
 }
 

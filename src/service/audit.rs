@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::domain::entities::AuditEvent;
-use crate::domain::{CompanyId, EventId, OrgId};
+use crate::domain::{AuditAction, CompanyId, EventId, OrgId};
 use crate::error::FieldError;
 use crate::error::{Error, Result};
 use crate::service::authz::{perm, Permit, Principal};
@@ -52,7 +52,7 @@ pub fn record(
     tx: &Tx<'_>,
     org: &OrgId,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     target: (&str, &str),
     details: Value,
 ) -> Result<()> {
@@ -62,7 +62,7 @@ pub fn record(
             id: EventId::generate(),
             actor_type: actor.kind.to_string(),
             actor_id: actor.id.clone(),
-            action: action.to_string(),
+            action: action.as_str().to_string(),
             target_type: target.0.to_string(),
             target_id: target.1.to_string(),
             ip: actor.ip.clone(),

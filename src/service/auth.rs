@@ -130,7 +130,7 @@ fn login_checked(
 
 fn sso_required(app: &Context, plugin: &str, email: &str) -> Error {
     Error::Sso {
-        code: "sso_required",
+        code: crate::domain::SsoFailure::Required,
         message: format!(
             "this address signs in with single sign-on; send the browser to {}",
             crate::service::sso::start_url(app, plugin, email)
@@ -156,7 +156,7 @@ pub fn start_session(app: &Context, user: &crate::domain::UserId) -> Result<NewS
 
 /// Resolves a session cookie value; `None` when unknown, expired, or the user is disabled.
 pub fn authenticate(app: &Context, token: &str, client_ip: &str) -> Result<Option<SessionInfo>> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Ok(None);
     }
     let hash = app.keyring.token_hash(token);

@@ -15,7 +15,8 @@ use std::marker::PhantomData;
 use crate::domain::apikey::Scope;
 use crate::domain::entities::{Company, Organization, Via};
 use crate::domain::{
-    CompanyAccess, CompanyId, CompanyRole, Feature, KeyId, OrgId, OrgRole, Permission, User, UserId,
+    CompanyAccess, CompanyId, CompanyRole, Feature, FeatureSwitches, KeyId, OrgId, OrgRole,
+    Permission, User, UserId,
 };
 use crate::error::{Error, Result};
 use crate::service::Context;
@@ -251,15 +252,22 @@ pub struct Features {
 }
 
 impl Features {
-    /// Reads the stored JSON switches over the config defaults.
-    pub fn resolve(app: &Context, stored: &str) -> Features {
-        let v: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
-        let d = app.config.default_features;
-        let get = |k: &str, def: bool| v.get(k).and_then(|b| b.as_bool()).unwrap_or(def);
+    /// The organization's explicit switches over the config defaults.
+    pub fn resolve(app: &Context, stored: &FeatureSwitches) -> Features {
+        Features::over_defaults(stored, app.config.default_features)
+    }
+
+    /// `stored` over `defaults` (api_keys, billing, sso), for callers without a context.
+    pub fn over_defaults(stored: &FeatureSwitches, defaults: [bool; 3]) -> Features {
+        let default = |f: Feature| match f {
+            Feature::ApiKeys => defaults[0],
+            Feature::Billing => defaults[1],
+            Feature::Sso => defaults[2],
+        };
         Features {
-            api_keys: get("api_keys", d[0]),
-            billing: get("billing", d[1]),
-            sso: get("sso", d[2]),
+            api_keys: stored.on(Feature::ApiKeys, default),
+            billing: stored.on(Feature::Billing, default),
+            sso: stored.on(Feature::Sso, default),
         }
     }
 
@@ -449,7 +457,7 @@ pub fn org_access(app: &Context, p: &Principal, org_id: &str) -> Result<OrgAcces
     };
     let (org, membership, company_access, features, direct) = app.store.read(|c| {
         let Some(org) = c.org(&id)? else {
-            return Ok((None, None, None, String::new(), false));
+            return Ok((None, None, None, FeatureSwitches::default(), false));
         };
         let m = c.membership(&id, &user.id)?;
         let access = match &m {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::entities::{BillingProfile, Invoice};
+use crate::domain::AuditAction;
 use crate::domain::{InvoiceId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -73,7 +74,7 @@ pub fn put_source(
             tx,
             org,
             &Actor::of(access.principal()),
-            "billing.source_changed",
+            AuditAction::BillingSourceChanged,
             ("organization", org.as_str()),
             json!({"plugin": plugin}),
         )

@@ -8,8 +8,9 @@ use serde_json::json;
 use crate::domain::entities::{Company, CompanyMember, Via};
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
+use crate::domain::AuditAction;
 use crate::domain::CompanyAccess;
-use crate::domain::{CompanyId, CompanyRole, Email, OrgRole, UserId};
+use crate::domain::{CompanyId, CompanyRole, Email, ScopedRole, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{
@@ -95,7 +96,7 @@ pub fn create(
             tx,
             &company.org,
             &Actor::of(access.principal()),
-            "company.created",
+            AuditAction::CompanyCreated,
             ("company", company.id.as_str()),
             json!({"name": company.name, "slug": company.slug}),
         )
@@ -139,7 +140,7 @@ pub fn update(
             tx,
             &old.org,
             &Actor::of(ctx.principal()),
-            "company.updated",
+            AuditAction::CompanyUpdated,
             ("company", old.id.as_str()),
             json!({"name": name, "slug": slug}),
         )
@@ -173,7 +174,7 @@ pub fn delete(app: &Context, p: &Principal, ctx: &CompanyCtx) -> Result<()> {
             tx,
             &c.org,
             &Actor::of(p),
-            "company.deleted",
+            AuditAction::CompanyDeleted,
             ("company", c.id.as_str()),
             json!({"name": c.name, "slug": c.slug}),
         )
@@ -186,11 +187,9 @@ fn merge_member(
     let mut direct = None;
     let mut org = None;
     for r in rows {
-        if r.source == "direct" {
-            direct = CompanyRole::parse(&r.role);
-        } else {
-            let derived = OrgRole::parse(&r.role).map(|o| o.company_role());
-            org = org.max(derived);
+        match r.role {
+            ScopedRole::Company(role) => direct = Some(role),
+            ScopedRole::Org(role) => org = org.max(Some(role.company_role())),
         }
     }
     (direct, org)
@@ -250,11 +249,6 @@ pub fn list_members(
     Ok(page_of(members, limit, |m| m.user_id.to_string()))
 }
 
-fn parse_company_role(s: &str) -> Result<CompanyRole> {
-    CompanyRole::parse(s)
-        .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))
-}
-
 fn one_member(app: &Context, company: &Company, user: &UserId) -> Result<CompanyMember> {
     let (direct, org) = app.store.read(|c| {
         let direct = c.direct_company_role(&company.id, user)?;
@@ -280,11 +274,10 @@ pub fn add_member_by_instance_admin(
     admin: &InstanceAdmin<'_>,
     company: &str,
     email: &str,
-    role: &str,
+    role: CompanyRole,
 ) -> Result<CompanyMember> {
     let id = CompanyId::parse(company).ok_or(Error::NotFound)?;
     let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
-    let role = parse_company_role(role)?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let now = now();
     let user = app.store.write(|tx| {
@@ -301,7 +294,7 @@ pub fn add_member_by_instance_admin(
             tx,
             &company.org,
             &Actor::of(admin.principal()),
-            "company_member.added",
+            AuditAction::CompanyMemberAdded,
             ("user", user.id.as_str()),
             json!({"company": company.id, "role": role.as_str(), "by": "instance_admin"}),
         )?;
@@ -316,11 +309,10 @@ pub fn update_member(
     app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     user: &str,
-    role: &str,
+    role: CompanyRole,
 ) -> Result<CompanyMember> {
     let ctx = permit.ctx();
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
-    let role = parse_company_role(role)?;
     let current = app
         .store
         .read(|c| c.direct_company_role(ctx.company_id(), &user))?
@@ -345,7 +337,7 @@ pub fn update_member(
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "company_member.updated",
+            AuditAction::CompanyMemberUpdated,
             ("user", user.as_str()),
             json!({"company": ctx.company_id(), "role": {"from": old.as_str(), "to": role.as_str()}}),
         )
@@ -387,7 +379,7 @@ pub fn remove_member(app: &Context, ctx: &CompanyCtx, user: &str) -> Result<()> 
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "company_member.removed",
+            AuditAction::CompanyMemberRemoved,
             ("user", user.as_str()),
             json!({"company": ctx.company_id(), "role": old.as_str()}),
         )

@@ -15,6 +15,7 @@
 use serde_json::json;
 
 use crate::crypto::{new_token, Secret};
+use crate::domain::AuditAction;
 use crate::domain::{Auth, Email, User};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
@@ -169,7 +170,7 @@ fn pending_change(tx: &crate::store::Tx<'_>, hash: &[u8], now: i64) -> Result<(U
 /// shows this and asks for a click, so a mail scanner or link preview that fetches the link
 /// changes nothing. Errors as [`confirm`].
 pub fn preview(app: &Context, token: &str) -> Result<Changed> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Err(Error::TokenInvalid);
     }
     let hash = app.keyring.token_hash(token);
@@ -182,7 +183,7 @@ pub fn preview(app: &Context, token: &str) -> Result<Changed> {
 /// the old address. Unknown, used, expired and plain-verification tokens are `TokenInvalid`;
 /// an address that another account took (or that became an SSO domain) is a `Conflict`.
 pub fn confirm(app: &Context, token: &str) -> Result<Changed> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Err(Error::TokenInvalid);
     }
     let hash = app.keyring.token_hash(token);
@@ -207,7 +208,7 @@ pub fn confirm(app: &Context, token: &str) -> Result<Changed> {
                 tx,
                 &org.id,
                 &actor,
-                "user.email_changed",
+                AuditAction::UserEmailChanged,
                 ("user", user.id.as_str()),
                 json!({"from": mask_email(user.email.as_str()), "to": mask_email(new.as_str())}),
             )?;

@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::rfc3339;
-use crate::domain::{CompanyAccess, CompanyRole, Email, OrgRole, User};
+use crate::domain::AuditAction;
+use crate::domain::{
+    CompanyAccess, CompanyRole, Email, InvitationStatus, OrgRole, ScopedRole, User,
+};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{
@@ -47,7 +50,7 @@ pub struct InvitationView {
     /// Invited address.
     pub email: String,
     /// Role to grant.
-    pub role: String,
+    pub role: ScopedRole,
     /// Company access (organization invitations).
     pub company_access: Option<CompanyAccess>,
     /// Who invited.
@@ -64,11 +67,11 @@ pub struct InvitationView {
 
 /// The derived status (`expired` is pending past its expiry).
 pub fn status_of(i: &InvitationRow, now: i64) -> &'static str {
-    match i.status.as_str() {
-        "accepted" => "accepted",
-        "revoked" => "revoked",
-        _ if i.expires_at <= now => "expired",
-        _ => "pending",
+    match i.status {
+        InvitationStatus::Accepted => "accepted",
+        InvitationStatus::Revoked => "revoked",
+        InvitationStatus::Pending if i.expires_at <= now => "expired",
+        InvitationStatus::Pending => "pending",
     }
 }
 
@@ -86,7 +89,7 @@ fn view(app: &Context, i: &InvitationRow) -> Result<InvitationView> {
         org: i.org_id.to_string(),
         company: i.company_id.as_ref().map(|c| c.to_string()),
         email: i.email.clone(),
-        role: i.role.clone(),
+        role: i.role,
         company_access: i.company_id.is_none().then(|| access_of(i)),
         inviter: json!({"id": i.inviter_id, "name": i.inviter_name}),
         status: status_of(i, now()),
@@ -129,17 +132,15 @@ fn inviter_of(p: &Principal, org_name: &str) -> Inviter {
 
 /// The grant an invitation carries.
 fn grant_of(i: &InvitationRow) -> Result<Grant> {
-    Ok(match &i.company_id {
-        None => org_grant(
-            &i.org_id,
-            OrgRole::parse(&i.role).ok_or_else(|| Error::internal("stored role unknown"))?,
-            access_of(i),
-        ),
-        Some(c) => Grant::Company {
+    // The store reads the role of a company invitation as a company role and of an
+    // organization invitation as an organization role; anything else is a broken row.
+    Ok(match (&i.company_id, i.role) {
+        (None, ScopedRole::Org(role)) => org_grant(&i.org_id, role, access_of(i)),
+        (Some(c), ScopedRole::Company(role)) => Grant::Company {
             company: c.clone(),
-            role: CompanyRole::parse(&i.role)
-                .ok_or_else(|| Error::internal("stored company role unknown"))?,
+            role,
         },
+        _ => return Err(Error::internal("invitation role does not match its scope")),
     })
 }
 
@@ -255,7 +256,7 @@ fn create(
                 company_access,
             } => {
                 let ca = check_access(tx, org, *role, company_access.clone())?;
-                inv.role = role.as_str().to_string();
+                inv.role = ScopedRole::Org(*role);
                 inv.all_companies = matches!(ca, CompanyAccess::All);
                 inv.company_ids = match ca {
                     CompanyAccess::All => Vec::new(),
@@ -264,7 +265,7 @@ fn create(
             }
             Grant::Company { company, role } => {
                 inv.company_id = Some(company.clone());
-                inv.role = role.as_str().to_string();
+                inv.role = ScopedRole::Company(*role);
             }
             Grant::KeyScopes { .. } => {
                 return Err(Error::internal("an invitation grants a membership"))
@@ -276,7 +277,7 @@ fn create(
             tx,
             &inv.org_id,
             &Actor::of(p),
-            "invitation.created",
+            AuditAction::InvitationCreated,
             ("invitation", &inv.id),
             json!({"email": inv.email, "role": inv.role, "company": inv.company_id, "company_access": access_of(&inv)}),
         )
@@ -291,7 +292,7 @@ fn pending_row(
     org: &crate::domain::OrgId,
     company: Option<&crate::domain::CompanyId>,
     email: &Email,
-    role: &str,
+    role: ScopedRole,
     access: CompanyAccess,
     (inviter_id, inviter_name, inviter_key_id): Inviter,
 ) -> InvitationRow {
@@ -301,7 +302,7 @@ fn pending_row(
         org_id: org.clone(),
         company_id: company.cloned(),
         email: email.to_string(),
-        role: role.to_string(),
+        role,
         all_companies: matches!(access, CompanyAccess::All),
         company_ids: match access {
             CompanyAccess::All => Vec::new(),
@@ -309,7 +310,7 @@ fn pending_row(
         },
         inviter_id,
         inviter_name,
-        status: "pending".into(),
+        status: InvitationStatus::Pending,
         created_at: now,
         expires_at: now + ttl(app),
         accepted_at: None,
@@ -341,7 +342,7 @@ pub fn invite_to_org(
         permit.org_id(),
         None,
         &email,
-        role.as_str(),
+        ScopedRole::Org(role),
         company_access.clone(),
         inviter_of(access.principal(), &access.org().name),
     );
@@ -353,11 +354,9 @@ pub fn invite_to_company(
     app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     email: &str,
-    role: &str,
+    role: CompanyRole,
 ) -> Result<InvitationView> {
     let ctx = permit.ctx();
-    let role = CompanyRole::parse(role)
-        .ok_or_else(|| Error::field("role", "must be one of admin, member, viewer"))?;
     let granted = grant_ceiling(
         app,
         ctx.principal(),
@@ -372,7 +371,7 @@ pub fn invite_to_company(
         ctx.org_id(),
         Some(ctx.company_id()),
         &email,
-        role.as_str(),
+        ScopedRole::Company(role),
         CompanyAccess::List(Vec::new()),
         inviter_of(ctx.principal(), &ctx.company().name),
     );
@@ -467,10 +466,10 @@ pub fn manageable<'a>(app: &Context, p: &'a Principal, id: &str) -> Result<Manag
 /// Resends with a new token (old link dead, expiry reset), optionally to a new address.
 pub fn resend(app: &Context, m: Manageable<'_>, new_email: Option<&str>) -> Result<InvitationView> {
     let (mut inv, p) = (m.inv, m.principal);
-    if inv.status != "pending" {
+    if inv.status != InvitationStatus::Pending {
         return Err(Error::Conflict(format!(
             "this invitation is {}; create a new one instead",
-            inv.status
+            inv.status.as_str()
         )));
     }
     let old_email = inv.email.clone();
@@ -511,12 +510,12 @@ pub fn resend(app: &Context, m: Manageable<'_>, new_email: Option<&str>) -> Resu
         tx.set_invitation_inviter(&inv)?;
         let (action, details) = if inv.email != old_email {
             (
-                "invitation.readdressed",
+                AuditAction::InvitationReaddressed,
                 scoped(&inv, json!({"from": old_email, "to": inv.email})),
             )
         } else {
             (
-                "invitation.resent",
+                AuditAction::InvitationResent,
                 scoped(&inv, json!({"email": inv.email})),
             )
         };
@@ -541,7 +540,7 @@ pub fn revoke(app: &Context, m: Manageable<'_>) -> Result<()> {
         if !tx.revoke_invitation(&inv.id, now)? {
             return Err(Error::Conflict(format!(
                 "this invitation is {}",
-                inv.status
+                inv.status.as_str()
             )));
         }
         tx.cancel_invitation_emails(&inv.id)?;
@@ -549,7 +548,7 @@ pub fn revoke(app: &Context, m: Manageable<'_>) -> Result<()> {
             tx,
             &inv.org_id,
             &Actor::of(p),
-            "invitation.revoked",
+            AuditAction::InvitationRevoked,
             ("invitation", &inv.id),
             scoped(&inv, json!({"email": inv.email})),
         )
@@ -570,7 +569,7 @@ pub struct Lookup {
 /// Resolves a token; the error says why it cannot be used. A pending invitation whose
 /// inviter's authority no longer covers its grant is revoked here (`invitation_revoked`).
 pub fn lookup(app: &Context, token: &str) -> Result<Lookup> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Err(Error::InvitationNotFound);
     }
     let hash = app.keyring.token_hash(token);
@@ -646,7 +645,7 @@ fn inviter_still_grants(app: &Context, inv: &InvitationRow) -> Result<Granted> {
                 tx,
                 &inv.org_id,
                 &Actor::operator(),
-                "invitation.revoked",
+                AuditAction::InvitationRevoked,
                 ("invitation", &inv.id),
                 scoped(
                     inv,
@@ -713,7 +712,7 @@ pub fn accept(app: &Context, p: &Principal, token: &str) -> Result<InvitationVie
             tx,
             &inv.org_id,
             &Actor::of(p),
-            "invitation.accepted",
+            AuditAction::InvitationAccepted,
             ("invitation", &inv.id),
             scoped(&inv, json!({"user": user.id, "role": inv.role})),
         )
@@ -737,7 +736,11 @@ pub fn sign_up(app: &Context, token: &str, name: &str, password: &Secret) -> Res
         return Err(Error::Validation(errs));
     }
     let phc = app.hasher.hash(password)?;
-    let user = crate::service::setup::new_password_user(email, name, false, true);
+    let user = crate::service::setup::new_password_user(
+        email,
+        name,
+        crate::service::setup::NewUserFlags::VERIFIED,
+    );
     app.store.write(|tx| {
         if tx.user_by_email(&user.email)?.is_some() {
             return Err(Error::Conflict(

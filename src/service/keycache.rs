@@ -55,49 +55,14 @@ pub struct Verified {
     pub expires_at: Option<i64>,
 }
 
-/// Why a key was refused (wire codes without the `key_` prefix are used by `/keys/verify`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Failed the format/checksum check.
-    Format(apikey::FormatError),
-    /// No such key (or wrong secret for the ID).
-    Unknown,
-    /// Revoked.
-    Revoked,
-    /// Past its expiry.
-    Expired,
-    /// The organization's `api_keys` feature is off.
-    Disabled,
-}
+pub use crate::domain::apikey::Refusal;
 
-impl Refusal {
-    /// Problem code for bearer authentication.
-    pub fn code(self) -> &'static str {
-        match self {
-            Refusal::Format(f) => f.code(),
-            Refusal::Unknown => "key_unknown",
-            Refusal::Revoked => "key_revoked",
-            Refusal::Expired => "key_expired",
-            Refusal::Disabled => "key_disabled",
-        }
-    }
-
-    /// The `code` of a `{valid: false}` verify answer.
-    pub fn verify_code(self) -> &'static str {
-        match self {
-            Refusal::Format(_) => "malformed",
-            Refusal::Unknown => "unknown",
-            Refusal::Revoked => "revoked",
-            Refusal::Expired => "expired",
-            Refusal::Disabled => "disabled",
-        }
-    }
-
-    /// The error for bearer authentication.
-    pub fn into_error(self) -> Error {
-        match self {
-            Refusal::Disabled => Error::FeatureDisabled("api_keys"),
-            other => Error::KeyRejected(other.code()),
+/// The error for bearer authentication with a refused key.
+pub fn refusal_error(r: Refusal) -> Error {
+    match r {
+        Refusal::Disabled => Error::FeatureDisabled("api_keys"),
+        Refusal::Format(_) | Refusal::Unknown | Refusal::Revoked | Refusal::Expired => {
+            Error::KeyRejected(r)
         }
     }
 }
@@ -168,11 +133,7 @@ impl KeyCache {
         }
         let _g = self.gate();
         let stored = store.read(|c| c.org_features(org))?;
-        let v: serde_json::Value = serde_json::from_str(&stored).unwrap_or_default();
-        let on = v
-            .get("api_keys")
-            .and_then(|b| b.as_bool())
-            .unwrap_or(defaults[0]);
+        let on = crate::service::authz::Features::over_defaults(&stored, defaults).api_keys;
         self.orgs
             .write()
             .unwrap_or_else(|e| e.into_inner())

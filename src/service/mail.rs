@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config::EmailMode;
+use crate::domain::AuditAction;
 use crate::error::{Error, Result};
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
@@ -216,7 +217,7 @@ pub fn retry(app: &Context, admin: &InstanceAdmin<'_>, id: i64) -> Result<()> {
                     tx,
                     &i.org_id,
                     &actor,
-                    "email.retried",
+                    AuditAction::EmailRetried,
                     ("email", &id.to_string()),
                     serde_json::json!({ "invitation": inv }),
                 )?;

@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::domain::entities::OrgMember;
+use crate::domain::AuditAction;
 use crate::domain::{CompanyAccess, Email, OrgId, OrgRole, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -36,12 +37,6 @@ pub fn list(
         }
     }
     Ok(page)
-}
-
-/// Parses a role from the API.
-pub fn parse_role(field: &str, s: &str) -> Result<OrgRole> {
-    OrgRole::parse(s)
-        .ok_or_else(|| Error::field(field, "must be one of owner, admin, billing, member"))
 }
 
 /// Checks that every listed company belongs to the organization (422 naming the field,
@@ -126,7 +121,7 @@ pub fn add_by_instance_admin(
             tx,
             org,
             &Actor::of(admin.principal()),
-            "member.added",
+            AuditAction::MemberAdded,
             ("user", user.id.as_str()),
             json!({"role": role.as_str(), "company_access": access_json(&ca), "by": "instance_admin"}),
         )?;
@@ -188,7 +183,7 @@ pub fn update(
             tx,
             org,
             &Actor::of(access.principal()),
-            "member.updated",
+            AuditAction::MemberUpdated,
             ("user", target.as_str()),
             json!({"role": {"from": before.role.as_str(), "to": new_role.as_str()}, "company_access": access_json(&new_access)}),
         )
@@ -224,9 +219,9 @@ pub fn remove(app: &Context, access: &OrgAccess, target: &str) -> Result<()> {
             org,
             &Actor::of(access.principal()),
             if leaving {
-                "member.left"
+                AuditAction::MemberLeft
             } else {
-                "member.removed"
+                AuditAction::MemberRemoved
             },
             ("user", target.as_str()),
             json!({"role": current.role.as_str()}),
@@ -268,7 +263,7 @@ pub fn transfer_ownership(
             tx,
             org,
             &Actor::of(access.principal()),
-            "org.ownership_transferred",
+            AuditAction::OrgOwnershipTransferred,
             ("user", to.as_str()),
             json!({"from": me, "to": to}),
         )

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::domain::AuditAction;
 use crate::domain::OrgId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -106,7 +107,7 @@ fn store(app: &Context, org: &OrgId, names: &[String], actor: &Actor) -> Result<
             tx,
             org,
             actor,
-            "org.plugins_changed",
+            AuditAction::OrgPluginsChanged,
             ("organization", org.as_str()),
             json!({"before": before, "allowed": names}),
         )

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::domain::entities::{BillingProfile, DataRepository, Invoice};
 use crate::domain::user::validate_name;
+use crate::domain::AuditAction;
 use crate::domain::{Email, InvoiceId, OrgId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -151,7 +152,7 @@ pub fn put_repository(
             tx,
             org,
             &Actor::of(access.principal()),
-            "data_repository.updated",
+            AuditAction::DataRepositoryUpdated,
             ("organization", org.as_str()),
             json!({"kind": repo.kind, "location": repo.location, "region": repo.region,
                    "retention_days": repo.retention_days, "credentials": what}),
@@ -262,7 +263,7 @@ pub fn put_billing_profile(
             tx,
             org,
             &Actor::of(access.principal()),
-            "billing.profile_updated",
+            AuditAction::BillingProfileUpdated,
             ("organization", org.as_str()),
             serde_json::to_value(&profile).unwrap_or_default(),
         )
@@ -421,7 +422,7 @@ fn import(
             tx,
             org,
             actor,
-            "billing.invoices_imported",
+            AuditAction::BillingInvoicesImported,
             ("organization", org.as_str()),
             json!({"created": r.created, "updated": r.updated}),
         )?;

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::domain::entities::Organization;
 use crate::domain::org::validate_slug;
 use crate::domain::user::validate_name;
+use crate::domain::AuditAction;
 use crate::domain::{CompanyAccess, Email, Feature, OrgId, OrgRole, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -98,7 +99,7 @@ fn insert(
             tx,
             &org.id,
             actor,
-            "org.created",
+            AuditAction::OrgCreated,
             ("organization", org.id.as_str()),
             json!({"name": org.name, "slug": org.slug, "owner": owner.id}),
         )
@@ -206,7 +207,7 @@ pub fn update(
             tx,
             &old.id,
             &Actor::of(access.principal()),
-            "org.updated",
+            AuditAction::OrgUpdated,
             ("organization", old.id.as_str()),
             serde_json::Value::Object(changed),
         )
@@ -233,7 +234,7 @@ pub fn delete(app: &Context, permit: &Permit<'_, perm::OrgDelete>) -> Result<()>
             tx,
             id,
             &Actor::of(access.principal()),
-            "org.deleted",
+            AuditAction::OrgDeleted,
             ("organization", id.as_str()),
             json!({"name": access.org().name, "slug": access.org().slug}),
         )
@@ -254,14 +255,15 @@ pub fn put_features(
     changes: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<serde_json::Value> {
     let mut errs = Vec::new();
+    let mut set = Vec::with_capacity(changes.len());
     for (k, v) in changes {
-        if Feature::parse(k).is_none() {
-            errs.push(FieldError::new(
+        match (Feature::parse(k), v.as_bool()) {
+            (None, _) => errs.push(FieldError::new(
                 k.clone(),
                 "is not a feature (api_keys, billing, sso)",
-            ));
-        } else if !v.is_boolean() {
-            errs.push(FieldError::new(k.clone(), "must be true or false"));
+            )),
+            (Some(_), None) => errs.push(FieldError::new(k.clone(), "must be true or false")),
+            (Some(f), Some(on)) => set.push((f, on)),
         }
     }
     if !errs.is_empty() {
@@ -271,22 +273,20 @@ pub fn put_features(
     let now = now();
     let _g = app.keys.gate();
     let stored = app.store.write(|tx| {
-        let mut current: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&tx.org_features(id)?).unwrap_or_default();
-        for (k, v) in changes {
-            current.insert(k.clone(), v.clone());
+        let mut current = tx.org_features(id)?;
+        for &(f, on) in &set {
+            current.set(f, on);
         }
-        let text = serde_json::Value::Object(current).to_string();
-        tx.set_org_features(id, &text, now)?;
+        tx.set_org_features(id, &current, now)?;
         audit::record(
             tx,
             id,
             &Actor::of(admin.principal()),
-            "org.features_updated",
+            AuditAction::OrgFeaturesUpdated,
             ("organization", id.as_str()),
             serde_json::Value::Object(changes.clone()),
         )?;
-        Ok(text)
+        Ok(current)
     })?;
     let features = Features::resolve(app, &stored);
     app.keys.set_org_enabled(id, features.api_keys);

@@ -27,6 +27,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::crypto::{new_id, new_token};
+use crate::domain::AuditAction;
 use crate::domain::{Auth, User, UserId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
@@ -215,7 +216,7 @@ fn take_ceremony<S: serde::de::DeserializeOwned>(
     token: &str,
     kind: &str,
 ) -> Result<(crate::store::CeremonyRow, S)> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Err(ceremony_invalid());
     }
     let hash = app.keyring.token_hash(token);
@@ -360,7 +361,7 @@ pub fn register(
             tx,
             &user,
             &Actor::of(p),
-            "user.passkey_added",
+            AuditAction::UserPasskeyAdded,
             &format!("a passkey named \u{201c}{name}\u{201d} was added"),
         )?;
         Ok(crate::store::PasskeyRow {
@@ -391,7 +392,7 @@ pub fn rename(app: &Context, p: &Principal, id: &str, name: &str) -> Result<Pass
                 tx,
                 &org.id,
                 &actor,
-                "user.passkey_renamed",
+                AuditAction::UserPasskeyRenamed,
                 ("user", user.id.as_str()),
                 json!({"passkey": id}),
             )?;
@@ -535,7 +536,7 @@ pub fn remove(app: &Context, p: &Principal, id: &str, proof: Option<Proof<'_>>) 
             tx,
             &user,
             &actor,
-            "user.passkey_removed",
+            AuditAction::UserPasskeyRemoved,
             &format!("the passkey named \u{201c}{name}\u{201d} was removed"),
         )
     };

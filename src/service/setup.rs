@@ -59,8 +59,39 @@ pub fn validate_admin(input: &SetupInput) -> Result<(Email, String)> {
     }
 }
 
+/// Whether a new user is an instance admin and whether their address counts as verified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NewUserFlags {
+    /// Instance admin.
+    pub instance_admin: bool,
+    /// The address is already proven (setup, an accepted invitation, an SSO assertion).
+    pub email_verified: bool,
+}
+
+impl NewUserFlags {
+    /// A plain user whose address still needs proof.
+    pub const UNVERIFIED: NewUserFlags = NewUserFlags {
+        instance_admin: false,
+        email_verified: false,
+    };
+    /// A plain user whose address is already proven.
+    pub const VERIFIED: NewUserFlags = NewUserFlags {
+        instance_admin: false,
+        email_verified: true,
+    };
+    /// The first instance admin (setup or `tenantry init`).
+    pub const FIRST_ADMIN: NewUserFlags = NewUserFlags {
+        instance_admin: true,
+        email_verified: true,
+    };
+}
+
 /// Builds a new password user record.
-pub fn new_password_user(email: Email, name: String, admin: bool, verified: bool) -> User {
+pub fn new_password_user(email: Email, name: String, flags: NewUserFlags) -> User {
+    let NewUserFlags {
+        instance_admin: admin,
+        email_verified: verified,
+    } = flags;
     User {
         id: UserId::generate(),
         email,
@@ -87,7 +118,7 @@ pub fn complete(app: &Context, token: &str, input: SetupInput) -> Result<User> {
         return Err(Error::SetupTokenInvalid);
     }
     let password_hash = app.hasher.hash(&input.password)?;
-    let user = new_password_user(email, name, true, true);
+    let user = new_password_user(email, name, NewUserFlags::FIRST_ADMIN);
     let now = now();
     app.store.write(|tx| {
         if !tx.consume_setup_token(&hash, now)? || tx.count_instance_admins()? > 0 {
@@ -106,7 +137,7 @@ pub fn complete(app: &Context, token: &str, input: SetupInput) -> Result<User> {
 pub fn init_admin(app: &Context, input: SetupInput) -> Result<User> {
     let (email, name) = validate_admin(&input)?;
     let password_hash = app.hasher.hash(&input.password)?;
-    let user = new_password_user(email, name, true, true);
+    let user = new_password_user(email, name, NewUserFlags::FIRST_ADMIN);
     app.store.write(|tx| {
         if tx.count_instance_admins()? > 0 {
             return Err(Error::Conflict("an instance admin already exists".into()));

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::domain::entities::{DataPreferences, Site};
 use crate::domain::user::{validate_name, validate_timezone};
+use crate::domain::AuditAction;
 use crate::domain::SiteId;
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -78,7 +79,7 @@ pub fn create(
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "site.created",
+            AuditAction::SiteCreated,
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name, "address": site.address, "timezone": site.timezone}),
         )
@@ -123,7 +124,7 @@ pub fn update(
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "site.updated",
+            AuditAction::SiteUpdated,
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name, "address": site.address, "timezone": site.timezone}),
         )
@@ -142,7 +143,7 @@ pub fn delete(app: &Context, ctx: &CompanyPermit<'_, perm::SitesManage>, id: &st
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "site.deleted",
+            AuditAction::SiteDeleted,
             ("site", site.id.as_str()),
             json!({"company": site.company, "name": site.name}),
         )
@@ -210,7 +211,7 @@ pub fn put_preferences(
             tx,
             ctx.org_id(),
             &Actor::of(ctx.principal()),
-            "data_preferences.updated",
+            AuditAction::DataPreferencesUpdated,
             ("company", ctx.company_id().as_str()),
             json!({"from": old, "to": p}),
         )

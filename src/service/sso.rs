@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::crypto::{new_token, Secret};
-use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, User};
+use crate::domain::AuditAction;
+use crate::domain::{Auth, CompanyAccess, Email, Feature, OrgId, OrgRole, SsoFailure, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::auth::{start_session, NewSession};
@@ -55,7 +56,7 @@ pub struct SsoSettings {
     /// Each domain's ownership: `pending` or `verified`, and the TXT record that proves it.
     pub domain_verification: Vec<DomainView>,
     /// Role given on first sign-in (`null`: users are created but not joined).
-    pub join_role: Option<String>,
+    pub join_role: Option<OrgRole>,
     /// The last failed sign-in of this organization since the last successful one
     /// (only for those who may change the settings; `null` otherwise or when none failed).
     pub last_error: Option<SsoLastError>,
@@ -144,18 +145,18 @@ fn hook_failed(app: &Context, org: &OrgId, plugin: &str, stage: &str, e: HookErr
     }
     if configuration {
         sso_error(
-            "sso_misconfigured",
+            SsoFailure::Misconfigured,
             "single sign-on for your organization is not set up correctly, so it cannot sign you in; \
              ask your administrator (the exact reason is in the organization's single sign-on settings)",
         )
     } else if stage == "start" {
         sso_error(
-            "sso_provider_failed",
+            SsoFailure::ProviderFailed,
             "the single sign-on service could not start the sign-in; try again later",
         )
     } else {
         sso_error(
-            "sso_provider_failed",
+            SsoFailure::ProviderFailed,
             "the single sign-on service could not confirm who you are; try again",
         )
     }
@@ -276,10 +277,10 @@ pub fn put_settings(
             Err(m) => errs.push(FieldError::new(format!("domains[{i}]"), m)),
         }
     }
-    let join_role = match input.join_role.as_deref() {
+    let join_role = match input.join_role.as_deref().map(OrgRole::parse) {
         None => None,
-        Some(r @ ("admin" | "billing" | "member")) => Some(r.to_string()),
-        Some(_) => {
+        Some(Some(r @ (OrgRole::Admin | OrgRole::Billing | OrgRole::Member))) => Some(r),
+        Some(Some(OrgRole::Owner) | None) => {
             errs.push(FieldError::new(
                 "join_role",
                 "must be admin, billing, member or null",
@@ -299,7 +300,7 @@ pub fn put_settings(
         .store
         .read(|c| c.sso_connection(org))?
         .and_then(|c| c.join_role);
-    if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
+    if let Some(role) = join_role {
         if current != join_role && !access.principal().is_instance_admin() {
             grant_ceiling(
                 app,
@@ -318,12 +319,12 @@ pub fn put_settings(
         .map(|d| (d.clone(), new_token().expose().to_string()))
         .collect();
     app.store.write(|tx| {
-        tx.put_sso_connection(org, &input.plugin, join_role.as_deref(), &claims, now())?;
+        tx.put_sso_connection(org, &input.plugin, join_role, &claims, now())?;
         audit::record(
             tx,
             org,
             &Actor::of(access.principal()),
-            "sso.configured",
+            AuditAction::SsoConfigured,
             ("organization", org.as_str()),
             json!({"plugin": input.plugin, "domains": domains, "join_role": join_role}),
         )
@@ -345,7 +346,7 @@ pub fn delete_settings(app: &Context, access: &OrgAccess) -> Result<()> {
             tx,
             org,
             &Actor::of(access.principal()),
-            "sso.removed",
+            AuditAction::SsoRemoved,
             ("organization", org.as_str()),
             json!({}),
         )
@@ -408,7 +409,7 @@ pub struct Started {
     pub binding: Secret,
 }
 
-fn sso_error(code: &'static str, message: impl Into<String>) -> Error {
+fn sso_error(code: SsoFailure, message: impl Into<String>) -> Error {
     Error::Sso {
         code,
         message: message.into(),
@@ -439,7 +440,7 @@ pub fn start(
     app.limits.sso_start.failure(client);
     let route = route_for(app, email)?.filter(|r| r.plugin == plugin).ok_or_else(|| {
         sso_error(
-            "sso_not_configured",
+            SsoFailure::NotConfigured,
             "this email address does not sign in with this single sign-on; sign in with your password",
         )
     })?;
@@ -538,7 +539,7 @@ pub fn finish(
 ) -> std::result::Result<Finished, FinishFailure> {
     let state_invalid = || {
         sso_error(
-            "sso_state_invalid",
+            SsoFailure::StateInvalid,
             "this sign-in link is invalid, was already used or has expired; start the sign-in again",
         )
     };
@@ -558,7 +559,7 @@ pub fn finish(
     let bound = binding.is_some_and(|b| app.keyring.verify_token(b, &flow.browser_hash));
     if !bound {
         return Err(sso_error(
-            "sso_state_invalid",
+            SsoFailure::StateInvalid,
             "this sign-in was started in another browser; start it again here",
         )
         .into());
@@ -581,10 +582,7 @@ pub fn finish(
     accept(app, plugin, &flow, &identity, client_ip).map_err(|error| {
         // Only the browser bound to this flow gets here, so naming the account is safe.
         let refused = match &error {
-            Error::Sso { code, .. } => matches!(
-                *code,
-                "sso_email_unverified" | "sso_domain_mismatch" | "sso_admin_not_linked"
-            ),
+            Error::Sso { code, .. } => code.refuses_identity(),
             Error::AccountDisabled => true,
             _ => false,
         };
@@ -620,13 +618,13 @@ fn accept(
 ) -> Result<Finished> {
     let state_invalid = || {
         sso_error(
-            "sso_state_invalid",
+            SsoFailure::StateInvalid,
             "this sign-in link is invalid, was already used or has expired; start the sign-in again",
         )
     };
     if !identity.email_verified {
         return Err(sso_error(
-            "sso_email_unverified",
+            SsoFailure::EmailUnverified,
             format!(
                 "your identity provider has not verified your email address ({}), so it cannot be used here",
                 identity.email.chars().take(254).collect::<String>()
@@ -635,7 +633,7 @@ fn accept(
     }
     let email = Email::parse(&identity.email).map_err(|_| {
         sso_error(
-            "sso_domain_mismatch",
+            SsoFailure::DomainMismatch,
             "your identity provider sent an address that is not a valid email",
         )
     })?;
@@ -660,7 +658,7 @@ fn accept(
         .any(|d| d.verified && d.domain == email.domain())
     {
         return Err(sso_error(
-            "sso_domain_mismatch",
+            SsoFailure::DomainMismatch,
             format!(
                 "{} is not in a verified domain of this organization's single sign-on",
                 email.as_str()
@@ -865,7 +863,7 @@ fn provision(
     app: &Context,
     plugin: &str,
     org: &OrgId,
-    join_role: &Option<String>,
+    join_role: &Option<OrgRole>,
     identity: &crate::service::hooks::SsoIdentity,
     email: Email,
 ) -> Result<(User, bool)> {
@@ -901,8 +899,7 @@ fn provision(
                     let mut u = crate::service::setup::new_password_user(
                         email.clone(),
                         name.chars().take(200).collect(),
-                        false,
-                        true,
+                        crate::service::setup::NewUserFlags::VERIFIED,
                     );
                     u.auth = Auth::Sso;
                     u.sso_provider = Some(plugin.to_string());
@@ -918,7 +915,7 @@ fn provision(
             // An instance administrator's account never depends on an organization's
             // identity provider: it is not linked, converted or signed in through SSO.
             return Err(sso_error(
-                "sso_admin_not_linked",
+                SsoFailure::AdminNotLinked,
                 "this is an instance administrator's account; it signs in with its password, never through an organization's single sign-on",
             ));
         }
@@ -942,7 +939,7 @@ fn provision(
                 tx,
                 org,
                 &actor,
-                "sso.user_provisioned",
+                AuditAction::SsoUserProvisioned,
                 ("user", user.id.as_str()),
                 json!({"plugin": plugin, "email": user.email.as_str()}),
             )?;
@@ -952,7 +949,7 @@ fn provision(
                 tx,
                 org,
                 &actor,
-                "sso.account_linked",
+                AuditAction::SsoAccountLinked,
                 ("user", user.id.as_str()),
                 json!({"plugin": plugin, "email": user.email.as_str(), "domain": email.domain()}),
             )?;
@@ -971,14 +968,14 @@ fn provision(
             )?;
             log::info!("account {} linked to sso plugin {plugin}", user.id);
         }
-        if let Some(role) = join_role.as_deref().and_then(OrgRole::parse) {
+        if let Some(role) = *join_role {
             if tx.membership(org, &user.id)?.is_none() {
                 tx.upsert_org_member(org, &user.id, role, &CompanyAccess::List(Vec::new()), now)?;
                 audit::record(
                     tx,
                     org,
                     &actor,
-                    "sso.member_joined",
+                    AuditAction::SsoMemberJoined,
                     ("user", user.id.as_str()),
                     json!({"role": role.as_str()}),
                 )?;

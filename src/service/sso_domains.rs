@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::AuditAction;
 use crate::domain::{Feature, OrgId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
@@ -160,7 +161,7 @@ fn claim(app: &Context, org: &OrgId, domain: &str) -> Result<SsoDomainRow> {
 
 fn failed(message: String) -> Error {
     Error::Sso {
-        code: "domain_verification_failed",
+        code: crate::domain::SsoFailure::DomainVerificationFailed,
         message,
     }
 }
@@ -175,7 +176,7 @@ fn mark(app: &Context, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Re
             tx,
             org,
             actor,
-            "sso.domain_verified",
+            AuditAction::SsoDomainVerified,
             ("organization", org.as_str()),
             json!({"domain": domain, "method": if by == "dns" { "dns" } else { "instance_admin" }}),
         )

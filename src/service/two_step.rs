@@ -19,6 +19,7 @@ use serde_json::json;
 use totp_rs::{Algorithm, TOTP};
 
 use crate::crypto::{new_token, random_bytes, Secret};
+use crate::domain::AuditAction;
 use crate::domain::{Auth, Email, OrgRole, User, UserId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
@@ -369,7 +370,7 @@ pub fn confirm_enrolment(app: &Context, p: &Principal, code: &str) -> Result<Vec
         })?;
         tx.confirm_totp(&user.id, step, now())?;
         let codes = store_recovery_codes(app, tx, &user.id)?;
-        record(app, tx, &user, &Actor::of(p), "user.two_step_enabled", "two-step sign-in was turned on")?;
+        record(app, tx, &user, &Actor::of(p), AuditAction::UserTwoStepEnabled, "two-step sign-in was turned on")?;
         Ok(codes)
     })?;
     app.doorbell.ring();
@@ -442,7 +443,7 @@ pub fn disable(app: &Context, p: &Principal, code: &str) -> Result<()> {
                 tx,
                 &user,
                 &Actor::of(p),
-                "user.two_step_disabled",
+                AuditAction::UserTwoStepDisabled,
                 "two-step sign-in was turned off",
             )
         })
@@ -469,7 +470,7 @@ pub fn regenerate_recovery_codes(app: &Context, p: &Principal, code: &str) -> Re
                 tx,
                 &user,
                 &Actor::of(p),
-                "user.two_step_recovery_codes_replaced",
+                AuditAction::UserTwoStepRecoveryCodesReplaced,
                 "new recovery codes were made; the old ones no longer work",
             )?;
             Ok(codes)
@@ -485,7 +486,7 @@ pub(crate) fn record(
     tx: &Tx<'_>,
     user: &User,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     what: &str,
 ) -> Result<()> {
     for (org, _) in tx.reads().memberships_of(&user.id)? {
@@ -536,7 +537,7 @@ fn challenge_invalid() -> Error {
 
 /// A challenge that has not expired, with its user and its wrong codes so far.
 fn live_challenge(app: &Context, token: &str) -> Result<Option<(User, i64)>> {
-    if token.len() != 43 {
+    if token.len() != crate::crypto::TOKEN_LEN {
         return Ok(None);
     }
     let hash = app.keyring.token_hash(token);
@@ -605,7 +606,7 @@ pub fn finish(app: &Context, token: &str, code: &str, client: &str) -> Result<Ne
                             id: Some(user.id.to_string()),
                             ip: Some(client.to_string()).filter(|s| !s.is_empty()),
                         },
-                        "user.two_step_recovery_code_used",
+                        AuditAction::UserTwoStepRecoveryCodeUsed,
                         &format!(
                             "a recovery code was used to sign in; {left} unused codes are left"
                         ),
@@ -677,7 +678,7 @@ pub fn reset_by_owner(
             tx,
             &org,
             &actor,
-            "user.two_step_reset",
+            AuditAction::UserTwoStepReset,
             ("user", target.as_str()),
             json!({}),
         )?;
@@ -728,7 +729,7 @@ pub fn reset_by_operator(
                 tx,
                 &org.id,
                 &Actor::operator(),
-                "user.two_step_reset",
+                AuditAction::UserTwoStepReset,
                 ("user", user.id.as_str()),
                 json!({}),
             )?;

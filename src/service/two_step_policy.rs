@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::user::rfc3339;
+use crate::domain::AuditAction;
 use crate::domain::{Auth, OrgId, User};
 use crate::error::{Error, FieldError, Result};
 use crate::service::audit::{self, Actor};
@@ -156,7 +157,7 @@ pub fn put(
             tx,
             &org,
             &Actor::of(permit.principal()),
-            "org.two_step_policy_updated",
+            AuditAction::OrgTwoStepPolicyUpdated,
             ("organization", org.as_str()),
             json!({"require_two_step": policy.require_two_step, "grace_days": policy.grace_days,
                    "deadline": policy.deadline}),

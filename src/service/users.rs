@@ -6,7 +6,7 @@ use crate::domain::user::{validate_name, validate_password};
 use crate::domain::{Auth, Email, User, UserId};
 use crate::error::{Error, FieldError, Result};
 use crate::service::authz::{InstanceAdmin, Operator};
-use crate::service::setup::new_password_user;
+use crate::service::setup::{new_password_user, NewUserFlags};
 use crate::service::Context;
 use crate::service::{now, Page};
 
@@ -59,7 +59,7 @@ fn create(app: &Context, input: NewUserInput) -> Result<User> {
         .as_ref()
         .map(|p| app.hasher.hash(p))
         .transpose()?;
-    let mut user = new_password_user(email, name, false, false);
+    let mut user = new_password_user(email, name, NewUserFlags::UNVERIFIED);
     if let Some(provider) = input.sso {
         user.auth = Auth::Sso;
         user.sso_provider = Some(provider);

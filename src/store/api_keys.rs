@@ -42,11 +42,16 @@ const COLS: &str =
 
 fn row_to_key(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     let scopes: String = r.get(3)?;
+    let scopes = scopes
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| super::enums::unknown(3, "API key scope", s)))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(KeyRow {
         id: KeyId::from_trusted(r.get(0)?),
         org_id: OrgId::from_trusted(r.get(1)?),
         name: r.get(2)?,
-        scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        scopes,
         secret_hash: r.get(4)?,
         created_by: r.get(5)?,
         created_at: r.get(6)?,

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::{db_err, Conn, Tx};
 use crate::domain::entities::{Company, DataPreferences, Site};
-use crate::domain::{CompanyId, CompanyRole, OrgId, SiteId, UserId};
+use crate::domain::{CompanyId, CompanyRole, OrgId, ScopedRole, SiteId, UserId};
 use crate::error::Result;
 
 fn row_to_company(r: &Row<'_>) -> rusqlite::Result<Company> {
@@ -34,10 +34,8 @@ fn row_to_site(r: &Row<'_>) -> rusqlite::Result<Site> {
 pub struct CompanyMemberRow {
     /// User.
     pub user_id: UserId,
-    /// `direct` rows carry the company role; `org` rows carry the organization role.
-    pub source: &'static str,
-    /// Role text as stored.
-    pub role: String,
+    /// A direct company role, or the organization role that reaches the company.
+    pub role: ScopedRole,
 }
 
 const COMPANY_COLS: &str = "id, org_id, name, slug, created_at";
@@ -58,14 +56,13 @@ macro_rules! company_reads {
 
             /// A user's direct role in a company.
             pub fn direct_company_role(&self, company: &CompanyId, user: &UserId) -> Result<Option<CompanyRole>> {
-                Ok(self
+                self
                     .0
                     .prepare_cached("SELECT role FROM company_members WHERE company_id = ?1 AND user_id = ?2")
                     .map_err(db_err)?
-                    .query_row([company.as_str(), user.as_str()], |r| r.get::<_, String>(0))
+                    .query_row([company.as_str(), user.as_str()], |r| r.get::<_, CompanyRole>(0))
                     .optional()
-                    .map_err(db_err)?
-                    .and_then(|r| CompanyRole::parse(&r)))
+                    .map_err(db_err)
             }
 
             /// Whether a member with a company list has this company in it.
@@ -166,12 +163,7 @@ impl Conn<'_> {
             )
             .map_err(db_err)?;
         let rows = stmt
-            .query_map([user.as_str()], |r| {
-                Ok((
-                    row_to_company(r)?,
-                    CompanyRole::parse(&r.get::<_, String>(5)?).unwrap_or(CompanyRole::Viewer),
-                ))
-            })
+            .query_map([user.as_str()], |r| Ok((row_to_company(r)?, r.get(5)?)))
             .map_err(db_err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }
@@ -205,10 +197,14 @@ impl Conn<'_> {
                 params![org.as_str(), company.as_str(), after, rows as i64],
                 |r| {
                     let source: String = r.get(1)?;
+                    let role = if source == "direct" {
+                        ScopedRole::Company(r.get(2)?)
+                    } else {
+                        ScopedRole::Org(r.get(2)?)
+                    };
                     Ok(CompanyMemberRow {
                         user_id: UserId::from_trusted(r.get(0)?),
-                        source: if source == "direct" { "direct" } else { "org" },
-                        role: r.get(2)?,
+                        role,
                     })
                 },
             )

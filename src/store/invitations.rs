@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{db_err, Conn, Tx};
-use crate::domain::{CompanyId, OrgId, UserId};
+use crate::domain::{CompanyId, InvitationStatus, OrgId, ScopedRole, UserId};
 use crate::error::Result;
 
 /// A stored invitation.
@@ -18,7 +18,7 @@ pub struct InvitationRow {
     /// Invited address (normalised).
     pub email: String,
     /// Organization role, or company role for a company invitation.
-    pub role: String,
+    pub role: ScopedRole,
     /// Access to all companies (organization invitations).
     pub all_companies: bool,
     /// Listed companies otherwise.
@@ -27,8 +27,8 @@ pub struct InvitationRow {
     pub inviter_id: Option<UserId>,
     /// The inviter's name at the time.
     pub inviter_name: String,
-    /// `pending` | `accepted` | `revoked` (expiry is derived).
-    pub status: String,
+    /// Stored state (expiry is derived).
+    pub status: InvitationStatus,
     /// Created.
     pub created_at: i64,
     /// Expiry.
@@ -48,12 +48,19 @@ const COLS: &str =
 fn row_to_inv(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
     let ids: String = r.get(6)?;
     let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
+    let company_id = r.get::<_, Option<String>>(2)?.map(CompanyId::from_trusted);
+    // One column holds both kinds of role; the invitation's scope says which it must be.
+    let role = if company_id.is_some() {
+        ScopedRole::Company(r.get(4)?)
+    } else {
+        ScopedRole::Org(r.get(4)?)
+    };
     Ok(InvitationRow {
         id: r.get(0)?,
         org_id: OrgId::from_trusted(r.get(1)?),
-        company_id: r.get::<_, Option<String>>(2)?.map(CompanyId::from_trusted),
+        company_id,
         email: r.get(3)?,
-        role: r.get(4)?,
+        role,
         all_companies: r.get(5)?,
         company_ids: ids.into_iter().map(CompanyId::from_trusted).collect(),
         inviter_id: r.get::<_, Option<String>>(7)?.map(UserId::from_trusted),
@@ -155,7 +162,7 @@ impl Tx<'_> {
                     i.org_id.as_str(),
                     i.company_id.as_ref().map(|c| c.as_str()),
                     i.email,
-                    i.role,
+                    i.role.as_str(),
                     i.all_companies,
                     serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()),
                     i.inviter_id.as_ref().map(|u| u.as_str()),

@@ -6,6 +6,7 @@
 mod api_keys;
 mod audit;
 mod companies;
+mod enums;
 mod invitations;
 mod migrations;
 mod org_settings;

@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::{db_err, Conn, Tx};
 use crate::domain::entities::{OrgMember, Organization};
-use crate::domain::{CompanyAccess, CompanyId, OrgId, OrgRole, UserId};
+use crate::domain::{CompanyAccess, CompanyId, FeatureSwitches, OrgId, OrgRole, UserId};
 use crate::error::Result;
 
 fn row_to_org(r: &Row<'_>) -> rusqlite::Result<Organization> {
@@ -51,7 +51,7 @@ macro_rules! org_reads {
             }
 
             /// An organization with its explicit feature switches, in one query.
-            pub fn org_with_features(&self, id: &OrgId) -> Result<Option<(Organization, String)>> {
+            pub fn org_with_features(&self, id: &OrgId) -> Result<Option<(Organization, FeatureSwitches)>> {
                 self.0
                     .prepare_cached("SELECT id, name, slug, created_at, features FROM organizations WHERE id = ?1")
                     .map_err(db_err)?
@@ -60,15 +60,15 @@ macro_rules! org_reads {
                     .map_err(db_err)
             }
 
-            /// The explicit feature switches (JSON object text).
-            pub fn org_features(&self, id: &OrgId) -> Result<String> {
+            /// The explicit feature switches (none for an unknown organization).
+            pub fn org_features(&self, id: &OrgId) -> Result<FeatureSwitches> {
                 self.0
                     .prepare_cached("SELECT features FROM organizations WHERE id = ?1")
                     .map_err(db_err)?
                     .query_row([id.as_str()], |r| r.get(0))
                     .optional()
                     .map_err(db_err)
-                    .map(|o| o.unwrap_or_else(|| "{}".into()))
+                    .map(Option::unwrap_or_default)
             }
 
             /// A user's membership in an organization.
@@ -79,7 +79,7 @@ macro_rules! org_reads {
                     .query_row([org.as_str(), user.as_str()], |r| {
                         Ok(MembershipRow {
                             org_id: org.clone(),
-                            role: OrgRole::parse(&r.get::<_, String>(0)?).unwrap_or(OrgRole::Member),
+                            role: r.get(0)?,
                             all_companies: r.get(1)?,
                         })
                     })
@@ -131,7 +131,7 @@ impl Conn<'_> {
                 let org = row_to_org(r)?;
                 let m = MembershipRow {
                     org_id: org.id.clone(),
-                    role: OrgRole::parse(&r.get::<_, String>(4)?).unwrap_or(OrgRole::Member),
+                    role: r.get(4)?,
                     all_companies: r.get(5)?,
                 };
                 Ok((org, m))
@@ -193,7 +193,7 @@ impl Conn<'_> {
                     UserId::from_trusted(r.get(0)?),
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
+                    r.get::<_, OrgRole>(3)?,
                     r.get::<_, bool>(4)?,
                     r.get::<_, i64>(5)?,
                 ))
@@ -211,7 +211,7 @@ impl Conn<'_> {
                 user_id,
                 email,
                 name,
-                role: OrgRole::parse(&role).unwrap_or(OrgRole::Member),
+                role,
                 company_access,
                 created_at,
             });
@@ -229,7 +229,7 @@ impl Conn<'_> {
             )
             .map_err(db_err)?
             .query_row([org.as_str(), user.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+                Ok((r.get::<_, OrgRole>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
             })
             .optional()
             .map_err(db_err)?;
@@ -245,7 +245,7 @@ impl Conn<'_> {
             user_id: user.clone(),
             email,
             name,
-            role: OrgRole::parse(&role).unwrap_or(OrgRole::Member),
+            role,
             company_access,
             created_at,
         }))
@@ -292,11 +292,11 @@ impl Tx<'_> {
     }
 
     /// Stores the explicit feature switches.
-    pub fn set_org_features(&self, id: &OrgId, features_json: &str, now: i64) -> Result<()> {
+    pub fn set_org_features(&self, id: &OrgId, features: &FeatureSwitches, now: i64) -> Result<()> {
         self.0
             .execute(
                 "UPDATE organizations SET features = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), features_json, now],
+                params![id.as_str(), features, now],
             )
             .map_err(db_err)?;
         Ok(())

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{db_err, Conn, Tx};
-use crate::domain::{OrgId, UserId};
+use crate::domain::{DomainClaimStatus, OrgId, OrgRole, UserId};
 use crate::error::{Error, Result};
 
 /// An organization's SSO connection.
@@ -13,7 +13,7 @@ pub struct SsoConnectionRow {
     /// Plugin name.
     pub plugin: String,
     /// Role given on first sign-in, when joining is on.
-    pub join_role: Option<String>,
+    pub join_role: Option<OrgRole>,
     /// Email domains claimed by this connection, sorted.
     pub domains: Vec<SsoDomainRow>,
     /// Last change (unix seconds).
@@ -115,7 +115,7 @@ impl Conn<'_> {
                 Ok(SsoDomainRow {
                     domain: r.get(0)?,
                     token: r.get(1)?,
-                    verified: r.get::<_, String>(2)? == "verified",
+                    verified: r.get::<_, DomainClaimStatus>(2)? == DomainClaimStatus::Verified,
                     verified_at: r.get(3)?,
                     verified_by: r.get(4)?,
                 })
@@ -333,7 +333,7 @@ impl Tx<'_> {
         &self,
         org: &OrgId,
         plugin: &str,
-        join_role: Option<&str>,
+        join_role: Option<OrgRole>,
         domains: &[(String, String)],
         now: i64,
     ) -> Result<()> {

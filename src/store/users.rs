@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{db_err, Conn, Tx};
-use crate::domain::{Auth, Email, Preferences, Theme, User, UserId};
+use crate::domain::{Email, Preferences, User, UserId};
 use crate::error::Result;
 
 const COLUMNS: &str = "id, email, name, auth, sso_provider, email_verified, is_instance_admin, \
@@ -14,7 +14,7 @@ fn row_to_user(r: &Row<'_>) -> rusqlite::Result<User> {
         id: UserId::from_trusted(r.get(0)?),
         email: Email::from_trusted(r.get(1)?),
         name: r.get(2)?,
-        auth: Auth::from_db(&r.get::<_, String>(3)?),
+        auth: r.get(3)?,
         sso_provider: r.get(4)?,
         email_verified: r.get(5)?,
         is_instance_admin: r.get(6)?,
@@ -22,7 +22,7 @@ fn row_to_user(r: &Row<'_>) -> rusqlite::Result<User> {
         preferences: Preferences {
             locale: r.get(8)?,
             timezone: r.get(9)?,
-            theme: Theme::parse(&r.get::<_, String>(10)?).unwrap_or(Theme::System),
+            theme: r.get(10)?,
         },
         created_at: r.get(11)?,
     })

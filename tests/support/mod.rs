@@ -1,17 +1,25 @@
 //! Shared integration-test support: raw HTTP clients and child-process
 //! servers (the real `tenantry` binary and the `bare_hello` example), the plugin build, and
-//! fake upstream services (an OIDC provider, a billing API, an email API).
+//! fake upstream services (an OIDC provider, a billing API, an email API), shared set-up
+//! flows (`flows`) and waiting on conditions (`wait`).
 #![allow(dead_code, unused_imports)]
 
 pub mod browser;
 pub mod client;
+pub mod db;
+pub mod dns;
 pub mod fake_oidc;
 pub mod fake_upstreams;
+pub mod flows;
 pub mod forms;
+pub mod pages;
 pub mod plugins;
 pub mod problem;
+pub mod process;
 pub mod server;
+pub mod wait;
 
 pub use client::{Client, KeepAlive, Response, Session};
 pub use problem::assert_problem;
 pub use server::{BareHello, TestServer};
+pub use wait::{poll, wait_until};

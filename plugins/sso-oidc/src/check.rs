@@ -9,43 +9,50 @@ use tenantry_plugin::sso::Check;
 use tenantry_plugin::text::excerpt;
 
 use crate::flow::{auth_method, describe_error_body, json_object, token_request};
-use crate::provider::{self, Provider, Settings};
+use crate::provider::{self, AuthMethod, Provider, Settings};
 
 fn pass(name: &str, detail: impl Into<String>) -> Check {
+    let (name, detail) = (name.into(), detail.into());
     Check {
-        name: name.into(),
+        name,
         ok: true,
-        detail: detail.into(),
+        detail,
         fix: None,
     }
 }
 
 fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    let fix = Some(fix.into());
     Check {
-        name: name.into(),
         ok: false,
-        detail: detail.into(),
-        fix: Some(fix.into()),
+        fix,
+        ..pass(name, detail)
     }
 }
 
 /// Sends `request`; no answer becomes the failed check `name`, with the fix.
 fn send(name: &str, what: &str, request: http::Request, out: &mut Vec<Check>) -> Option<Response> {
-    let url = request.url.clone();
+    let at = format!("{what} ({})", request.url);
+    request
+        .send()
+        .map_err(|e| out.push(http_failure(name, &at, e)))
+        .ok()
+}
+
+/// The failed check for a request to `at` that got no answer, with the fix.
+fn http_failure(name: &str, at: &str, error: HttpError) -> Check {
     let reachable = "check that the provider is reachable from this server";
-    let (detail, fix) = match request.send() {
-        Ok(r) => return Some(r),
-        Err(HttpError::ForbiddenHost(h)) => (
-            format!("{what} ({url}): host {h} is not in allowed_hosts"),
+    match error {
+        HttpError::ForbiddenHost(h) => fail(
+            name,
+            format!("{at}: host {h} is not in allowed_hosts"),
             format!("add `{h}` to this plugin's allowed_hosts (`[plugins.NAME] allowed_hosts` in the server configuration; with the port, as written here), then restart"),
         ),
-        Err(HttpError::InvalidRequest(m)) => (format!("{what} ({url}): the request could not be built: {m}"), "correct the URL (setting `issuer`, or the provider's discovery document)".into()),
-        Err(HttpError::Timeout) => (format!("{what} ({url}): no answer within the plugin's HTTP timeout"), format!("{reachable} (firewall, proxy, DNS), or raise `http_timeout_ms`")),
-        Err(HttpError::TooLarge) => (format!("{what} ({url}): the answer is larger than the plugin's response cap"), "raise `max_response_kib` of this plugin".into()),
-        Err(HttpError::Transport(m)) => (format!("{what} ({url}): {m}"), format!("{reachable} (address, port, TLS certificate and the server's trusted CAs)")),
-    };
-    out.push(fail(name, detail, fix));
-    None
+        HttpError::InvalidRequest(m) => fail(name, format!("{at}: the request could not be built: {m}"), "correct the URL (setting `issuer`, or the provider's discovery document)"),
+        HttpError::Timeout => fail(name, format!("{at}: no answer within the plugin's HTTP timeout"), format!("{reachable} (firewall, proxy, DNS), or raise `http_timeout_ms`")),
+        HttpError::TooLarge => fail(name, format!("{at}: the answer is larger than the plugin's response cap"), "raise `max_response_kib` of this plugin"),
+        HttpError::Transport(m) => fail(name, format!("{at}: {m}"), format!("{reachable} (address, port, TLS certificate and the server's trusted CAs)")),
+    }
 }
 
 fn get(url: &str) -> http::Request {
@@ -54,23 +61,19 @@ fn get(url: &str) -> http::Request {
 
 /// Runs every check; stops where a later check cannot be tried.
 pub(crate) fn run() -> Vec<Check> {
-    let mut out = Vec::new();
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => return vec![fail("settings", e.message, "correct the setting in `[plugins.NAME.settings]` of the server configuration, then restart")],
     };
-    let client = if settings.client_secret.is_some() {
-        "with a client secret"
-    } else {
-        "a public client (no client secret: PKCE alone)"
+    let client = match settings.client_secret {
+        Some(_) => "with a client secret",
+        None => "a public client (no client secret: PKCE alone)",
     };
-    out.push(pass(
+    let (issuer, id) = (&settings.issuer, &settings.client_id);
+    let mut out = vec![pass(
         "settings",
-        format!(
-            "issuer {}, client {}, {client}",
-            settings.issuer, settings.client_id
-        ),
-    ));
+        format!("issuer {issuer}, client {id}, {client}"),
+    )];
     let Some(provider) = discovery(&settings, &mut out) else {
         return out;
     };
@@ -78,18 +81,19 @@ pub(crate) fn run() -> Vec<Check> {
     jwks(&provider, &mut out);
     match auth_method(&settings, &provider) {
         Ok(m) => {
-            out.push(pass("token_endpoint_auth", format!("the client authenticates with {} (the provider lists: {})", m.name(), provider.auth_methods().join(", "))));
+            let listed = provider.auth_methods().join(", ");
+            out.push(pass("token_endpoint_auth", format!("the client authenticates with {} (the provider lists: {listed})", m.name())));
             token_endpoint(&settings, &provider, m, &mut out);
         }
         Err(e) => out.push(fail("token_endpoint_auth", e.message, "set `token_endpoint_auth_method` (and `client_secret`) to a method the provider lists and the client is registered for")),
     }
     if let Some(endpoint) = &provider.userinfo_endpoint {
         if let Some(r) = send("userinfo", "UserInfo endpoint", get(endpoint), &mut out) {
+            let status = r.status;
             out.push(pass(
                 "userinfo",
                 format!(
-                    "UserInfo endpoint {endpoint} is reachable (HTTP {} without a token)",
-                    r.status
+                    "UserInfo endpoint {endpoint} is reachable (HTTP {status} without a token)"
                 ),
             ));
         }
@@ -107,30 +111,24 @@ pub(crate) fn run() -> Vec<Check> {
 /// endpoints present.
 fn discovery(settings: &Settings, out: &mut Vec<Check>) -> Option<Provider> {
     let url = settings.discovery_url();
-    let response = send("discovery", "discovery document", get(&url), out)?;
-    let check_issuer =
-        format!("check the `issuer` setting: {url} must answer the provider's discovery document");
-    if !response.is_success() {
-        let redirect = if (300..400).contains(&response.status) {
-            " (a redirect: redirects are not followed)"
-        } else {
-            ""
-        };
-        out.push(fail(
-            "discovery",
-            format!(
-                "discovery document ({url}) answered HTTP {}{redirect}",
-                response.status
+    let r = send("discovery", "discovery document", get(&url), out)?;
+    let doc = json_object(&r.body).filter(|_| r.is_success());
+    let Some(doc) = doc else {
+        let why = match r.is_success() {
+            true => "is not a JSON object".to_string(),
+            false if (300..400).contains(&r.status) => format!(
+                "answered HTTP {} (a redirect: redirects are not followed)",
+                r.status
             ),
-            check_issuer,
-        ));
-        return None;
-    }
-    let Some(doc) = json_object(&response.body) else {
+            false => format!("answered HTTP {}", r.status),
+        };
+        let fix = format!(
+            "check the `issuer` setting: {url} must answer the provider's discovery document"
+        );
         out.push(fail(
             "discovery",
-            format!("discovery document ({url}) is not a JSON object"),
-            "check the `issuer` setting: it must be the provider's issuer URL",
+            format!("discovery document ({url}) {why}"),
+            fix,
         ));
         return None;
     };
@@ -138,24 +136,30 @@ fn discovery(settings: &Settings, out: &mut Vec<Check>) -> Option<Provider> {
         "discovery",
         format!("discovery document fetched from {url}"),
     ));
-    let named = excerpt(
-        doc.get("issuer").and_then(|v| v.as_str()).unwrap_or(""),
-        200,
-    );
+    let named = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
+    let named = excerpt(named, 200);
     if named.trim_end_matches('/') != settings.issuer.trim_end_matches('/') {
+        let detail = format!(
+            "the provider names itself `{named}`, but the `issuer` setting is `{}`",
+            settings.issuer
+        );
         out.push(fail(
             "issuer",
-            format!(
-                "the provider names itself `{named}`, but the `issuer` setting is `{}`",
-                settings.issuer
-            ),
+            detail,
             format!("set `issuer = \"{named}\"`"),
         ));
         return None;
     }
     out.push(pass("issuer", format!("the provider's issuer is {named}")));
-    provider::parse_discovery(&settings.issuer, &response.body)
-        .map_err(|m| out.push(fail("endpoints", format!("discovery document ({url}): {m}"), "the provider's discovery document is incomplete; check the provider's configuration")))
+    let fix = "the provider's discovery document is incomplete; check the provider's configuration";
+    provider::parse_discovery(&settings.issuer, &r.body)
+        .map_err(|m| {
+            out.push(fail(
+                "endpoints",
+                format!("discovery document ({url}): {m}"),
+                fix,
+            ))
+        })
         .ok()
 }
 
@@ -166,11 +170,12 @@ fn jwks(provider: &Provider, out: &mut Vec<Check>) {
         return;
     };
     let let_sign = "let the provider sign ID tokens with RS256 or ES256";
+    let check_uri = "check the provider's `jwks_uri`";
     out.push(match provider::usable_keys(&r.body) {
         _ if !r.is_success() => fail(
             "jwks",
             format!("JWKS ({url}) answered HTTP {}", r.status),
-            "check the provider's `jwks_uri`",
+            check_uri,
         ),
         Ok(keys) if !keys.is_empty() => pass(
             "jwks",
@@ -184,15 +189,8 @@ fn jwks(provider: &Provider, out: &mut Vec<Check>) {
             format!("JWKS ({url}) has no RS256 or ES256 signing key"),
             let_sign,
         ),
-        Err(m) => fail(
-            "jwks",
-            format!("JWKS ({url}): {m}"),
-            if m.contains("JSON") {
-                "check the provider's `jwks_uri`"
-            } else {
-                let_sign
-            },
-        ),
+        Err(m) if m.contains("JSON") => fail("jwks", format!("JWKS ({url}): {m}"), check_uri),
+        Err(m) => fail("jwks", format!("JWKS ({url}): {m}"), let_sign),
     });
 }
 
@@ -202,7 +200,7 @@ fn jwks(provider: &Provider, out: &mut Vec<Check>) {
 fn token_endpoint(
     settings: &Settings,
     provider: &Provider,
-    method: provider::AuthMethod,
+    method: AuthMethod,
     out: &mut Vec<Check>,
 ) {
     let url = &provider.token_endpoint;
@@ -214,23 +212,18 @@ fn token_endpoint(
             "tenantry-configuration-test-verifier-0123456789abcdef",
         ),
     ];
-    let Some(r) = send(
-        "token_endpoint",
-        "token endpoint",
-        token_request(settings, url, method, &form),
-        out,
-    ) else {
+    let request = token_request(settings, url, method, &form);
+    let Some(r) = send("token_endpoint", "token endpoint", request, out) else {
         return;
     };
-    let why = describe_error_body(&r.body);
-    let invalid_client =
-        json_object(&r.body).is_some_and(|b| b.get("error").is_some_and(|e| e == "invalid_client"));
-    out.push(if r.status == 401 || invalid_client {
-        fail("token_endpoint", format!("token endpoint ({url}) refused the client's credentials (HTTP {}, sent as {}): {why}", r.status, method.name()),
+    let (status, why, method) = (r.status, describe_error_body(&r.body), method.name());
+    let error = json_object(&r.body).and_then(|b| b.get("error").cloned());
+    out.push(if status == 401 || error.is_some_and(|e| e == "invalid_client") {
+        fail("token_endpoint", format!("token endpoint ({url}) refused the client's credentials (HTTP {status}, sent as {method}): {why}"),
             "check `client_id` and `client_secret`, and that the client is registered for this authentication method (setting `token_endpoint_auth_method`)")
-    } else if (400..500).contains(&r.status) {
-        pass("token_endpoint", format!("token endpoint ({url}) accepted the client's credentials ({}); it refused the test's made-up code, as it should ({why})", method.name()))
+    } else if (400..500).contains(&status) {
+        pass("token_endpoint", format!("token endpoint ({url}) accepted the client's credentials ({method}); it refused the test's made-up code, as it should ({why})"))
     } else {
-        fail("token_endpoint", format!("token endpoint ({url}) answered HTTP {} to a made-up code: {why}", r.status), "check the provider's token endpoint and its logs")
+        fail("token_endpoint", format!("token endpoint ({url}) answered HTTP {status} to a made-up code: {why}"), "check the provider's token endpoint and its logs")
     });
 }

@@ -14,48 +14,36 @@ use crate::provider::{self, AuthMethod, Expected, Provider, Settings};
 /// host refused this browser's previous identity, so the provider is asked (`prompt`) to
 /// let the person choose the account again.
 pub(crate) fn start(request: &StartRequest, reselect: bool) -> Result<StartResponse> {
-    for (name, value) in [
+    let required = [
         ("state", &request.state),
         ("nonce", &request.nonce),
         ("redirect-uri", &request.redirect_uri),
-    ] {
-        if value.is_empty() {
-            return Err(Error::invalid_request(format!(
-                "start-request has an empty {name}"
-            )));
-        }
+    ];
+    if let Some((name, _)) = required.iter().find(|(_, value)| value.is_empty()) {
+        let message = format!("start-request has an empty {name}");
+        return Err(Error::invalid_request(message));
     }
     let settings = Settings::load()?;
     let provider = provider::discover(&settings)?;
     let verifier = random::token(32);
     if verifier.len() != 43 {
-        return Err(Error::new(
-            "internal_error",
-            "the host answered fewer random bytes than asked",
-        ));
+        let message = "the host answered fewer random bytes than asked";
+        return Err(Error::new("internal_error", message));
     }
     let challenge = base64url(&Sha256::digest(verifier.as_bytes()));
+    let hint = request.login_hint.as_deref().map(str::trim);
     let mut params = vec![
         ("response_type", "code"),
-        ("client_id", settings.client_id.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("scope", settings.scopes.as_str()),
-        ("state", request.state.as_str()),
-        ("nonce", request.nonce.as_str()),
-        ("code_challenge", challenge.as_str()),
+        ("client_id", &settings.client_id),
+        ("redirect_uri", &request.redirect_uri),
+        ("scope", &settings.scopes),
+        ("state", &request.state),
+        ("nonce", &request.nonce),
+        ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
     ];
-    if let Some(hint) = request
-        .login_hint
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-    {
-        params.push(("login_hint", hint));
-    }
-    if let Some(prompt) = settings.prompt(reselect) {
-        params.push(("prompt", prompt));
-    }
+    params.extend(hint.filter(|h| !h.is_empty()).map(|h| ("login_hint", h)));
+    params.extend(settings.prompt(reselect).map(|p| ("prompt", p)));
     Ok(StartResponse {
         redirect_url: append_query(&provider.authorization_endpoint, &params),
         flow_data: json!({ "v": 1, "code_verifier": verifier }).to_string(),
@@ -74,19 +62,23 @@ fn append_query(base: &str, params: &[(&str, &str)]) -> String {
 
 /// The value of callback parameter `name`; one given twice is an invalid callback.
 fn param<'a>(request: &'a FinishRequest, name: &str) -> Result<Option<&'a str>> {
-    let mut found = request
-        .params
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str());
-    let first = found.next();
-    match found.next() {
-        Some(_) => Err(Error::new(
+    let mut found = request.params.iter().filter(|(k, _)| k == name);
+    match (found.next(), found.next()) {
+        (_, Some(_)) => Err(Error::new(
             "invalid_callback",
             format!("callback repeats `{name}`"),
         )),
-        None => Ok(first),
+        (first, None) => Ok(first.map(|(_, v)| v.as_str())),
     }
+}
+
+/// The PKCE verifier `start` kept in the flow data (RFC 7636 §4.1: 43 to 128 characters).
+fn code_verifier(flow_data: &str) -> Option<String> {
+    let data: Value = serde_json::from_str(flow_data).ok()?;
+    let verifier = data.get("code_verifier")?.as_str()?;
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let ok = (43..=128).contains(&verifier.len()) && verifier.bytes().all(allowed);
+    ok.then(|| verifier.to_string())
 }
 
 /// `finish`: callback checks, code exchange, ID token verification, identity; with it, what
@@ -94,103 +86,58 @@ fn param<'a>(request: &'a FinishRequest, name: &str) -> Result<Option<&'a str>> 
 /// provider has an `end_session_endpoint`).
 pub(crate) fn finish(request: &FinishRequest) -> Result<Session> {
     if let Some(error) = param(request, "error")? {
-        let why = match param(request, "error_description")? {
-            Some(d) if !d.is_empty() => format!(": {}", excerpt(d, 300)),
-            _ => String::new(),
-        };
-        return Err(Error::new(
-            "provider_error",
-            format!("provider answered `{}`{why}", excerpt(error, 100)),
-        ));
+        let description = param(request, "error_description")?.filter(|d| !d.is_empty());
+        let why = description.map(|d| format!(": {}", excerpt(d, 300)));
+        let message = format!(
+            "provider answered `{}`{}",
+            excerpt(error, 100),
+            why.unwrap_or_default()
+        );
+        return Err(Error::new("provider_error", message));
     }
-    let code = param(request, "code")?
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::new("invalid_callback", "callback has no `code`"))?;
-    match param(request, "state")? {
-        None => return Err(Error::new("state_mismatch", "callback has no `state`")),
-        Some(s) if !bool::from(s.as_bytes().ct_eq(request.state.as_bytes())) => {
-            return Err(Error::new(
-                "state_mismatch",
-                "callback `state` differs from this sign-in's",
-            ))
-        }
-        Some(_) => {}
+    let code = param(request, "code")?.filter(|c| !c.is_empty());
+    let code = code.ok_or_else(|| Error::new("invalid_callback", "callback has no `code`"))?;
+    let state = param(request, "state")?;
+    let state = state.ok_or_else(|| Error::new("state_mismatch", "callback has no `state`"))?;
+    if !bool::from(state.as_bytes().ct_eq(request.state.as_bytes())) {
+        let message = "callback `state` differs from this sign-in's";
+        return Err(Error::new("state_mismatch", message));
     }
-    let verifier = serde_json::from_str::<Value>(&request.flow_data)
-        .ok()
-        .and_then(|v| v.get("code_verifier")?.as_str().map(str::to_string))
-        .filter(|v| {
-            (43..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        })
-        .ok_or_else(|| {
-            Error::invalid_request(
-                "flow-data holds no PKCE verifier (was the flow started by this plugin?)",
-            )
-        })?;
-
+    let verifier = code_verifier(&request.flow_data).ok_or_else(|| {
+        Error::invalid_request(
+            "flow-data holds no PKCE verifier (was the flow started by this plugin?)",
+        )
+    })?;
     let settings = Settings::load()?;
     let provider = provider::discover(&settings)?;
     // RFC 9207: a provider that names itself in the callback must be ours (mix-up defence).
     if let Some(iss) = param(request, "iss")?.filter(|iss| *iss != provider.issuer) {
-        return Err(Error::new(
-            "invalid_callback",
-            format!(
-                "callback `iss` is `{}`, expected `{}`",
-                excerpt(iss, 200),
-                provider.issuer
-            ),
-        ));
+        let message = format!(
+            "callback `iss` is `{}`, expected `{}`",
+            excerpt(iss, 200),
+            provider.issuer
+        );
+        return Err(Error::new("invalid_callback", message));
     }
-    let method = auth_method(&settings, &provider)?;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", &request.redirect_uri),
         ("code_verifier", &verifier),
     ];
-    let url = &provider.token_endpoint;
-    let response = provider::send(
-        token_request(&settings, url, method, &form),
-        "token endpoint",
-    )?;
-    let body = json_object(&response.body).unwrap_or_default();
-    if response.status >= 500 {
-        return Err(Error::upstream_unavailable(format!(
-            "token endpoint ({url}) answered HTTP {}",
-            response.status
-        )));
-    }
-    if response.status == 401 || body.get("error").is_some_and(|e| e == "invalid_client") {
-        return Err(Error::new("client_auth_refused", format!(
-            "token endpoint ({url}) refused the client's credentials ({}, sent as `{}`): {} (check `client_id`, \
-             `client_secret` and the method the client is registered for; setting `token_endpoint_auth_method`)",
-            response.status, method.name(), describe_error_body(&response.body)
-        )));
-    }
-    if !response.is_success() {
-        return Err(Error::new(
-            "token_exchange_failed",
-            format!(
-                "token endpoint ({url}) answered HTTP {}: {}",
-                response.status,
-                describe_error_body(&response.body)
-            ),
-        ));
-    }
+    let tokens = exchange_code(&settings, &provider, &form)?;
     let text = |name: &str| {
-        body.get(name)
+        tokens
+            .get(name)
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
     };
     let id_token = text("id_token").ok_or_else(|| {
-        Error::new(
-            "token_exchange_failed",
-            format!(
-                "token endpoint ({url}) answered no `id_token` (is `openid` among the scopes?)"
-            ),
-        )
+        let url = &provider.token_endpoint;
+        let message = format!(
+            "token endpoint ({url}) answered no `id_token` (is `openid` among the scopes?)"
+        );
+        Error::new("token_exchange_failed", message)
     })?;
     let expected = Expected {
         issuer: &provider.issuer,
@@ -199,11 +146,64 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Session> {
         now_s: time::now_unix(),
     };
     let claims = provider::verify_id_token(id_token, &provider, &expected)?;
+    let identity = identity(&settings, &provider, &claims, text("access_token"))?;
+    let end_session = provider.end_session_endpoint.as_deref();
+    if settings.sign_out_at_provider && end_session.is_none() {
+        warn!("`sign_out_at_provider` is on but the provider's discovery document has no `end_session_endpoint`: signing out ends the tenantry session only");
+    }
+    let sign_out_data = end_session
+        .filter(|_| settings.sign_out_at_provider)
+        .map(|endpoint| {
+            json!({ "v": 1, "end_session_endpoint": endpoint, "id_token": id_token }).to_string()
+        });
+    Ok(Session {
+        identity,
+        sign_out_data,
+    })
+}
 
-    let mut identity = identity(&claims);
+/// The code exchange at the token endpoint: its JSON answer, or why it failed.
+fn exchange_code(
+    settings: &Settings,
+    provider: &Provider,
+    form: &[(&str, &str)],
+) -> Result<Map<String, Value>> {
+    let method = auth_method(settings, provider)?;
+    let url = &provider.token_endpoint;
+    let request = token_request(settings, url, method, form);
+    let response = provider::send(request, "token endpoint")?;
+    let body = json_object(&response.body).unwrap_or_default();
+    let (status, why) = (response.status, describe_error_body(&response.body));
+    if status >= 500 {
+        let message = format!("token endpoint ({url}) answered HTTP {status}");
+        return Err(Error::upstream_unavailable(message));
+    }
+    if status == 401 || body.get("error").is_some_and(|e| e == "invalid_client") {
+        let method = method.name();
+        return Err(Error::new("client_auth_refused", format!(
+            "token endpoint ({url}) refused the client's credentials ({status}, sent as `{method}`): {why} (check `client_id`, `client_secret` and the setting `token_endpoint_auth_method`)"
+        )));
+    }
+    if !response.is_success() {
+        let message = format!("token endpoint ({url}) answered HTTP {status}: {why}");
+        return Err(Error::new("token_exchange_failed", message));
+    }
+    Ok(body)
+}
+
+/// The identity in the verified claims; when they have no `email`, completed from
+/// UserInfo (OpenID Connect Core §5.4: with the code flow a provider may release `email`
+/// and `email_verified` only there). A provider that never states `email_verified` (e.g.
+/// Microsoft Entra ID) is refused by the host unless the operator chose, per provider, to
+/// vouch for its addresses.
+fn identity(
+    settings: &Settings,
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    access_token: Option<&str>,
+) -> Result<Identity> {
+    let mut identity = identity_in(claims);
     let mut verified_stated = claims.get("email_verified").is_some_and(|v| !v.is_null());
-    // OpenID Connect Core §5.4: with the code flow a provider may release `email` and
-    // `email_verified` only from UserInfo; ask it when the ID token leaves them out.
     if identity.email.is_empty() {
         let missing = |why: &str| {
             Error::new(
@@ -211,69 +211,47 @@ pub(crate) fn finish(request: &FinishRequest) -> Result<Session> {
                 format!("ID token has no `email` claim and {why}"),
             )
         };
-        let endpoint = provider
-            .userinfo_endpoint
-            .as_deref()
-            .ok_or_else(|| missing("the provider has no `userinfo_endpoint`"))?;
-        let token = text("access_token")
+        let endpoint = provider.userinfo_endpoint.as_deref();
+        let endpoint =
+            endpoint.ok_or_else(|| missing("the provider has no `userinfo_endpoint`"))?;
+        let token = access_token
             .ok_or_else(|| missing("the token endpoint answered no `access_token` for UserInfo"))?;
         let info = userinfo(endpoint, token, &identity.subject)?;
-        let more = self::identity(&info);
         verified_stated = info.get("email_verified").is_some_and(|v| !v.is_null());
+        let more = identity_in(&info);
+        let groups = match identity.groups.is_empty() {
+            true => more.groups,
+            false => identity.groups,
+        };
+        let name = identity.name.or(more.name);
         identity = Identity {
-            name: identity.name.or(more.name),
-            groups: if identity.groups.is_empty() {
-                more.groups
-            } else {
-                identity.groups
-            },
+            name,
+            groups,
             ..more
         };
         if identity.email.is_empty() {
+            let scopes = &settings.scopes;
             return Err(Error::new("missing_email", format!(
-                "neither the ID token nor UserInfo ({endpoint}) has an `email` claim (scopes asked: `{}`; \
-                 the provider must release `email` to this client)", settings.scopes
+                "neither the ID token nor UserInfo ({endpoint}) has an `email` claim (scopes asked: `{scopes}`; the provider must release `email` to this client)"
             )));
         }
     }
-    // A provider that never states `email_verified` (e.g. Microsoft Entra ID) is refused by
-    // the host unless the operator chose, per provider, to vouch for its addresses.
     if !verified_stated {
         if !settings.trust_email_without_verified_claim {
             warn!("the provider states no `email_verified`, so the address counts as unverified (see the `trust_email_without_verified_claim` setting and its risk)");
         }
         identity.email_verified = settings.trust_email_without_verified_claim;
     }
-    let sign_out_data = match (
-        &provider.end_session_endpoint,
-        settings.sign_out_at_provider,
-    ) {
-        (Some(endpoint), true) => Some(
-            json!({ "v": 1, "end_session_endpoint": endpoint, "id_token": id_token }).to_string(),
-        ),
-        (None, true) => {
-            warn!("`sign_out_at_provider` is on but the provider's discovery document has no `end_session_endpoint`: signing out ends the tenantry session only");
-            None
-        }
-        _ => None,
-    };
-    Ok(Session {
-        identity,
-        sign_out_data,
-    })
+    Ok(identity)
 }
 
-/// The identity in verified claims: `sub`, `email`, `email_verified` (a boolean, or the
-/// string `"true"`), `name`, and `groups` when it is an array of strings.
-fn identity(claims: &Map<String, Value>) -> Identity {
-    let text = |n: &str| {
-        claims
-            .get(n)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+/// The identity in claims: `sub`, `email`, `email_verified` (a boolean, or the string
+/// `"true"`), `name`, and `groups` when it is an array of strings.
+fn identity_in(claims: &Map<String, Value>) -> Identity {
+    let text = |n: &str| claims.get(n).and_then(Value::as_str).map(str::trim);
+    let text = |n: &str| text(n).filter(|s| !s.is_empty()).map(str::to_string);
+    let groups = claims.get("groups").and_then(Value::as_array);
+    let groups = groups.and_then(|l| l.iter().map(|g| g.as_str().map(str::to_string)).collect());
     Identity {
         subject: text("sub").unwrap_or_default(),
         email: text("email").unwrap_or_default(),
@@ -283,11 +261,7 @@ fn identity(claims: &Map<String, Value>) -> Identity {
             _ => false,
         },
         name: text("name"),
-        groups: claims
-            .get("groups")
-            .and_then(Value::as_array)
-            .and_then(|l| l.iter().map(|g| g.as_str().map(str::to_string)).collect())
-            .unwrap_or_default(),
+        groups: groups.unwrap_or_default(),
     }
 }
 
@@ -299,51 +273,45 @@ pub(crate) fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
 /// An OAuth error answer in short (`error: error_description`), or the start of the body.
 pub(crate) fn describe_error_body(body: &[u8]) -> String {
     let map = json_object(body).unwrap_or_default();
-    if let Some(error) = map.get("error").and_then(Value::as_str) {
-        return match map
-            .get("error_description")
-            .and_then(Value::as_str)
-            .filter(|d| !d.is_empty())
-        {
-            Some(d) => format!("{}: {}", excerpt(error, 100), excerpt(d, 300)),
-            None => excerpt(error, 100),
-        };
-    }
-    match String::from_utf8_lossy(body).trim() {
-        "" => "empty body".into(),
-        text => format!("body `{}`", excerpt(text, 200)),
+    let error = map.get("error").and_then(Value::as_str);
+    let description = map.get("error_description").and_then(Value::as_str);
+    match (error, description.filter(|d| !d.is_empty())) {
+        (Some(error), Some(d)) => format!("{}: {}", excerpt(error, 100), excerpt(d, 300)),
+        (Some(error), None) => excerpt(error, 100),
+        (None, _) => match String::from_utf8_lossy(body).trim() {
+            "" => "empty body".into(),
+            text => format!("body `{}`", excerpt(text, 200)),
+        },
     }
 }
 
 /// The UserInfo claims (OpenID Connect Core §5.3), whose `sub` must be the ID token's.
 fn userinfo(endpoint: &str, access_token: &str, subject: &str) -> Result<Map<String, Value>> {
-    let request = http::Request::get(endpoint)
-        .bearer(access_token)
-        .header("accept", "application/json");
-    let response = provider::send(request, "UserInfo endpoint")?;
+    let request = http::Request::get(endpoint).bearer(access_token);
+    let response = provider::send(
+        request.header("accept", "application/json"),
+        "UserInfo endpoint",
+    )?;
     let failed = |m: String| {
         Error::new(
             "userinfo_failed",
             format!("UserInfo endpoint ({endpoint}) {m}"),
         )
     };
-    if response.status >= 500 {
-        return Err(Error::upstream_unavailable(format!(
-            "UserInfo endpoint ({endpoint}) answered HTTP {}",
-            response.status
-        )));
+    let status = response.status;
+    if status >= 500 {
+        let message = format!("UserInfo endpoint ({endpoint}) answered HTTP {status}");
+        return Err(Error::upstream_unavailable(message));
     }
     if !response.is_success() {
         return Err(failed(format!(
-            "answered HTTP {}: {}",
-            response.status,
+            "answered HTTP {status}: {}",
             describe_error_body(&response.body)
         )));
     }
     let info = json_object(&response.body).ok_or_else(|| {
         failed(
-            "did not answer a JSON object (a signed or encrypted UserInfo answer is not supported)"
-                .into(),
+            "did not answer a JSON object (signed or encrypted UserInfo is not supported)".into(),
         )
     })?;
     match info.get("sub").and_then(Value::as_str) {
@@ -366,29 +334,22 @@ pub(crate) fn token_request(
     method: AuthMethod,
     form: &[(&str, &str)],
 ) -> http::Request {
-    let secret = settings.client_secret.as_deref().unwrap_or_default();
+    let (id, secret) = (
+        &settings.client_id,
+        settings.client_secret.as_deref().unwrap_or_default(),
+    );
     let mut form = form.to_vec();
     let mut request = http::Request::post(url).header("accept", "application/json");
     match method {
         AuthMethod::ClientSecretBasic => {
-            let pair = format!(
-                "{}:{}",
-                percent_encode(&settings.client_id),
-                percent_encode(secret)
-            );
-            request = request.header(
-                "authorization",
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                ),
-            );
+            let pair = format!("{}:{}", percent_encode(id), percent_encode(secret));
+            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+            request = request.header("authorization", format!("Basic {basic}"));
         }
-        AuthMethod::ClientSecretPost => form.extend([
-            ("client_id", settings.client_id.as_str()),
-            ("client_secret", secret),
-        ]),
-        AuthMethod::None => form.push(("client_id", &settings.client_id)),
+        AuthMethod::ClientSecretPost => {
+            form.extend([("client_id", id.as_str()), ("client_secret", secret)])
+        }
+        AuthMethod::None => form.push(("client_id", id)),
     }
     request.form(&form)
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::page_params;
 use crate::domain::entities::DataPreferences;
+use crate::domain::CompanyRole;
 use crate::error::Result;
 use crate::http::auth::principal;
 use crate::http::request::Req;
@@ -50,13 +51,13 @@ struct PrefsBody {
 #[serde(deny_unknown_fields)]
 struct AddCompanyMember {
     email: String,
-    role: String,
+    role: CompanyRole,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchCompanyMember {
-    role: String,
+    role: CompanyRole,
 }
 
 /// `GET /api/v1/orgs/{org}/companies`.
@@ -227,7 +228,7 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
                 &admin,
                 req.param("cmp"),
                 &b.email,
-                &b.role,
+                b.role,
             )?,
         ));
     }
@@ -236,7 +237,7 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let b: AddCompanyMember = req.json()?;
     Ok(Resp::json(
         202,
-        &invitations::invite_to_company(app, &permit, &b.email, &b.role)?,
+        &invitations::invite_to_company(app, &permit, &b.email, b.role)?,
     ))
 }
 
@@ -248,7 +249,7 @@ pub fn patch_member(app: &Context, req: &Req) -> Result<Resp> {
     let b: PatchCompanyMember = req.json()?;
     Ok(Resp::json(
         200,
-        &companies::update_member(app, &permit, req.param("user"), &b.role)?,
+        &companies::update_member(app, &permit, req.param("user"), b.role)?,
     ))
 }
 

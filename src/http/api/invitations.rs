@@ -5,21 +5,20 @@ use serde_json::Value;
 
 use super::page_params;
 use crate::crypto::Secret;
-use crate::domain::CompanyAccess;
+use crate::domain::{CompanyAccess, CompanyRole, OrgRole};
 use crate::error::{Error, Result};
 use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, org_access, perm};
 use crate::service::invitations;
-use crate::service::members::parse_role;
 use crate::service::Context;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OrgInvite {
     email: String,
-    role: String,
+    role: OrgRole,
     company_access: Value,
 }
 
@@ -27,7 +26,7 @@ struct OrgInvite {
 #[serde(deny_unknown_fields)]
 struct CompanyInvite {
     email: String,
-    role: String,
+    role: CompanyRole,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +64,7 @@ pub fn create_org(app: &Context, req: &Req) -> Result<Resp> {
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
     let b: OrgInvite = req.json()?;
-    let role = parse_role("role", &b.role)?;
+    let role = b.role;
     let ca = CompanyAccess::from_json("company_access", &b.company_access)
         .map_err(|e| Error::Validation(vec![e]))?;
     Ok(Resp::json(
@@ -82,7 +81,7 @@ pub fn create_company(app: &Context, req: &Req) -> Result<Resp> {
     let b: CompanyInvite = req.json()?;
     Ok(Resp::json(
         201,
-        &invitations::invite_to_company(app, &permit, &b.email, &b.role)?,
+        &invitations::invite_to_company(app, &permit, &b.email, b.role)?,
     ))
 }
 

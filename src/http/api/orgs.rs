@@ -12,7 +12,6 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{instance_admin, org_access, org_creator, perm, require_billing_read};
-use crate::service::members::parse_role;
 use crate::service::org_settings::{self, Credentials, InvoiceInput, RepositoryInput};
 use crate::service::orgs::{self, NewOrg};
 use crate::service::Context;
@@ -37,14 +36,14 @@ struct PatchOrg {
 #[serde(deny_unknown_fields)]
 struct AddMember {
     email: String,
-    role: String,
+    role: OrgRole,
     company_access: Value,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchMember {
-    role: Option<String>,
+    role: Option<OrgRole>,
     company_access: Option<Value>,
 }
 
@@ -89,10 +88,6 @@ struct ImportInvoices {
 
 fn company_access(field: &str, v: &Value) -> Result<CompanyAccess> {
     CompanyAccess::from_json(field, v).map_err(|e| Error::Validation(vec![e]))
-}
-
-fn role(s: &str) -> Result<OrgRole> {
-    parse_role("role", s)
 }
 
 /// `GET /api/v1/orgs`.
@@ -189,10 +184,7 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let access = org_access(app, &p, req.param("org"))?;
     if let Ok(admin) = instance_admin(&p) {
         let b: AddMember = req.json()?;
-        let (r, ca) = (
-            role(&b.role)?,
-            company_access("company_access", &b.company_access)?,
-        );
+        let (r, ca) = (b.role, company_access("company_access", &b.company_access)?);
         return Ok(Resp::json(
             201,
             &members::add_by_instance_admin(app, &admin, access.org_id(), &b.email, r, ca)?,
@@ -200,10 +192,7 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     }
     let permit = access.permit::<perm::MembersManage>()?;
     let b: AddMember = req.json()?;
-    let (r, ca) = (
-        role(&b.role)?,
-        company_access("company_access", &b.company_access)?,
-    );
+    let (r, ca) = (b.role, company_access("company_access", &b.company_access)?);
     Ok(Resp::json(
         202,
         &invitations::invite_to_org(app, &permit, &b.email, r, ca)?,
@@ -216,7 +205,7 @@ pub fn patch_member(app: &Context, req: &Req) -> Result<Resp> {
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
     let b: PatchMember = req.json()?;
-    let r = b.role.as_deref().map(role).transpose()?;
+    let r = b.role;
     let ca = b
         .company_access
         .as_ref()

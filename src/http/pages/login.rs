@@ -112,7 +112,7 @@ pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
             Ok(Resp::see_other(&next).header("Set-Cookie", session_cookie(app, &s)))
         }
         Err(Error::Sso {
-            code: "sso_required",
+            code: crate::domain::SsoFailure::Required,
             ..
         }) => match service::sso::route_for(app, &email)? {
             Some(route) => sso_start(&route.plugin),

@@ -29,7 +29,7 @@ pub const CSRF_COOKIE: &str = "tenantry_csrf";
 /// The pre-session CSRF token for a form page: the cookie's value, or a new one to set.
 pub fn form_csrf(app: &Context, req: &Req) -> (String, Option<String>) {
     match req.cookie(CSRF_COOKIE) {
-        Some(t) if t.len() == 43 => (t.to_string(), None),
+        Some(t) if t.len() == crate::crypto::TOKEN_LEN => (t.to_string(), None),
         _ => {
             let t = new_token().expose().to_string();
             let secure = if app.secure_cookies() { "; Secure" } else { "" };

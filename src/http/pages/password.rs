@@ -69,7 +69,7 @@ fn invalid_link(app: &Context) -> Resp {
 /// `GET /reset-password?token=…`.
 pub fn reset(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
-    if token.len() != 43 || !passwords::reset_token_usable(app, &token)? {
+    if token.len() != crate::crypto::TOKEN_LEN || !passwords::reset_token_usable(app, &token)? {
         return Ok(invalid_link(app));
     }
     reset_form().render(

@@ -1,6 +1,8 @@
 //! Every error variant maps to one problem: status, code and extension members.
 
 use super::*;
+use crate::domain::apikey::Refusal;
+use crate::domain::SsoFailure;
 use crate::error::Methods;
 
 /// Numbers each variant; no wildcard, so a new variant fails to compile here until the
@@ -77,7 +79,12 @@ fn table() -> Vec<(Error, u16, &'static str, &'static [&'static str])> {
             "insufficient_scope",
             &["scope"],
         ),
-        (Error::KeyRejected("key_revoked"), 401, "key_revoked", &[]),
+        (
+            Error::KeyRejected(Refusal::Revoked),
+            401,
+            "key_revoked",
+            &[],
+        ),
         (Error::KeyInQuery, 400, "key_in_query", &[]),
         (
             Error::KeyRecentlyUsed {
@@ -125,7 +132,7 @@ fn table() -> Vec<(Error, u16, &'static str, &'static [&'static str])> {
         (Error::AccountDisabled, 403, "account_disabled", &[]),
         (
             Error::Sso {
-                code: "sso_provider_failed",
+                code: SsoFailure::ProviderFailed,
                 message: "down".into(),
             },
             502,
@@ -134,7 +141,7 @@ fn table() -> Vec<(Error, u16, &'static str, &'static [&'static str])> {
         ),
         (
             Error::Sso {
-                code: "sso_state_invalid",
+                code: SsoFailure::StateInvalid,
                 message: "stale".into(),
             },
             400,

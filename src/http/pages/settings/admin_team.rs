@@ -291,7 +291,7 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
                 };
                 InvitationRow {
                     failed: i.delivery.as_ref().is_some_and(|d| d.status == "failed"),
-                    role: role_label(&i.role),
+                    role: role_label(i.role.as_str()),
                     companies: i
                         .company_access
                         .as_ref()

@@ -151,13 +151,16 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     // Adding by email invites the person (they accept, or not); only instance
     // administrators add an existing account directly.
     let added = match authz::instance_admin(&c.session.principal) {
-        Ok(admin) => {
-            companies::add_member_by_instance_admin(app, &admin, req.param("cmp"), &email, &role)
-                .map(|_| "member_added")
-        }
+        Ok(admin) => company_role(&role)
+            .and_then(|role| {
+                companies::add_member_by_instance_admin(app, &admin, req.param("cmp"), &email, role)
+            })
+            .map(|_| "member_added"),
         Err(_) => ctx
             .permit::<perm::CompanyMembersManage>()
-            .and_then(|permit| invitations::invite_to_company(app, &permit, &email, &role))
+            .and_then(|permit| {
+                invitations::invite_to_company(app, &permit, &email, company_role(&role)?)
+            })
             .map(|_| "member_invited"),
     };
     let (errs, general) = match added {
@@ -194,6 +197,10 @@ pub fn remove_member(app: &Context, req: &Req) -> Result<Resp> {
     member_action(app, req, false)
 }
 
+fn company_role(s: &str) -> Result<CompanyRole> {
+    CompanyRole::parse_field("role", s).map_err(|e| Error::Validation(vec![e]))
+}
+
 fn member_action(app: &Context, req: &Req, change: bool) -> Result<Resp> {
     let c = match posted(app, req)? {
         Ok(c) => c,
@@ -204,7 +211,7 @@ fn member_action(app: &Context, req: &Req, change: bool) -> Result<Resp> {
     let result = if change {
         let role = req.form().get("role").cloned().unwrap_or_default();
         ctx.permit::<perm::CompanyMembersManage>()
-            .and_then(|permit| companies::update_member(app, &permit, user, &role))
+            .and_then(|permit| companies::update_member(app, &permit, user, company_role(&role)?))
             .map(|_| "member_changed")
     } else {
         companies::remove_member(app, &ctx, user).map(|_| "member_removed")

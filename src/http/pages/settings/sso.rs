@@ -155,7 +155,10 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
             label: p.name,
         })
         .collect();
-    let join = s.join_role.clone().unwrap_or_default();
+    let join = s
+        .join_role
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_default();
     let plugin_problem = match (&s.plugin, s.plugin_allowed, s.plugin_ready) {
         (Some(p), false, _) => Some(format!(
             "The provider {p} is no longer allowed for {}, so nobody signs in through it. Choose another provider, or ask an instance administrator to allow it again.",

@@ -1,5 +1,5 @@
-//! HTTP hardening tests against the real `tenantry` binary (each test starts
-//! its own server, so they run in parallel): slow/silent clients are cut off
+//! The HTTP server under misbehaving clients (each test starts its own server, so they run
+//! in parallel): slow/silent clients are cut off
 //! by the read deadline, handler panics do not kill the worker pool, oversized
 //! bodies/headers are rejected, errors are RFC 9457 problem+json, and a burst
 //! of keep-alive connections is served without starving any of them. (The burst test was
@@ -93,6 +93,8 @@ fn silent_client_is_disconnected_while_others_are_served() {
         .env("TENANTRY_HTTP_READ_TIMEOUT_SECS", "2")
         .start();
     let mut silent = TcpStream::connect(server.addr()).unwrap();
+    // Kept fixed: give the server a moment to take the silent connection on (a client that
+    // sends nothing shows nothing to wait for), so /healthz below comes after it.
     thread::sleep(Duration::from_millis(200));
 
     // Another client is served while the silent one is still connected.
@@ -129,6 +131,7 @@ fn trickling_client_is_disconnected_while_others_are_served() {
     let mut disconnected = None;
     let mut i = 0u32;
     while start.elapsed() < limit {
+        // Kept fixed: the trickle's pace is what is tested (one byte every 300 ms).
         thread::sleep(Duration::from_millis(300));
         i += 1;
         if probe(&s) == PeerState::Closed || s.write_all(b"a").is_err() {
@@ -423,6 +426,7 @@ fn burst_no_starved_connections() {
     let mut failures = Vec::new();
     for phase in ["fresh", "after 10 s idle"] {
         if phase != "fresh" {
+            // Kept fixed: the idle period is what is tested (connections after one).
             thread::sleep(Duration::from_secs(10));
         }
         for round in 1..=20 {
