@@ -198,6 +198,8 @@ impl Error {
     }
 }
 
+/// The text for logs and the command line. What a caller sees, in the API or on a page, is
+/// decided once by the HTTP layer's problem mapping.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,88 +1,356 @@
-//! The one mapping from domain errors to RFC 9457 problem responses. The match is exhaustive:
-//! a new error variant does not compile until it has a status and a stable `code`.
+//! The one mapping from domain errors to what the outside sees: [`Problem::of`] is a single
+//! exhaustive match giving status, stable `code`, title, detail and extension members. The API
+//! renders it as an RFC 9457 problem+json document; pages render the same value.
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::response::Resp;
 use crate::domain::apikey::{FormatError, Refusal};
 use crate::domain::SsoFailure;
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 
-/// Status, stable machine code and safe title for an error.
-pub fn classify(e: &Error) -> (u16, &'static str, &'static str) {
-    match e {
-        Error::InvalidJson(_) => (400, "invalid_json", "Request body is not valid JSON"),
-        Error::Validation(errs) if is_conflict(errs) => {
-            (409, "conflict", "Conflicts with the current state")
-        }
-        Error::Validation(_) => (422, "validation_failed", "Some fields are invalid"),
-        Error::Unauthenticated => (401, "unauthenticated", "Authentication required"),
-        Error::InvalidCredentials => (401, "invalid_credentials", "Invalid email or password"),
-        Error::Forbidden(_) => (403, "forbidden", "Forbidden"),
-        Error::PermissionDenied { .. } => (403, "forbidden", "Forbidden"),
-        Error::NotOrgMember => (403, "not_org_member", "Not a member of this organization"),
-        Error::InvitationNotFound => (404, "invitation_not_found", "Invitation not found"),
-        Error::InvitationExpired => (410, "invitation_expired", "Invitation expired"),
-        Error::InvitationRevoked => (410, "invitation_revoked", "Invitation no longer valid"),
-        Error::InvitationUsed => (409, "invitation_used", "Invitation already used"),
-        Error::EmailMismatch { .. } => (403, "email_mismatch", "Signed in with another email"),
-        Error::EmailUnverified => (403, "email_unverified", "Email not verified"),
-        Error::SsoManaged => (409, "sso_managed", "Password managed by SSO"),
-        Error::TokenInvalid => (404, "token_invalid", "Link invalid or expired"),
-        Error::InsufficientScope(_) => (403, "insufficient_scope", "Insufficient scope"),
-        Error::KeyRejected(r) => (401, r.code(), "API key refused"),
-        Error::KeyInQuery => (400, "key_in_query", "API key in the query string"),
-        Error::KeyRecentlyUsed { .. } => (409, "key_recently_used", "Key in use"),
-        Error::FeatureDisabled(_) => (403, "feature_disabled", "Feature disabled"),
-        Error::LastOwner => (409, "last_owner", "Last owner"),
-        Error::NotFound => (404, "not_found", "Not found"),
-        Error::RateLimited { .. } => (429, "rate_limited", "Too many attempts"),
-        Error::Conflict(_) => (409, "conflict", "Conflict"),
-        Error::SetupTokenInvalid => (
-            404,
-            "setup_token_invalid",
-            "Setup link is invalid or already used",
-        ),
-        Error::AccountDisabled => (403, "account_disabled", "Account disabled"),
-        Error::Sso { code, .. } => (
-            match code {
-                SsoFailure::ProviderFailed | SsoFailure::Misconfigured => 502,
-                SsoFailure::EmailUnverified
-                | SsoFailure::DomainMismatch
-                | SsoFailure::AdminNotLinked => 403,
-                SsoFailure::DomainVerificationFailed => 422,
-                SsoFailure::NotConfigured | SsoFailure::StateInvalid | SsoFailure::Required => 400,
-            },
-            code.code(),
-            "Single sign-on failed",
-        ),
-        Error::MfaRequired { .. } => (401, "mfa_required", "Second sign-in step required"),
-        Error::TwoStep { code, .. } => (
-            match *code {
-                "two_step_code_invalid" | "two_step_challenge_invalid" => 401,
-                "passkey_not_accepted" => 401,
-                "passkey_invalid" | "passkey_ceremony_invalid" => 400,
-                "two_step_required" | "passkey_verification_required" => 403,
-                _ => 409,
-            },
+/// What an error says to the outside, decided once: the API renders it as problem+json and
+/// the pages render the same value as an error page or a form error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine code (also the last segment of `type`).
+    pub code: &'static str,
+    /// Short safe title.
+    pub title: &'static str,
+    /// A lowercase sentence, safe to show, that hints at the fix.
+    pub detail: String,
+    /// Extra members of the problem document (`errors`, `scope`, `challenge`, …).
+    pub extensions: Map<String, Value>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    /// The one exhaustive mapping: a new error variant does not compile until it has a
+    /// status, a code, a title, a detail and its extension members here.
+    pub fn of(e: &Error) -> Problem {
+        let mut ext = Map::new();
+        let mut retry_after = None;
+        let (status, code, title, detail) = match e {
+            Error::InvalidJson(m) => (
+                400,
+                "invalid_json",
+                "Request body is not valid JSON",
+                format!("invalid json: {m}"),
+            ),
+            Error::Validation(errs) => {
+                ext.insert(
+                    "errors".into(),
+                    serde_json::to_value(errs).unwrap_or_default(),
+                );
+                if is_conflict(errs) {
+                    (
+                        409,
+                        "conflict",
+                        "Conflicts with the current state",
+                        "well-formed, but conflicts with the current state; see errors".into(),
+                    )
+                } else {
+                    (
+                        422,
+                        "validation_failed",
+                        "Some fields are invalid",
+                        "one or more fields are invalid; see errors".into(),
+                    )
+                }
+            }
+            Error::Unauthenticated => (
+                401,
+                "unauthenticated",
+                "Authentication required",
+                "sign in or send a valid API key".into(),
+            ),
+            Error::InvalidCredentials => (
+                401,
+                "invalid_credentials",
+                "Invalid email or password",
+                "the email or password is wrong".into(),
+            ),
+            Error::Forbidden(m) => (403, "forbidden", "Forbidden", m.clone()),
+            Error::PermissionDenied { permission, reason } => {
+                ext.insert("permission".into(), json!(permission));
+                (403, "forbidden", "Forbidden", reason.clone())
+            }
+            Error::NotOrgMember => (
+                403,
+                "not_org_member",
+                "Not a member of this organization",
+                "you are a member of companies in this organization, not of the organization itself; ask an organization admin to add you".into(),
+            ),
+            Error::InvitationNotFound => (
+                404,
+                "invitation_not_found",
+                "Invitation not found",
+                "this invitation link is not valid; check that you copied the whole link".into(),
+            ),
+            Error::InvitationExpired => (
+                410,
+                "invitation_expired",
+                "Invitation expired",
+                "this invitation has expired; ask the person who invited you to resend it".into(),
+            ),
+            Error::InvitationRevoked => (
+                410,
+                "invitation_revoked",
+                "Invitation no longer valid",
+                "this invitation link is no longer valid; it was revoked or replaced by a newer one".into(),
+            ),
+            Error::InvitationUsed => (
+                409,
+                "invitation_used",
+                "Invitation already used",
+                "this invitation has already been accepted".into(),
+            ),
+            Error::EmailMismatch { invited, signed_in } => (
+                403,
+                "email_mismatch",
+                "Signed in with another email",
+                format!(
+                    "this invitation is for {invited}, but you are signed in as {signed_in}; sign out, or ask the person who invited you to resend it to your address"
+                ),
+            ),
+            Error::EmailUnverified => (
+                403,
+                "email_unverified",
+                "Email not verified",
+                "confirm your email address first, then accept the invitation".into(),
+            ),
+            Error::SsoManaged => (
+                409,
+                "sso_managed",
+                "Password managed by SSO",
+                "you sign in with SSO; your IT administrator manages your password".into(),
+            ),
+            Error::TokenInvalid => (
+                404,
+                "token_invalid",
+                "Link invalid or expired",
+                "this link is invalid, was already used, or has expired; ask for a new one".into(),
+            ),
+            Error::InsufficientScope(s) => {
+                ext.insert("scope".into(), json!(s));
+                (
+                    403,
+                    "insufficient_scope",
+                    "Insufficient scope",
+                    format!("this API key needs the `{s}` scope"),
+                )
+            }
+            Error::KeyRejected(r) => (
+                401,
+                r.code(),
+                "API key refused",
+                match r {
+                    Refusal::Unknown => "this API key does not exist",
+                    Refusal::Revoked => "this API key has been revoked",
+                    Refusal::Expired => "this API key has expired",
+                    Refusal::Disabled => "API keys are turned off for this organization",
+                    Refusal::Format(FormatError::Empty) => {
+                        "the Authorization header has no key after Bearer"
+                    }
+                    Refusal::Format(FormatError::WrongPrefix) => "tenantry API keys start with tnt_",
+                    Refusal::Format(FormatError::Truncated) => {
+                        "this API key is incomplete; copy the whole key"
+                    }
+                    Refusal::Format(FormatError::BadChecksum) => {
+                        "this API key has a typo (its checksum does not match)"
+                    }
+                    Refusal::Format(FormatError::Malformed) => "this is not a tenantry API key",
+                }
+                .into(),
+            ),
+            Error::KeyInQuery => (
+                400,
+                "key_in_query",
+                "API key in the query string",
+                "never put an API key in a URL; send it as Authorization: Bearer <key>".into(),
+            ),
+            Error::KeyRecentlyUsed { last_used_at } => {
+                ext.insert("last_used_at".into(), json!(last_used_at));
+                (
+                    409,
+                    "key_recently_used",
+                    "Key in use",
+                    format!(
+                        "this key was used at {last_used_at}, less than 10 minutes ago; move its traffic first or pass force=true"
+                    ),
+                )
+            }
+            Error::FeatureDisabled(feat) => {
+                ext.insert("feature".into(), json!(feat));
+                (
+                    403,
+                    "feature_disabled",
+                    "Feature disabled",
+                    format!("the `{feat}` feature is off for this organization; an instance administrator can turn it on"),
+                )
+            }
+            Error::LastOwner => (
+                409,
+                "last_owner",
+                "Last owner",
+                "an organization must keep at least one owner; make someone else owner first".into(),
+            ),
+            Error::NotFound => (404, "not_found", "Not found", "no such resource".into()),
+            Error::RateLimited { retry_after_secs } => {
+                retry_after = Some(*retry_after_secs);
+                (
+                    429,
+                    "rate_limited",
+                    "Too many attempts",
+                    format!("too many attempts; try again in {retry_after_secs} seconds"),
+                )
+            }
+            Error::Conflict(m) => (409, "conflict", "Conflict", m.clone()),
+            Error::SetupTokenInvalid => (
+                404,
+                "setup_token_invalid",
+                "Setup link is invalid or already used",
+                "the setup link is invalid or has already been used".into(),
+            ),
+            Error::AccountDisabled => (
+                403,
+                "account_disabled",
+                "Account disabled",
+                "this account is disabled".into(),
+            ),
+            Error::Sso { code, message } => (
+                match code {
+                    SsoFailure::ProviderFailed | SsoFailure::Misconfigured => 502,
+                    SsoFailure::EmailUnverified
+                    | SsoFailure::DomainMismatch
+                    | SsoFailure::AdminNotLinked => 403,
+                    SsoFailure::DomainVerificationFailed => 422,
+                    SsoFailure::NotConfigured | SsoFailure::StateInvalid | SsoFailure::Required => {
+                        400
+                    }
+                },
+                code.code(),
+                "Single sign-on failed",
+                message.clone(),
+            ),
+            Error::MfaRequired {
+                challenge,
+                expires_in,
+                methods,
+            } => {
+                ext.insert("challenge".into(), json!(challenge.expose()));
+                ext.insert("expires_in".into(), json!(expires_in));
+                ext.insert("methods".into(), json!(methods.names()));
+                (
+                    401,
+                    "mfa_required",
+                    "Second sign-in step required",
+                    "the password is right; finish signing in with this challenge: a code from your authenticator app (or a recovery code) at POST /api/v1/auth/login/two-step, or a passkey through POST /api/v1/auth/login/two-step/passkey/options and POST /api/v1/auth/login/two-step/passkey (`methods` lists what this account has)".into(),
+                )
+            }
+            Error::TwoStep { code, message } => (
+                match *code {
+                    "two_step_code_invalid" | "two_step_challenge_invalid" => 401,
+                    "passkey_not_accepted" => 401,
+                    "passkey_invalid" | "passkey_ceremony_invalid" => 400,
+                    "two_step_required" | "passkey_verification_required" => 403,
+                    _ => 409,
+                },
+                *code,
+                "Two-step sign-in",
+                message.clone(),
+            ),
+            Error::BillingUnavailable { contact } => {
+                ext.insert("billing_contact_email".into(), json!(contact));
+                (
+                    503,
+                    "billing_unavailable",
+                    "Billing data temporarily unavailable",
+                    billing_unavailable_text(contact.as_deref()),
+                )
+            }
+            Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => (
+                500,
+                "internal",
+                "Internal server error",
+                "something went wrong on the server; it has been logged".into(),
+            ),
+        };
+        Problem {
+            status,
             code,
-            "Two-step sign-in",
-        ),
-        Error::BillingUnavailable { .. } => (
-            503,
-            "billing_unavailable",
-            "Billing data temporarily unavailable",
-        ),
-        Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
-            (500, "internal", "Internal server error")
+            title,
+            detail,
+            extensions: ext,
+            retry_after,
         }
+    }
+
+    /// Adds members to the problem document (e.g. the organization and deadline of
+    /// `two_step_required`); they replace members of the same name.
+    pub fn with(mut self, extra: Map<String, Value>) -> Problem {
+        self.extensions.extend(extra);
+        self
+    }
+
+    /// True for a failure inside the server (its cause is logged, never shown).
+    pub fn is_internal(&self) -> bool {
+        self.status >= 500 && self.code == "internal"
+    }
+
+    /// The RFC 9457 document: `type`, `title`, `status`, `detail`, `code` and the extensions.
+    pub fn document(&self) -> Value {
+        let mut body = json!({
+            "type": format!("https://tenantry.dev/problems/{}", self.code),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        });
+        for (k, v) in &self.extensions {
+            body[k] = v.clone();
+        }
+        body
+    }
+
+    /// The problem+json response (with `Retry-After` when the problem has one).
+    pub fn response(&self) -> Resp {
+        let mut resp = problem_body(self.status, &self.document());
+        if let Some(secs) = self.retry_after {
+            resp = resp.header("Retry-After", secs.to_string());
+        }
+        resp
+    }
+
+    /// The detail as a sentence for people (capital first letter, full stop, no backticks),
+    /// for pages.
+    pub fn sentence(&self) -> String {
+        sentence(&self.detail)
     }
 }
 
 /// Whether every field error of a refusal is a conflict with the current state (then the
 /// request was well-formed: 409, not 422).
-fn is_conflict(errs: &[crate::error::FieldError]) -> bool {
+fn is_conflict(errs: &[FieldError]) -> bool {
     !errs.is_empty() && errs.iter().all(|e| e.conflict)
+}
+
+/// A lowercase message as a sentence for people: capital first letter, final full stop, and
+/// no backticks.
+pub fn sentence(msg: &str) -> String {
+    let m = msg.replace('`', "");
+    let mut chars = m.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// The sentence shown when a billing plugin fails.
@@ -97,121 +365,17 @@ pub fn billing_unavailable_text(contact: Option<&str>) -> String {
 
 /// Builds the problem response for an error; internal details go to the log only.
 pub fn from_error(e: &Error) -> Resp {
-    from_error_with(e, serde_json::Map::new())
+    from_error_with(e, Map::new())
 }
 
 /// Like [`from_error`], with extra members in the problem document (e.g. the organization
 /// and deadline of `two_step_required`).
-pub fn from_error_with(e: &Error, extra: serde_json::Map<String, serde_json::Value>) -> Resp {
-    let (status, code, title) = classify(e);
-    let detail = match e {
-        Error::SchemaTooNew { .. } | Error::Config(_) | Error::Internal(_) => {
-            log::error!("{e}");
-            "something went wrong on the server; it has been logged".to_string()
-        }
-        Error::InvalidJson(m) => format!("invalid json: {m}"),
-        Error::Validation(errs) if is_conflict(errs) => {
-            "well-formed, but conflicts with the current state; see errors".to_string()
-        }
-        Error::Validation(_) => "one or more fields are invalid; see errors".to_string(),
-        Error::Unauthenticated => "sign in or send a valid API key".to_string(),
-        Error::InvalidCredentials => "the email or password is wrong".to_string(),
-        Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
-        Error::PermissionDenied { reason, .. } => reason.clone(),
-        Error::InsufficientScope(s) => format!("this API key needs the `{s}` scope"),
-        Error::KeyRejected(r) => match r {
-            Refusal::Unknown => "this API key does not exist".to_string(),
-            Refusal::Revoked => "this API key has been revoked".to_string(),
-            Refusal::Expired => "this API key has expired".to_string(),
-            Refusal::Disabled => "API keys are turned off for this organization".to_string(),
-            Refusal::Format(FormatError::Empty) => "the Authorization header has no key after Bearer".to_string(),
-            Refusal::Format(FormatError::WrongPrefix) => "tenantry API keys start with tnt_".to_string(),
-            Refusal::Format(FormatError::Truncated) => "this API key is incomplete; copy the whole key".to_string(),
-            Refusal::Format(FormatError::BadChecksum) => "this API key has a typo (its checksum does not match)".to_string(),
-            Refusal::Format(FormatError::Malformed) => "this is not a tenantry API key".to_string(),
-        },
-        Error::KeyInQuery => {
-            "never put an API key in a URL; send it as Authorization: Bearer <key>".to_string()
-        }
-        Error::KeyRecentlyUsed { last_used_at } => format!(
-            "this key was used at {last_used_at}, less than 10 minutes ago; move its traffic first or pass force=true"
-        ),
-        Error::InvitationNotFound => "this invitation link is not valid; check that you copied the whole link".to_string(),
-        Error::InvitationExpired => "this invitation has expired; ask the person who invited you to resend it".to_string(),
-        Error::InvitationRevoked => {
-            "this invitation link is no longer valid; it was revoked or replaced by a newer one".to_string()
-        }
-        Error::InvitationUsed => "this invitation has already been accepted".to_string(),
-        Error::EmailMismatch { invited, signed_in } => format!(
-            "this invitation is for {invited}, but you are signed in as {signed_in}; sign out, or ask the person who invited you to resend it to your address"
-        ),
-        Error::EmailUnverified => "confirm your email address first, then accept the invitation".to_string(),
-        Error::SsoManaged => "you sign in with SSO; your IT administrator manages your password".to_string(),
-        Error::TokenInvalid => "this link is invalid, was already used, or has expired; ask for a new one".to_string(),
-        Error::NotOrgMember => {
-            "you are a member of companies in this organization, not of the organization itself; ask an organization admin to add you".to_string()
-        }
-        Error::FeatureDisabled(feat) => {
-            format!("the `{feat}` feature is off for this organization; an instance administrator can turn it on")
-        }
-        Error::LastOwner => {
-            "an organization must keep at least one owner; make someone else owner first".to_string()
-        }
-        Error::NotFound => "no such resource".to_string(),
-        Error::RateLimited { retry_after_secs } => {
-            format!("too many attempts; try again in {retry_after_secs} seconds")
-        }
-        Error::SetupTokenInvalid => "the setup link is invalid or has already been used".to_string(),
-        Error::AccountDisabled => "this account is disabled".to_string(),
-        Error::Sso { message, .. } | Error::TwoStep { message, .. } => message.clone(),
-        Error::MfaRequired { .. } => {
-            "the password is right; finish signing in with this challenge: a code from your authenticator app (or a recovery code) at POST /api/v1/auth/login/two-step, or a passkey through POST /api/v1/auth/login/two-step/passkey/options and POST /api/v1/auth/login/two-step/passkey (`methods` lists what this account has)".to_string()
-        }
-        Error::BillingUnavailable { contact } => billing_unavailable_text(contact.as_deref()),
-    };
-    let mut body = json!({
-        "type": format!("https://tenantry.dev/problems/{code}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    });
-    if let Error::PermissionDenied { permission, .. } = e {
-        body["permission"] = json!(permission);
+pub fn from_error_with(e: &Error, extra: Map<String, Value>) -> Resp {
+    let p = Problem::of(e).with(extra);
+    if p.is_internal() {
+        log::error!("{e}");
     }
-    if let Error::InsufficientScope(s) = e {
-        body["scope"] = json!(s);
-    }
-    if let Error::KeyRecentlyUsed { last_used_at } = e {
-        body["last_used_at"] = json!(last_used_at);
-    }
-    if let Error::FeatureDisabled(feat) = e {
-        body["feature"] = json!(feat);
-    }
-    if let Error::BillingUnavailable { contact } = e {
-        body["billing_contact_email"] = json!(contact);
-    }
-    if let Error::MfaRequired {
-        challenge,
-        expires_in,
-        methods,
-    } = e
-    {
-        body["challenge"] = json!(challenge.expose());
-        body["expires_in"] = json!(expires_in);
-        body["methods"] = json!(methods.names());
-    }
-    if let Error::Validation(errs) = e {
-        body["errors"] = serde_json::to_value(errs).unwrap_or_default();
-    }
-    for (k, v) in extra {
-        body[k] = v;
-    }
-    let mut resp = problem_body(status, &body);
-    if let Error::RateLimited { retry_after_secs } = e {
-        resp = resp.header("Retry-After", retry_after_secs.to_string());
-    }
-    resp
+    p.response()
 }
 
 /// A problem response for conditions found by the HTTP layer itself (no domain error).
@@ -233,3 +397,6 @@ fn problem_body(status: u16, body: &serde_json::Value) -> Resp {
         .header("Content-Type", "application/problem+json")
         .body(serde_json::to_vec(body).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,7 @@ use crate::service::authz::Principal;
 use crate::service::invitations::mask_email;
 use crate::service::Context;
 use crate::service::{mail, now};
+use crate::views::email::Message;
 
 /// Email-change links expire after this many seconds.
 pub const CHANGE_TTL_SECS: i64 = 24 * 3600;
@@ -116,9 +117,13 @@ pub fn request(app: &Context, p: &Principal, email: &str, password: &Secret) -> 
         mail::queue(
             app,
             tx,
-            "email_change",
             new.as_str(),
-            &json!({"name": user.name, "email": new, "old_email": user.email, "link": link}),
+            &Message::EmailChange {
+                name: &user.name,
+                email: new.as_str(),
+                old_email: user.email.as_str(),
+                link: &link,
+            },
             None,
         )
     })?;
@@ -211,14 +216,13 @@ pub fn confirm(app: &Context, token: &str) -> Result<Changed> {
         mail::queue(
             app,
             tx,
-            "email_changed",
             user.email.as_str(),
-            &json!({
-                "name": user.name,
-                "email": user.email,
-                "new_email_masked": mask_email(new.as_str()),
-                "link": link,
-            }),
+            &Message::EmailChanged {
+                name: &user.name,
+                email: user.email.as_str(),
+                new_email_masked: &mask_email(new.as_str()),
+                link: &link,
+            },
             None,
         )?;
         Ok(Changed { email: new })

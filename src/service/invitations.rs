@@ -25,6 +25,7 @@ use crate::service::members::{check_access, org_grant};
 use crate::service::Context;
 use crate::service::{mail, now, page_of, Page};
 use crate::store::{InvitationRow, Tx};
+use crate::views::email::Message;
 
 /// Delivery state of the latest invitation email.
 #[derive(Debug, Serialize)]
@@ -200,17 +201,16 @@ fn send(
     mail::queue(
         app,
         tx,
-        "invitation",
         &inv.email,
-        &json!({
-            "inviter_name": inv.inviter_name,
-            "target_name": target,
-            "role": inv.role,
-            "access": access_text,
-            "link": link,
-            "email": inv.email,
-            "expires": rfc3339(inv.expires_at),
-        }),
+        &Message::Invitation {
+            inviter_name: &inv.inviter_name,
+            target_name: target,
+            role: inv.role.as_str(),
+            access: access_text,
+            link: &link,
+            email: &inv.email,
+            expires: &rfc3339(inv.expires_at),
+        },
         Some(&inv.id),
     )?;
     Ok(())

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::config::EmailMode;
 use crate::domain::AuditAction;
 use crate::error::{Error, Result};
@@ -21,6 +19,7 @@ use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
 use crate::service::Context;
 use crate::store::{OutboxRow, RetryOutcome, Tx};
+use crate::views::email::Message;
 use crate::views::RenderedEmail;
 
 /// Where an outgoing message's body is sealed (AEAD associated data).
@@ -87,17 +86,17 @@ impl Doorbell {
     }
 }
 
-/// Renders `template` with `data` and queues it for `to` in the caller's transaction.
+/// Renders `message` with its template and queues it for `to` in the caller's transaction.
 /// Call [`Doorbell::ring`] after the commit.
 pub fn queue(
     app: &Context,
     tx: &Tx<'_>,
-    template: &str,
     to: &str,
-    data: &Value,
+    message: &Message<'_>,
     invitation_id: Option<&str>,
 ) -> Result<i64> {
-    let content = app.views.email(template, data)?;
+    let template = message.template();
+    let content = app.views.email(template, message)?;
     let body = serde_json::to_vec(&content).map_err(Error::internal)?;
     let sealed = app.keyring.seal(SEAL_CONTEXT, &body);
     let status = if app.config.email_mode == EmailMode::Outbox {

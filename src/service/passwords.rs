@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::crypto::{new_token, Secret};
 use crate::domain::user::validate_password;
 use crate::domain::{Auth, Email, User};
@@ -21,6 +19,7 @@ use crate::service::authz::Principal;
 use crate::service::Context;
 use crate::service::{mail, now};
 use crate::store::Tx;
+use crate::views::email::{Account, Message};
 
 /// Reset links expire after this many seconds.
 pub const RESET_TTL_SECS: i64 = 30 * 60;
@@ -37,9 +36,12 @@ fn reset_for(app: &Context, user: &User) -> Result<()> {
         mail::queue(
             app,
             tx,
-            "password_reset",
             user.email.as_str(),
-            &json!({"name": user.name, "email": user.email, "link": link}),
+            &Message::PasswordReset(Account {
+                name: &user.name,
+                email: user.email.as_str(),
+                link: &link,
+            }),
             None,
         )
     })?;
@@ -182,9 +184,12 @@ pub fn confirm(app: &Context, token: &str, password: &Secret) -> Result<()> {
         mail::queue(
             app,
             tx,
-            "password_changed",
             user.email.as_str(),
-            &json!({"name": user.name, "email": user.email, "link": link}),
+            &Message::PasswordChanged(Account {
+                name: &user.name,
+                email: user.email.as_str(),
+                link: &link,
+            }),
             None,
         )?;
         log::info!("password of {} reset; all sessions ended", user.id);
@@ -210,9 +215,12 @@ pub fn queue_verification(app: &Context, tx: &Tx<'_>, user: &User) -> Result<()>
     mail::queue(
         app,
         tx,
-        "email_verification",
         user.email.as_str(),
-        &json!({"name": user.name, "email": user.email, "link": link}),
+        &Message::EmailVerification(Account {
+            name: &user.name,
+            email: user.email.as_str(),
+            link: &link,
+        }),
         None,
     )?;
     Ok(())

@@ -25,6 +25,7 @@ use crate::service::sso_domains::{unclaimable, DomainView};
 use crate::service::Context;
 use crate::service::{mail, now, org_plugins};
 use crate::store::{NewSsoFlow, SsoFlowRow, SsoSessionRow};
+use crate::views::email::Message;
 
 /// How long a started sign-in may take.
 pub const FLOW_TTL_SECS: i64 = 600;
@@ -956,14 +957,13 @@ fn provision(
             mail::queue(
                 app,
                 tx,
-                "sso_linked",
                 user.email.as_str(),
-                &json!({
-                    "name": user.name,
-                    "email": user.email,
-                    "org_name": org_name,
-                    "link": format!("{}/login", app.public_url),
-                }),
+                &Message::SsoLinked {
+                    name: &user.name,
+                    email: user.email.as_str(),
+                    org_name: &org_name,
+                    link: &format!("{}/login", app.public_url),
+                },
                 None,
             )?;
             log::info!("account {} linked to sso plugin {plugin}", user.id);

@@ -28,6 +28,7 @@ use crate::service::authz::{perm, Permit, Principal};
 use crate::service::Context;
 use crate::service::{mail, now};
 use crate::store::Tx;
+use crate::views::email::Message;
 
 /// Seconds a sign-in challenge stays valid.
 pub const CHALLENGE_SECS: i64 = 300;
@@ -501,14 +502,13 @@ pub(crate) fn record(
     mail::queue(
         app,
         tx,
-        "two_step_changed",
         user.email.as_str(),
-        &json!({
-            "name": user.name,
-            "email": user.email,
-            "what": what,
-            "link": format!("{}/settings/personal/security", app.public_url),
-        }),
+        &Message::TwoStepChanged {
+            name: &user.name,
+            email: user.email.as_str(),
+            what,
+            link: &format!("{}/settings/personal/security", app.public_url),
+        },
         None,
     )?;
     Ok(())
@@ -699,14 +699,13 @@ fn queue_reset_mail(app: &Context, tx: &Tx<'_>, user: &User, who: &str) -> Resul
     mail::queue(
         app,
         tx,
-        "two_step_changed",
         user.email.as_str(),
-        &json!({
-            "name": user.name,
-            "email": user.email,
-            "what": format!("two-step sign-in was reset ({who}); you sign in with your password only until you turn it on again"),
-            "link": format!("{}/settings/personal/security", app.public_url),
-        }),
+        &Message::TwoStepChanged {
+            name: &user.name,
+            email: user.email.as_str(),
+            what: &format!("two-step sign-in was reset ({who}); you sign in with your password only until you turn it on again"),
+            link: &format!("{}/settings/personal/security", app.public_url),
+        },
         None,
     )?;
     Ok(())

@@ -31,6 +31,7 @@ use crate::service::authz::{perm, Permit};
 use crate::service::Context;
 use crate::service::{mail, now, two_step};
 use crate::store::PolicyRow;
+use crate::views::email::Message;
 
 /// The longest grace period, in days.
 pub const GRACE_MAX_DAYS: i64 = 90;
@@ -169,14 +170,13 @@ pub fn put(
             mail::queue(
                 app,
                 tx,
-                "two_step_required",
                 email,
-                &json!({
-                    "name": name,
-                    "org": org_name,
-                    "deadline": deadline,
-                    "link": format!("{}/settings/personal/security", app.public_url),
-                }),
+                &Message::TwoStepRequired {
+                    name,
+                    org: &org_name,
+                    deadline: deadline.as_deref(),
+                    link: &format!("{}/settings/personal/security", app.public_url),
+                },
                 None,
             )?;
         }

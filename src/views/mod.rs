@@ -1,7 +1,10 @@
-//! Page rendering: handlebars in strict mode with the templates embedded in the binary.
+//! Page and email rendering: handlebars in strict mode (a missing variable is an error, in
+//! pages and in the text and HTML of emails) with the templates embedded in the binary.
 //! Every value is HTML-escaped by handlebars; templates never use triple braces, except the
 //! layouts for the already-rendered body and the help page for Markdown rendered by
 //! `pulldown-cmark` from files of the repository (raw HTML in them is escaped).
+
+pub mod email;
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -227,7 +230,10 @@ impl Views {
             hb.register_template_string(name, src)
                 .map_err(|e| Error::internal(format!("template {name}: {e}")))?;
         }
+        // Subjects and text bodies are not HTML, so not escaped; strict like the rest, so a
+        // template that names a value its message does not carry fails instead of leaving a gap.
         let mut text = Handlebars::new();
+        text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
         for (name, subject, txt, html) in EMAIL_TEMPLATES {
             let load = |suffix: &str, embedded: &'static str| -> Result<String> {
@@ -291,7 +297,7 @@ impl Views {
             body: &'a str,
             js: &'static str,
         }
-        // The layout inserts the already-escaped body with the `raw` helper below.
+        // The layout inserts the body, already rendered and escaped, with triple braces.
         self.hb
             .render(
                 "layout",
@@ -307,7 +313,112 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
+    use super::email::{Account, Message};
     use super::*;
+
+    /// One message of every kind, with the values its use case passes.
+    fn every_message() -> Vec<Message<'static>> {
+        let account = Account {
+            name: "Ada Admin",
+            email: "ada@acme.example",
+            link: "https://t.example/reset-password?token=abc",
+        };
+        vec![
+            Message::Invitation {
+                inviter_name: "Ada Admin",
+                target_name: "Acme",
+                role: "admin",
+                access: "all companies",
+                link: "https://t.example/invite/abc",
+                email: "bob@acme.example",
+                expires: "2026-01-08T10:00:00Z",
+            },
+            Message::PasswordReset(account.clone()),
+            Message::PasswordChanged(account.clone()),
+            Message::EmailVerification(account),
+            Message::EmailChange {
+                name: "Ada Admin",
+                email: "ada@new.example",
+                old_email: "ada@acme.example",
+                link: "https://t.example/confirm-email-change?token=abc",
+            },
+            Message::EmailChanged {
+                name: "Ada Admin",
+                email: "ada@acme.example",
+                new_email_masked: "a**@new.example",
+                link: "https://t.example/settings/personal/general",
+            },
+            Message::TwoStepChanged {
+                name: "Ada Admin",
+                email: "ada@acme.example",
+                what: "two-step sign-in was turned on",
+                link: "https://t.example/settings/personal/security",
+            },
+            Message::TwoStepRequired {
+                name: "Ada Admin",
+                org: "Acme",
+                deadline: Some("2026-01-08 10:00"),
+                link: "https://t.example/settings/personal/security",
+            },
+            Message::TwoStepRequired {
+                name: "Ada Admin",
+                org: "Acme",
+                deadline: None,
+                link: "https://t.example/settings/personal/security",
+            },
+            Message::SsoLinked {
+                name: "Ada Admin",
+                email: "ada@acme.example",
+                org_name: "Acme",
+                link: "https://t.example/login",
+            },
+        ]
+    }
+
+    #[test]
+    fn every_email_template_renders_strictly_with_its_message() {
+        let v = Views::new().unwrap();
+        let messages = every_message();
+        for (name, ..) in EMAIL_TEMPLATES {
+            assert!(
+                messages.iter().any(|m| m.template() == *name),
+                "no message renders the `{name}` template"
+            );
+        }
+        for m in &messages {
+            let r = v
+                .email(m.template(), m)
+                .unwrap_or_else(|e| panic!("{}: {e}", m.template()));
+            assert!(!r.subject.is_empty(), "{}", m.template());
+            assert!(r.text.contains("https://t.example/"), "{}", m.template());
+            assert!(r.html.contains("https://t.example/"), "{}", m.template());
+        }
+    }
+
+    #[test]
+    fn an_email_missing_a_value_fails_instead_of_leaving_a_gap() {
+        let v = Views::new().unwrap();
+        // The invitation's data without `target_name` (used by its subject and text).
+        let partial = serde_json::json!({"inviter_name": "Ada", "role": "admin", "access": "",
+            "link": "https://t.example/invite/abc", "email": "bob@acme.example",
+            "expires": "2026-01-08T10:00:00Z"});
+        let err = v.email("invitation", &partial).unwrap_err().to_string();
+        assert!(err.contains("invitation.subject"), "{err}");
+        // Text bodies alone are strict too: only the subject has what it needs here.
+        let dir = std::env::temp_dir().join(format!("tenantry-strict-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sso_linked.txt.hbs"), "Hello {{nme}}").unwrap();
+        let v = Views::with_overrides(Some(&dir)).unwrap();
+        let m = Message::SsoLinked {
+            name: "Ada",
+            email: "ada@acme.example",
+            org_name: "Acme",
+            link: "https://t.example/login",
+        };
+        let err = v.email(m.template(), &m).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("sso_linked.txt"), "{err}");
+    }
 
     #[test]
     fn user_data_is_escaped() {

@@ -8,6 +8,7 @@ pub mod me;
 pub mod org_plugins;
 pub mod orgs;
 pub mod passkeys;
+pub mod passwords;
 pub mod setup;
 pub mod sso;
 pub mod system;

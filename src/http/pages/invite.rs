@@ -4,15 +4,16 @@
 //! signed in with another address → a page naming both (the invited one masked), a sign-out
 //! button, and who to ask for a resend.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok, message, session_csrf_ok};
+use super::form::{field_errors_line, Form};
+use super::{csrf_failed, form_csrf_ok, message, session_csrf_ok};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::{optional_session, session_cookie};
 use crate::http::request::Req;
 use crate::http::response::Resp;
-use crate::service::invitations::{self, mask_email, Lookup};
+use crate::service::invitations::{self, mask_email};
 use crate::service::Context;
 
 fn token_of(req: &Req) -> String {
@@ -36,20 +37,26 @@ pub fn unusable(app: &Context, e: &Error) -> Resp {
     )
 }
 
-fn base(l: &Lookup, token: &str) -> serde_json::Value {
-    let inv = &l.invitation;
-    json!({
-        "token": token,
-        "target_name": l.target_name,
-        "inviter_name": inv.inviter_name,
-        "role": inv.role,
-        "access": l.access_text,
-        "email": inv.email,
-        "next": format!("/invite/{token}"),
-        "signed_out": false, "matching": false, "mismatch": false,
-        "error": null, "name": "", "csrf_token": "", "signed_in": "", "masked": "",
-        "sso_url": null,
-    })
+/// The invitation page: what is offered, and which of its three shapes this visitor sees.
+#[derive(Serialize)]
+struct InviteView<'a> {
+    token: &'a str,
+    target_name: &'a str,
+    inviter_name: &'a str,
+    role: &'a str,
+    access: &'a str,
+    email: &'a str,
+    next: String,
+    /// Signed out: sign in, or create the account (or go to single sign-on).
+    signed_out: bool,
+    /// Signed in with the invited address: "Join …".
+    matching: bool,
+    /// Signed in with another address: both named, the invited one masked.
+    mismatch: bool,
+    name: String,
+    signed_in: String,
+    masked: String,
+    sso_url: Option<String>,
 }
 
 fn render(app: &Context, req: &Req, status: u16, error: Option<String>) -> Result<Resp> {
@@ -64,40 +71,46 @@ fn render(app: &Context, req: &Req, status: u16, error: Option<String>) -> Resul
         ) => return Ok(unusable(app, &e)),
         Err(e) => return Err(e),
     };
-    let mut data = base(&l, &token);
-    data["error"] = json!(error);
-    let mut set_cookie = None;
+    let inv = &l.invitation;
+    let mut view = InviteView {
+        token: &token,
+        target_name: &l.target_name,
+        inviter_name: &inv.inviter_name,
+        role: inv.role.as_str(),
+        access: &l.access_text,
+        email: &inv.email,
+        next: format!("/invite/{token}"),
+        signed_out: false,
+        matching: false,
+        mismatch: false,
+        name: String::new(),
+        signed_in: String::new(),
+        masked: String::new(),
+        sso_url: None,
+    };
+    let title = format!("Invitation to {}", l.target_name);
+    let mut form = Form::new("invite", &title).status(status).error(error);
     match optional_session(app, req)? {
         None => {
-            let (csrf, cookie) = form_csrf(app, req);
-            set_cookie = cookie;
-            data["signed_out"] = json!(true);
-            data["csrf_token"] = json!(csrf);
-            data["name"] = json!(req.form().get("name").cloned().unwrap_or_default());
+            view.signed_out = true;
+            view.name = req.form().get("name").cloned().unwrap_or_default();
             // An address in a verified SSO domain signs up through its identity provider:
             // the page offers that instead of a password form.
-            data["sso_url"] = json!(sso_url(app, &l.invitation.email, &token)?);
+            view.sso_url = sso_url(app, &inv.email, &token)?;
         }
         Some(s) => {
             let user = s.principal.user()?;
-            data["csrf_token"] = json!(s.csrf_token);
-            if user.email.as_str() == l.invitation.email {
-                data["matching"] = json!(true);
+            form = form.session_token(&s.csrf_token);
+            if user.email.as_str() == inv.email {
+                view.matching = true;
             } else {
-                data["mismatch"] = json!(true);
-                data["signed_in"] = json!(user.email);
-                data["masked"] = json!(mask_email(&l.invitation.email));
+                view.mismatch = true;
+                view.signed_in = user.email.as_str().to_string();
+                view.masked = mask_email(&inv.email);
             }
         }
     }
-    let html = app
-        .views
-        .page("invite", &format!("Invitation to {}", l.target_name), &data)?;
-    let mut resp = Resp::html(status, html);
-    if let Some(c) = set_cookie {
-        resp = resp.header("Set-Cookie", c);
-    }
-    Ok(resp)
+    form.render(app, req, view)
 }
 
 /// Where an invited address in a verified SSO domain signs up: its single sign-on, then back
@@ -183,12 +196,7 @@ pub fn signup(app: &Context, req: &Req) -> Result<Resp> {
             | Error::InvitationUsed),
         ) => return Ok(unusable(app, &e)),
         Err(Error::Validation(errs)) => {
-            let text = errs
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return render(app, req, 422, Some(text));
+            return render(app, req, 422, Some(field_errors_line(&errs)));
         }
         Err(Error::Conflict(m)) => return render(app, req, 409, Some(m)),
         Err(e) => return Err(e),

@@ -1,15 +1,50 @@
 //! `/login` and `/logout` pages.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok, safe_next, session_csrf_ok};
+use super::form::Form;
+use super::{csrf_failed, form_csrf_ok, safe_next, session_csrf_ok};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::{clear_cookie, optional_session, session_cookie, SESSION_COOKIE};
+use crate::http::problem::Problem;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service;
 use crate::service::Context;
+
+/// The sign-in form's own fields.
+#[derive(Serialize)]
+struct LoginView<'a> {
+    /// The address typed so far.
+    email: &'a str,
+    /// Where to go after signing in (a local path, or empty).
+    next: String,
+    /// Whether the passkey button is offered.
+    passkeys: bool,
+}
+
+/// The page that moves on by itself to single sign-on (with a link, for no refresh).
+#[derive(Serialize)]
+struct ContinueView<'a> {
+    url: String,
+    heading: &'a str,
+    text: &'a str,
+    link_text: &'a str,
+}
+
+impl<'a> LoginView<'a> {
+    /// The form for `email`, going back to the page's `next` (or the posted one).
+    fn new(app: &Context, req: &Req, email: &'a str) -> LoginView<'a> {
+        LoginView {
+            email,
+            next: safe_next(req.query_param("next").as_ref())
+                .or_else(|| safe_next(req.form().get("next")))
+                .unwrap_or_default(),
+            passkeys: service::passkeys::available(app),
+        }
+    }
+}
 
 pub(super) fn render(
     app: &Context,
@@ -18,21 +53,10 @@ pub(super) fn render(
     email: &str,
     error: Option<&str>,
 ) -> Result<Resp> {
-    let (csrf, set_cookie) = form_csrf(app, req);
-    let next = safe_next(req.query_param("next").as_ref())
-        .or_else(|| safe_next(req.form().get("next")))
-        .unwrap_or_default();
-    let html = app.views.page(
-        "login",
-        "Sign in",
-        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next,
-                "passkeys": service::passkeys::available(app)}),
-    )?;
-    let mut resp = Resp::html(status, html);
-    if let Some(c) = set_cookie {
-        resp = resp.header("Set-Cookie", c);
-    }
-    Ok(resp)
+    Form::new("login", "Sign in")
+        .status(status)
+        .error(error.map(str::to_string))
+        .render(app, req, LoginView::new(app, req, email))
 }
 
 /// `GET /login`.
@@ -64,12 +88,12 @@ pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
         let html = app.views.page(
             "continue",
             "Single sign-on",
-            &json!({
-                "url": format!("/sso/{plugin}/start?{}", target.finish()),
-                "heading": "Single sign-on",
-                "text": "Your organization signs you in. Taking you to its sign-in page…",
-                "link_text": "Continue to your organization's sign-in",
-            }),
+            &ContinueView {
+                url: format!("/sso/{plugin}/start?{}", target.finish()),
+                heading: "Single sign-on",
+                text: "Your organization signs you in. Taking you to its sign-in page…",
+                link_text: "Continue to your organization's sign-in",
+            },
         )?;
         Ok(Resp::html(200, html))
     };
@@ -112,25 +136,36 @@ pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
                 super::two_step::challenge_cookie(app, Some(challenge.expose())),
             ))
         }
-        Err(Error::InvalidCredentials) => render(
+        Err(e @ Error::InvalidCredentials) => refused(app, req, &email, &e, None),
+        Err(e @ Error::RateLimited { retry_after_secs }) => refused(
             app,
             req,
-            401,
             &email,
-            Some("The email or password is wrong."),
-        ),
-        Err(Error::RateLimited { retry_after_secs }) => Ok(render(
-            app,
-            req,
-            429,
-            &email,
-            Some(&format!(
+            &e,
+            Some(format!(
                 "Too many attempts. Try again in {retry_after_secs} seconds."
             )),
-        )?
-        .header("Retry-After", retry_after_secs.to_string())),
+        ),
         Err(e) => Err(e),
     }
+}
+
+/// The sign-in form again after a refused post: the problem's status (and `Retry-After`),
+/// and `error` or the problem's detail above the form.
+fn refused(
+    app: &Context,
+    req: &Req,
+    email: &str,
+    e: &Error,
+    error: Option<String>,
+) -> Result<Resp> {
+    Form::new("login", "Sign in").refused(
+        app,
+        req,
+        &Problem::of(e),
+        error,
+        LoginView::new(app, req, email),
+    )
 }
 
 /// `POST /logout` (form, signed in).

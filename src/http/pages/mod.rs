@@ -2,6 +2,7 @@
 //! session's token when signed in, otherwise a double-submit cookie set by the form page.
 
 pub mod billing;
+pub mod form;
 pub mod home;
 pub mod invite;
 pub mod login;
@@ -13,12 +14,13 @@ pub mod setup;
 pub mod sso;
 pub mod two_step;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::request::Req;
 use super::response::Resp;
 use crate::crypto::new_token;
 use crate::error::Error;
+use crate::http::problem::Problem;
 use crate::service::Context;
 
 /// The pre-session CSRF cookie name.
@@ -66,22 +68,27 @@ pub fn session_csrf_ok(app: &Context, s: &crate::service::auth::SessionInfo, req
     })
 }
 
-/// A simple message page.
-pub fn message(
-    app: &Context,
-    status: u16,
-    heading: &str,
-    text: &str,
-    link: Option<(&str, &str)>,
-) -> Resp {
-    let data = json!({
-        "heading": heading,
-        "text": text,
-        "link": link.map(|l| l.0),
-        "link_text": link.map(|l| l.1),
-        "links": [],
-    });
-    match app.views.page("message", heading, &data) {
+/// One link of a message page.
+#[derive(Serialize)]
+struct LinkView<'a> {
+    href: &'a str,
+    text: &'a str,
+}
+
+/// A message page: a heading, a sentence, and a link or several.
+#[derive(Serialize)]
+struct MessageView<'a> {
+    heading: &'a str,
+    text: &'a str,
+    /// The one link (`links` empty).
+    link: Option<&'a str>,
+    link_text: Option<&'a str>,
+    /// Several links, the first the main action (`link` empty).
+    links: Vec<LinkView<'a>>,
+}
+
+fn message_page(app: &Context, status: u16, view: &MessageView<'_>) -> Resp {
+    match app.views.page("message", view.heading, view) {
         Ok(html) => Resp::html(status, html),
         Err(e) => {
             log::error!("{e}");
@@ -90,6 +97,24 @@ pub fn message(
                 .body(b"internal error".to_vec())
         }
     }
+}
+
+/// A simple message page.
+pub fn message(
+    app: &Context,
+    status: u16,
+    heading: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Resp {
+    let view = MessageView {
+        heading,
+        text,
+        link: link.map(|l| l.0),
+        link_text: link.map(|l| l.1),
+        links: Vec::new(),
+    };
+    message_page(app, status, &view)
 }
 
 /// A message page with several links (the first is the main action).
@@ -100,62 +125,63 @@ pub fn message_links(
     text: &str,
     links: &[(&str, &str)],
 ) -> Resp {
-    let links: Vec<_> = links
-        .iter()
-        .map(|(href, text)| json!({"href": href, "text": text}))
-        .collect();
-    let data = json!({ "heading": heading, "text": text, "link": null, "links": links });
-    match app.views.page("message", heading, &data) {
-        Ok(html) => Resp::html(status, html),
-        Err(e) => {
-            log::error!("{e}");
-            Resp::new(500)
-                .header("Content-Type", "text/plain")
-                .body(b"internal error".to_vec())
-        }
-    }
+    let view = MessageView {
+        heading,
+        text,
+        link: None,
+        link_text: None,
+        links: links
+            .iter()
+            .map(|(href, text)| LinkView { href, text })
+            .collect(),
+    };
+    message_page(app, status, &view)
 }
 
-/// The page shown when a page handler fails.
+/// The page shown when a page handler fails, rendered from the same [`Problem`] as the API
+/// answer: its status and title, and its detail as a sentence. A few codes get words for
+/// people instead (no permission identifiers on a page) or a redirect to sign in.
 pub fn error_page(app: &Context, e: &Error) -> Resp {
-    let (status, _, title) = super::problem::classify(e);
-    match e {
-        Error::Unauthenticated => Resp::see_other("/login"),
-        Error::Internal(_) | Error::Config(_) | Error::SchemaTooNew { .. } => {
-            log::error!("{e}");
-            message(
-                app,
-                500,
-                title,
-                "Something went wrong on the server. It has been logged.",
-                None,
-            )
-        }
-        Error::NotFound => message(
+    let p = Problem::of(e);
+    if p.is_internal() {
+        log::error!("{e}");
+    }
+    problem_page(app, &p)
+}
+
+/// Renders a problem as a page.
+pub fn problem_page(app: &Context, p: &Problem) -> Resp {
+    match p.code {
+        "unauthenticated" => Resp::see_other("/login"),
+        "internal" => message(
+            app,
+            p.status,
+            p.title,
+            "Something went wrong on the server. It has been logged.",
+            None,
+        ),
+        "not_found" => message(
             app,
             404,
             "Page not found",
             "There is nothing at this address.",
             Some(("/", "Go to the start page")),
         ),
-        // Refusals in words for people: no permission identifiers on a page.
-        Error::PermissionDenied { .. } | Error::Forbidden(_) | Error::FeatureDisabled(_) => {
-            message(
-                app,
-                403,
-                "Not part of your role",
-                "Your role does not let you do this. Ask an owner or admin of the organization.",
-                Some(("/settings", "Back to Settings")),
-            )
-        }
-        Error::NotOrgMember => message(
+        "forbidden" | "feature_disabled" => message(
+            app,
+            403,
+            "Not part of your role",
+            "Your role does not let you do this. Ask an owner or admin of the organization.",
+            Some(("/settings", "Back to Settings")),
+        ),
+        "not_org_member" => message(
             app,
             403,
             "For organization members",
             "You are a member of a company only, not of its organization. Ask an organization admin to add you to the organization.",
             Some(("/settings", "Back to Settings")),
         ),
-        other => message(app, status, title, &other.to_string(), None),
+        _ => message(app, p.status, p.title, &p.sentence(), None),
     }
 }
 

@@ -1,8 +1,9 @@
 //! `/forgot-password`, `/reset-password?token=…` and `/verify-email?token=…`.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok, message};
+use super::form::Form;
+use super::{csrf_failed, form_csrf_ok, message};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::request::Req;
@@ -10,33 +11,32 @@ use crate::http::response::Resp;
 use crate::service::passwords;
 use crate::service::Context;
 
-fn page(
-    app: &Context,
-    req: &Req,
-    template: &str,
-    title: &str,
-    status: u16,
-    mut data: serde_json::Value,
-) -> Result<Resp> {
-    let (csrf, cookie) = form_csrf(app, req);
-    data["csrf_token"] = json!(csrf);
-    let mut resp = Resp::html(status, app.views.page(template, title, &data)?);
-    if let Some(c) = cookie {
-        resp = resp.header("Set-Cookie", c);
-    }
-    Ok(resp)
+/// The forgotten-password page: the form, or "sent" after a post.
+#[derive(Serialize)]
+struct ForgotView {
+    sent: bool,
+}
+
+/// The new-password form (and the email-change confirmation): the link's token.
+#[derive(Serialize)]
+struct TokenView<'a> {
+    token: &'a str,
+    /// The new address (email-change confirmation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+fn forgot_form() -> Form<'static> {
+    Form::new("forgot", "Reset your password")
+}
+
+fn reset_form() -> Form<'static> {
+    Form::new("reset", "Choose a new password")
 }
 
 /// `GET /forgot-password`.
 pub fn forgot(app: &Context, req: &Req) -> Result<Resp> {
-    page(
-        app,
-        req,
-        "forgot",
-        "Reset your password",
-        200,
-        json!({"sent": false, "error": null}),
-    )
+    forgot_form().render(app, req, ForgotView { sent: false })
 }
 
 /// `POST /forgot-password`: the same answer whether or not the account exists.
@@ -47,24 +47,13 @@ pub fn forgot_submit(app: &Context, req: &Req) -> Result<Resp> {
     }
     let email = form.get("email").cloned().unwrap_or_default();
     if crate::domain::Email::parse(&email).is_err() {
-        return page(
-            app,
-            req,
-            "forgot",
-            "Reset your password",
-            422,
-            json!({"sent": false, "error": "Enter a valid email address."}),
-        );
+        return forgot_form()
+            .status(422)
+            .error(Some("Enter a valid email address.".into()))
+            .render(app, req, ForgotView { sent: false });
     }
     passwords::request(app, &email, &req.client_ip())?;
-    page(
-        app,
-        req,
-        "forgot",
-        "Reset your password",
-        200,
-        json!({"sent": true, "error": null}),
-    )
+    forgot_form().render(app, req, ForgotView { sent: true })
 }
 
 fn invalid_link(app: &Context) -> Resp {
@@ -83,13 +72,13 @@ pub fn reset(app: &Context, req: &Req) -> Result<Resp> {
     if token.len() != crate::crypto::TOKEN_LEN || !passwords::reset_token_usable(app, &token)? {
         return Ok(invalid_link(app));
     }
-    page(
+    reset_form().render(
         app,
         req,
-        "reset",
-        "Choose a new password",
-        200,
-        json!({"token": token, "error": null}),
+        TokenView {
+            token: &token,
+            email: None,
+        },
     )
 }
 
@@ -111,7 +100,17 @@ pub fn reset_submit(app: &Context, req: &Req) -> Result<Resp> {
         )),
         Err(Error::Validation(errs)) => {
             let text = errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ");
-            page(app, req, "reset", "Choose a new password", 422, json!({"token": token, "error": format!("The password {text}.")}))
+            reset_form()
+                .status(422)
+                .error(Some(format!("The password {text}.")))
+                .render(
+                    app,
+                    req,
+                    TokenView {
+                        token: &token,
+                        email: None,
+                    },
+                )
         }
         Err(Error::TokenInvalid) => Ok(invalid_link(app)),
         Err(e) => Err(e),
@@ -160,13 +159,13 @@ fn email_change_outcome(app: &Context, result: Result<Resp>) -> Result<Resp> {
 pub fn confirm_email_change(app: &Context, req: &Req) -> Result<Resp> {
     let token = req.query_param("token").unwrap_or_default();
     let result = crate::service::email_change::preview(app, &token).and_then(|pending| {
-        page(
+        Form::new("confirm_email_change", "Confirm your new address").render(
             app,
             req,
-            "confirm_email_change",
-            "Confirm your new address",
-            200,
-            json!({"token": token, "email": pending.email}),
+            TokenView {
+                token: &token,
+                email: Some(pending.email.as_str()),
+            },
         )
     });
     email_change_outcome(app, result)

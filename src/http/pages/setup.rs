@@ -1,8 +1,9 @@
 //! `/setup?token=…`: the first-run page that creates the first instance admin.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok, message};
+use super::form::{field_errors_line, Form};
+use super::{csrf_failed, form_csrf_ok, message};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
@@ -21,26 +22,16 @@ fn invalid(app: &Context) -> Resp {
     )
 }
 
-fn render(
-    app: &Context,
-    req: &Req,
-    status: u16,
-    token: &str,
-    name: &str,
-    email: &str,
-    error: Option<String>,
-) -> Result<Resp> {
-    let (csrf, set_cookie) = form_csrf(app, req);
-    let html = app.views.page(
-        "setup",
-        "Set up tenantry",
-        &json!({"token": token, "name": name, "email": email, "error": error, "csrf_token": csrf}),
-    )?;
-    let mut resp = Resp::html(status, html);
-    if let Some(c) = set_cookie {
-        resp = resp.header("Set-Cookie", c);
-    }
-    Ok(resp)
+/// The setup form's own fields (kept after a refused post).
+#[derive(Serialize)]
+struct SetupView<'a> {
+    token: &'a str,
+    name: &'a str,
+    email: &'a str,
+}
+
+fn setup_form() -> Form<'static> {
+    Form::new("setup", "Set up tenantry")
 }
 
 /// `GET /setup?token=…`.
@@ -49,7 +40,15 @@ pub fn show(app: &Context, req: &Req) -> Result<Resp> {
     if token.is_empty() || !setup::token_is_valid(app, &token)? {
         return Ok(invalid(app));
     }
-    render(app, req, 200, &token, "", "", None)
+    setup_form().render(
+        app,
+        req,
+        SetupView {
+            token: &token,
+            name: "",
+            email: "",
+        },
+    )
 }
 
 /// `POST /setup` (form).
@@ -71,14 +70,18 @@ pub fn submit(app: &Context, req: &Req) -> Result<Resp> {
             Ok(Resp::see_other("/").header("Set-Cookie", session_cookie(app, &s)))
         }
         Err(Error::SetupTokenInvalid) => Ok(invalid(app)),
-        Err(Error::Validation(errs)) => {
-            let text = errs
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            render(app, req, 422, &token, &name, &email, Some(text))
-        }
+        Err(Error::Validation(errs)) => setup_form()
+            .status(422)
+            .error(Some(field_errors_line(&errs)))
+            .render(
+                app,
+                req,
+                SetupView {
+                    token: &token,
+                    name: &name,
+                    email: &email,
+                },
+            ),
         Err(e) => Err(e),
     }
 }

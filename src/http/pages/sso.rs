@@ -33,7 +33,7 @@ const RESELECT_SECS: i64 = 3600;
 /// The page for an identity the host refused: which account, why, and "Use another
 /// account" (the next start asks the provider to choose the account again).
 fn refused(app: &Context, e: &Error, r: &sso::Refused) -> Resp {
-    let status = crate::http::problem::classify(e).0;
+    let status = crate::http::problem::Problem::of(e).status;
     let why = match e {
         Error::Sso { message: text, .. } => text.clone(),
         _ => "This account is disabled. Ask your administrator.".to_string(),
@@ -61,7 +61,7 @@ fn failed(app: &Context, e: Error) -> Result<Resp> {
             code,
             message: text,
         } => {
-            let status = crate::http::problem::classify(&e).0;
+            let status = crate::http::problem::Problem::of(&e).status;
             log::info!("sso sign-in refused: {code}");
             Ok(message(
                 app,

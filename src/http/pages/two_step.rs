@@ -2,9 +2,10 @@
 //! single-use challenge in a cookie of this browser (HttpOnly, SameSite=Strict, only sent to
 //! `/login…`); a right code turns it into a session.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{csrf_failed, form_csrf, form_csrf_ok, safe_next};
+use super::form::Form;
+use super::{csrf_failed, form_csrf_ok, safe_next};
 use crate::error::{Error, Result};
 use crate::http::auth::session_cookie;
 use crate::http::request::Req;
@@ -35,8 +36,19 @@ fn next_of(req: &Req) -> String {
         .unwrap_or_default()
 }
 
+/// The second-step page: which of the code form and the passkey button it shows.
+#[derive(Serialize)]
+struct TwoStepView<'a> {
+    /// The address whose password was right.
+    email: &'a str,
+    next: String,
+    /// The authenticator-app (or recovery) code form.
+    code: bool,
+    /// The passkey button.
+    passkey: bool,
+}
+
 fn render(app: &Context, req: &Req, status: u16, email: &str, error: Option<&str>) -> Result<Resp> {
-    let (csrf, set_cookie) = form_csrf(app, req);
     // What this account can use: the code form, the passkey button, or both.
     let methods =
         match two_step::challenge_user(app, req.cookie(CHALLENGE_COOKIE).unwrap_or_default())? {
@@ -45,17 +57,19 @@ fn render(app: &Context, req: &Req, status: u16, email: &str, error: Option<&str
         };
     let passkey = methods.passkey;
     let code = methods.totp || !passkey;
-    let html = app.views.page(
-        "two_step",
-        "Two-step sign-in",
-        &json!({"csrf_token": csrf, "email": email, "error": error, "next": next_of(req),
-                "code": code, "passkey": passkey}),
-    )?;
-    let mut resp = Resp::html(status, html);
-    if let Some(c) = set_cookie {
-        resp = resp.header("Set-Cookie", c);
-    }
-    Ok(resp)
+    Form::new("two_step", "Two-step sign-in")
+        .status(status)
+        .error(error.map(str::to_string))
+        .render(
+            app,
+            req,
+            TwoStepView {
+                email,
+                next: next_of(req),
+                code,
+                passkey,
+            },
+        )
 }
 
 pub(super) const EXPIRED: &str =

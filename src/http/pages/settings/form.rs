@@ -165,20 +165,8 @@ impl FormView {
     }
 }
 
-/// A service message as a sentence for people: capital first letter, final full stop, and
-/// no backticks.
-pub fn sentence(msg: &str) -> String {
-    let m = msg.replace('`', "");
-    let mut chars = m.trim().chars();
-    let mut out: String = match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
-}
+/// A service message as a sentence for people (one rule for pages and problem details).
+pub use crate::http::problem::sentence;
 
 /// Post-redirect-get: back to `path` with a notice code the page turns into words.
 pub fn done(path: &str, notice: &str) -> Resp {
