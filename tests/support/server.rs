@@ -411,8 +411,20 @@ impl TestServer {
         }
         let config = tenantry::config::Config::from_raw(&raw)
             .unwrap_or_else(|e| panic!("test server configuration: {e}"));
-        let listener = std::net::TcpListener::bind(&listen)
-            .unwrap_or_else(|e| panic!("listen on {listen}: {e}"));
+        // On a restart, the previous run's accept thread closes the port just after its
+        // handle is stopped: wait for that rather than fail.
+        let deadline = Instant::now() + START_TIMEOUT;
+        let listener = loop {
+            match std::net::TcpListener::bind(&listen) {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("listen on {listen}: {e}"),
+            }
+        };
         let handle = tenantry::run(listener, config)
             .unwrap_or_else(|e| panic!("the in-process server did not start: {e}"));
         let mut st = self.state();
