@@ -4,7 +4,7 @@
 //!   names exactly the documented methods (plus `HEAD` where `GET` is).
 //! - The constraints in the document are the server's: the `TimeZone` enum is the tz database
 //!   the server validates against.
-//! - Schemathesis, an OpenAPI contract fuzzer, runs against the real binary with a signed-in
+//! - Schemathesis, an OpenAPI contract fuzzer, runs against a real server over HTTP with a signed-in
 //!   owner and seeded data: responses match their schemas, status codes and content types;
 //!   schema-valid input is accepted; undeclared methods are 405. Its run is bounded (examples
 //!   per operation, a fixed seed) so it stays a few minutes at most.
