@@ -2529,6 +2529,44 @@ fn regression_authorization_before_validation() {
     }
 }
 
+/// Company members: an instance administrator's direct add to an unknown company, and a
+/// role change for a malformed user ID, are "not found" whatever the role says (a typed role
+/// in the body answered 422 first); with the company or user found, an invalid role is a 422
+/// naming `role`.
+#[test]
+fn regression_company_member_look_up_before_role_validation() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (a, cv_id) = (w.a.clone(), w.ids[&CV].clone());
+    let fresh = format!("fresh-{}@orgs.test", uniq());
+    create_user(w.s(IA), &fresh, None);
+    let bad_role = json!({"email": fresh, "role": "boss"});
+    for cmp in [random_id("cmp"), "not-a-company".to_string()] {
+        let path = format!("/api/v1/companies/{cmp}/members");
+        let r = w.s(IA).post_json(&path, &bad_role);
+        expect_problem(&r, 404, "not_found", &format!("IA POST {path} role boss"));
+    }
+    let path = format!("/api/v1/companies/{a}/members");
+    let r = w.s(IA).post_json(&path, &bad_role);
+    expect_field(&r, "role", &format!("IA POST {path} role boss"));
+    let members = expect(
+        &w.s(OW).get(&format!("{path}?limit=200")),
+        200,
+        "OW lists A's members",
+    );
+    assert!(
+        !members.to_string().contains(&fresh),
+        "a refused add added the user: {members}"
+    );
+
+    let path = format!("/api/v1/companies/{a}/members/not-a-user");
+    let r = w.s(OW).patch_json(&path, &json!({"role": "boss"}));
+    expect_problem(&r, 404, "not_found", &format!("OW PATCH {path} role boss"));
+    let path = format!("/api/v1/companies/{a}/members/{cv_id}");
+    let r = w.s(OW).patch_json(&path, &json!({"role": "boss"}));
+    expect_field(&r, "role", &format!("OW PATCH {path} role boss"));
+}
+
 // ---------------------------------------------------------------------------
 // Attempts to reach beyond one's rights, kept as regression tests.
 

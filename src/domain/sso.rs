@@ -71,7 +71,8 @@ impl SsoFailure {
 }
 
 /// Whether an organization has proven it owns a claimed email domain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DomainClaimStatus {
     /// Claimed; its TXT record has not been seen yet.
     Pending,

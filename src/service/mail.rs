@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config::EmailMode;
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, EmailStatus};
 use crate::error::{Error, Result};
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
@@ -100,9 +100,9 @@ pub fn queue(
     let body = serde_json::to_vec(&content).map_err(Error::internal)?;
     let sealed = app.keyring.seal(SEAL_CONTEXT, &body);
     let status = if app.config.email_mode == EmailMode::Outbox {
-        "held"
+        EmailStatus::Held
     } else {
-        "queued"
+        EmailStatus::Queued
     };
     tx.enqueue_email(
         to,
@@ -147,13 +147,12 @@ pub struct OutboxCounts {
 pub fn counts(app: &Context, _admin: &InstanceAdmin<'_>) -> Result<OutboxCounts> {
     let mut out = OutboxCounts::default();
     for (status, n) in app.store.read(|c| c.email_status_counts())? {
-        match status.as_str() {
-            "queued" => out.queued = n,
-            "sending" => out.sending = n,
-            "sent" => out.sent = n,
-            "failed" => out.failed = n,
-            "held" => out.held = n,
-            _ => {}
+        match status {
+            EmailStatus::Queued => out.queued = n,
+            EmailStatus::Sending => out.sending = n,
+            EmailStatus::Sent => out.sent = n,
+            EmailStatus::Failed => out.failed = n,
+            EmailStatus::Held => out.held = n,
         }
     }
     Ok(out)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::AuditAction;
-use crate::domain::{Feature, OrgId};
+use crate::domain::{DomainClaimStatus, Feature, OrgId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
@@ -119,7 +119,7 @@ pub struct DomainView {
     /// The domain.
     pub domain: String,
     /// `pending` or `verified`.
-    pub status: &'static str,
+    pub status: DomainClaimStatus,
     /// The DNS name of the TXT record that proves ownership.
     pub txt_name: String,
     /// The value that record must carry.
@@ -135,7 +135,11 @@ impl DomainView {
     pub fn of(row: &SsoDomainRow) -> DomainView {
         DomainView {
             domain: row.domain.clone(),
-            status: if row.verified { "verified" } else { "pending" },
+            status: if row.verified {
+                DomainClaimStatus::Verified
+            } else {
+                DomainClaimStatus::Pending
+            },
             txt_name: format!("{TXT_LABEL}.{}", row.domain),
             txt_value: format!("{TXT_VALUE_PREFIX}{}", row.token),
             // Which administrator approved it is in the audit log, not here.

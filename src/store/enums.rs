@@ -6,8 +6,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 use crate::domain::apikey::Scope;
 use crate::domain::{
-    Auth, CompanyRole, DomainClaimStatus, Feature, FeatureSwitches, InvitationStatus, OrgRole,
-    Theme,
+    Auth, CompanyRole, DomainClaimStatus, EmailStatus, Feature, FeatureSwitches, InvitationStatus,
+    OrgRole, Theme,
 };
 
 /// A stored text that names no member of its set.
@@ -67,6 +67,7 @@ text_enum! {
     Feature => "feature",
     Scope => "API key scope",
     DomainClaimStatus => "domain claim status",
+    EmailStatus => "email status",
 }
 
 impl ToSql for FeatureSwitches {
@@ -152,6 +153,9 @@ mod tests {
                        status, created_at, expires_at)
                        VALUES ('inv_d', 'org_c', 'e@example.com', 'member', 'C', X'02',
                        'lost', 1, 2);
+                     INSERT INTO outbox (recipient, subject, template, status, next_attempt_at,
+                       created_at)
+                       VALUES ('f@example.com', 'S', 'welcome', 'bounced', 1, 1);
                      PRAGMA ignore_check_constraints = OFF;",
                 )
                 .map_err(super::super::db_err)
@@ -170,6 +174,14 @@ mod tests {
         is_internal(
             t.store().read(|c| c.invitation_by_token(&[2])),
             "invitation status \"lost\"",
+        );
+        is_internal(
+            t.store().read(|c| c.recent_emails(10)),
+            "email status \"bounced\"",
+        );
+        is_internal(
+            t.store().read(|c| c.email_status_counts()),
+            "email status \"bounced\"",
         );
     }
 
@@ -207,6 +219,11 @@ mod tests {
         for s in [DomainClaimStatus::Pending, DomainClaimStatus::Verified] {
             roundtrip(&conn, s);
         }
+        for s in EmailStatus::ALL {
+            roundtrip(&conn, s);
+            let text: String = conn.query_row("SELECT ?1", [&s], |x| x.get(0)).unwrap();
+            assert_eq!(text, s.as_str());
+        }
         let mut f = FeatureSwitches::default();
         roundtrip(&conn, f);
         f.set(Feature::Billing, false);
@@ -238,6 +255,13 @@ mod tests {
         assert!(conn
             .query_row("SELECT 'ldap'", [], |r| r.get::<_, Auth>(0))
             .is_err());
+        let err = conn
+            .query_row("SELECT 'bounced'", [], |r| r.get::<_, EmailStatus>(0))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("email status \"bounced\""),
+            "{err}"
+        );
         assert!(conn
             .query_row("SELECT 7", [], |r| r.get::<_, OrgRole>(0))
             .is_err());

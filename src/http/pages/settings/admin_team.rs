@@ -12,7 +12,7 @@ use super::{
     done, org_href, posted, render, sentence, when, Ctx, FieldView, FormView, LearnMore,
     OptionView, Page,
 };
-use crate::domain::{CompanyAccess, CompanyId, OrgRole, Permission};
+use crate::domain::{CompanyAccess, CompanyId, EmailStatus, OrgRole, Permission};
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
@@ -277,11 +277,11 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
             .map(|i| {
                 let delivery = match &i.delivery {
                     None => "No email yet".to_string(),
-                    Some(d) => match d.status.as_str() {
-                        "queued" | "sending" => "Email queued".to_string(),
-                        "sent" => "Email sent".to_string(),
-                        "held" => "Email held until it can be sent".to_string(),
-                        _ => format!(
+                    Some(d) => match d.status {
+                        EmailStatus::Queued | EmailStatus::Sending => "Email queued".to_string(),
+                        EmailStatus::Sent => "Email sent".to_string(),
+                        EmailStatus::Held => "Email held until it can be sent".to_string(),
+                        EmailStatus::Failed => format!(
                             "Email failed: {}",
                             d.last_error
                                 .clone()
@@ -290,7 +290,10 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
                     },
                 };
                 InvitationRow {
-                    failed: i.delivery.as_ref().is_some_and(|d| d.status == "failed"),
+                    failed: i
+                        .delivery
+                        .as_ref()
+                        .is_some_and(|d| d.status == EmailStatus::Failed),
                     role: role_label(i.role.as_str()),
                     companies: i
                         .company_access
