@@ -386,15 +386,39 @@ fn visible_to(limit: Option<&[crate::domain::CompanyId]>, i: &InvitationRow) -> 
     }
 }
 
-/// Lists the organization's invitations (`pending_only`, or all). A company-limited admin
-/// sees only the invitations within their companies.
+/// Which invitations a listing shows (`?status=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// `pending`: stored as pending, including those past their expiry (shown as `expired`).
+    Pending,
+    /// `all`: whatever their status.
+    All,
+}
+
+impl Listing {
+    /// Parses the query form.
+    pub fn parse(s: &str) -> Option<Listing> {
+        match s {
+            "pending" => Some(Listing::Pending),
+            "all" => Some(Listing::All),
+            _ => None,
+        }
+    }
+}
+
+/// Lists the organization's invitations. A company-limited admin sees only the invitations
+/// within their companies.
 pub fn list(
     app: &Context,
     permit: &Permit<'_, perm::MembersManage>,
-    pending_only: bool,
+    which: Listing,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<InvitationView>> {
+    let pending_only = match which {
+        Listing::Pending => true,
+        Listing::All => false,
+    };
     let confine = permit.access().company_limit();
     let mut rows = Vec::new();
     let mut after = cursor.unwrap_or("").to_string();

@@ -20,6 +20,7 @@ use crate::service::authz::{org_access, perm, OrgAccess};
 use crate::service::two_step::MemberState;
 use crate::service::two_step_policy::{self, Policy, PolicyInput, GRACE_MAX_DAYS};
 use crate::service::Context;
+use crate::service::invitations::Listing;
 use crate::service::{companies, invitations, members};
 
 pub(super) const LEARN: LearnMore = LearnMore {
@@ -270,7 +271,7 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
         )
     });
     let (add, invitations) = if manage {
-        let invs = invitations::list(app, &access.permit()?, true, None, 200)?;
+        let invs = invitations::list(app, &access.permit()?, Listing::Pending, None, 200)?;
         let rows = invs
             .data
             .into_iter()
