@@ -17,10 +17,10 @@ use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
+use crate::service::invitations::Listing;
 use crate::service::two_step::MemberState;
 use crate::service::two_step_policy::{self, Policy, PolicyInput, GRACE_MAX_DAYS};
 use crate::service::Context;
-use crate::service::invitations::Listing;
 use crate::service::{companies, invitations, members};
 
 pub(super) const LEARN: LearnMore = LearnMore {
