@@ -18,5 +18,5 @@ pub use org::{
     CompanyAccess, CompanyRole, Feature, FeatureSwitches, InvitationState, InvitationStatus,
     OrgRole, Permission, ScopedRole,
 };
-pub use sso::{DomainClaimStatus, SsoFailure};
+pub use sso::{DomainClaimStatus, DomainProof, DomainVerifier, SsoFailure};
 pub use user::{Auth, Preferences, Theme, User};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::config::EmailMode;
 use crate::domain::{AuditAction, EmailStatus};
 use crate::error::{Error, Result};
+use crate::metrics::DeliveryResult;
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
 use crate::service::Context;
@@ -469,7 +470,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
     let now = crate::service::now();
     match result {
         Ok(()) => {
-            app.metrics.delivery("sent");
+            app.metrics.delivery(DeliveryResult::Sent);
             app.store.write(|tx| tx.email_sent(row.id, now))?;
             log::info!(
                 "email {} ({}) delivered after {} attempt(s)",
@@ -479,7 +480,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if e.permanent => {
-            app.metrics.delivery("failed");
+            app.metrics.delivery(DeliveryResult::Failed);
             app.store.write(|tx| tx.email_failed(row.id, &e.message))?;
             log::warn!(
                 "email {} ({}) failed permanently: {}",
@@ -489,7 +490,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if now - row.created_at >= app.config.email_give_up_secs => {
-            app.metrics.delivery("failed");
+            app.metrics.delivery(DeliveryResult::Failed);
             app.store
                 .write(|tx| tx.email_failed(row.id, &format!("gave up: {}", e.message)))?;
             log::warn!(
@@ -501,7 +502,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) => {
-            app.metrics.delivery("retry");
+            app.metrics.delivery(DeliveryResult::Retry);
             let at = now + backoff_secs(row.attempts);
             app.store
                 .write(|tx| tx.email_retry(row.id, at, &e.message))?;
