@@ -40,11 +40,12 @@ mod smtp {
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use base64::Engine as _;
 
     use crate::support::server::unique_temp_dir;
+    use crate::support::wait::{poll_value, wait_until};
 
     const PYTHON: &str = "/usr/bin/python3";
     const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -204,26 +205,32 @@ mod smtp {
                 .unwrap_or_else(|e| panic!("spawn {PYTHON} -m aiosmtpd: {e}"));
             self.child = Some(child);
             let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-            let deadline = Instant::now() + START_TIMEOUT;
-            loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return;
-                }
-                if !self.is_running() {
-                    panic!(
-                        "aiosmtpd exited at start (port {}); log:\n{}",
-                        self.port,
-                        fs::read_to_string(self.log_path()).unwrap_or_default()
-                    );
-                }
-                if Instant::now() >= deadline {
-                    panic!(
-                        "aiosmtpd did not accept connections on port {} within {START_TIMEOUT:?}; log:\n{}",
-                        self.port,
-                        fs::read_to_string(self.log_path()).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            // Some(true): accepting; Some(false): the process is gone; None: not yet.
+            let up = poll_value(
+                START_TIMEOUT,
+                || {
+                    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                        Some(true)
+                    } else if !self.is_running() {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                },
+                Option::is_some,
+            );
+            match up {
+                Some(true) => {}
+                Some(false) => panic!(
+                    "aiosmtpd exited at start (port {}); log:\n{}",
+                    self.port,
+                    fs::read_to_string(self.log_path()).unwrap_or_default()
+                ),
+                None => panic!(
+                    "aiosmtpd did not accept connections on port {} within {START_TIMEOUT:?}; log:\n{}",
+                    self.port,
+                    fs::read_to_string(self.log_path()).unwrap_or_default()
+                ),
             }
         }
 
@@ -235,15 +242,11 @@ mod smtp {
             }
             // Make sure nothing accepts any more.
             let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                assert!(
-                    Instant::now() < deadline,
-                    "port {} still accepts after stop",
-                    self.port
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_until(
+                Duration::from_secs(5),
+                &format!("port {} to refuse connections after the stop", self.port),
+                || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
+            );
         }
 
         /// Every delivered message, in arrival order.
@@ -272,17 +275,12 @@ mod smtp {
             timeout: Duration,
             pred: impl Fn(&Email) -> bool,
         ) -> Option<Vec<Email>> {
-            let deadline = Instant::now() + timeout;
-            loop {
-                let found: Vec<Email> = self.messages().into_iter().filter(|m| pred(m)).collect();
-                if found.len() >= n {
-                    return Some(found);
-                }
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let found = poll_value(
+                timeout,
+                || -> Vec<Email> { self.messages().into_iter().filter(|m| pred(m)).collect() },
+                |found| found.len() >= n,
+            );
+            (found.len() >= n).then_some(found)
         }
 
         /// Waits for the first message matching `pred`.
