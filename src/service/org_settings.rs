@@ -461,3 +461,35 @@ pub fn import_invoices_by_operator(
     }
     import(app, &id, &Actor::operator(), items)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(number: &str, status: &str) -> InvoiceInput {
+        InvoiceInput {
+            number: number.into(),
+            issued_on: "2026-01-31".into(),
+            amount_cents: 100,
+            currency: "EUR".into(),
+            status: status.into(),
+            url: None,
+        }
+    }
+
+    /// Imports and billing plugins' answers both go through this check: a status outside the
+    /// set is a field error (for a plugin: the billing system counts as unavailable), never
+    /// shown or stored.
+    #[test]
+    fn invoice_statuses_are_read_in_order_and_unknown_ones_refused() {
+        let ok = validate_invoices(&[invoice("A-1", "paid"), invoice("A-2", "draft")]).unwrap();
+        assert_eq!(ok, [InvoiceStatus::Paid, InvoiceStatus::Draft]);
+        match validate_invoices(&[invoice("A-1", "open"), invoice("A-2", "Paid")]) {
+            Err(Error::Validation(errs)) => {
+                let fields: Vec<String> = errs.iter().map(|e| e.field.clone()).collect();
+                assert_eq!(fields, ["invoices[1].status"], "{errs:?}");
+            }
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+}
