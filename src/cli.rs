@@ -589,7 +589,8 @@ fn org_command(cmd: OrgCommand) -> Result<()> {
             let d = service::sso_domains::approve_by_operator(&app, &op, &org, &domain)?;
             println!(
                 "sso domain {} of organization {org} is {}",
-                d.domain, d.status
+                d.domain,
+                d.status.as_str()
             );
         }
     }

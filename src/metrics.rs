@@ -89,8 +89,35 @@ pub const SIGN_IN_OUTCOMES: [&str; 6] = [
     "error",
 ];
 
-/// Results of an email delivery attempt.
-pub const DELIVERY_RESULTS: [&str; 3] = ["sent", "retry", "failed"];
+/// The result of an email delivery attempt (the `outcome` label of
+/// `tenantry_email_delivery_attempts_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryResult {
+    /// Handed over: the message is sent.
+    Sent,
+    /// Not handed over this time; it is tried again later.
+    Retry,
+    /// Given up: permanently refused, or retried for too long.
+    Failed,
+}
+
+impl DeliveryResult {
+    /// Every result.
+    pub const ALL: [DeliveryResult; 3] = [
+        DeliveryResult::Sent,
+        DeliveryResult::Retry,
+        DeliveryResult::Failed,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryResult::Sent => "sent",
+            DeliveryResult::Retry => "retry",
+            DeliveryResult::Failed => "failed",
+        }
+    }
+}
 
 /// Labels of a request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -329,8 +356,10 @@ impl Metrics {
         for outcome in SIGN_IN_OUTCOMES {
             let _ = sign_ins.get_or_create(&OutcomeLabels { outcome });
         }
-        for outcome in DELIVERY_RESULTS {
-            let _ = deliveries.get_or_create(&OutcomeLabels { outcome });
+        for result in DeliveryResult::ALL {
+            let _ = deliveries.get_or_create(&OutcomeLabels {
+                outcome: result.as_str(),
+            });
         }
         let sampled = Arc::new(Sampled::default());
         registry.register_collector(Box::new(SampledCollector(sampled.clone())));
@@ -370,9 +399,11 @@ impl Metrics {
     }
 
     /// Records an email delivery attempt.
-    pub fn delivery(&self, result: &'static str) {
+    pub fn delivery(&self, result: DeliveryResult) {
         self.deliveries
-            .get_or_create(&OutcomeLabels { outcome: result })
+            .get_or_create(&OutcomeLabels {
+                outcome: result.as_str(),
+            })
             .inc();
     }
 
@@ -426,6 +457,7 @@ mod tests {
         }
         m.request("BREW", "unmatched", 404, Duration::from_secs(20));
         m.sign_in("failure");
+        m.delivery(DeliveryResult::Retry);
         let text = m.render(Sample {
             hasher_queue: 2,
             outbox_backlog: 5,
@@ -444,6 +476,12 @@ mod tests {
             text.contains("tenantry_sign_ins_total{outcome=\"failure\"} 1"),
             "{text}"
         );
+        // The delivery results keep their label values; the known ones start at zero.
+        for (outcome, n) in [("sent", 0), ("retry", 1), ("failed", 0)] {
+            let line =
+                format!("tenantry_email_delivery_attempts_total{{outcome=\"{outcome}\"}} {n}");
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
         assert!(
             text.contains("tenantry_password_hasher_queue_depth 2"),
             "{text}"

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::assert_problem;
-use crate::support::flows::{login, wait_stderr};
+use crate::support::flows::{create_org, create_user, login, wait_stderr};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::support::wait::wait_until;
+use crate::support::wait::{poll, wait_until};
 use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 use tenantry::domain::apikey::{self, FormatError};
 use tenantry::domain::{CompanyId, KeyId, OrgId, SiteId, UserId};
@@ -79,13 +79,6 @@ fn start(rust_log: Option<&str>) -> (TestServer, Session) {
     let server = b.start();
     let admin = server.bootstrap_admin();
     (server, admin)
-}
-
-fn create_org(admin: &mut Session, name: &str, slug: &str) -> String {
-    let r = admin.post_json("/api/v1/orgs", &json!({"name": name, "slug": slug}));
-    let body = assert_status(&r, 201, "POST /api/v1/orgs");
-    assert_eq!(body["role"], "owner", "creator should be owner: {body}");
-    body["id"].as_str().expect("org id").to_string()
 }
 
 /// Creates a key; returns (key id, full key).
@@ -184,7 +177,7 @@ fn typo(key: &str) -> String {
 fn create_use_list_rotate_and_expire() {
     let (server, mut admin) = start(None);
     let client = server.client();
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
 
     let (id, key) = create_key(&mut admin, &org, "ci", &["org:read", "members:read"], None);
 
@@ -405,17 +398,19 @@ fn key_management_validates_input_and_needs_owner_or_admin() {
         200,
         "before expiry",
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = with_key(&client, "GET", &p, &short, None);
-        if r.status == 401 {
-            assert_problem(&r, 401, "key_expired");
-            break;
-        }
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert!(Instant::now() < deadline, "the key did not expire");
-        thread::sleep(Duration::from_millis(250));
-    }
+    let r = poll(
+        Duration::from_secs(10),
+        "the key to expire at its expiry time (401)",
+        || {
+            let r = with_key(&client, "GET", &p, &short, None);
+            if r.status == 401 {
+                return Some(r);
+            }
+            assert_eq!(r.status, 200, "{}", r.text());
+            None
+        },
+    );
+    assert_problem(&r, 401, "key_expired");
 
     // Organization members without owner/admin cannot manage keys.
     let mut ann = login(&w.server, "ann@alpha.test", USER_PASSWORD);
@@ -444,7 +439,7 @@ fn key_management_validates_input_and_needs_owner_or_admin() {
 fn revoke_needs_force_when_recently_used_and_then_refuses_the_key() {
     let (server, mut admin) = start(None);
     let client = server.client();
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
 
     // Never used: no force needed.
     let (unused, unused_key) = create_key(&mut admin, &org, "unused", &["org:read"], None);
@@ -502,7 +497,7 @@ struct Round {
 #[test]
 fn revocation_takes_effect_on_the_next_request_under_load() {
     let (server, mut admin) = start(None);
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
     let addr = server.addr();
     let path = format!("/api/v1/orgs/{org}");
 
@@ -665,15 +660,6 @@ struct TwoOrgs {
     key_b: String,
 }
 
-fn create_user(admin: &mut Session, email: &str) -> String {
-    let r = admin.post_json(
-        "/api/v1/users",
-        &json!({"email": email, "name": email, "password": USER_PASSWORD}),
-    );
-    let v = assert_status(&r, 201, "POST /users");
-    v["id"].as_str().expect("user id").to_string()
-}
-
 fn add_member(admin: &mut Session, org: &str, email: &str, role: &str) {
     let r = admin.post_json(
         &format!("/api/v1/orgs/{org}/members"),
@@ -706,15 +692,25 @@ fn two_orgs() -> TwoOrgs {
     let (server, mut admin) = start(None);
     let me = assert_status(&admin.get("/api/v1/me"), 200, "GET /me");
     let owner_id = me["id"].as_str().expect("me.id").to_string();
-    let org_a = create_org(&mut admin, "Alpha", "alpha");
-    let org_b = create_org(&mut admin, "Beta", "beta");
+    let org_a = create_org(&mut admin, "Alpha", "alpha", None);
+    let org_b = create_org(&mut admin, "Beta", "beta", None);
     let cmp_a = create_company(&mut admin, &org_a, "alpha-co");
     let cmp_b = create_company(&mut admin, &org_b, "beta-co");
     let site_a = create_site(&mut admin, &cmp_a);
     let site_b = create_site(&mut admin, &cmp_b);
-    let member_a = create_user(&mut admin, "ann@alpha.test");
+    let member_a = create_user(
+        &mut admin,
+        "ann@alpha.test",
+        Some("ann@alpha.test"),
+        Some(USER_PASSWORD),
+    );
     add_member(&mut admin, &org_a, "ann@alpha.test", "member");
-    let member_b = create_user(&mut admin, "bob@beta.test");
+    let member_b = create_user(
+        &mut admin,
+        "bob@beta.test",
+        Some("bob@beta.test"),
+        Some(USER_PASSWORD),
+    );
     add_member(&mut admin, &org_b, "bob@beta.test", "member");
     let (key_b_id, key_b) = create_key(&mut admin, &org_b, "beta", ALL_SCOPES, None);
     TwoOrgs {
@@ -1305,7 +1301,7 @@ fn a_key_never_manages_keys_or_owners_and_never_exceeds_its_scopes() {
 fn bad_keys_get_distinct_codes_without_a_lookup() {
     let (server, mut admin) = start(Some("trace"));
     let client = server.client();
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
     let (id, key) = create_key(&mut admin, &org, "real", &["org:read"], None);
     let path = format!("/api/v1/orgs/{org}");
 
@@ -1640,7 +1636,7 @@ fn verify_of_another_orgs_key_leaves_no_trace_on_it() {
 fn full_keys_never_reach_the_database_or_the_logs() {
     let (mut server, mut admin) = start(Some("trace"));
     let client = server.client();
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
     let mut keys = Vec::new();
     let (id1, k1) = create_key(&mut admin, &org, "one", ALL_SCOPES, None);
     let (_, k2) = create_key(&mut admin, &org, "two", &["org:read"], None);
@@ -1881,7 +1877,7 @@ fn db_usage(server: &TestServer, id: &str) -> (i64, Option<i64>) {
 #[test]
 fn usage_is_batched_and_flushed_at_shutdown() {
     let (mut server, mut admin) = start(None);
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
     let (id, key) = create_key(&mut admin, &org, "counted", &["org:read"], None);
     let (idle_id, _) = create_key(&mut admin, &org, "idle", &["org:read"], None);
     let path = format!("/api/v1/orgs/{org}");
@@ -1952,7 +1948,7 @@ fn usage_is_batched_and_flushed_at_shutdown() {
 #[test]
 fn usage_is_exact_while_the_key_is_being_updated() {
     let (mut server, mut admin) = start(None);
-    let org = create_org(&mut admin, "Acme", "acme");
+    let org = create_org(&mut admin, "Acme", "acme", None);
     let (id, key) = create_key(&mut admin, &org, "counted", &["org:read"], None);
     let addr = server.addr();
     let path = format!("/api/v1/orgs/{org}");

@@ -14,12 +14,13 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::flows::{bootstrap, setup_token, try_login};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::wait::{poll_value_every, wait_until};
 use crate::support::{Session, TestServer};
 
 // ---------------------------------------------------------------------------
@@ -144,25 +145,26 @@ pub(crate) fn tenantry(
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + CLI_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stdout =
-                    String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-                let stderr =
-                    String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-                panic!(
-                    "`tenantry {}` did not exit within {CLI_TIMEOUT:?} (killed)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-                    args.join(" ")
-                );
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("wait for tenantry {args:?}: {e}"),
+    // Looked at often: most commands take a few milliseconds.
+    let exited = poll_value_every(
+        CLI_TIMEOUT,
+        Duration::from_millis(20),
+        || child.try_wait(),
+        |w| !matches!(w, Ok(None)),
+    );
+    let status = match exited {
+        Ok(Some(st)) => st,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+            let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+            panic!(
+                "`tenantry {}` did not exit within {CLI_TIMEOUT:?} (killed)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+                args.join(" ")
+            );
         }
+        Err(e) => panic!("wait for tenantry {args:?}: {e}"),
     };
     CliOutput {
         status,
@@ -801,10 +803,11 @@ fn backup_while_serving_and_restore_into_a_fresh_dir() {
     let writers: Vec<_> = (0..2)
         .map(|t| spawn_writer(&admin, &format!("during{t}"), stop.clone(), created.clone()))
         .collect();
-    let wait_until = Instant::now() + Duration::from_secs(20);
-    while created.lock().unwrap().len() < 5 && Instant::now() < wait_until {
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "5 writes by the writers before the backup starts",
+        || created.lock().unwrap().len() >= 5,
+    );
     let backup = tmp.join("backup.db");
     let data = path_str(server.data_dir()).to_string();
     let out = tenantry(
@@ -1054,10 +1057,11 @@ fn backup_finishes_under_sustained_writes_on_a_larger_database() {
     let writers: Vec<_> = (0..16)
         .map(|t| spawn_writer(&admin, &format!("load{t}"), stop.clone(), created.clone()))
         .collect();
-    let wait_until = Instant::now() + Duration::from_secs(20);
-    while created.lock().unwrap().len() < 20 && Instant::now() < wait_until {
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "20 writes by the writers before the backup starts",
+        || created.lock().unwrap().len() >= 20,
+    );
     let tmp = TempDir::new("tenantry-cli-bigbackup");
     let backup = tmp.join("backup.db");
     let data = path_str(server.data_dir()).to_string();

@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::cli::integrity;
 use crate::support::flows::{bootstrap, list_all_users};
+use crate::support::wait::poll_value;
 use crate::support::TestServer;
 
 #[test]
@@ -56,10 +57,12 @@ fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
         .collect();
 
     // Kill once a good number of writes went through, while the others are in flight.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while created.lock().unwrap().len() < 80 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(5));
-    }
+    // (Not a panic at the deadline: the writers are stopped first, the count is checked below.)
+    poll_value(
+        Duration::from_secs(60),
+        || created.lock().unwrap().len(),
+        |n| *n >= 80,
+    );
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     for t in threads {

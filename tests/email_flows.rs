@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::support::assert_problem;
 use crate::support::db::forge_session;
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::forms::{csrf_cookie, form, input_value, post_form_with_csrf};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD};
 use crate::support::wait::poll;
@@ -40,11 +40,12 @@ mod smtp {
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use base64::Engine as _;
 
     use crate::support::server::unique_temp_dir;
+    use crate::support::wait::{poll_value, wait_until};
 
     const PYTHON: &str = "/usr/bin/python3";
     const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -204,26 +205,32 @@ mod smtp {
                 .unwrap_or_else(|e| panic!("spawn {PYTHON} -m aiosmtpd: {e}"));
             self.child = Some(child);
             let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-            let deadline = Instant::now() + START_TIMEOUT;
-            loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return;
-                }
-                if !self.is_running() {
-                    panic!(
-                        "aiosmtpd exited at start (port {}); log:\n{}",
-                        self.port,
-                        fs::read_to_string(self.log_path()).unwrap_or_default()
-                    );
-                }
-                if Instant::now() >= deadline {
-                    panic!(
-                        "aiosmtpd did not accept connections on port {} within {START_TIMEOUT:?}; log:\n{}",
-                        self.port,
-                        fs::read_to_string(self.log_path()).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            // Some(true): accepting; Some(false): the process is gone; None: not yet.
+            let up = poll_value(
+                START_TIMEOUT,
+                || {
+                    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                        Some(true)
+                    } else if !self.is_running() {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                },
+                Option::is_some,
+            );
+            match up {
+                Some(true) => {}
+                Some(false) => panic!(
+                    "aiosmtpd exited at start (port {}); log:\n{}",
+                    self.port,
+                    fs::read_to_string(self.log_path()).unwrap_or_default()
+                ),
+                None => panic!(
+                    "aiosmtpd did not accept connections on port {} within {START_TIMEOUT:?}; log:\n{}",
+                    self.port,
+                    fs::read_to_string(self.log_path()).unwrap_or_default()
+                ),
             }
         }
 
@@ -235,15 +242,11 @@ mod smtp {
             }
             // Make sure nothing accepts any more.
             let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                assert!(
-                    Instant::now() < deadline,
-                    "port {} still accepts after stop",
-                    self.port
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_until(
+                Duration::from_secs(5),
+                &format!("port {} to refuse connections after the stop", self.port),
+                || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
+            );
         }
 
         /// Every delivered message, in arrival order.
@@ -272,17 +275,12 @@ mod smtp {
             timeout: Duration,
             pred: impl Fn(&Email) -> bool,
         ) -> Option<Vec<Email>> {
-            let deadline = Instant::now() + timeout;
-            loop {
-                let found: Vec<Email> = self.messages().into_iter().filter(|m| pred(m)).collect();
-                if found.len() >= n {
-                    return Some(found);
-                }
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let found = poll_value(
+                timeout,
+                || -> Vec<Email> { self.messages().into_iter().filter(|m| pred(m)).collect() },
+                |found| found.len() >= n,
+            );
+            (found.len() >= n).then_some(found)
         }
 
         /// Waits for the first message matching `pred`.
@@ -597,16 +595,6 @@ impl Env {
         self.link(&m, "/invite/")
     }
 
-    /// Creates a password account as the admin (unverified; a confirmation email goes out).
-    fn create_user(&mut self, email: &str, name: &str) -> Value {
-        let r = self.admin.post_json(
-            "/api/v1/users",
-            &json!({"email": email, "name": name, "password": PW}),
-        );
-        assert_eq!(r.status, 201, "create user {email}: {}", r.text());
-        r.json()
-    }
-
     /// Follows the confirmation link from the verification email of `email`.
     fn verify(&self, email: &str) {
         let m = self.email(email, "Confirm your email");
@@ -618,17 +606,9 @@ impl Env {
 
     /// A verified password account, signed in.
     fn verified_user(&mut self, email: &str, name: &str) -> Session {
-        self.create_user(email, name);
+        create_user(&mut self.admin, email, Some(name), Some(PW));
         self.verify(email);
         login(&self.server, email, PW)
-    }
-
-    fn create_org(&mut self, name: &str, slug: &str) -> String {
-        let r = self
-            .admin
-            .post_json("/api/v1/orgs", &json!({"name": name, "slug": slug}));
-        assert_eq!(r.status, 201, "create org: {}", r.text());
-        r.json()["id"].as_str().unwrap().to_string()
     }
 
     fn create_company(&mut self, org: &str, name: &str, slug: &str) -> String {
@@ -815,7 +795,7 @@ fn assert_not_in_files(files: &[(PathBuf, Vec<u8>)], what: &str, token: &str) {
 #[test]
 fn invitation_email_link_creates_the_account_and_grants_exactly_the_invited_access() {
     let mut env = Env::start();
-    let org = env.create_org("Acme Corp", "acme");
+    let org = create_org(&mut env.admin, "Acme Corp", "acme", None);
     let a = env.create_company(&org, "Alpha Co", "alpha");
     let b = env.create_company(&org, "Beta Co", "beta");
     let _c = env.create_company(&org, "Gamma Co", "gamma");
@@ -936,7 +916,7 @@ fn invitation_email_link_creates_the_account_and_grants_exactly_the_invited_acce
 #[test]
 fn mismatched_address_is_refused_and_readdressing_moves_the_invitation() {
     let mut env = Env::start();
-    let org = env.create_org("Mismatch Org", "mismatch");
+    let org = create_org(&mut env.admin, "Mismatch Org", "mismatch", None);
     let a = env.create_company(&org, "Alpha Co", "alpha");
 
     let invited = "nina.snow@example.test";
@@ -1115,7 +1095,7 @@ fn mismatched_address_is_refused_and_readdressing_moves_the_invitation() {
 #[test]
 fn unusable_tokens_each_get_their_own_page_and_code() {
     let mut env = Env::start();
-    let org = env.create_org("Tokens Org", "tokens");
+    let org = create_org(&mut env.admin, "Tokens Org", "tokens", None);
     let a = env.create_company(&org, "Alpha Co", "alpha");
 
     let user = "ursula.user@example.test";
@@ -1227,7 +1207,7 @@ fn unusable_tokens_each_get_their_own_page_and_code() {
 
     // An unverified account cannot accept until it follows the confirmation link.
     let unverified = "una.verified@example.test";
-    env.create_user(unverified, "Una Verified");
+    create_user(&mut env.admin, unverified, Some("Una Verified"), Some(PW));
     let mut un = login(&env.server, unverified, PW);
     env.invite(&org, unverified, json!([a]));
     let token = token_of(&env.invite_link(unverified));
@@ -1254,7 +1234,7 @@ fn unusable_tokens_each_get_their_own_page_and_code() {
 fn password_reset_over_smtp_end_to_end() {
     let mut env = Env::start();
     let alice = "alice.reset@example.test";
-    env.create_user(alice, "Alice Reset");
+    create_user(&mut env.admin, alice, Some("Alice Reset"), Some(PW));
     env.verify(alice);
     let mut before1 = login(&env.server, alice, PW);
     let mut before2 = login(&env.server, alice, PW);
@@ -1376,7 +1356,7 @@ fn password_reset_over_smtp_end_to_end() {
 fn password_reset_requests_do_not_reveal_accounts_and_reject_bad_input() {
     let mut env = Env::start();
     let known = "bob.known@example.test";
-    env.create_user(known, "Bob Known");
+    create_user(&mut env.admin, known, Some("Bob Known"), Some(PW));
     env.verify(known);
 
     let unknown = "nobody.here@example.test";
@@ -1527,7 +1507,7 @@ fn sso_managed_accounts_get_no_reset_email() {
 #[test]
 fn email_waits_for_a_down_smtp_server_across_a_restart() {
     let mut env = Env::start();
-    let org = env.create_org("Queue Org", "queue");
+    let org = create_org(&mut env.admin, "Queue Org", "queue", None);
     let invited = "queued.invitee@example.test";
 
     env.smtp.stop();
@@ -1624,7 +1604,7 @@ fn email_waits_for_a_down_smtp_server_across_a_restart() {
 #[test]
 fn raw_tokens_stay_out_of_database_files_and_trace_logs() {
     let mut env = Env::start_with(&[("RUST_LOG", "trace")]);
-    let org = env.create_org("Secret Org", "secret");
+    let org = create_org(&mut env.admin, "Secret Org", "secret", None);
     let invited = "tina.token@example.test";
     let verify_me = "vera.verify@example.test";
 
@@ -1634,7 +1614,7 @@ fn raw_tokens_stay_out_of_database_files_and_trace_logs() {
     let id = inv["id"].as_str().unwrap().to_string();
     let r = reset_request(&env.server, ADMIN_EMAIL);
     assert_eq!(r.status, 202);
-    env.create_user(verify_me, "Vera Verify");
+    create_user(&mut env.admin, verify_me, Some("Vera Verify"), Some(PW));
     poll(Duration::from_secs(15), "a failed delivery attempt", || {
         let v = env.listed_invitation(&org, &id);
         v["delivery"]["last_error"].is_string().then_some(())
@@ -1815,7 +1795,7 @@ fn email_change_over_smtp_end_to_end() {
     let new = "alice.new@example.test";
     let first = "alice.first@example.test";
     let mut s = env.verified_user(old, "Alice Change");
-    let org = env.create_org("Change Org", "change-org");
+    let org = create_org(&mut env.admin, "Change Org", "change-org", None);
     let r = env.admin.post_json(
         &format!("/api/v1/orgs/{org}/members"),
         &json!({"email": old, "role": "member", "company_access": "all"}),
@@ -2000,7 +1980,7 @@ fn email_change_refusals_expiry_and_plain_verification_links() {
     let dave = "dave@example.test";
     let mut c = env.verified_user(carol, "Carol");
     // Dave's plain verification link, not followed yet.
-    env.create_user(dave, "Dave");
+    create_user(&mut env.admin, dave, Some("Dave"), Some(PW));
     let dave_verify = env.link(
         &env.email(dave, "Confirm your email"),
         "/verify-email?token=",

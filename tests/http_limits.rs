@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::support::client::{parse_response, send_while_reading, Response};
 use crate::support::process::{open_fds, rss_kib, threads};
 use crate::support::server::unique_temp_dir;
-use crate::support::wait::poll_value;
+use crate::support::wait::{poll_value, poll_value_every, wait_until};
 use crate::support::{assert_problem, Client, TestServer};
 
 fn mode(path: &Path) -> u32 {
@@ -419,16 +419,17 @@ fn the_connection_cap_is_honoured_and_a_client_is_served_after() {
     );
     drop(idle);
     let c = Client::new(server.addr()).with_timeout(Duration::from_secs(10));
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        match c.try_request("GET", "/healthz", &[], None) {
-            Ok(r) if r.status == 200 => break,
-            other if Instant::now() > until => {
-                panic!("not served after the idle ones left: {other:?}")
-            }
-            _ => thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    let served = |r: &std::io::Result<Response>| matches!(r, Ok(r) if r.status == 200);
+    let last = poll_value_every(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || c.try_request("GET", "/healthz", &[], None),
+        served,
+    );
+    assert!(
+        served(&last),
+        "not served within 20 s after the idle ones left: {last:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -574,13 +575,10 @@ fn password_reset_request_timing_does_not_reveal_accounts() {
         )
         .unwrap()
     };
-    let until = Instant::now() + Duration::from_secs(20);
-    while count("timing-known-%") < 12 && Instant::now() < until {
-        thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        count("timing-known-%") >= 12,
-        "reset emails for known accounts"
+    wait_until(
+        Duration::from_secs(20),
+        "reset emails for the 12 known accounts",
+        || count("timing-known-%") >= 12,
     );
     assert_eq!(count("timing-unknown-%"), 0);
 }
@@ -662,34 +660,35 @@ fn accept_loop_recovers_after_descriptor_exhaustion() {
         }
     }
     // Wait until accepting has failed for lack of descriptors.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !server.stderr_text().contains("Too many open files") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let log = server.stderr_text();
+    let log = poll_value(
+        Duration::from_secs(20),
+        || server.stderr_text(),
+        |log| log.contains("Too many open files"),
+    );
     assert!(
         log.contains("Too many open files"),
-        "accepting never failed; stderr:\n{log}"
+        "accepting never failed within 20 s; stderr:\n{log}"
     );
 
     // Free the descriptors: the server must serve new connections again.
     drop(idle);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut ok_in_a_row = 0;
-    while ok_in_a_row < 5 && Instant::now() < deadline {
-        let c = server.client().with_timeout(Duration::from_secs(2));
-        match c.try_request("GET", "/healthz", &[], None) {
-            Ok(r) if r.status == 200 => ok_in_a_row += 1,
-            _ => {
-                ok_in_a_row = 0;
-                std::thread::sleep(Duration::from_millis(200));
+    let mut in_a_row = 0;
+    let ok_in_a_row = poll_value(
+        Duration::from_secs(30),
+        || {
+            let c = server.client().with_timeout(Duration::from_secs(2));
+            match c.try_request("GET", "/healthz", &[], None) {
+                Ok(r) if r.status == 200 => in_a_row += 1,
+                _ => in_a_row = 0,
             }
-        }
-    }
+            in_a_row
+        },
+        |n| *n >= 5,
+    );
     assert_eq!(
         ok_in_a_row,
         5,
-        "no recovery after the accept thread died; stderr:\n{}",
+        "no recovery (5 answers in a row) within 30 s after the accept thread died; stderr:\n{}",
         server.stderr_text()
     );
 }

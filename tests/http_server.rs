@@ -387,6 +387,8 @@ fn hammer(addr: SocketAddr, stream: TcpStream, deadline: Instant) -> (u32, Optio
                         let _ = s.set_write_timeout(write_timeout);
                         conn = KeepAlive::from_stream(s).ok();
                     }
+                    // Part of the load, not a wait for a condition: a short pause before
+                    // the next connect, and the round ends at its deadline either way.
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
                 continue;

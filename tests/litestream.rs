@@ -13,13 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::cli::{integrity, path_str, tenantry, TempDir};
 use crate::support::flows::{bootstrap, try_login};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::wait::{poll_value, poll_value_every};
 use crate::support::{Session, TestServer};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
@@ -171,49 +172,48 @@ fn litestream_replica_restores_every_acknowledged_write_on_another_node() {
     let writers: Vec<_> = (0..3)
         .map(|w| writer(&admin, &format!("w{w}"), stop.clone(), acked.clone()))
         .collect();
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    while acked.lock().unwrap().len() < MIN_ACKED {
-        assert!(
-            Instant::now() < deadline,
-            "only {} writes acknowledged within {LOAD_TIMEOUT:?}",
-            acked.lock().unwrap().len()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    // (Not a panic at the deadline: the writers are stopped first, the count is checked below.)
+    poll_value(
+        LOAD_TIMEOUT,
+        || acked.lock().unwrap().len(),
+        |n| *n >= MIN_ACKED,
+    );
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.join().expect("writer thread");
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= MIN_ACKED);
+    assert!(
+        acked.len() >= MIN_ACKED,
+        "only {} writes acknowledged within {LOAD_TIMEOUT:?}",
+        acked.len()
+    );
 
     // Litestream keeps shipping the WAL the dead server left (every acknowledged commit is
     // on disk: synchronous = FULL). Wait for the sync that holds the last acknowledged write.
     let probe = tmp.join("probe.db");
-    let deadline = Instant::now() + SYNC_TIMEOUT;
-    let missing = loop {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", probe.display()));
-        }
-        if replica.join("ltx").exists() {
+    // Each look is a full restore, so it looks less often than the default.
+    let missing = poll_value_every(
+        SYNC_TIMEOUT,
+        Duration::from_millis(200),
+        || {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", probe.display()));
+            }
+            if !replica.join("ltx").exists() {
+                return None;
+            }
             restore(&replica, &probe);
             // A restore taken while litestream is still writing the replica can be unreadable
             // (seen under heavy load): that counts as "not synced yet". The restore that
             // matters, after litestream stops, is checked for integrity below.
-            if let Some(have) = readable_emails(&probe) {
-                let missing: Vec<&String> = acked.iter().filter(|e| !have.contains(*e)).collect();
-                if missing.is_empty() || Instant::now() >= deadline {
-                    break missing.len();
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no replica after {SYNC_TIMEOUT:?}"
-        );
-        thread::sleep(Duration::from_millis(200));
-    };
+            let have = readable_emails(&probe)?;
+            Some(acked.iter().filter(|e| !have.contains(*e)).count())
+        },
+        |missing| *missing == Some(0),
+    )
+    .unwrap_or_else(|| panic!("no readable replica after {SYNC_TIMEOUT:?}"));
     assert_eq!(
         missing,
         0,

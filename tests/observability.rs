@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::support::flows::{bootstrap, wait_stderr};
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::wait::{poll_value, poll_value_every};
 use crate::support::{Client, KeepAlive, Response, Session, TestServer};
 
 const TOKEN: &str = "metrics-token-0123456789abcdef";
@@ -384,25 +384,30 @@ fn a_separate_metrics_listener_serves_only_metrics() {
     assert_eq!(scrape(&m, Some(TOKEN)).status, 200);
 }
 
-/// Waits until stderr has a line satisfying `pred`, and returns every line as JSON.
-fn json_lines_until(server: &TestServer, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = server.stderr_text();
-        // A line still being written is left for the next round.
-        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-        let lines: Vec<Value> = complete
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
-            })
-            .collect();
-        if lines.iter().any(&pred) || Instant::now() >= deadline {
-            return lines;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+/// Waits (10 s at most) until stderr has a line satisfying `pred`, described by `what`, and
+/// returns every line as JSON.
+fn json_lines_until(server: &TestServer, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let lines = poll_value(
+        Duration::from_secs(10),
+        || {
+            let text = server.stderr_text();
+            // A line still being written is left for the next round.
+            let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            complete
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+                })
+                .collect::<Vec<Value>>()
+        },
+        |lines| lines.iter().any(&pred),
+    );
+    assert!(
+        lines.iter().any(&pred),
+        "no log line {what} within 10 s: {lines:#?}"
+    );
+    lines
 }
 
 #[test]
@@ -455,7 +460,7 @@ fn request_ids_are_echoed_and_on_every_json_log_line_of_their_request() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let lines = json_lines_until(&server, |l| {
+    let lines = json_lines_until(&server, "for the sign-in's access", |l| {
         l["request_id"] == "login-42" && l["target"] == "tenantry::access"
     });
     let access = |id: &str| {
@@ -686,26 +691,28 @@ fn plugin_calls_and_email_deliveries_are_counted() {
         assert_eq!(r.status, 201, "{}", r.text());
     }
     let c = server.client();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (text, samples) = loop {
-        let text = scrape(&c, Some(TOKEN)).text();
-        let (_, samples) = parse_exposition(&text);
-        let n = |outcome| {
-            value(
-                &samples,
-                "tenantry_email_delivery_attempts_total",
-                &[("outcome", outcome)],
-            )
-            .unwrap_or(0.0)
-        };
-        // ok: sent; permanent: failed; retryable and trap: retried.
-        if (n("sent") >= 1.0 && n("failed") >= 1.0 && n("retry") >= 2.0)
-            || Instant::now() >= deadline
-        {
-            break (text, samples);
-        }
-        thread::sleep(Duration::from_millis(200));
-    };
+    // Until every message had its first attempt (the assertions below say what was missing
+    // after 30 s): ok: sent; permanent: failed; retryable and trap: retried.
+    let (text, samples) = poll_value_every(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let text = scrape(&c, Some(TOKEN)).text();
+            let (_, samples) = parse_exposition(&text);
+            (text, samples)
+        },
+        |(_, samples)| {
+            let n = |outcome| {
+                value(
+                    samples,
+                    "tenantry_email_delivery_attempts_total",
+                    &[("outcome", outcome)],
+                )
+                .unwrap_or(0.0)
+            };
+            n("sent") >= 1.0 && n("failed") >= 1.0 && n("retry") >= 2.0
+        },
+    );
     let n = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels).unwrap_or(0.0);
     let attempts = "tenantry_email_delivery_attempts_total";
     assert!(n(attempts, &[("outcome", "sent")]) >= 1.0, "{text}");

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use tenantry::http::routes::ROUTES;
 
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::{Response, Session, TestServer};
 
 // ---------------------------------------------------------------------------
@@ -127,27 +127,6 @@ fn expect_field_problem(resp: &Response, status: u16, code: &str, field: &str, c
         );
     }
     body
-}
-
-/// Creates a user as the instance admin; returns the user ID.
-pub(crate) fn create_user(ia: &mut Session, email: &str, password: Option<&str>) -> String {
-    let mut body = json!({"email": email, "name": email.split('@').next().unwrap()});
-    if let Some(p) = password {
-        body["password"] = json!(p);
-    }
-    let r = ia.post_json("/api/v1/users", &body);
-    let v = expect(&r, 201, &format!("create user {email}"));
-    v["id"].as_str().expect("user id").to_string()
-}
-
-/// Creates an organization as the instance admin with `owner_email` as its owner.
-pub(crate) fn create_org(ia: &mut Session, name: &str, slug: &str, owner_email: &str) -> String {
-    let r = ia.post_json(
-        "/api/v1/orgs",
-        &json!({"name": name, "slug": slug, "owner_email": owner_email}),
-    );
-    let v = expect(&r, 201, &format!("create org {slug}"));
-    v["id"].as_str().expect("org id").to_string()
 }
 
 /// Creates a company; returns its ID.
@@ -294,11 +273,11 @@ impl World {
             (P::OT, "other"),
         ] {
             let email = format!("{local}@orgs.test");
-            ids.insert(p, create_user(&mut ia, &email, Some(PW)));
+            ids.insert(p, create_user(&mut ia, &email, None, Some(PW)));
             emails.insert(p, email);
         }
-        let org = create_org(&mut ia, "Org One", "org-one", &emails[&P::OW]);
-        let org2 = create_org(&mut ia, "Org Two", "org-two", &emails[&P::OT]);
+        let org = create_org(&mut ia, "Org One", "org-one", Some(&emails[&P::OW]));
+        let org2 = create_org(&mut ia, "Org Two", "org-two", Some(&emails[&P::OT]));
         let mut sessions = HashMap::new();
         for p in [P::OW, P::AD, P::BI, P::ME, P::CA, P::CV, P::OT] {
             sessions.insert(p, login(server, &emails[&p], PW));
@@ -1154,7 +1133,7 @@ struct Fixtures {
 
 fn fresh_user(w: &mut World, password: bool) -> (String, String) {
     let email = format!("tmp-{}@orgs.test", uniq());
-    let id = create_user(w.s(IA), &email, password.then_some(PW));
+    let id = create_user(w.s(IA), &email, None, password.then_some(PW));
     (id, email)
 }
 

@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::orgs_matrix::{
-    audit_all, create_company, create_site, create_user, expect, expect_field, expect_problem,
-    random_id, send, uniq, World, P, PW,
+    audit_all, create_company, create_site, expect, expect_field, expect_problem, random_id, send,
+    uniq, World, P, PW,
 };
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::{Response, TestServer};
 
 use P::*;
@@ -567,7 +567,7 @@ fn owners_are_protected_and_ownership_transfers() {
     );
     assert_eq!(b["permission"], "owners.manage", "{b}");
     let fresh = format!("fresh-{}@orgs.test", uniq());
-    create_user(w.s(IA), &fresh, None);
+    create_user(w.s(IA), &fresh, None, None);
     let b = expect_problem(
         &w.s(AD).post_json(
             &format!("/api/v1/orgs/{org}/members"),
@@ -932,11 +932,11 @@ fn every_mutation_writes_exactly_one_audit_event() {
     );
 
     let f1 = format!("f1-{}@orgs.test", uniq());
-    let f1_id = create_user(w.s(IA), &f1, None);
+    let f1_id = create_user(w.s(IA), &f1, None, None);
     let f2 = format!("f2-{}@orgs.test", uniq());
-    let f2_id = create_user(w.s(IA), &f2, Some(PW));
+    let f2_id = create_user(w.s(IA), &f2, None, Some(PW));
     let f3 = format!("f3-{}@orgs.test", uniq());
-    let f3_id = create_user(w.s(IA), &f3, None);
+    let f3_id = create_user(w.s(IA), &f3, None, None);
     let d = create_company(w.s(OW), &org, "Company D", "company-d");
     let site = create_site(w.s(OW), &a, "Doomed site");
     let ad_id = w.ids[&AD].clone();
@@ -1500,7 +1500,7 @@ fn lists_paginate_without_gaps_or_duplicates() {
     );
     for i in 0..4 {
         let email = format!("direct{i}-{}@orgs.test", uniq());
-        create_user(w.s(IA), &email, None);
+        create_user(w.s(IA), &email, None, None);
         crate::orgs_matrix::add_company_member(
             w.s(IA),
             &a,
@@ -1576,7 +1576,7 @@ fn bad_input_on_every_write_is_a_field_error() {
     let (org, a, site) = (w.org.clone(), w.a.clone(), w.site_a.clone());
     let (me_id, cv_id) = (w.ids[&ME].clone(), w.ids[&CV].clone());
     let fresh = format!("fresh-{}@orgs.test", uniq());
-    create_user(w.s(IA), &fresh, None);
+    create_user(w.s(IA), &fresh, None, None);
     let o = format!("/api/v1/orgs/{org}");
     let c = format!("/api/v1/companies/{a}");
     let long = "n".repeat(10 * 1024);
@@ -1872,8 +1872,8 @@ fn duplicate_slugs_are_409_conflict_naming_slug() {
     let server = TestServer::start();
     let mut ia = server.bootstrap_admin();
     let owner = format!("dup-{}@orgs.test", uniq());
-    create_user(&mut ia, &owner, Some(PW));
-    let org = crate::orgs_matrix::create_org(&mut ia, "Dup", "dup-org", &owner);
+    create_user(&mut ia, &owner, None, Some(PW));
+    let org = create_org(&mut ia, "Dup", "dup-org", Some(&owner));
     let mut s = login(&server, &owner, PW);
     let r = ia.post_json("/api/v1/orgs", &json!({"name": "Dup 2", "slug": "dup-org"}));
     let b = crate::orgs_matrix::expect_conflict_field(&r, "slug", "duplicate org slug");
@@ -1936,7 +1936,7 @@ fn invite_token(w: &mut World, email: &str) -> String {
 /// A new org-1 admin limited to company A (added by the instance admin), signed in.
 fn limited_admin(server: &TestServer, w: &mut World) -> (String, String, crate::support::Session) {
     let email = format!("limited-{}@orgs.test", uniq());
-    let id = create_user(w.s(IA), &email, Some(PW));
+    let id = create_user(w.s(IA), &email, None, Some(PW));
     let (org, a) = (w.org.clone(), w.a.clone());
     crate::orgs_matrix::add_member(w.s(IA), &org, &email, "admin", json!([a]));
     (id, email.clone(), login(server, &email, PW))
@@ -2033,7 +2033,7 @@ fn regression_limited_admin_grants_only_their_companies() {
     // Changing a member: neither a new standing beyond theirs, nor a member whose current
     // standing is beyond theirs (the member persona reaches A and B).
     let target_email = fresh();
-    let target = create_user(w.s(IA), &target_email, None);
+    let target = create_user(w.s(IA), &target_email, None, None);
     crate::orgs_matrix::add_member(w.s(IA), &org, &target_email, "member", json!([a]));
     for body in [
         json!({"company_access": "all"}),
@@ -2140,7 +2140,7 @@ fn regression_demoted_inviter_invitation_is_revoked() {
     let mut w = World::build(&server);
     let org = w.org.clone();
     let inviter_email = format!("inviter-{}@orgs.test", uniq());
-    let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
+    let inviter = create_user(w.s(IA), &inviter_email, None, Some(PW));
     crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
     let mut inviter_s = login(&server, &inviter_email, PW);
 
@@ -2178,7 +2178,7 @@ fn regression_demoted_inviter_invitation_is_revoked() {
         "{}",
         page.text()
     );
-    create_user(w.s(IA), &invited, Some(PW));
+    create_user(w.s(IA), &invited, None, Some(PW));
     let mut invited_s = login(&server, &invited, PW);
     let r = invited_s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
     expect_problem(
@@ -2325,7 +2325,7 @@ fn regression_add_by_email_is_an_invitation_and_reveals_no_account() {
     let mut w = World::build(&server);
     let (org, a) = (w.org.clone(), w.a.clone());
     let existing = format!("exists-{}@orgs.test", uniq());
-    let existing_id = create_user(w.s(IA), &existing, Some(PW));
+    let existing_id = create_user(w.s(IA), &existing, None, Some(PW));
     let unknown = format!("nobody-{}@orgs.test", uniq());
     let shape = |v: &Value| {
         let mut v = v.clone();
@@ -2527,6 +2527,44 @@ fn regression_authorization_before_validation() {
             expect_problem(&r, *status, code, &ctx);
         }
     }
+}
+
+/// Company members: an instance administrator's direct add to an unknown company, and a
+/// role change for a malformed user ID, are "not found" whatever the role says (a typed role
+/// in the body answered 422 first); with the company or user found, an invalid role is a 422
+/// naming `role`.
+#[test]
+fn regression_company_member_look_up_before_role_validation() {
+    let server = TestServer::start();
+    let mut w = World::build(&server);
+    let (a, cv_id) = (w.a.clone(), w.ids[&CV].clone());
+    let fresh = format!("fresh-{}@orgs.test", uniq());
+    create_user(w.s(IA), &fresh, None, None);
+    let bad_role = json!({"email": fresh, "role": "boss"});
+    for cmp in [random_id("cmp"), "not-a-company".to_string()] {
+        let path = format!("/api/v1/companies/{cmp}/members");
+        let r = w.s(IA).post_json(&path, &bad_role);
+        expect_problem(&r, 404, "not_found", &format!("IA POST {path} role boss"));
+    }
+    let path = format!("/api/v1/companies/{a}/members");
+    let r = w.s(IA).post_json(&path, &bad_role);
+    expect_field(&r, "role", &format!("IA POST {path} role boss"));
+    let members = expect(
+        &w.s(OW).get(&format!("{path}?limit=200")),
+        200,
+        "OW lists A's members",
+    );
+    assert!(
+        !members.to_string().contains(&fresh),
+        "a refused add added the user: {members}"
+    );
+
+    let path = format!("/api/v1/companies/{a}/members/not-a-user");
+    let r = w.s(OW).patch_json(&path, &json!({"role": "boss"}));
+    expect_problem(&r, 404, "not_found", &format!("OW PATCH {path} role boss"));
+    let path = format!("/api/v1/companies/{a}/members/{cv_id}");
+    let r = w.s(OW).patch_json(&path, &json!({"role": "boss"}));
+    expect_field(&r, "role", &format!("OW PATCH {path} role boss"));
 }
 
 // ---------------------------------------------------------------------------
@@ -2760,7 +2798,7 @@ fn regression_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
     let (org, a) = (w.org.clone(), w.a.clone());
     // A person who leaves.
     let inviter_email = format!("leaver-{}@orgs.test", uniq());
-    let inviter = create_user(w.s(IA), &inviter_email, Some(PW));
+    let inviter = create_user(w.s(IA), &inviter_email, None, Some(PW));
     crate::orgs_matrix::add_member(w.s(IA), &org, &inviter_email, "admin", json!("all"));
     let mut inviter_s = login(&server, &inviter_email, PW);
     let by_person = format!("by-person-{}@orgs.test", uniq());
@@ -2810,7 +2848,7 @@ fn regression_invitation_of_a_removed_inviter_or_revoked_key_is_revoked() {
     assert_eq!(r.status, 204, "owner revokes the key: {}", r.text());
 
     for (email, token) in [(&by_person, &t_person), (&by_key, &t_key)] {
-        create_user(w.s(IA), email, Some(PW));
+        create_user(w.s(IA), email, None, Some(PW));
         let mut s = login(&server, email, PW);
         let r = s.post_json("/api/v1/invitations/accept", &json!({"token": token}));
         expect_problem(&r, 410, "invitation_revoked", &format!("accept {email}"));

@@ -10,9 +10,10 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{path_str, tenantry, TempDir};
+use crate::support::wait::poll_value;
 use crate::support::TestServer;
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -72,20 +73,14 @@ impl Smtp {
     }
 
     fn wait_delivered(&self, what: &str, server: &TestServer) -> Vec<String> {
-        let deadline = Instant::now() + DELIVERY_TIMEOUT;
-        loop {
-            let got = self.delivered();
-            if !got.is_empty() {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: nothing delivered within {DELIVERY_TIMEOUT:?}\n--- smtp log ---\n{}\n--- tenantry log ---\n{}",
-                fs::read_to_string(&self.log).unwrap_or_default(),
-                server.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let got = poll_value(DELIVERY_TIMEOUT, || self.delivered(), |got| !got.is_empty());
+        assert!(
+            !got.is_empty(),
+            "{what}: nothing delivered within {DELIVERY_TIMEOUT:?}\n--- smtp log ---\n{}\n--- tenantry log ---\n{}",
+            fs::read_to_string(&self.log).unwrap_or_default(),
+            server.stderr_text()
+        );
+        got
     }
 }
 
@@ -98,22 +93,23 @@ impl Drop for Smtp {
 
 /// Waits until the tenantry log shows a failed delivery attempt; returns that line.
 fn wait_failed_attempt(server: &TestServer) -> String {
-    let deadline = Instant::now() + DELIVERY_TIMEOUT;
-    loop {
-        if let Some(l) = server
-            .stderr_text()
-            .lines()
-            .find(|l| l.contains("will be retried") || l.contains("failed permanently"))
-        {
-            return l.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
+    let line = poll_value(
+        DELIVERY_TIMEOUT,
+        || {
+            server
+                .stderr_text()
+                .lines()
+                .find(|l| l.contains("will be retried") || l.contains("failed permanently"))
+                .map(str::to_string)
+        },
+        Option::is_some,
+    );
+    line.unwrap_or_else(|| {
+        panic!(
             "no failed delivery attempt logged within {DELIVERY_TIMEOUT:?}:\n{}",
             server.stderr_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        )
+    })
 }
 
 /// Queues one email (the verification message of a new user) in `data`, through the CLI.

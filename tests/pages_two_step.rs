@@ -6,9 +6,9 @@
 
 use serde_json::json;
 
-use crate::orgs_matrix::{add_member, create_org, create_user, expect, expect_problem, uniq, PW};
+use crate::orgs_matrix::{add_member, expect, expect_problem, uniq, PW};
 use crate::support::browser::Browser;
-use crate::support::flows::{try_login, wait_out_throttle};
+use crate::support::flows::{create_org, create_user, try_login, wait_out_throttle};
 use crate::support::pages::{
     lands_on_settings, left_marked_page, mark_page, open, sign_out, submit_password, WAIT,
 };
@@ -42,9 +42,14 @@ fn authenticator_enrolment_sign_in_recovery_and_owner_reset() {
         format!("owner-{u}@example.test"),
         format!("member-{u}@example.test"),
     );
-    create_user(&mut ia, &owner, Some(PW));
-    let member_id = create_user(&mut ia, &member, Some(PW));
-    let org = create_org(&mut ia, "Browser Org", &format!("browser-{u}"), &owner);
+    create_user(&mut ia, &owner, None, Some(PW));
+    let member_id = create_user(&mut ia, &member, None, Some(PW));
+    let org = create_org(
+        &mut ia,
+        "Browser Org",
+        &format!("browser-{u}"),
+        Some(&owner),
+    );
     add_member(&mut ia, &org, &member, "member", json!("all"));
 
     let b = Browser::start();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::orgs_matrix::{add_member, create_org, create_user, uniq, PW};
+use crate::orgs_matrix::{add_member, uniq, PW};
 use crate::support::browser::Browser;
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::pages::{open, WAIT};
 use crate::support::TestServer;
 use crate::two_step::{code_at, now_step};
@@ -51,9 +51,9 @@ fn a_member_is_warned_then_sent_to_enrol_and_let_back_in() {
         format!("sso-{u}@example.test"),
     );
     for e in [&owner, &member, &sso] {
-        create_user(&mut ia, e, Some(PW));
+        create_user(&mut ia, e, None, Some(PW));
     }
-    let org = create_org(&mut ia, "Acme", &format!("acme-{u}"), &owner);
+    let org = create_org(&mut ia, "Acme", &format!("acme-{u}"), Some(&owner));
     add_member(&mut ia, &org, &member, "member", json!("all"));
     add_member(&mut ia, &org, &sso, "member", json!("all"));
     let db = rusqlite::Connection::open(server.data_dir().join("tenantry.db")).unwrap();

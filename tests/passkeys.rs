@@ -16,12 +16,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::orgs_matrix::{
-    add_member, create_org, create_user, expect, expect_field, expect_problem, uniq, PW,
-};
+use crate::orgs_matrix::{add_member, expect, expect_field, expect_problem, uniq, PW};
 use crate::support::browser::Browser;
 use crate::support::db::outbox_count;
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::pages::{lands_on_settings, sign_out, submit_password};
 use crate::support::{Session, TestServer};
 use crate::two_step::{actions, code_at, enrol};
@@ -77,9 +75,9 @@ fn passkey_added_used_as_second_step_and_alone_then_removed_in_the_pages() {
         format!("owner-{u}@example.test"),
         format!("member-{u}@example.test"),
     );
-    create_user(&mut ia, &owner, Some(PW));
-    let member_id = create_user(&mut ia, &member, Some(PW));
-    let org = create_org(&mut ia, "Passkey Org", &format!("pk-{u}"), &owner);
+    create_user(&mut ia, &owner, None, Some(PW));
+    let member_id = create_user(&mut ia, &member, None, Some(PW));
+    let org = create_org(&mut ia, "Passkey Org", &format!("pk-{u}"), Some(&owner));
     add_member(&mut ia, &org, &member, "member", json!("all"));
 
     let b = Browser::start();
@@ -257,8 +255,8 @@ fn passkey_api_second_step_and_bad_input() {
         format!("alice-{u}@example.test"),
         format!("bob-{u}@example.test"),
     );
-    create_user(&mut ia, &alice, Some(PW));
-    create_user(&mut ia, &bob, Some(PW));
+    create_user(&mut ia, &alice, None, Some(PW));
+    create_user(&mut ia, &bob, None, Some(PW));
 
     let b = Browser::start();
     b.add_virtual_authenticator();
@@ -530,7 +528,7 @@ fn removing_any_passkey_needs_a_fresh_second_step() {
     let base = server.base_url();
     let mut ia = server.bootstrap_admin();
     let alice = format!("alice-{}@example.test", uniq());
-    create_user(&mut ia, &alice, Some(PW));
+    create_user(&mut ia, &alice, None, Some(PW));
     let b = Browser::start();
     b.add_virtual_authenticator();
     b.goto(&format!("{base}/login"));
@@ -642,7 +640,7 @@ fn removing_a_passkey_in_the_pages_with_a_passkey_or_a_code() {
     let base = server.base_url();
     let mut ia = server.bootstrap_admin();
     let carol = format!("carol-{}@example.test", uniq());
-    create_user(&mut ia, &carol, Some(PW));
+    create_user(&mut ia, &carol, None, Some(PW));
     let b = Browser::start();
     b.add_virtual_authenticator();
     b.goto(&format!("{base}/login"));

@@ -1,8 +1,9 @@
-//! WebAssembly plugins end to end: the real binary loads components built from `plugins/`
-//! and they talk to local fake upstreams (an OIDC provider, a billing API, an email API).
-//! Covers SSO sign-in and provisioning, billing from a plugin (and its outage), email
-//! delivery through a plugin with retries, the fixture's faults (trap, endless loop, memory
-//! bomb, forbidden host, malformed output) and the compile cache across restarts.
+//! WebAssembly plugins end to end: the server (in this process; the real binary for the tests
+//! that read its log) loads components built from `plugins/` and they talk to local fake
+//! upstreams (an OIDC provider, a billing API, an email API). Covers SSO sign-in and
+//! provisioning, billing from a plugin (and its outage), email delivery through a plugin with
+//! retries, the fixture's faults (trap, endless loop, memory bomb, forbidden host, malformed
+//! output) and the compile cache across restarts.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
 use crate::support::fake_upstreams::{Blackhole, FakeBilling, FakeEmailApi};
-use crate::support::flows::run_cli;
+use crate::support::flows::{create_org, run_cli};
 use crate::support::forms::{csrf_cookie, input_value, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, wasm, write_config, PluginEntry};
 use crate::support::process::proc_status;
@@ -36,16 +37,6 @@ fn start_binary_with(config: &Path) -> TestServer {
         .arg("--config")
         .arg(config.display().to_string())
         .start()
-}
-
-/// Creates an organization (instance admin) and returns its ID.
-fn create_org(admin: &mut Session, slug: &str) -> String {
-    let r = admin.post_json(
-        "/api/v1/orgs",
-        &json!({"name": format!("Org {slug}"), "slug": slug}),
-    );
-    assert_eq!(r.status, 201, "create org {slug}: {}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
 }
 
 /// Splits an absolute `http://host:port/path?q` URL into an address and the path.
@@ -99,7 +90,7 @@ fn sso_world() -> SsoWorld {
     );
     let server = start_with(&config);
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "acme");
+    let org = create_org(&mut admin, "Org acme", "acme", None);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{org}/features"),
         &json!({"sso": true}),
@@ -378,7 +369,7 @@ fn sso_settings_are_validated() {
     );
     assert_problem(&r, 422, "validation_failed");
     // A domain already verified by another organization.
-    let other = create_org(&mut admin, "other");
+    let other = create_org(&mut admin, "Org other", "other", None);
     admin.put_json(
         &format!("/api/v1/orgs/{other}/features"),
         &json!({"sso": true}),
@@ -390,7 +381,7 @@ fn sso_settings_are_validated() {
     );
     assert_problem(&r, 409, "conflict");
     // The sso feature must be on.
-    let third = create_org(&mut admin, "third");
+    let third = create_org(&mut admin, "Org third", "third", None);
     let r = admin.put_json(
         &format!("/api/v1/orgs/{third}/sso"),
         &json!({"plugin": "oidc", "domains": ["third.test"]}),
@@ -419,7 +410,7 @@ fn billing_comes_from_the_plugin_and_survives_its_outage() {
     );
     let server = start_with(&config);
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "acme");
+    let org = create_org(&mut admin, "Org acme", "acme", None);
     // The billing system keys its data by the organization's ID (stable), not its slug.
     api.set_profile(
         &org,
@@ -593,7 +584,7 @@ fn email_goes_through_the_plugin_and_retries_until_the_api_recovers() {
     );
     let server = start_with(&config);
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "acme");
+    let org = create_org(&mut admin, "Org acme", "acme", None);
     let r = admin.post_json(
         &format!("/api/v1/orgs/{org}/invitations"),
         &json!({"email": "new.person@example.test", "role": "member", "company_access": "all"}),
@@ -660,7 +651,7 @@ fn plugin_faults_end_the_call_only() {
         "forbidden",
         "malformed",
     ] {
-        let id = create_org(&mut admin, mode);
+        let id = create_org(&mut admin, &format!("Org {mode}"), mode, None);
         allow_plugins(&mut admin, &id, &["fixture"]);
         let r = admin.put_json(
             &format!("/api/v1/orgs/{id}/billing/source"),
@@ -891,7 +882,7 @@ fn wasi_clocks_and_random_are_granted_and_files_are_not() {
     let mut admin = server.bootstrap_admin();
     let mut orgs = std::collections::BTreeMap::new();
     for mode in ["wasi", "file"] {
-        let id = create_org(&mut admin, mode);
+        let id = create_org(&mut admin, &format!("Org {mode}"), mode, None);
         allow_plugins(&mut admin, &id, &["fixture"]);
         let r = admin.put_json(
             &format!("/api/v1/orgs/{id}/billing/source"),
@@ -1039,7 +1030,7 @@ fn email_plugin_faults_are_retried_and_its_verdicts_kept() {
     );
     let server = start_with(&config);
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "acme");
+    let org = create_org(&mut admin, "Org acme", "acme", None);
     for who in ["flaky", "trap", "loop", "permanent", "malformed"] {
         let r = admin.post_json(
             &format!("/api/v1/orgs/{org}/invitations"),
@@ -1137,7 +1128,7 @@ fn a_slow_plugin_cannot_take_every_worker() {
     let mut admin = server.bootstrap_admin();
     let mut ids = Vec::new();
     for mode in ["slow", "ok"] {
-        let id = create_org(&mut admin, mode);
+        let id = create_org(&mut admin, &format!("Org {mode}"), mode, None);
         allow_plugins(&mut admin, &id, &["fixture"]);
         let r = admin.put_json(
             &format!("/api/v1/orgs/{id}/billing/source"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::flows::{
-    bootstrap, contains_bytes, create_password_user, raw, setup_token, try_login, wait_stderr,
+    bootstrap, contains_bytes, create_user, raw, setup_token, try_login, wait_stderr,
 };
 use crate::support::server::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::support::TestServer;
@@ -39,7 +39,7 @@ fn secrets_stay_out_of_logs_and_files() {
             .status,
         200
     );
-    create_password_user(&mut admin, "bob@example.test", "Bob", bob_pw);
+    create_user(&mut admin, "bob@example.test", Some("Bob"), Some(bob_pw));
     let (mut bob, r) = try_login(&server, "bob@example.test", bob_pw);
     assert_eq!(r.status, 200);
     let bob_cookie = bob.cookie.clone().unwrap();

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::support::dns::{free_dns_port, Dnsmasq};
 use crate::support::fake_oidc::{FakeOidc, FakeUser};
-use crate::support::flows::{binding_cookie, login, run_cli, try_login};
+use crate::support::flows::{binding_cookie, create_org, create_user, login, run_cli, try_login};
 use crate::support::forms::{csrf_cookie, post_form_with_csrf};
 use crate::support::plugins::{allow_plugins, approve_domain, write_config, PluginEntry};
 use crate::support::server::{unique_temp_dir, ADMIN_EMAIL, ADMIN_PASSWORD};
@@ -30,15 +30,6 @@ struct World {
     org: String,
     dns_port: u16,
     config: String,
-}
-
-fn create_org(admin: &mut Session, slug: &str) -> String {
-    let r = admin.post_json(
-        "/api/v1/orgs",
-        &json!({"name": format!("Org {slug}"), "slug": slug}),
-    );
-    assert_eq!(r.status, 201, "create org {slug}: {}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
 }
 
 fn sso_on(admin: &mut Session, org: &str) {
@@ -71,7 +62,7 @@ fn world() -> World {
         .arg(config.display().to_string())
         .start();
     let mut admin = server.bootstrap_admin();
-    let org = create_org(&mut admin, "acme");
+    let org = create_org(&mut admin, "Org acme", "acme", None);
     sso_on(&mut admin, &org);
     allow_plugins(&mut admin, &org, &["oidc"]);
     let r = admin.put_json(
@@ -116,16 +107,6 @@ fn discover(w: &World, email: &str) -> Value {
     r.json()
 }
 
-/// Creates a password account (instance administrator).
-fn create_user(w: &mut World, email: &str, password: &str) -> String {
-    let r = w.admin.post_json(
-        "/api/v1/users",
-        &json!({"email": email, "name": email, "password": password}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
 fn split_url(url: &str) -> (SocketAddr, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -165,7 +146,7 @@ fn audit_actions(w: &mut World) -> Vec<Value> {
 /// Adds `email` (a new password account) to the organization as `role`.
 fn member(w: &mut World, org: &str, email: &str, role: &str) -> Session {
     let password = "member-password-1";
-    create_user(w, email, password);
+    create_user(&mut w.admin, email, Some(email), Some(password));
     let r = w.admin.post_json(
         &format!("/api/v1/orgs/{org}/members"),
         &json!({"email": email, "role": role, "company_access": "all"}),
@@ -222,7 +203,12 @@ fn a_pending_domain_routes_refuses_and_links_nothing() {
     // The token is stable until the domain is dropped.
     assert_eq!(domain_entry(&mut w, "example.test")["txt_value"], value);
 
-    create_user(&mut w, "pat@other.test", "pat-password-1");
+    create_user(
+        &mut w.admin,
+        "pat@other.test",
+        Some("pat@other.test"),
+        Some("pat-password-1"),
+    );
     // Not routed: discovery, the SSO start, password sign-in.
     assert_eq!(discover(&w, "pat@other.test")["sso"], false);
     let r = w
@@ -316,7 +302,12 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
     assert_eq!(domain_entry(&mut w, "other.test")["status"], "verified");
     assert_eq!(discover(&w, "ann@other.test")["plugin"], "oidc");
     // Now password sign-in in that domain goes to SSO.
-    create_user(&mut w, "bo@other.test", "bo-password-1");
+    create_user(
+        &mut w.admin,
+        "bo@other.test",
+        Some("bo@other.test"),
+        Some("bo-password-1"),
+    );
     let r = try_login(&w.server, "bo@other.test", "bo-password-1").1;
     assert_problem(&r, 400, "sso_required");
     let events = audit_actions(&mut w);
@@ -328,7 +319,7 @@ fn a_dns_txt_record_with_the_token_verifies_a_domain() {
     );
     // Another organization cannot take a verified domain over.
     let mut admin = w.admin.clone();
-    let rival = create_org(&mut admin, "rival");
+    let rival = create_org(&mut admin, "Org rival", "rival", None);
     sso_on(&mut admin, &rival);
     allow_plugins(&mut admin, &rival, &["oidc"]);
     let r = admin.put_json(
@@ -376,7 +367,7 @@ fn domain_verification_is_throttled_per_organization() {
 
     // Another organization still gets its answer.
     let mut admin = w.admin.clone();
-    let rival = create_org(&mut admin, "rival");
+    let rival = create_org(&mut admin, "Org rival", "rival", None);
     sso_on(&mut admin, &rival);
     allow_plugins(&mut admin, &rival, &["oidc"]);
     let r = admin.put_json(
@@ -402,7 +393,7 @@ fn an_instance_administrator_approves_domains_through_the_api_and_the_cli() {
     assert_problem(&r, 403, "forbidden");
     // Someone outside the organization does not even learn it exists.
     let mut admin = w.admin.clone();
-    let other = create_org(&mut admin, "outsider-org");
+    let other = create_org(&mut admin, "Org outsider-org", "outsider-org", None);
     let mut outsider = member(&mut w, &other, "otto@elsewhere.test", "owner");
     let r = outsider.post_json(&approve, &json!({}));
     assert_eq!(r.status, 404, "{}", r.text());
@@ -478,7 +469,12 @@ fn linking_needs_a_verified_domain_never_takes_an_administrator_and_is_audited_a
     let mut w = world();
     let org = w.org.clone();
     approve_domain(&mut w.admin, &org, "example.test");
-    let lee = create_user(&mut w, "lee@example.test", "lee-password-1");
+    let lee = create_user(
+        &mut w.admin,
+        "lee@example.test",
+        Some("lee@example.test"),
+        Some("lee-password-1"),
+    );
 
     // The instance administrator's address is in the verified domain: the provider vouching
     // for it signs nobody in, links nothing and converts nothing.
@@ -639,7 +635,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
     let mut w = world();
     let mut admin = w.admin.clone();
     // The fixture's `ok` mode is chosen by the slug; it echoes the organization's ID.
-    let org = create_org(&mut admin, "ok");
+    let org = create_org(&mut admin, "Org ok", "ok", None);
     sso_on(&mut admin, &org);
     let plugins = format!("/api/v1/orgs/{org}/plugins");
     assert_eq!(admin.get(&plugins).json(), json!({"allowed": []}));
@@ -664,7 +660,7 @@ fn organizations_use_only_the_plugins_an_instance_administrator_allowed() {
     assert_eq!(reader.get(&plugins).status, 200);
     let r = owner.put_json(&plugins, &json!({"allowed": ["fixture"]}));
     assert_problem(&r, 403, "forbidden");
-    let other = create_org(&mut admin, "elsewhere");
+    let other = create_org(&mut admin, "Org elsewhere", "elsewhere", None);
     let mut stranger = member(&mut w, &other, "sam@elsewhere.test", "owner");
     assert_eq!(stranger.get(&plugins).status, 404);
     assert_eq!(
@@ -869,7 +865,7 @@ fn regression_domain_variants_and_token_reuse_do_not_bypass_ownership() {
     approve_domain(&mut w.admin, &org, "xn--bcher-kva.test");
 
     let mut admin = w.admin.clone();
-    let rival = create_org(&mut admin, "rival");
+    let rival = create_org(&mut admin, "Org rival", "rival", None);
     sso_on(&mut admin, &rival);
     allow_plugins(&mut admin, &rival, &["oidc"]);
     let put = format!("/api/v1/orgs/{rival}/sso");

@@ -10,11 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::cli::{path_str, tenantry};
-use crate::orgs_matrix::{
-    add_member, audit_all, create_org, create_user, expect, expect_field, expect_problem, uniq, PW,
-};
+use crate::orgs_matrix::{add_member, audit_all, expect, expect_field, expect_problem, uniq, PW};
 use crate::support::db::outbox_count;
-use crate::support::flows::{try_login, wait_out_throttle};
+use crate::support::flows::{create_org, create_user, try_login, wait_out_throttle};
 use crate::support::{Response, Session, TestServer};
 
 /// The current RFC 6238 time step (30 seconds).
@@ -106,8 +104,13 @@ fn sign_in_asks_for_a_second_step_and_each_code_works_once() {
     let server = TestServer::builder().binary().start();
     let mut ia = server.bootstrap_admin();
     let email = format!("two-step-{}@example.test", uniq());
-    create_user(&mut ia, &email, Some(PW));
-    let org = create_org(&mut ia, "Two Step", &format!("two-step-{}", uniq()), &email);
+    create_user(&mut ia, &email, None, Some(PW));
+    let org = create_org(
+        &mut ia,
+        "Two Step",
+        &format!("two-step-{}", uniq()),
+        Some(&email),
+    );
     let (mut s, r) = try_login(&server, &email, PW);
     expect(&r, 200, "password only before enrolment");
 
@@ -299,7 +302,7 @@ fn wrong_codes_are_throttled_and_spend_the_challenge() {
     let server = TestServer::start();
     let mut ia = server.bootstrap_admin();
     let email = format!("throttle-{}@example.test", uniq());
-    create_user(&mut ia, &email, Some(PW));
+    create_user(&mut ia, &email, None, Some(PW));
     let (mut s, _) = try_login(&server, &email, PW);
     let (secret, _, step) = enrol(&mut s);
     let good = code_at(&secret, step + 1);
@@ -390,9 +393,9 @@ fn owners_reset_members_below_them_and_operators_anyone() {
         format!("member-{u}@example.test"),
     );
     for e in [&owner, &owner2, &admin, &member] {
-        create_user(&mut ia, e, Some(PW));
+        create_user(&mut ia, e, None, Some(PW));
     }
-    let org = create_org(&mut ia, "Reset Org", &format!("reset-{u}"), &owner);
+    let org = create_org(&mut ia, "Reset Org", &format!("reset-{u}"), Some(&owner));
     add_member(&mut ia, &org, &owner2, "owner", json!("all"));
     add_member(&mut ia, &org, &admin, "admin", json!("all"));
     add_member(&mut ia, &org, &member, "member", json!("all"));

@@ -9,10 +9,10 @@
 use serde_json::{json, Value};
 
 use crate::orgs_matrix::{
-    add_company_member, add_member, audit_all, create_company, create_org, create_user, expect,
-    expect_field, expect_problem, uniq, PW,
+    add_company_member, add_member, audit_all, create_company, expect, expect_field,
+    expect_problem, uniq, PW,
 };
-use crate::support::flows::login;
+use crate::support::flows::{create_org, create_user, login};
 use crate::support::{Response, Session, TestServer};
 use crate::two_step::{code_at, now_step};
 
@@ -97,11 +97,11 @@ fn owners_require_two_step_sign_in_and_the_organization_enforces_it() {
     for e in [
         &owner, &admin, &member, &enrolled, &sso, &cmember, &late, &biller,
     ] {
-        create_user(&mut ia, e, Some(PW));
+        create_user(&mut ia, e, None, Some(PW));
     }
-    let org = create_org(&mut ia, "Acme", &format!("acme-{u}"), &owner);
-    let other = create_org(&mut ia, "Other", &format!("other-{u}"), &admin);
-    let closed = create_org(&mut ia, "Closed", &format!("closed-{u}"), &owner);
+    let org = create_org(&mut ia, "Acme", &format!("acme-{u}"), Some(&owner));
+    let other = create_org(&mut ia, "Other", &format!("other-{u}"), Some(&admin));
+    let closed = create_org(&mut ia, "Closed", &format!("closed-{u}"), Some(&owner));
     add_member(&mut ia, &org, &admin, "admin", json!("all"));
     add_member(&mut ia, &org, &biller, "billing", json!("all"));
     for e in [&member, &enrolled, &sso, &late] {

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::support::assert_problem;
-use crate::support::flows::{bootstrap, create_password_user, list_all_users, raw, try_login};
+use crate::support::flows::{bootstrap, list_all_users, raw, try_login};
 use crate::support::problem::assert_invalid_field;
 use crate::support::server::ADMIN_EMAIL;
 use crate::support::TestServer;
@@ -19,7 +19,12 @@ fn instance_admin_user_routes() {
     let mut admin = bootstrap(&server);
     let c = server.client();
 
-    let bob = create_password_user(&mut admin, "Bob@Example.test", "Bob", BOB_PW);
+    let r = admin.post_json(
+        "/api/v1/users",
+        &json!({"email": "Bob@Example.test", "name": "Bob", "password": BOB_PW}),
+    );
+    assert_eq!(r.status, 201, "create Bob@Example.test: {}", r.text());
+    let bob = r.json();
     assert_eq!(
         bob["email"], "bob@example.test",
         "email not normalised: {bob}"

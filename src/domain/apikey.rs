@@ -162,6 +162,40 @@ pub fn display_prefix(id: &KeyId) -> String {
     format!("{PREFIX}{}", &id.as_str()[4..])
 }
 
+/// A key's state as listings show it, derived from its revocation and expiry times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Usable.
+    Active,
+    /// Past its expiry (and not revoked).
+    Expired,
+    /// Revoked (whatever its expiry).
+    Revoked,
+}
+
+impl KeyStatus {
+    /// The status of a key revoked at `revoked_at` and expiring at `expires_at`, at `now`.
+    pub fn of(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> KeyStatus {
+        if revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if expires_at.is_some_and(|t| t <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    /// Wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
 macro_rules! scopes {
     ($($variant:ident = $s:literal,)*) => {
         /// What an API key may do (SPEC §2). A key never manages keys or owners.
@@ -215,6 +249,20 @@ mod tests {
         assert_eq!(parse("sk_live_abc").unwrap_err(), FormatError::WrongPrefix);
         assert_eq!(parse(&format!("{k}x")).unwrap_err(), FormatError::Malformed);
         assert_eq!(parse("tnt_abc-def").unwrap_err(), FormatError::Malformed);
+    }
+
+    #[test]
+    fn key_status_is_revoked_then_expired_then_active() {
+        assert_eq!(KeyStatus::of(Some(5), Some(1), 10), KeyStatus::Revoked);
+        assert_eq!(KeyStatus::of(None, Some(10), 10), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(None, Some(11), 10), KeyStatus::Active);
+        assert_eq!(KeyStatus::of(None, None, 10), KeyStatus::Active);
+        for s in [KeyStatus::Active, KeyStatus::Expired, KeyStatus::Revoked] {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,58 @@
 //! A normalised email address: trimmed, lower-cased, IDN domain in its ASCII form, compared
-//! by its normalised form everywhere.
+//! by its normalised form everywhere; and the delivery status of an outbox message.
 
 use std::fmt;
+
+/// Where a message of the outbox is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    /// Waiting for (another) attempt.
+    Queued,
+    /// Being handed to the transport now.
+    Sending,
+    /// Delivered (its body erased).
+    Sent,
+    /// Given up (permanent refusal, too many attempts, superseded).
+    Failed,
+    /// Kept in `outbox` mode, never sent.
+    Held,
+}
+
+impl EmailStatus {
+    /// Every status.
+    pub const ALL: [EmailStatus; 5] = [
+        EmailStatus::Queued,
+        EmailStatus::Sending,
+        EmailStatus::Sent,
+        EmailStatus::Failed,
+        EmailStatus::Held,
+    ];
+
+    /// The stored / wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailStatus::Queued => "queued",
+            EmailStatus::Sending => "sending",
+            EmailStatus::Sent => "sent",
+            EmailStatus::Failed => "failed",
+            EmailStatus::Held => "held",
+        }
+    }
+
+    /// Whether the message is still to be delivered (the outbox backlog).
+    pub fn awaits_delivery(self) -> bool {
+        match self {
+            EmailStatus::Queued | EmailStatus::Sending => true,
+            EmailStatus::Sent | EmailStatus::Failed | EmailStatus::Held => false,
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<EmailStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
 
 /// An email address that passed validation and normalisation once.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -172,10 +172,70 @@ pub struct Invoice {
     pub amount_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// `draft` | `open` | `paid` | `void`.
-    pub status: String,
+    /// Where the invoice is in its life.
+    pub status: InvoiceStatus,
     /// Link to the document, if any.
     pub url: Option<String>,
+}
+
+/// Where an invoice is in its life. Imports and billing plugins name one of these; anything
+/// else is refused before it becomes an [`Invoice`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Being prepared, not sent yet.
+    Draft,
+    /// Sent, not paid yet.
+    Open,
+    /// Paid.
+    Paid,
+    /// Cancelled.
+    Void,
+}
+
+impl InvoiceStatus {
+    /// Every status.
+    pub const ALL: [InvoiceStatus; 4] = [
+        InvoiceStatus::Draft,
+        InvoiceStatus::Open,
+        InvoiceStatus::Paid,
+        InvoiceStatus::Void,
+    ];
+
+    /// The stored / wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "draft",
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+        }
+    }
+
+    /// Parses the stored / wire form.
+    pub fn parse(s: &str) -> Option<InvoiceStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The status as the billing page writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "Draft",
+            InvoiceStatus::Open => "Open",
+            InvoiceStatus::Paid => "Paid",
+            InvoiceStatus::Void => "Void",
+        }
+    }
+}
+
+/// Whether an organization has a billing profile (the billing overview's `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingStatus {
+    /// A profile is on file (stored or from the billing plugin).
+    Configured,
+    /// No profile yet.
+    NotConfigured,
 }
 
 /// One audit event.

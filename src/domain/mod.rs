@@ -12,11 +12,11 @@ pub mod sso;
 pub mod user;
 
 pub use audit::AuditAction;
-pub use email::Email;
+pub use email::{Email, EmailStatus};
 pub use ids::{CompanyId, EventId, InvoiceId, KeyId, OrgId, SiteId, UserId};
 pub use org::{
-    CompanyAccess, CompanyRole, Feature, FeatureSwitches, InvitationStatus, OrgRole, Permission,
-    ScopedRole,
+    CompanyAccess, CompanyRole, Feature, FeatureSwitches, InvitationState, InvitationStatus,
+    OrgRole, Permission, ScopedRole,
 };
-pub use sso::{DomainClaimStatus, SsoFailure};
+pub use sso::{DomainClaimStatus, DomainProof, DomainVerifier, SsoFailure};
 pub use user::{Auth, Preferences, Theme, User};

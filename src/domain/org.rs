@@ -175,6 +175,43 @@ impl InvitationStatus {
     }
 }
 
+/// An invitation's status as shown: the stored [`InvitationStatus`], with a pending
+/// invitation past its expiry shown as `expired`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationState {
+    /// Pending and not yet expired.
+    Pending,
+    /// Accepted.
+    Accepted,
+    /// Revoked.
+    Revoked,
+    /// Pending past its expiry.
+    Expired,
+}
+
+impl InvitationState {
+    /// The state of an invitation stored as `status` that expires at `expires_at`, at `now`.
+    pub fn of(status: InvitationStatus, expires_at: i64, now: i64) -> InvitationState {
+        match status {
+            InvitationStatus::Accepted => InvitationState::Accepted,
+            InvitationStatus::Revoked => InvitationState::Revoked,
+            InvitationStatus::Pending if expires_at <= now => InvitationState::Expired,
+            InvitationStatus::Pending => InvitationState::Pending,
+        }
+    }
+
+    /// Wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationState::Pending => "pending",
+            InvitationState::Accepted => "accepted",
+            InvitationState::Revoked => "revoked",
+            InvitationState::Expired => "expired",
+        }
+    }
+}
+
 /// Company access of an organization member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CompanyAccess {

@@ -1,5 +1,7 @@
 //! Why a single sign-on could not start or finish: one closed set, each with its stable
-//! problem code.
+//! problem code; and how a claimed email domain was proven.
+
+use super::UserId;
 
 /// A single sign-on failure (its code is the `code` of the problem document).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +73,8 @@ impl SsoFailure {
 }
 
 /// Whether an organization has proven it owns a claimed email domain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DomainClaimStatus {
     /// Claimed; its TXT record has not been seen yet.
     Pending,
@@ -96,6 +99,64 @@ impl DomainClaimStatus {
             _ => None,
         }
     }
+}
+
+/// Who proved a claimed domain, as stored: its DNS record, an instance administrator (the
+/// user when known; which one is for the audit log) or the operator on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainVerifier {
+    /// Its TXT record was found (`dns`).
+    Dns,
+    /// An instance administrator approved it (`admin:<user id>`, or `admin`).
+    InstanceAdmin(Option<UserId>),
+    /// The operator approved it with the CLI (`cli`).
+    Operator,
+}
+
+impl DomainVerifier {
+    /// The stored form.
+    pub fn to_stored(&self) -> String {
+        match self {
+            DomainVerifier::Dns => "dns".into(),
+            DomainVerifier::InstanceAdmin(Some(u)) => format!("admin:{u}"),
+            DomainVerifier::InstanceAdmin(None) => "admin".into(),
+            DomainVerifier::Operator => "cli".into(),
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<DomainVerifier> {
+        match s {
+            "dns" => Some(DomainVerifier::Dns),
+            "admin" => Some(DomainVerifier::InstanceAdmin(None)),
+            "cli" => Some(DomainVerifier::Operator),
+            _ => s
+                .strip_prefix("admin:")
+                .filter(|u| !u.is_empty())
+                .map(|u| DomainVerifier::InstanceAdmin(Some(UserId::from_trusted(u.into())))),
+        }
+    }
+
+    /// How the domain was proven, as the settings and the audit log say it.
+    pub fn method(&self) -> DomainProof {
+        match self {
+            DomainVerifier::Dns => DomainProof::Dns,
+            DomainVerifier::InstanceAdmin(_) | DomainVerifier::Operator => {
+                DomainProof::InstanceAdmin
+            }
+        }
+    }
+}
+
+/// How a claimed domain was proven, as shown (`verified_by`) and audited (`method`): by its
+/// DNS record, or vouched for by an administrator of the instance (on the pages or the CLI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainProof {
+    /// Its TXT record was found.
+    Dns,
+    /// An instance administrator or the operator vouched for it.
+    InstanceAdmin,
 }
 
 impl std::fmt::Display for SsoFailure {

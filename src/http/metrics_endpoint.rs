@@ -27,7 +27,7 @@ pub fn answer(app: &Context, authorization: Option<&str>) -> Resp {
     let backlog = match app.store.read(|c| c.email_status_counts()) {
         Ok(counts) => counts
             .iter()
-            .filter(|(status, _)| status == "queued" || status == "sending")
+            .filter(|(status, _)| status.awaits_delivery())
             .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
             .sum(),
         Err(e) => {

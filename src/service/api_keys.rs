@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::crypto::Secret;
-use crate::domain::apikey::{self, Scope};
+use crate::domain::apikey::{self, KeyStatus, Scope};
 use crate::domain::user::{rfc3339, validate_name};
 use crate::domain::AuditAction;
 use crate::domain::{KeyId, OrgId};
@@ -50,7 +50,7 @@ pub struct KeyView {
     /// The key this one replaced.
     pub rotated_from: Option<String>,
     /// `active` | `expired` | `revoked`.
-    pub status: &'static str,
+    pub status: KeyStatus,
 }
 
 /// A key as returned once at creation or rotation, with its secret.
@@ -88,13 +88,7 @@ fn view(app: &Context, k: &KeyRow) -> KeyView {
         use_count: count,
         revoked_at: k.revoked_at.map(rfc3339),
         rotated_from: k.rotated_from.clone(),
-        status: if k.revoked_at.is_some() {
-            "revoked"
-        } else if k.expires_at.is_some_and(|t| t <= now) {
-            "expired"
-        } else {
-            "active"
-        },
+        status: KeyStatus::of(k.revoked_at, k.expires_at, now),
     }
 }
 

@@ -120,11 +120,12 @@ pub fn invoices(app: &Context, access: &OrgAccess, plugin: &str) -> Result<Vec<I
         .hooks
         .billing_invoices(plugin, &BillingOrg::of(access.org()))
         .map_err(|e| unavailable(app, plugin, org, &e))?;
-    validate_invoices(&list)
+    let statuses = validate_invoices(&list)
         .map_err(|e| unavailable(app, plugin, org, &HookError::InvalidOutput(e.to_string())))?;
     let mut out: Vec<Invoice> = list
         .into_iter()
-        .map(|i| {
+        .zip(statuses)
+        .map(|(i, status)| {
             // Stable per organization and number, so links to an invoice keep working.
             let id = app
                 .keyring
@@ -132,7 +133,7 @@ pub fn invoices(app: &Context, access: &OrgAccess, plugin: &str) -> Result<Vec<I
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>();
-            i.into_invoice(InvoiceId::from_trusted(format!("ivc_{id}")))
+            i.into_invoice(InvoiceId::from_trusted(format!("ivc_{id}")), status)
         })
         .collect();
     out.sort_by(|a, b| b.issued_on.cmp(&a.issued_on).then(b.number.cmp(&a.number)));

@@ -267,6 +267,11 @@ fn one_member(app: &Context, company: &Company, user: &UserId) -> Result<Company
     Ok(member_view(user.clone(), email, name, direct, org))
 }
 
+/// A submitted company role (the `role` field), read by the domain's parser.
+fn company_role(s: &str) -> Result<CompanyRole> {
+    CompanyRole::parse_field("role", s).map_err(|e| Error::Validation(vec![e]))
+}
+
 /// Assigns an existing user a direct company role: instance administrators only (everyone
 /// else's "add" is an invitation the person accepts — no membership without consent).
 pub fn add_member_by_instance_admin(
@@ -274,10 +279,12 @@ pub fn add_member_by_instance_admin(
     admin: &InstanceAdmin<'_>,
     company: &str,
     email: &str,
-    role: CompanyRole,
+    role: &str,
 ) -> Result<CompanyMember> {
     let id = CompanyId::parse(company).ok_or(Error::NotFound)?;
     let company = app.store.read(|c| c.company(&id))?.ok_or(Error::NotFound)?;
+    // An unknown company is "not found" whatever the body says; the role is judged after.
+    let role = company_role(role)?;
     let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
     let now = now();
     let user = app.store.write(|tx| {
@@ -309,10 +316,12 @@ pub fn update_member(
     app: &Context,
     permit: &CompanyPermit<'_, perm::CompanyMembersManage>,
     user: &str,
-    role: CompanyRole,
+    role: &str,
 ) -> Result<CompanyMember> {
     let ctx = permit.ctx();
+    // A malformed user ID is "not found" whatever the body says; the role is judged after.
     let user = UserId::parse(user).ok_or(Error::NotFound)?;
+    let role = company_role(role)?;
     let current = app
         .store
         .read(|c| c.direct_company_role(ctx.company_id(), &user))?

@@ -13,7 +13,8 @@ use crate::crypto::{new_token, Secret};
 use crate::domain::user::rfc3339;
 use crate::domain::AuditAction;
 use crate::domain::{
-    CompanyAccess, CompanyRole, Email, InvitationStatus, OrgRole, ScopedRole, User,
+    CompanyAccess, CompanyRole, Email, EmailStatus, InvitationState, InvitationStatus, OrgRole,
+    ScopedRole, User,
 };
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
@@ -31,7 +32,7 @@ use crate::views::email::Message;
 #[derive(Debug, Serialize)]
 pub struct Delivery {
     /// `queued` | `sending` | `sent` | `failed` | `held`.
-    pub status: String,
+    pub status: EmailStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// Last error (e.g. a permanent SMTP refusal).
@@ -56,7 +57,7 @@ pub struct InvitationView {
     /// Who invited.
     pub inviter: serde_json::Value,
     /// `pending` | `accepted` | `revoked` | `expired`.
-    pub status: &'static str,
+    pub status: InvitationState,
     /// Created.
     pub created_at: String,
     /// Expiry.
@@ -66,13 +67,8 @@ pub struct InvitationView {
 }
 
 /// The derived status (`expired` is pending past its expiry).
-pub fn status_of(i: &InvitationRow, now: i64) -> &'static str {
-    match i.status {
-        InvitationStatus::Accepted => "accepted",
-        InvitationStatus::Revoked => "revoked",
-        InvitationStatus::Pending if i.expires_at <= now => "expired",
-        InvitationStatus::Pending => "pending",
-    }
+pub fn status_of(i: &InvitationRow, now: i64) -> InvitationState {
+    InvitationState::of(i.status, i.expires_at, now)
 }
 
 fn view(app: &Context, i: &InvitationRow) -> Result<InvitationView> {
@@ -390,15 +386,39 @@ fn visible_to(limit: Option<&[crate::domain::CompanyId]>, i: &InvitationRow) -> 
     }
 }
 
-/// Lists the organization's invitations (`pending_only`, or all). A company-limited admin
-/// sees only the invitations within their companies.
+/// Which invitations a listing shows (`?status=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// `pending`: stored as pending, including those past their expiry (shown as `expired`).
+    Pending,
+    /// `all`: whatever their status.
+    All,
+}
+
+impl Listing {
+    /// Parses the query form.
+    pub fn parse(s: &str) -> Option<Listing> {
+        match s {
+            "pending" => Some(Listing::Pending),
+            "all" => Some(Listing::All),
+            _ => None,
+        }
+    }
+}
+
+/// Lists the organization's invitations. A company-limited admin sees only the invitations
+/// within their companies.
 pub fn list(
     app: &Context,
     permit: &Permit<'_, perm::MembersManage>,
-    pending_only: bool,
+    which: Listing,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<InvitationView>> {
+    let pending_only = match which {
+        Listing::Pending => true,
+        Listing::All => false,
+    };
     let confine = permit.access().company_limit();
     let mut rows = Vec::new();
     let mut after = cursor.unwrap_or("").to_string();
@@ -579,10 +599,10 @@ pub fn lookup(app: &Context, token: &str) -> Result<Lookup> {
         None => Err(Error::InvitationNotFound),
     })?;
     match status_of(&inv, now()) {
-        "accepted" => return Err(Error::InvitationUsed),
-        "revoked" => return Err(Error::InvitationRevoked),
-        "expired" => return Err(Error::InvitationExpired),
-        _ => {}
+        InvitationState::Accepted => return Err(Error::InvitationUsed),
+        InvitationState::Revoked => return Err(Error::InvitationRevoked),
+        InvitationState::Expired => return Err(Error::InvitationExpired),
+        InvitationState::Pending => {}
     }
     inviter_still_grants(app, &inv)?;
     Ok(Lookup {

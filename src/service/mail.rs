@@ -13,8 +13,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config::EmailMode;
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, EmailStatus};
 use crate::error::{Error, Result};
+use crate::metrics::DeliveryResult;
 use crate::service::authz::InstanceAdmin;
 use crate::service::hooks::{EmailMessage, EmailOutcome, HookKind, Hooks};
 use crate::service::Context;
@@ -100,9 +101,9 @@ pub fn queue(
     let body = serde_json::to_vec(&content).map_err(Error::internal)?;
     let sealed = app.keyring.seal(SEAL_CONTEXT, &body);
     let status = if app.config.email_mode == EmailMode::Outbox {
-        "held"
+        EmailStatus::Held
     } else {
-        "queued"
+        EmailStatus::Queued
     };
     tx.enqueue_email(
         to,
@@ -147,13 +148,12 @@ pub struct OutboxCounts {
 pub fn counts(app: &Context, _admin: &InstanceAdmin<'_>) -> Result<OutboxCounts> {
     let mut out = OutboxCounts::default();
     for (status, n) in app.store.read(|c| c.email_status_counts())? {
-        match status.as_str() {
-            "queued" => out.queued = n,
-            "sending" => out.sending = n,
-            "sent" => out.sent = n,
-            "failed" => out.failed = n,
-            "held" => out.held = n,
-            _ => {}
+        match status {
+            EmailStatus::Queued => out.queued = n,
+            EmailStatus::Sending => out.sending = n,
+            EmailStatus::Sent => out.sent = n,
+            EmailStatus::Failed => out.failed = n,
+            EmailStatus::Held => out.held = n,
         }
     }
     Ok(out)
@@ -470,7 +470,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
     let now = crate::service::now();
     match result {
         Ok(()) => {
-            app.metrics.delivery("sent");
+            app.metrics.delivery(DeliveryResult::Sent);
             app.store.write(|tx| tx.email_sent(row.id, now))?;
             log::info!(
                 "email {} ({}) delivered after {} attempt(s)",
@@ -480,7 +480,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if e.permanent => {
-            app.metrics.delivery("failed");
+            app.metrics.delivery(DeliveryResult::Failed);
             app.store.write(|tx| tx.email_failed(row.id, &e.message))?;
             log::warn!(
                 "email {} ({}) failed permanently: {}",
@@ -490,7 +490,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) if now - row.created_at >= app.config.email_give_up_secs => {
-            app.metrics.delivery("failed");
+            app.metrics.delivery(DeliveryResult::Failed);
             app.store
                 .write(|tx| tx.email_failed(row.id, &format!("gave up: {}", e.message)))?;
             log::warn!(
@@ -502,7 +502,7 @@ pub fn deliver_one(app: &Context, transport: &dyn Deliver) -> Result<bool> {
             );
         }
         Err(e) => {
-            app.metrics.delivery("retry");
+            app.metrics.delivery(DeliveryResult::Retry);
             let at = now + backoff_secs(row.attempts);
             app.store
                 .write(|tx| tx.email_retry(row.id, at, &e.message))?;

@@ -5,7 +5,9 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::domain::entities::{BillingProfile, DataRepository, Invoice};
+use crate::domain::entities::{
+    BillingProfile, BillingStatus, DataRepository, Invoice, InvoiceStatus,
+};
 use crate::domain::user::validate_name;
 use crate::domain::AuditAction;
 use crate::domain::{Email, InvoiceId, OrgId};
@@ -165,8 +167,8 @@ pub fn put_repository(
 /// The billing page's data.
 #[derive(Debug, Serialize)]
 pub struct BillingView {
-    /// `configured` or `not_configured`.
-    pub status: &'static str,
+    /// Whether a profile is on file.
+    pub status: BillingStatus,
     /// The profile when configured.
     pub profile: Option<BillingProfile>,
     /// Who to contact about billing (from configuration).
@@ -189,9 +191,9 @@ pub fn get_billing(app: &Context, access: &Permit<'_, perm::BillingRead>) -> Res
     };
     Ok(BillingView {
         status: if profile.is_some() {
-            "configured"
+            BillingStatus::Configured
         } else {
-            "not_configured"
+            BillingStatus::NotConfigured
         },
         profile,
         billing_contact_email: contact,
@@ -309,7 +311,8 @@ pub struct InvoiceInput {
     pub amount_cents: i64,
     /// ISO 4217.
     pub currency: String,
-    /// `draft|open|paid|void`.
+    /// `draft|open|paid|void` ([`InvoiceStatus`]; checked by [`validate_invoices`], so a
+    /// wrong one is a field error like the others).
     pub status: String,
     /// Document link.
     #[serde(default)]
@@ -317,15 +320,16 @@ pub struct InvoiceInput {
 }
 
 impl InvoiceInput {
-    /// The invoice under `id` (the number trimmed).
-    pub fn into_invoice(self, id: InvoiceId) -> Invoice {
+    /// The invoice under `id` (the number trimmed), with the status [`validate_invoices`]
+    /// read for it.
+    pub fn into_invoice(self, id: InvoiceId, status: InvoiceStatus) -> Invoice {
         Invoice {
             id,
             number: self.number.trim().to_string(),
             issued_on: self.issued_on,
             amount_cents: self.amount_cents,
             currency: self.currency,
-            status: self.status,
+            status,
             url: self.url,
         }
     }
@@ -340,8 +344,11 @@ pub struct ImportResult {
     pub updated: usize,
 }
 
-pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
+/// Checks invoices to import or shown from a billing plugin; their statuses, in order, when
+/// every one is good.
+pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<Vec<InvoiceStatus>> {
     let mut errs = Vec::new();
+    let mut statuses = Vec::with_capacity(items.len());
     if items.len() > 1000 {
         errs.push(FieldError::new(
             "invoices",
@@ -365,18 +372,19 @@ pub(crate) fn validate_invoices(items: &[InvoiceInput]) -> Result<()> {
         if !is_currency(&inv.currency) {
             errs.push(FieldError::new(f("currency"), "must be an ISO 4217 code"));
         }
-        if !matches!(inv.status.as_str(), "draft" | "open" | "paid" | "void") {
-            errs.push(FieldError::new(
+        match InvoiceStatus::parse(&inv.status) {
+            Some(status) => statuses.push(status),
+            None => errs.push(FieldError::new(
                 f("status"),
                 "must be draft, open, paid or void",
-            ));
+            )),
         }
         if inv.url.as_deref().is_some_and(|u| !is_https_link(u)) {
             errs.push(FieldError::new(f("url"), "must be an https:// link"));
         }
     }
     if errs.is_empty() {
-        Ok(())
+        Ok(statuses)
     } else {
         Err(Error::Validation(errs))
     }
@@ -403,15 +411,15 @@ fn import(
     actor: &Actor,
     items: Vec<InvoiceInput>,
 ) -> Result<ImportResult> {
-    validate_invoices(&items)?;
+    let statuses = validate_invoices(&items)?;
     let now = now();
     app.store.write(|tx| {
         let mut r = ImportResult {
             created: 0,
             updated: 0,
         };
-        for inv in &items {
-            let invoice = inv.clone().into_invoice(InvoiceId::generate());
+        for (inv, &status) in items.iter().zip(&statuses) {
+            let invoice = inv.clone().into_invoice(InvoiceId::generate(), status);
             if tx.upsert_invoice(org, &invoice, now)? {
                 r.created += 1;
             } else {
@@ -452,4 +460,36 @@ pub fn import_invoices_by_operator(
         return Err(Error::Config(format!("no organization {org}")));
     }
     import(app, &id, &Actor::operator(), items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(number: &str, status: &str) -> InvoiceInput {
+        InvoiceInput {
+            number: number.into(),
+            issued_on: "2026-01-31".into(),
+            amount_cents: 100,
+            currency: "EUR".into(),
+            status: status.into(),
+            url: None,
+        }
+    }
+
+    /// Imports and billing plugins' answers both go through this check: a status outside the
+    /// set is a field error (for a plugin: the billing system counts as unavailable), never
+    /// shown or stored.
+    #[test]
+    fn invoice_statuses_are_read_in_order_and_unknown_ones_refused() {
+        let ok = validate_invoices(&[invoice("A-1", "paid"), invoice("A-2", "draft")]).unwrap();
+        assert_eq!(ok, [InvoiceStatus::Paid, InvoiceStatus::Draft]);
+        match validate_invoices(&[invoice("A-1", "open"), invoice("A-2", "Paid")]) {
+            Err(Error::Validation(errs)) => {
+                let fields: Vec<String> = errs.iter().map(|e| e.field.clone()).collect();
+                assert_eq!(fields, ["invoices[1].status"], "{errs:?}");
+            }
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
 }

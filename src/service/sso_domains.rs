@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::AuditAction;
-use crate::domain::{Feature, OrgId};
+use crate::domain::{DomainClaimStatus, DomainProof, DomainVerifier, Feature, OrgId};
 use crate::error::{Error, Result};
 use crate::service::audit::{self, Actor};
 use crate::service::authz::{InstanceAdmin, Operator, OrgAccess};
@@ -119,13 +119,13 @@ pub struct DomainView {
     /// The domain.
     pub domain: String,
     /// `pending` or `verified`.
-    pub status: &'static str,
+    pub status: DomainClaimStatus,
     /// The DNS name of the TXT record that proves ownership.
     pub txt_name: String,
     /// The value that record must carry.
     pub txt_value: String,
     /// How it was proven: `dns` or `instance_admin` (null while pending).
-    pub verified_by: Option<&'static str>,
+    pub verified_by: Option<DomainProof>,
     /// When it was proven (unix seconds).
     pub verified_at: Option<i64>,
 }
@@ -135,17 +135,15 @@ impl DomainView {
     pub fn of(row: &SsoDomainRow) -> DomainView {
         DomainView {
             domain: row.domain.clone(),
-            status: if row.verified { "verified" } else { "pending" },
+            status: if row.verified {
+                DomainClaimStatus::Verified
+            } else {
+                DomainClaimStatus::Pending
+            },
             txt_name: format!("{TXT_LABEL}.{}", row.domain),
             txt_value: format!("{TXT_VALUE_PREFIX}{}", row.token),
             // Which administrator approved it is in the audit log, not here.
-            verified_by: row.verified_by.as_deref().map(|b| {
-                if b == "dns" {
-                    "dns"
-                } else {
-                    "instance_admin"
-                }
-            }),
+            verified_by: row.verified_by.as_ref().map(DomainVerifier::method),
             verified_at: row.verified_at,
         }
     }
@@ -166,7 +164,13 @@ fn failed(message: String) -> Error {
     }
 }
 
-fn mark(app: &Context, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Result<()> {
+fn mark(
+    app: &Context,
+    org: &OrgId,
+    domain: &str,
+    by: &DomainVerifier,
+    actor: &Actor,
+) -> Result<()> {
     let now = now();
     app.store.write(|tx| {
         if !tx.verify_sso_domain(org, domain, by, now)? {
@@ -178,7 +182,7 @@ fn mark(app: &Context, org: &OrgId, domain: &str, by: &str, actor: &Actor) -> Re
             actor,
             AuditAction::SsoDomainVerified,
             ("organization", org.as_str()),
-            json!({"domain": domain, "method": if by == "dns" { "dns" } else { "instance_admin" }}),
+            json!({"domain": domain, "method": by.method()}),
         )
     })
 }
@@ -248,7 +252,13 @@ pub fn verify(app: &Context, access: &OrgAccess, domain: &str) -> Result<DomainV
             )
         }));
     }
-    mark(app, org, &row.domain, "dns", &Actor::of(access.principal()))?;
+    mark(
+        app,
+        org,
+        &row.domain,
+        &DomainVerifier::Dns,
+        &Actor::of(access.principal()),
+    )?;
     app.limits.sso_verify.success(key);
     log::info!("sso domain {} of {org} verified by dns", row.domain);
     Ok(DomainView::of(&claim(app, org, &row.domain)?))
@@ -268,13 +278,13 @@ pub fn approve(
 ) -> Result<DomainView> {
     let org = access.org_id();
     let row = claim(app, org, domain)?;
-    let who = admin
-        .principal()
-        .user_id()
-        .map(|u| format!("admin:{u}"))
-        .unwrap_or_else(|| "admin".into());
+    let who = DomainVerifier::InstanceAdmin(admin.principal().user_id().cloned());
     mark(app, org, &row.domain, &who, &Actor::of(admin.principal()))?;
-    log::info!("sso domain {} of {org} approved by {who}", row.domain);
+    log::info!(
+        "sso domain {} of {org} approved by {}",
+        row.domain,
+        who.to_stored()
+    );
     Ok(DomainView::of(&claim(app, org, &row.domain)?))
 }
 
@@ -293,7 +303,13 @@ pub fn approve_by_operator(
         )),
         e => e,
     })?;
-    mark(app, &id, &row.domain, "cli", &Actor::operator())?;
+    mark(
+        app,
+        &id,
+        &row.domain,
+        &DomainVerifier::Operator,
+        &Actor::operator(),
+    )?;
     Ok(DomainView::of(&claim(app, &id, &row.domain)?))
 }
 

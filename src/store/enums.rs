@@ -5,9 +5,10 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::domain::apikey::Scope;
+use crate::domain::entities::InvoiceStatus;
 use crate::domain::{
-    Auth, CompanyRole, DomainClaimStatus, Feature, FeatureSwitches, InvitationStatus, OrgRole,
-    Theme,
+    Auth, CompanyRole, DomainClaimStatus, DomainVerifier, EmailStatus, Feature, FeatureSwitches,
+    InvitationStatus, OrgRole, Theme,
 };
 
 /// A stored text that names no member of its set.
@@ -67,6 +68,26 @@ text_enum! {
     Feature => "feature",
     Scope => "API key scope",
     DomainClaimStatus => "domain claim status",
+    EmailStatus => "email status",
+    InvoiceStatus => "invoice status",
+}
+
+impl ToSql for DomainVerifier {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_stored()))
+    }
+}
+
+impl FromSql for DomainVerifier {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        DomainVerifier::parse(s).ok_or_else(|| {
+            FromSqlError::Other(Box::new(UnknownText {
+                kind: "domain verifier",
+                value: s.to_string(),
+            }))
+        })
+    }
 }
 
 impl ToSql for FeatureSwitches {
@@ -90,7 +111,7 @@ impl FromSql for FeatureSwitches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{OrgId, UserId};
+    use crate::domain::{DomainProof, OrgId, UserId};
     use crate::error::Error;
     use crate::store::Store;
     use rusqlite::Connection;
@@ -152,6 +173,17 @@ mod tests {
                        status, created_at, expires_at)
                        VALUES ('inv_d', 'org_c', 'e@example.com', 'member', 'C', X'02',
                        'lost', 1, 2);
+                     INSERT INTO outbox (recipient, subject, template, status, next_attempt_at,
+                       created_at)
+                       VALUES ('f@example.com', 'S', 'welcome', 'bounced', 1, 1);
+                     INSERT INTO invoices (id, org_id, number, issued_on, amount_cents, currency,
+                       status, created_at)
+                       VALUES ('ivc_c', 'org_c', 'N-1', '2026-01-01', 100, 'EUR', 'overdue', 1);
+                     INSERT INTO sso_connections (org_id, plugin, created_at, updated_at)
+                       VALUES ('org_c', 'idp', 1, 1);
+                     INSERT INTO sso_domain_claims (org_id, domain, token, status, verified_at,
+                       verified_by, created_at)
+                       VALUES ('org_c', 'c.example', 't', 'verified', 1, 'robot', 1);
                      PRAGMA ignore_check_constraints = OFF;",
                 )
                 .map_err(super::super::db_err)
@@ -170,6 +202,24 @@ mod tests {
         is_internal(
             t.store().read(|c| c.invitation_by_token(&[2])),
             "invitation status \"lost\"",
+        );
+        is_internal(
+            t.store().read(|c| c.recent_emails(10)),
+            "email status \"bounced\"",
+        );
+        is_internal(
+            t.store().read(|c| c.email_status_counts()),
+            "email status \"bounced\"",
+        );
+        // Before: an invoice status outside the set was shown as `Unknown`; a domain proven
+        // by an unknown verifier as approved by an instance administrator.
+        is_internal(
+            t.store().read(|c| c.list_invoices(&org, None, 10)),
+            "invoice status \"overdue\"",
+        );
+        is_internal(
+            t.store().read(|c| c.sso_connection(&org)),
+            "domain verifier \"robot\"",
         );
     }
 
@@ -207,6 +257,33 @@ mod tests {
         for s in [DomainClaimStatus::Pending, DomainClaimStatus::Verified] {
             roundtrip(&conn, s);
         }
+        for s in InvoiceStatus::ALL {
+            roundtrip(&conn, s);
+            let text: String = conn.query_row("SELECT ?1", [&s], |x| x.get(0)).unwrap();
+            assert_eq!(text, s.as_str());
+        }
+        for v in [
+            DomainVerifier::Dns,
+            DomainVerifier::InstanceAdmin(None),
+            DomainVerifier::InstanceAdmin(Some(UserId::from_trusted("usr_a".into()))),
+            DomainVerifier::Operator,
+        ] {
+            roundtrip(&conn, v);
+        }
+        for (stored, method) in [
+            ("dns", DomainProof::Dns),
+            ("admin:usr_a", DomainProof::InstanceAdmin),
+            ("admin", DomainProof::InstanceAdmin),
+            ("cli", DomainProof::InstanceAdmin),
+        ] {
+            let v: DomainVerifier = conn.query_row("SELECT ?1", [stored], |r| r.get(0)).unwrap();
+            assert_eq!((v.to_stored().as_str(), v.method()), (stored, method));
+        }
+        for s in EmailStatus::ALL {
+            roundtrip(&conn, s);
+            let text: String = conn.query_row("SELECT ?1", [&s], |x| x.get(0)).unwrap();
+            assert_eq!(text, s.as_str());
+        }
         let mut f = FeatureSwitches::default();
         roundtrip(&conn, f);
         f.set(Feature::Billing, false);
@@ -238,6 +315,13 @@ mod tests {
         assert!(conn
             .query_row("SELECT 'ldap'", [], |r| r.get::<_, Auth>(0))
             .is_err());
+        let err = conn
+            .query_row("SELECT 'bounced'", [], |r| r.get::<_, EmailStatus>(0))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("email status \"bounced\""),
+            "{err}"
+        );
         assert!(conn
             .query_row("SELECT 7", [], |r| r.get::<_, OrgRole>(0))
             .is_err());

@@ -3,6 +3,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{db_err, Conn, Tx};
+use crate::domain::EmailStatus;
 use crate::error::Result;
 
 /// A message as the delivery worker sees it.
@@ -19,7 +20,7 @@ pub struct OutboxRow {
     /// Sealed body, if not yet delivered.
     pub sealed_body: Option<Vec<u8>>,
     /// Status.
-    pub status: String,
+    pub status: EmailStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// Next attempt time.
@@ -59,7 +60,7 @@ impl Tx<'_> {
         subject: &str,
         template: &str,
         sealed_body: &[u8],
-        status: &str,
+        status: EmailStatus,
         now: i64,
         invitation_id: Option<&str>,
     ) -> Result<i64> {
@@ -136,7 +137,7 @@ impl Tx<'_> {
     /// Puts a failed message whose body is still stored back in the queue, due now, with its
     /// attempts reset.
     pub fn retry_failed_email(&self, id: i64, now: i64) -> Result<RetryOutcome> {
-        let found: Option<(String, bool, Option<String>)> = self
+        let found: Option<(EmailStatus, bool, Option<String>)> = self
             .0
             .prepare_cached(
                 "SELECT status, sealed_body IS NOT NULL, invitation_id FROM outbox WHERE id = ?1",
@@ -147,9 +148,13 @@ impl Tx<'_> {
             .map_err(db_err)?;
         Ok(match found {
             None => RetryOutcome::NotFound,
-            Some((status, _, _)) if status != "failed" => RetryOutcome::NotFailed,
-            Some((_, false, _)) => RetryOutcome::BodyErased,
-            Some((_, true, invitation_id)) => {
+            Some((
+                EmailStatus::Queued | EmailStatus::Sending | EmailStatus::Sent | EmailStatus::Held,
+                _,
+                _,
+            )) => RetryOutcome::NotFailed,
+            Some((EmailStatus::Failed, false, _)) => RetryOutcome::BodyErased,
+            Some((EmailStatus::Failed, true, invitation_id)) => {
                 self.0
                     .execute(
                         "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?2, last_error = NULL \
@@ -203,7 +208,7 @@ pub enum RetryOutcome {
 
 impl Conn<'_> {
     /// How many messages are in each status (statuses with none are absent).
-    pub fn email_status_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub fn email_status_counts(&self) -> Result<Vec<(EmailStatus, i64)>> {
         let mut stmt = self
             .0
             .prepare_cached("SELECT status, count(*) FROM outbox GROUP BY status")

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{db_err, Conn, Tx};
-use crate::domain::{DomainClaimStatus, OrgId, OrgRole, UserId};
+use crate::domain::{DomainClaimStatus, DomainVerifier, OrgId, OrgRole, UserId};
 use crate::error::{Error, Result};
 
 /// An organization's SSO connection.
@@ -31,8 +31,8 @@ pub struct SsoDomainRow {
     pub verified: bool,
     /// When it was proven (unix seconds).
     pub verified_at: Option<i64>,
-    /// How it was proven: `dns`, `admin:<user id>` or `cli`.
-    pub verified_by: Option<String>,
+    /// Who proved it (stored as `dns`, `admin:<user id>` or `cli`).
+    pub verified_by: Option<DomainVerifier>,
 }
 
 /// A sign-in in progress.
@@ -237,7 +237,13 @@ impl Tx<'_> {
 
     /// Marks an organization's claim of a domain as proven. False when it has no such claim;
     /// a `Conflict` when another organization already proved it.
-    pub fn verify_sso_domain(&self, org: &OrgId, domain: &str, by: &str, now: i64) -> Result<bool> {
+    pub fn verify_sso_domain(
+        &self,
+        org: &OrgId,
+        domain: &str,
+        by: &DomainVerifier,
+        now: i64,
+    ) -> Result<bool> {
         if let Some(owner) = self.sso_domain_verified_by_org(domain)? {
             if &owner != org {
                 return Err(Error::Conflict(format!(

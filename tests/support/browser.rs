@@ -5,12 +5,13 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::client::{KeepAlive, Response};
 use super::server::unique_temp_dir;
+use super::wait::{poll_value, poll_value_every, wait_until};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -72,17 +73,11 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http(addr, "GET", "/status", None)
-            .map(|r| r.json()["value"]["ready"] != true)
-            .unwrap_or(true)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(20),
+            "chromedriver to answer ready on GET /status",
+            || http(addr, "GET", "/status", None).is_ok_and(|r| r.json()["value"]["ready"] == true),
+        );
         let profile = unique_temp_dir("tenantry-chromium");
         let mut b = Browser {
             driver,
@@ -279,17 +274,16 @@ impl Browser {
 
     /// Accepts the confirm dialog that is open (waits up to 10 s for it).
     pub fn accept_dialog(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let bytes = serde_json::to_vec(&json!({})).unwrap();
-            let r = http(self.addr, "POST", &self.s("/alert/accept"), Some(&bytes))
-                .expect("webdriver alert/accept");
-            if r.status == 200 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no dialog opened: {}", r.text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let bytes = serde_json::to_vec(&json!({})).unwrap();
+        let r = poll_value(
+            Duration::from_secs(10),
+            || {
+                http(self.addr, "POST", &self.s("/alert/accept"), Some(&bytes))
+                    .expect("webdriver alert/accept")
+            },
+            |r| r.status == 200,
+        );
+        assert_eq!(r.status, 200, "no dialog opened within 10 s: {}", r.text());
     }
 
     /// True when an element matches `css`.
@@ -390,18 +384,20 @@ impl Browser {
 
     /// Waits until `f(url, html)` holds; panics with the page after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, f: impl Fn(&str, &str) -> bool) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let (url, html) = (self.url(), self.source());
-            if f(&url, &html) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; at {url}:\n{html}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let (url, html, done) = poll_value_every(
+            limit,
+            Duration::from_millis(100),
+            || {
+                let (url, html) = (self.url(), self.source());
+                let done = f(&url, &html);
+                (url, html, done)
+            },
+            |(_, _, done)| *done,
+        );
+        assert!(
+            done,
+            "timed out after {limit:?} waiting for {what}; at {url}:\n{html}"
+        );
     }
 }
 

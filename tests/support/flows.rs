@@ -1,6 +1,7 @@
 //! Set-up steps many test modules share: waiting for a fresh server's setup link, signing in
-//! over the API, raw requests with a chosen cookie, reading the server's log until a line
-//! shows, and paging through the instance's users.
+//! over the API, creating users and organizations as the instance administrator, raw requests
+//! with a chosen cookie, reading the server's log until a line shows, and paging through the
+//! instance's users.
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -106,14 +107,55 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Creates a password user as an instance administrator; returns the user's JSON.
-pub fn create_password_user(admin: &mut Session, email: &str, name: &str, password: &str) -> Value {
-    let r = admin.post_json(
-        "/api/v1/users",
-        &json!({"email": email, "name": name, "password": password}),
-    );
-    assert_eq!(r.status, 201, "create {email}: {}", r.text());
-    r.json()
+/// Creates a user as the instance administrator `admin`; returns the user's ID. `name`
+/// defaults to the address's local part; without a password the account signs in by single
+/// sign-on, or sets one through a reset.
+pub fn create_user(
+    admin: &mut Session,
+    email: &str,
+    name: Option<&str>,
+    password: Option<&str>,
+) -> String {
+    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(email));
+    let mut body = json!({"email": email, "name": name});
+    if let Some(p) = password {
+        body["password"] = json!(p);
+    }
+    let r = admin.post_json("/api/v1/users", &body);
+    assert_eq!(r.status, 201, "create user {email}: {}", r.text());
+    id_of(&r, "user")
+}
+
+/// Creates an organization as the instance administrator `admin`; returns its ID. With
+/// `owner_email` that account owns it; without, `admin` does (checked).
+pub fn create_org(
+    admin: &mut Session,
+    name: &str,
+    slug: &str,
+    owner_email: Option<&str>,
+) -> String {
+    let mut body = json!({"name": name, "slug": slug});
+    if let Some(owner) = owner_email {
+        body["owner_email"] = json!(owner);
+    }
+    let r = admin.post_json("/api/v1/orgs", &body);
+    assert_eq!(r.status, 201, "create org {slug}: {}", r.text());
+    if owner_email.is_none() {
+        assert_eq!(
+            r.json()["role"],
+            "owner",
+            "the creator should own {slug}: {}",
+            r.text()
+        );
+    }
+    id_of(&r, "org")
+}
+
+fn id_of(r: &Response, what: &str) -> String {
+    r.json()["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {what} id in {}", r.text()))
+        .to_string()
 }
 
 /// Repeats `attempt` until it is not throttled (429) any more; returns that answer. While a

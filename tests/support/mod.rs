@@ -1,7 +1,8 @@
-//! Shared integration-test support: raw HTTP clients and child-process
-//! servers (the real `tenantry` binary and the `bare_hello` example), the plugin build, and
-//! fake upstream services (an OIDC provider, a billing API, an email API), shared set-up
-//! flows (`flows`) and waiting on conditions (`wait`).
+//! Shared integration-test support: raw HTTP clients, servers (tenantry in this process, or
+//! the real `tenantry` binary as a child process, and the `bare_hello` example), the plugin
+//! build, fake upstream services (an OIDC provider, a billing API, an email API), shared set-up
+//! flows (`flows`: sign-in, users and organizations created through the API…) and waiting on
+//! conditions (`wait`).
 #![allow(dead_code, unused_imports)]
 
 pub mod browser;

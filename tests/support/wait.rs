@@ -32,13 +32,24 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
 
 /// Polls `f` until `done` holds for its value or `timeout` has passed; returns the last value
 /// either way (for a caller that asserts on it with its own message).
-pub fn poll_value<T>(timeout: Duration, mut f: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+pub fn poll_value<T>(timeout: Duration, f: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    poll_value_every(timeout, POLL_INTERVAL, f, done)
+}
+
+/// [`poll_value`] looking every `interval`, for a look that is itself costly (a restore, a
+/// child process).
+pub fn poll_value_every<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut f: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         let v = f();
         if done(&v) || Instant::now() >= deadline {
             return v;
         }
-        std::thread::sleep(POLL_INTERVAL);
+        std::thread::sleep(interval);
     }
 }

@@ -54,10 +54,20 @@ struct AddCompanyMember {
     role: CompanyRole,
 }
 
+/// An instance administrator's direct add: the role stays text until the company is found
+/// (an unknown company is 404 whatever the role; the service parses it after the look-up).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignCompanyMember {
+    email: String,
+    role: String,
+}
+
+/// As for [`AssignCompanyMember`]: a malformed user ID is 404 whatever the role.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchCompanyMember {
-    role: CompanyRole,
+    role: String,
 }
 
 /// `GET /api/v1/orgs/{org}/companies`.
@@ -220,7 +230,7 @@ pub fn list_members(app: &Context, req: &Req) -> Result<Resp> {
 pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     let p = principal(app, req)?;
     if let Ok(admin) = instance_admin(&p) {
-        let b: AddCompanyMember = req.json()?;
+        let b: AssignCompanyMember = req.json()?;
         return Ok(Resp::json(
             201,
             &companies::add_member_by_instance_admin(
@@ -228,7 +238,7 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
                 &admin,
                 req.param("cmp"),
                 &b.email,
-                b.role,
+                &b.role,
             )?,
         ));
     }
@@ -249,7 +259,7 @@ pub fn patch_member(app: &Context, req: &Req) -> Result<Resp> {
     let b: PatchCompanyMember = req.json()?;
     Ok(Resp::json(
         200,
-        &companies::update_member(app, &permit, req.param("user"), b.role)?,
+        &companies::update_member(app, &permit, req.param("user"), &b.role)?,
     ))
 }
 

@@ -11,7 +11,7 @@ use crate::http::auth::principal;
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{company_access, org_access, perm};
-use crate::service::invitations;
+use crate::service::invitations::{self, Listing};
 use crate::service::Context;
 
 #[derive(Deserialize)]
@@ -47,14 +47,15 @@ pub fn list(app: &Context, req: &Req) -> Result<Resp> {
     let access = org_access(app, &p, req.param("org"))?;
     let permit = access.permit::<perm::MembersManage>()?;
     let (cursor, limit) = page_params(req)?;
-    let pending_only = match req.query_param("status").as_deref() {
-        None | Some("pending") => true,
-        Some("all") => false,
-        Some(_) => return Err(Error::field("status", "must be pending or all")),
+    let which = match req.query_param("status") {
+        None => Listing::Pending,
+        Some(s) => {
+            Listing::parse(&s).ok_or_else(|| Error::field("status", "must be pending or all"))?
+        }
     };
     Ok(Resp::json(
         200,
-        &invitations::list(app, &permit, pending_only, cursor.as_deref(), limit)?,
+        &invitations::list(app, &permit, which, cursor.as_deref(), limit)?,
     ))
 }
 

@@ -12,11 +12,12 @@ use super::{
     done, org_href, posted, render, sentence, when, Ctx, FieldView, FormView, LearnMore,
     OptionView, Page,
 };
-use crate::domain::{CompanyAccess, CompanyId, OrgRole, Permission};
+use crate::domain::{CompanyAccess, CompanyId, EmailStatus, OrgRole, Permission};
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::service::authz::{org_access, perm, OrgAccess};
+use crate::service::invitations::Listing;
 use crate::service::two_step::MemberState;
 use crate::service::two_step_policy::{self, Policy, PolicyInput, GRACE_MAX_DAYS};
 use crate::service::Context;
@@ -270,18 +271,18 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
         )
     });
     let (add, invitations) = if manage {
-        let invs = invitations::list(app, &access.permit()?, true, None, 200)?;
+        let invs = invitations::list(app, &access.permit()?, Listing::Pending, None, 200)?;
         let rows = invs
             .data
             .into_iter()
             .map(|i| {
                 let delivery = match &i.delivery {
                     None => "No email yet".to_string(),
-                    Some(d) => match d.status.as_str() {
-                        "queued" | "sending" => "Email queued".to_string(),
-                        "sent" => "Email sent".to_string(),
-                        "held" => "Email held until it can be sent".to_string(),
-                        _ => format!(
+                    Some(d) => match d.status {
+                        EmailStatus::Queued | EmailStatus::Sending => "Email queued".to_string(),
+                        EmailStatus::Sent => "Email sent".to_string(),
+                        EmailStatus::Held => "Email held until it can be sent".to_string(),
+                        EmailStatus::Failed => format!(
                             "Email failed: {}",
                             d.last_error
                                 .clone()
@@ -290,7 +291,10 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess, req: &Req) -> Result<AdminTe
                     },
                 };
                 InvitationRow {
-                    failed: i.delivery.as_ref().is_some_and(|d| d.status == "failed"),
+                    failed: i
+                        .delivery
+                        .as_ref()
+                        .is_some_and(|d| d.status == EmailStatus::Failed),
                     role: role_label(i.role.as_str()),
                     companies: i
                         .company_access

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{done, posted, render, sentence, signed_in, when, Ctx, LearnMore, OptionView, Page};
-use crate::domain::apikey::Scope;
+use crate::domain::apikey::{KeyStatus, Scope};
 use crate::domain::user::rfc3339;
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
@@ -133,9 +133,9 @@ fn row(c: &Ctx, org: &str, k: &KeyView, now: i64) -> KeyRow {
         uses: k.use_count,
         expires: unix(&k.expires_at).map_or_else(|| "Never".into(), |t| when(&c.user, t)),
         status: match k.status {
-            "revoked" => "Revoked",
-            "expired" => "Expired",
-            _ => "Active",
+            KeyStatus::Revoked => "Revoked",
+            KeyStatus::Expired => "Expired",
+            KeyStatus::Active => "Active",
         },
         href: format!("{}/{}", keys_path(org), k.id),
     }
@@ -385,7 +385,7 @@ fn key_page(
             "Revoke {}? Requests with it fail from the next one.",
             k.name
         ),
-        active: k.status == "active",
+        active: k.status == KeyStatus::Active,
         recent,
         back: keys_path(&org),
         key: row(c, &org, &k, now()),

@@ -59,7 +59,7 @@ struct InvoiceRow {
     url: Option<String>,
     issued_on: String,
     amount: String,
-    status: String,
+    status: &'static str,
 }
 
 #[derive(Serialize)]
@@ -172,14 +172,7 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess) -> Result<(u16, BillingPageV
                     number: i.number,
                     url: i.url,
                     issued_on: i.issued_on,
-                    status: match i.status.as_str() {
-                        "draft" => "Draft",
-                        "open" => "Open",
-                        "paid" => "Paid",
-                        "void" => "Void",
-                        _ => "Unknown",
-                    }
-                    .into(),
+                    status: i.status.label(),
                 })
                 .collect(),
         },

@@ -151,11 +151,10 @@ pub fn add_member(app: &Context, req: &Req) -> Result<Resp> {
     // Adding by email invites the person (they accept, or not); only instance
     // administrators add an existing account directly.
     let added = match authz::instance_admin(&c.session.principal) {
-        Ok(admin) => company_role(&role)
-            .and_then(|role| {
-                companies::add_member_by_instance_admin(app, &admin, req.param("cmp"), &email, role)
-            })
-            .map(|_| "member_added"),
+        Ok(admin) => {
+            companies::add_member_by_instance_admin(app, &admin, req.param("cmp"), &email, &role)
+                .map(|_| "member_added")
+        }
         Err(_) => ctx
             .permit::<perm::CompanyMembersManage>()
             .and_then(|permit| {
@@ -211,7 +210,7 @@ fn member_action(app: &Context, req: &Req, change: bool) -> Result<Resp> {
     let result = if change {
         let role = req.form().get("role").cloned().unwrap_or_default();
         ctx.permit::<perm::CompanyMembersManage>()
-            .and_then(|permit| companies::update_member(app, &permit, user, company_role(&role)?))
+            .and_then(|permit| companies::update_member(app, &permit, user, &role))
             .map(|_| "member_changed")
     } else {
         companies::remove_member(app, &ctx, user).map(|_| "member_removed")

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::{done, org_href, posted, render, sentence, Ctx, LearnMore, OptionView, Page};
-use crate::domain::Permission;
+use crate::domain::{DomainClaimStatus, DomainProof, Permission};
 use crate::error::{Error, FieldError, Result};
 use crate::http::request::Req;
 use crate::http::response::Resp;
@@ -185,10 +185,10 @@ fn view(app: &Context, c: &Ctx, access: &OrgAccess) -> Result<SsoView> {
             .iter()
             .enumerate()
             .map(|(i, d)| DomainRow {
-                verified: d.status == "verified",
+                verified: d.status == DomainClaimStatus::Verified,
                 how: match d.verified_by {
-                    Some("dns") => "by its DNS record",
-                    Some(_) => "by an instance administrator",
+                    Some(DomainProof::Dns) => "by its DNS record",
+                    Some(DomainProof::InstanceAdmin) => "by an instance administrator",
                     None => "",
                 },
                 txt_name: d.txt_name.clone(),
