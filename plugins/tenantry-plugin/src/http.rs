@@ -88,6 +88,20 @@ impl Request {
     pub fn send(self) -> Result<Response, HttpError> {
         crate::sys::http_send(&self)
     }
+
+    /// Sends the request; no answer is an [`Error`] naming `what` (e.g. `"token endpoint"`),
+    /// the method and the URL: `host_not_allowed` with the `allowed_hosts` entry to add, else
+    /// `upstream_unavailable`. Any status is an answer.
+    pub fn send_for(self, what: &str) -> Result<Response> {
+        let at = format!("{what} ({} {})", self.method, self.url);
+        self.send().map_err(|e| match e {
+            HttpError::ForbiddenHost(h) => Error::new(
+                "host_not_allowed",
+                format!("{at}: host `{h}` is not on this plugin's allowed_hosts; add \"{h}\" to allowed_hosts (with the port when the URL has one)"),
+            ),
+            e => Error::upstream_unavailable(format!("{at}: {e}")),
+        })
+    }
 }
 
 /// An HTTP answer (any status: a non-2xx answer is not an error here).
@@ -203,6 +217,48 @@ pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T> {
         .error_for_status()
         .map_err(|e| with_context("GET", url, e))?;
     response.json().map_err(|e| with_context("GET", url, e))
+}
+
+/// `GET url` asking for JSON, for `what` (e.g. `"JWKS"`): the answer when it is 2xx. No
+/// answer is an error as [`Request::send_for`] says; another status `upstream_unavailable`
+/// naming it (and that redirects are not followed, for a 3xx).
+pub fn get_ok(url: &str, what: &str) -> Result<Response> {
+    let request = Request::get(url).header("accept", "application/json");
+    let response = request.send_for(what)?;
+    if response.is_success() {
+        return Ok(response);
+    }
+    let status = response.status;
+    let redirect = match (300..400).contains(&status) {
+        true => " (redirects are not followed)",
+        false => "",
+    };
+    let message = format!("{what} ({url}) answered HTTP {status}{redirect}");
+    Err(Error::upstream_unavailable(message))
+}
+
+/// Whether `url` is an absolute `http://` or `https://` URL with a host, and without a
+/// fragment, whitespace or control characters.
+pub fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or(url.strip_prefix("http://"));
+    let has_host = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?']));
+    let clean = !url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    has_host && clean && !url.contains('#')
+}
+
+/// Whether the host of `url` is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): where plain
+/// `http://` is acceptable.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let ipv4 = host.parse::<std::net::Ipv4Addr>();
+    host.eq_ignore_ascii_case("localhost") || host == "::1" || ipv4.is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `POST url` with a form body; the answer whatever its status.

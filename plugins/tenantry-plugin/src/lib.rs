@@ -39,8 +39,12 @@
 
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod http;
 pub mod kv;
+pub mod oauth2;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 mod settings;
 mod sys;
 pub mod testing;
