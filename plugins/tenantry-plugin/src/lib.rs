@@ -32,10 +32,15 @@
 //! tenantry host inside a component; under native `cargo test` they go to the thread's
 //! [`testing::MockHost`], so plugin logic is tested without a server.
 //!
-//! Compatibility: the SDK's version is the WIT package's. A new minor version only adds
-//! (new optional interfaces, new helpers); a component built with SDK 2.x runs on every host
-//! that implements `tenantry:plugin@2.x` with x at least the SDK's minor version. A major
-//! version changes the contract and needs the matching host.
+//! For sign-in plugins: [`oauth2`] (PKCE, the callback's checks, the token endpoint),
+//! `oidc` with feature `oidc` (discovery, JWKS, ID token verification, UserInfo) and
+//! [`checks`] (the configuration test).
+//!
+//! Compatibility: the SDK's major version is the contract's; it embeds the WIT package
+//! [`WIT_VERSION`]. A new minor version only adds (SDK API, optional WIT items); a component
+//! built with the SDK runs on every host that implements `tenantry:plugin@2.y` with y at
+//! least [`WIT_VERSION`]'s minor version. A major version changes the contract and needs
+//! the matching host.
 
 #![warn(missing_docs)]
 
