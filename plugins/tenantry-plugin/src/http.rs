@@ -141,6 +141,21 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body of a 2xx answer as JSON, for `what` (e.g. `"GET invoices"`): another status
+    /// is `upstream_error` naming it and quoting the start of the body (on one line), a body
+    /// that is not the expected JSON `upstream_invalid`.
+    pub fn json_ok<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
+        if !self.is_success() {
+            let body = crate::text::excerpt(crate::text::one_line(&self.text()).trim(), 200);
+            let message = format!("{what} answered HTTP {}: {body}", self.status);
+            return Err(Error::new("upstream_error", message));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let message = format!("{what}: unexpected answer: {e}");
+            Error::new("upstream_invalid", message)
+        })
+    }
+
     /// Errors `upstream_unavailable` unless the status is 2xx; the message names the status
     /// and quotes the start of the body.
     pub fn error_for_status(self) -> Result<Response> {
@@ -235,6 +250,25 @@ pub fn get_ok(url: &str, what: &str) -> Result<Response> {
     };
     let message = format!("{what} ({url}) answered HTTP {status}{redirect}");
     Err(Error::upstream_unavailable(message))
+}
+
+/// What an error answer says, for a message: its JSON `"error"` (a string, or an object's
+/// `"message"`), else the start of the body; none for an empty body. At most 200
+/// characters (and `…`).
+pub fn error_detail(body: &[u8]) -> Option<String> {
+    const MAX_QUOTED: usize = 200;
+    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let error = json.as_ref().and_then(|v| v.get("error"));
+    let message = match error {
+        Some(serde_json::Value::Object(o)) => o.get("message"),
+        other => other,
+    };
+    if let Some(text) = message.and_then(|m| m.as_str()) {
+        return Some(crate::text::excerpt(text, MAX_QUOTED));
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    (!text.is_empty()).then(|| crate::text::excerpt(text, MAX_QUOTED))
 }
 
 /// Whether `url` is an absolute `http://` or `https://` URL with a host, and without a
