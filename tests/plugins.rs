@@ -758,7 +758,13 @@ fn plugin_faults_end_the_call_only() {
 fn a_restart_with_unchanged_plugins_does_not_recompile() {
     let dir = unique_temp_dir("tenantry-cache-cfg");
     let config = write_config(&dir, &[], &[PluginEntry::new("fixture", "fixture")]);
-    let mut server = start_binary_with(&config);
+    // Cold: not given the components other servers of this test run compiled.
+    let mut server = TestServer::builder()
+        .binary()
+        .cold_plugin_cache()
+        .arg("--config")
+        .arg(config.display().to_string())
+        .start();
     let first = server.stderr_text();
     assert!(
         first.contains("plugin fixture: compiled in"),
@@ -781,6 +787,23 @@ fn a_restart_with_unchanged_plugins_does_not_recompile() {
     let third = log.rsplit("----- restart #2 -----").next().unwrap();
     assert!(third.contains("plugin fixture: compiled in"), "{third}");
     assert!(third.contains("plugin fixture: ready"), "{third}");
+}
+
+/// The test servers of a run compile each component once: a server that loads plugins starts
+/// with what the run's earlier servers compiled (unless it asks for a cold cache).
+#[test]
+fn test_servers_take_the_components_the_run_already_compiled() {
+    let dir = unique_temp_dir("tenantry-cache-shared-cfg");
+    let config = write_config(&dir, &[], &[PluginEntry::new("fixture", "fixture")]);
+    let first = start_binary_with(&config);
+    assert!(first.stderr_text().contains("plugin fixture: ready"));
+    let second = start_binary_with(&config);
+    let log = second.stderr_text();
+    assert!(
+        log.contains("plugin fixture: loaded from the compile cache")
+            && !log.contains("plugin fixture: compiled in"),
+        "{log}"
+    );
 }
 
 #[test]

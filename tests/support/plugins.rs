@@ -1,8 +1,11 @@
-//! Builds the example plugins and the fixture from source (once per test run) and writes
-//! tenantry config files that load them.
+//! Builds the example plugins and the fixture from source (once per test run), writes
+//! tenantry config files that load them, and shares the compiled components between the
+//! test servers of a run (so each component is compiled once a run, not once a server).
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The plugins workspace.
@@ -45,6 +48,102 @@ pub fn wasm(name: &str) -> PathBuf {
     let p = built().join(format!("{}.wasm", name.replace('-', "_")));
     assert!(p.exists(), "{} was not built", p.display());
     p
+}
+
+/// Whether a server with this configuration file loads plugins (as tenantry reads the file;
+/// an unreadable or invalid one loads none).
+pub fn loads_plugins(config_file: Option<&Path>) -> bool {
+    let Some(file) = config_file else {
+        return false;
+    };
+    tenantry::config::RawConfig::load(Some(file), &|_| None)
+        .and_then(|raw| tenantry::config::Config::from_raw(&raw))
+        .is_ok_and(|c| !c.plugins.is_empty())
+}
+
+/// The compiled components of this test run, shared by its servers: `plugin-cache` files as
+/// the host names them (component SHA-256 and engine compatibility hash, so a server only
+/// takes a file made for its component and engine; wasmtime checks the header too). One
+/// folder per test process; folders of finished runs are removed.
+fn compiled_seed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-compile-seed");
+        for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let finished = name
+                .strip_prefix("run-")
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if finished {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = root.join(format!("run-{}", std::process::id()));
+        // A folder left by an earlier process with the same id.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        dir
+    })
+}
+
+/// The `.cwasm` files (complete ones: both sides write a temporary name and rename it).
+fn compiled_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect()
+}
+
+/// Copies `from` to `dir/name` (0600, as the host writes it) through a temporary name, so a
+/// reader sees the whole file or none; an existing `dir/name` is kept.
+fn copy_into(from: &Path, dir: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let to = dir.join(name);
+    if to.exists() {
+        return;
+    }
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.tmp-{}-{n}", std::process::id()));
+    let copied = fs::copy(from, &tmp)
+        .and_then(|_| fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)))
+        .and_then(|_| fs::rename(&tmp, &to));
+    if let Err(e) = copied {
+        let _ = fs::remove_file(&tmp);
+        panic!("copy {} to {}: {e}", from.display(), to.display());
+    }
+}
+
+/// Puts the run's compiled components into `data_dir/plugin-cache` (before a server starts).
+pub fn seed_compile_cache(data_dir: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    let files = compiled_files(compiled_seed());
+    if files.is_empty() {
+        return;
+    }
+    // As the host makes it: 0700, files 0600.
+    let cache = data_dir.join("plugin-cache");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cache)
+        .unwrap_or_else(|e| panic!("create {}: {e}", cache.display()));
+    for (name, from) in files {
+        copy_into(&from, &cache, &name);
+    }
+}
+
+/// Keeps the components a server compiled (its `data_dir/plugin-cache`) for the run's next
+/// servers. The host compiles only while starting, so calling this once it runs is enough.
+pub fn keep_compiled(data_dir: &Path) {
+    let seed = compiled_seed();
+    for (name, from) in compiled_files(&data_dir.join("plugin-cache")) {
+        copy_into(&from, seed, &name);
+    }
 }
 
 /// One `[plugins.NAME]` table.

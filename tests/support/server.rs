@@ -171,6 +171,7 @@ pub struct TestServerBuilder {
     echo: bool,
     localhost: Option<u16>,
     binary: bool,
+    cold_plugin_cache: bool,
 }
 
 impl TestServerBuilder {
@@ -219,6 +220,25 @@ impl TestServerBuilder {
         self
     }
 
+    /// Starts with an empty plugin compile cache and keeps what it compiles to itself, for a
+    /// test of the cache. Otherwise a server that loads plugins starts with the components
+    /// this test run has already compiled (see [`super::plugins::seed_compile_cache`]).
+    pub fn cold_plugin_cache(mut self) -> Self {
+        self.cold_plugin_cache = true;
+        self
+    }
+
+    /// The configuration file the server reads: `--config FILE` (relative to `root`, its
+    /// working directory), `TENANTRY_CONFIG`, or `root/tenantry.toml`.
+    fn config_file(&self, root: &Path) -> Option<PathBuf> {
+        let flag = self.args.iter().position(|a| a == "--config");
+        let env = self.envs.iter().find(|(k, _)| k == "TENANTRY_CONFIG");
+        flag.and_then(|i| self.args.get(i + 1))
+            .or(env.map(|(_, v)| v))
+            .map(|f| root.join(f))
+            .or_else(|| Some(root.join("tenantry.toml")).filter(|d| d.exists()))
+    }
+
     /// Echoes the child's stdout lines to the test's stderr as they arrive.
     pub fn echo_stdout(mut self, echo: bool) -> Self {
         self.echo = echo;
@@ -233,8 +253,14 @@ impl TestServerBuilder {
             .unwrap_or_else(|e| panic!("create data dir {}: {e}", data_dir.display()));
         let keep = self.keep || std::env::var_os("TENANTRY_TEST_KEEP").is_some();
         let binary = self.binary || self.envs.iter().any(|(k, _)| k == "RUST_LOG");
+        let shares_compiled_plugins = !self.cold_plugin_cache
+            && super::plugins::loads_plugins(self.config_file(&root).as_deref());
+        if shares_compiled_plugins {
+            super::plugins::seed_compile_cache(&data_dir);
+        }
         let server = TestServer {
             binary,
+            shares_compiled_plugins,
             builder: self,
             root,
             data_dir,
@@ -253,6 +279,7 @@ impl TestServerBuilder {
             .localhost
             .map_or_else(|| "127.0.0.1:0".to_string(), |p| format!("127.0.0.1:{p}"));
         server.spawn(listen);
+        server.keep_compiled_plugins();
         server
     }
 }
@@ -276,6 +303,8 @@ struct State {
 pub struct TestServer {
     builder: TestServerBuilder,
     binary: bool,
+    /// Takes and gives compiled plugin components from and to the test run's shared cache.
+    shares_compiled_plugins: bool,
     root: PathBuf,
     data_dir: PathBuf,
     owns_data_dir: bool,
@@ -294,6 +323,13 @@ impl TestServer {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives the components this server compiled (while starting) to the run's next servers.
+    fn keep_compiled_plugins(&self) {
+        if self.shares_compiled_plugins {
+            super::plugins::keep_compiled(&self.data_dir);
+        }
     }
 
     fn stdout_path(&self) -> PathBuf {
@@ -594,6 +630,7 @@ impl TestServer {
         }
         let listen = addr.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
         self.spawn(listen);
+        self.keep_compiled_plugins();
     }
 
     /// Completes first-run setup with the token from stdout and signs in.

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use tenantry_plugin::billing::*;
 use tenantry_plugin::http::{HttpError, Request, Response};
 use tenantry_plugin::prelude::*;
-use tenantry_plugin::text::{cut, excerpt, one_line, path_segment};
+use tenantry_plugin::text::{cut, one_line, path_segment};
 
 /// The component: implements `billing-hooks` on top of the JSON billing API.
 pub struct BillingHttp;
@@ -41,7 +41,7 @@ impl Billing for BillingHttp {
             return Ok(None);
         }
         // The upstream's JSON has the hook's field names.
-        parse(&response, "GET", "profile").map(Some)
+        response.json_ok("GET profile").map(Some)
     }
 
     fn list_invoices(org: Organization) -> Result<Vec<Invoice>> {
@@ -51,7 +51,7 @@ impl Billing for BillingHttp {
         }
         let api = Api::from_settings()?;
         let response = api.send(Request::get(api.org_url(&org, "invoices")))?;
-        let mut invoices = parse::<Body>(&response, "GET", "invoices")?.invoices;
+        let mut invoices = response.json_ok::<Body>("GET invoices")?.invoices;
         // The hook promises newest first; `YYYY-MM-DD` sorts lexically. Stable, so invoices
         // issued on the same day keep the upstream's order.
         invoices.sort_by(|a, b| b.issued_on.cmp(&a.issued_on));
@@ -72,7 +72,7 @@ impl Billing for BillingHttp {
         let api = Api::from_settings()?;
         let request = Request::post(format!("{}/tax-ids/validate", api.base_url))
             .json(&serde_json::json!({ "tax_id": tax_id }));
-        let body: Body = parse(&api.send(request)?, "POST", "tax-ids/validate")?;
+        let body: Body = api.send(request)?.json_ok("POST tax-ids/validate")?;
         if body.valid {
             return Ok(Vec::new());
         }
@@ -98,7 +98,7 @@ impl Billing for BillingHttp {
         if response.status == 404 {
             return Ok(false);
         }
-        let body: Body = parse(&response, "GET", "billing-viewers")?;
+        let body: Body = response.json_ok("GET billing-viewers")?;
         Ok(body
             .emails
             .iter()
@@ -158,28 +158,6 @@ impl Api {
             Error::new(code, format!("{method} {url}: {e}"))
         })
     }
-}
-
-/// The 2xx answer's JSON; `upstream_error` naming the status for another status,
-/// `upstream_invalid` for an answer that is not the expected JSON.
-fn parse<T: serde::de::DeserializeOwned>(
-    response: &Response,
-    method: &str,
-    what: &str,
-) -> Result<T> {
-    if !response.is_success() {
-        let body = excerpt(one_line(&response.text()).trim(), 200);
-        return Err(Error::new(
-            "upstream_error",
-            format!("{method} {what} answered HTTP {}: {body}", response.status),
-        ));
-    }
-    serde_json::from_slice(&response.body).map_err(|e| {
-        Error::new(
-            "upstream_invalid",
-            format!("{what}: unexpected answer: {e}"),
-        )
-    })
 }
 
 #[cfg(test)]

@@ -18,25 +18,15 @@
 //! is not on the allowlist, or a missing `endpoint` → `permanent`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tenantry_plugin::email::*;
-use tenantry_plugin::http::{HttpError, Request, Response};
+use tenantry_plugin::http::Request;
 use tenantry_plugin::prelude::*;
-use tenantry_plugin::text::{cut, escape_html, excerpt, one_line};
+use tenantry_plugin::text::escape_html;
 
 /// The component: implements `email-hooks` on top of the JSON email API.
 pub struct EmailHttp;
 
 tenantry_plugin::export_email!(EmailHttp);
-
-/// The most characters of an upstream answer quoted in a reason.
-const MAX_QUOTED: usize = 200;
-
-/// The longest message ID the host accepts, in bytes.
-const MAX_ID: usize = 256;
-
-/// The longest reason kept, in bytes (the host accepts up to 1 000).
-const MAX_REASON: usize = 900;
 
 impl EmailDelivery for EmailHttp {
     fn deliver(message: Message) -> Delivery {
@@ -58,27 +48,12 @@ impl EmailDelivery for EmailHttp {
         if let Some(token) = &settings.api_token {
             request = request.bearer(token);
         }
+        // 2xx delivered; 408, 429, 5xx and no answer retryable; the rest permanent.
         let outcome = match request.send() {
-            Ok(response) => classify(&response),
-            Err(e) => transport_outcome(e),
+            Ok(response) => outcome(&response, "email API"),
+            Err(e) => outcome_of_error(e, "email API"),
         };
         fit_for_host(outcome)
-    }
-}
-
-/// Makes an outcome acceptable to the host, which refuses IDs over 256 bytes and text with
-/// control characters: reasons go on one line and are cut; an unusable ID is dropped (the
-/// message *was* accepted, so it must not turn into a retry).
-fn fit_for_host(outcome: Delivery) -> Delivery {
-    let fit = |why: String| cut(&one_line(&why), MAX_REASON).to_string();
-    match outcome {
-        Delivery::Delivered(Some(id)) if id.len() > MAX_ID || id.chars().any(char::is_control) => {
-            warn!("the email API's message id is too long or has control characters; dropped");
-            Delivery::Delivered(None)
-        }
-        Delivery::Retryable(why) => Delivery::Retryable(fit(why)),
-        Delivery::Permanent(why) => Delivery::Permanent(fit(why)),
-        other => other,
     }
 }
 
@@ -155,72 +130,11 @@ fn brand_message(brand: &str, subject: &str, text: &str, html: &str) -> (String,
     (subject, text, html)
 }
 
-/// The outcome for an answer of the email API.
-fn classify(response: &Response) -> Delivery {
-    let status = response.status;
-    if response.is_success() {
-        let id = response
-            .json::<Value>()
-            .ok()
-            .and_then(|v| match v.get("id") {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            });
-        return Delivery::Delivered(id);
-    }
-    let reason = match error_detail(&response.body) {
-        Some(detail) => format!("email API answered HTTP {status}: {detail}"),
-        None => format!("email API answered HTTP {status}"),
-    };
-    if status == 408 || status == 429 || status >= 500 {
-        Delivery::Retryable(reason)
-    } else {
-        Delivery::Permanent(reason)
-    }
-}
-
-/// The API's `"error"` field (a string, or an object with a `"message"`), else the start of
-/// the body; `None` for an empty body.
-fn error_detail(body: &[u8]) -> Option<String> {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        match value.get("error") {
-            Some(Value::String(s)) => return Some(excerpt(s, MAX_QUOTED)),
-            Some(Value::Object(o)) => {
-                if let Some(Value::String(s)) = o.get("message") {
-                    return Some(excerpt(s, MAX_QUOTED));
-                }
-            }
-            _ => {}
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    (!text.is_empty()).then(|| excerpt(text, MAX_QUOTED))
-}
-
-/// The outcome when the host could not get an answer.
-fn transport_outcome(error: HttpError) -> Delivery {
-    match error {
-        HttpError::Timeout => Delivery::Retryable("email API did not answer in time".to_string()),
-        HttpError::Transport(why) => Delivery::Retryable(format!("email API unreachable: {why}")),
-        // The message may have been accepted; the idempotency key makes a retry safe.
-        HttpError::TooLarge => {
-            Delivery::Retryable("email API answer larger than the response cap".to_string())
-        }
-        HttpError::ForbiddenHost(host) => {
-            Delivery::Permanent(format!("host {host} is not in this plugin's allowed_hosts"))
-        }
-        HttpError::InvalidRequest(why) => {
-            Delivery::Permanent(format!("invalid request to the email API: {why}"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+    use tenantry_plugin::http::{error_detail, HttpError};
     use tenantry_plugin::testing::MockHost;
 
     const ENDPOINT: &str = "https://mail.example/v1/messages";

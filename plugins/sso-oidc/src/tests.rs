@@ -4,13 +4,15 @@
 use p256::ecdsa::signature::Signer as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use tenantry_plugin::oauth2::AuthMethod;
+use tenantry_plugin::oidc::{check_claims, verify_id_token, Expected, Provider};
 use tenantry_plugin::sso::{FinishRequest, StartOptions, StartRequest};
 use tenantry_plugin::testing::MockHost;
 use tenantry_plugin::text::base64url;
 use tenantry_plugin::Error;
 
 use crate::flow::{self, auth_method};
-use crate::provider::{check_claims, AuthMethod, Expected, Provider, Settings};
+use crate::provider::Settings;
 
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://idp.test";
@@ -215,13 +217,13 @@ fn rs256_known_answer_and_refused_algorithms() {
     };
     let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
     // The signature verifies; then the claims (issuer `joe`) are refused.
-    let e = crate::provider::verify_id_token(token, &provider, &expected).unwrap_err();
+    let e = verify_id_token(token, &provider, &expected).unwrap_err();
     assert!(e.message.contains("`iss` is `joe`"), "{}", e.message);
     let mut bad = token.to_string();
     let at = bad.len() - 20;
     let flipped = if &bad[at..=at] == "A" { "B" } else { "A" };
     bad.replace_range(at..=at, flipped);
-    let e = crate::provider::verify_id_token(&bad, &provider, &expected).unwrap_err();
+    let e = verify_id_token(&bad, &provider, &expected).unwrap_err();
     assert!(e.message.contains("does not verify"), "{}", e.message);
     let body = base64url(claims("n1").to_string().as_bytes());
     for header in [
@@ -231,7 +233,7 @@ fn rs256_known_answer_and_refused_algorithms() {
         json!({"alg": "RS256", "crit": ["x"]}),
     ] {
         let t = format!("{}.{body}.c2ln", base64url(header.to_string().as_bytes()));
-        let e = crate::provider::verify_id_token(&t, &provider, &expected).unwrap_err();
+        let e = verify_id_token(&t, &provider, &expected).unwrap_err();
         assert_eq!(e.code, "invalid_id_token", "{header}");
         assert!(
             !e.message.contains("does not verify"),

@@ -88,6 +88,20 @@ impl Request {
     pub fn send(self) -> Result<Response, HttpError> {
         crate::sys::http_send(&self)
     }
+
+    /// Sends the request; no answer is an [`Error`] naming `what` (e.g. `"token endpoint"`),
+    /// the method and the URL: `host_not_allowed` with the `allowed_hosts` entry to add, else
+    /// `upstream_unavailable`. Any status is an answer.
+    pub fn send_for(self, what: &str) -> Result<Response> {
+        let at = format!("{what} ({} {})", self.method, self.url);
+        self.send().map_err(|e| match e {
+            HttpError::ForbiddenHost(h) => Error::new(
+                "host_not_allowed",
+                format!("{at}: host `{h}` is not on this plugin's allowed_hosts; add \"{h}\" to allowed_hosts (with the port when the URL has one)"),
+            ),
+            e => Error::upstream_unavailable(format!("{at}: {e}")),
+        })
+    }
 }
 
 /// An HTTP answer (any status: a non-2xx answer is not an error here).
@@ -125,6 +139,21 @@ impl Response {
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body of a 2xx answer as JSON, for `what` (e.g. `"GET invoices"`): another status
+    /// is `upstream_error` naming it and quoting the start of the body (on one line), a body
+    /// that is not the expected JSON `upstream_invalid`.
+    pub fn json_ok<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
+        if !self.is_success() {
+            let body = crate::text::excerpt(crate::text::one_line(&self.text()).trim(), 200);
+            let message = format!("{what} answered HTTP {}: {body}", self.status);
+            return Err(Error::new("upstream_error", message));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let message = format!("{what}: unexpected answer: {e}");
+            Error::new("upstream_invalid", message)
+        })
     }
 
     /// Errors `upstream_unavailable` unless the status is 2xx; the message names the status
@@ -203,6 +232,67 @@ pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T> {
         .error_for_status()
         .map_err(|e| with_context("GET", url, e))?;
     response.json().map_err(|e| with_context("GET", url, e))
+}
+
+/// `GET url` asking for JSON, for `what` (e.g. `"JWKS"`): the answer when it is 2xx. No
+/// answer is an error as [`Request::send_for`] says; another status `upstream_unavailable`
+/// naming it (and that redirects are not followed, for a 3xx).
+pub fn get_ok(url: &str, what: &str) -> Result<Response> {
+    let request = Request::get(url).header("accept", "application/json");
+    let response = request.send_for(what)?;
+    if response.is_success() {
+        return Ok(response);
+    }
+    let status = response.status;
+    let redirect = match (300..400).contains(&status) {
+        true => " (redirects are not followed)",
+        false => "",
+    };
+    let message = format!("{what} ({url}) answered HTTP {status}{redirect}");
+    Err(Error::upstream_unavailable(message))
+}
+
+/// What an error answer says, for a message: its JSON `"error"` (a string, or an object's
+/// `"message"`), else the start of the body; none for an empty body. At most 200
+/// characters (and `…`).
+pub fn error_detail(body: &[u8]) -> Option<String> {
+    const MAX_QUOTED: usize = 200;
+    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let error = json.as_ref().and_then(|v| v.get("error"));
+    let message = match error {
+        Some(serde_json::Value::Object(o)) => o.get("message"),
+        other => other,
+    };
+    if let Some(text) = message.and_then(|m| m.as_str()) {
+        return Some(crate::text::excerpt(text, MAX_QUOTED));
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    (!text.is_empty()).then(|| crate::text::excerpt(text, MAX_QUOTED))
+}
+
+/// Whether `url` is an absolute `http://` or `https://` URL with a host, and without a
+/// fragment, whitespace or control characters.
+pub fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or(url.strip_prefix("http://"));
+    let has_host = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?']));
+    let clean = !url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    has_host && clean && !url.contains('#')
+}
+
+/// Whether the host of `url` is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): where plain
+/// `http://` is acceptable.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let ipv4 = host.parse::<std::net::Ipv4Addr>();
+    host.eq_ignore_ascii_case("localhost") || host == "::1" || ipv4.is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `POST url` with a form body; the answer whatever its status.

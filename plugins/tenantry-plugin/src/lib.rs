@@ -32,15 +32,24 @@
 //! tenantry host inside a component; under native `cargo test` they go to the thread's
 //! [`testing::MockHost`], so plugin logic is tested without a server.
 //!
-//! Compatibility: the SDK's version is the WIT package's. A new minor version only adds
-//! (new optional interfaces, new helpers); a component built with SDK 2.x runs on every host
-//! that implements `tenantry:plugin@2.x` with x at least the SDK's minor version. A major
-//! version changes the contract and needs the matching host.
+//! For sign-in plugins: [`oauth2`] (PKCE, the callback's checks, the token endpoint),
+//! `oidc` with feature `oidc` (discovery, JWKS, ID token verification, UserInfo) and
+//! [`checks`] (the configuration test).
+//!
+//! Compatibility: the SDK's major version is the contract's; it embeds the WIT package
+//! [`WIT_VERSION`]. A new minor version only adds (SDK API, optional WIT items); a component
+//! built with the SDK runs on every host that implements `tenantry:plugin@2.y` with y at
+//! least [`WIT_VERSION`]'s minor version. A major version changes the contract and needs
+//! the matching host.
 
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod http;
 pub mod kv;
+pub mod oauth2;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 mod settings;
 mod sys;
 pub mod testing;
@@ -328,6 +337,80 @@ pub mod email {
     use crate::wit::email::exports::tenantry::plugin::email_hooks;
     pub use email_hooks::{Delivery, Message};
 
+    use crate::http::{HttpError, Response};
+    use crate::text::{cut, one_line};
+
+    /// The longest message ID the host accepts, in bytes.
+    pub const MAX_ID: usize = 256;
+    /// The longest reason kept by [`fit_for_host`], in bytes (the host accepts 1 000).
+    pub const MAX_REASON: usize = 900;
+
+    /// The outcome for an email API's answer (`what` names the API in the reason): 2xx is
+    /// `delivered`, with the answer's `"id"` (a string or a number) when there is one; 408,
+    /// 429 and 5xx are `retryable`; any other status is `permanent`. The reason quotes the
+    /// answer's error ([`crate::http::error_detail`]).
+    pub fn outcome(response: &Response, what: &str) -> Delivery {
+        let status = response.status;
+        if response.is_success() {
+            let answer = response.json::<serde_json::Value>().ok();
+            let id = match answer.as_ref().and_then(|v| v.get("id")) {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            return Delivery::Delivered(id);
+        }
+        let reason = match crate::http::error_detail(&response.body) {
+            Some(detail) => format!("{what} answered HTTP {status}: {detail}"),
+            None => format!("{what} answered HTTP {status}"),
+        };
+        match status == 408 || status == 429 || status >= 500 {
+            true => Delivery::Retryable(reason),
+            false => Delivery::Permanent(reason),
+        }
+    }
+
+    /// The outcome when the host got no answer from `what`: a timeout, a transport error or
+    /// an answer over the response cap is `retryable` (the message may have been accepted:
+    /// send an idempotency key), a host off the allowlist or a request that cannot be built
+    /// `permanent`.
+    pub fn outcome_of_error(error: HttpError, what: &str) -> Delivery {
+        match error {
+            HttpError::Timeout => Delivery::Retryable(format!("{what} did not answer in time")),
+            HttpError::Transport(why) => Delivery::Retryable(format!("{what} unreachable: {why}")),
+            HttpError::TooLarge => {
+                Delivery::Retryable(format!("{what} answer larger than the response cap"))
+            }
+            HttpError::ForbiddenHost(host) => {
+                Delivery::Permanent(format!("host {host} is not in this plugin's allowed_hosts"))
+            }
+            HttpError::InvalidRequest(why) => {
+                Delivery::Permanent(format!("invalid request to the {what}: {why}"))
+            }
+        }
+    }
+
+    /// Makes an outcome acceptable to the host, which refuses IDs over [`MAX_ID`] bytes and
+    /// text with control characters: reasons go on one line and are cut to [`MAX_REASON`];
+    /// an unusable ID is dropped with a warning (the message *was* accepted, so it must not
+    /// turn into a retry).
+    pub fn fit_for_host(outcome: Delivery) -> Delivery {
+        let fit = |why: String| cut(&one_line(&why), MAX_REASON).to_string();
+        match outcome {
+            Delivery::Delivered(Some(id))
+                if id.len() > MAX_ID || id.chars().any(char::is_control) =>
+            {
+                log::warn!(
+                    "the email API's message id is too long or has control characters; dropped"
+                );
+                Delivery::Delivered(None)
+            }
+            Delivery::Retryable(why) => Delivery::Retryable(fit(why)),
+            Delivery::Permanent(why) => Delivery::Permanent(fit(why)),
+            other => other,
+        }
+    }
+
     /// An email delivery plugin. Export it with [`export_email!`](crate::export_email).
     pub trait EmailDelivery {
         /// Delivers one message: `delivered`, `retryable` or `permanent`.
@@ -596,5 +679,79 @@ mod tests {
             email::Adapter::<Email>::deliver(message),
             email::Delivery::Delivered(Some("m1".into()))
         );
+    }
+
+    #[test]
+    fn email_outcomes_from_answers_and_failures() {
+        use crate::http::{HttpError, Response};
+        use email::Delivery;
+        let answer = |status: u16, body: &str| Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let outcome = |status, body| email::outcome(&answer(status, body), "mail API");
+        assert_eq!(
+            outcome(200, r#"{"id": 7}"#),
+            Delivery::Delivered(Some("7".into()))
+        );
+        assert_eq!(outcome(201, r#"{"id": ""}"#), Delivery::Delivered(None));
+        assert_eq!(outcome(204, ""), Delivery::Delivered(None));
+        assert_eq!(
+            outcome(408, ""),
+            Delivery::Retryable("mail API answered HTTP 408".into())
+        );
+        assert_eq!(
+            outcome(400, r#"{"error": {"code": 1}}"#),
+            Delivery::Permanent(r#"mail API answered HTTP 400: {"error": {"code": 1}}"#.into())
+        );
+        let failed = |e| email::outcome_of_error(e, "mail API");
+        assert!(matches!(
+            failed(HttpError::TooLarge),
+            Delivery::Retryable(_)
+        ));
+        assert_eq!(
+            failed(HttpError::Transport("refused".into())),
+            Delivery::Retryable("mail API unreachable: refused".into())
+        );
+        assert_eq!(
+            failed(HttpError::InvalidRequest("bad URL".into())),
+            Delivery::Permanent("invalid request to the mail API: bad URL".into())
+        );
+        let _host = MockHost::new().install();
+        let control = Delivery::Delivered(Some("a\nb".into()));
+        assert_eq!(email::fit_for_host(control), Delivery::Delivered(None));
+        let fine = Delivery::Delivered(Some("x".repeat(email::MAX_ID)));
+        assert_eq!(email::fit_for_host(fine.clone()), fine);
+    }
+
+    #[test]
+    fn json_of_a_successful_answer_and_error_details() {
+        use crate::http::{error_detail, Response};
+        let answer = |status: u16, body: &str| Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let n: u32 = answer(200, "3").json_ok("GET n").unwrap();
+        assert_eq!(n, 3);
+        let e = answer(200, "x").json_ok::<u32>("GET n").unwrap_err();
+        assert_eq!(e.code, "upstream_invalid");
+        assert!(e.message.starts_with("GET n: unexpected answer: "), "{e}");
+        let e = answer(404, "no\r\nsuch")
+            .json_ok::<u32>("GET n")
+            .unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("upstream_error", "GET n answered HTTP 404: no  such")
+        );
+        assert_eq!(error_detail(br#"{"error": "e"}"#).as_deref(), Some("e"));
+        assert_eq!(
+            error_detail(br#"{"error": {"message": "m"}}"#).as_deref(),
+            Some("m")
+        );
+        assert_eq!(error_detail(" ".as_bytes()), None);
+        let long = error_detail("é".repeat(300).as_bytes()).unwrap();
+        assert_eq!(long.chars().count(), 201);
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use tenantry_plugin::email::{Delivery, EmailDelivery, Message};
+use tenantry_plugin::email::{self, Delivery, EmailDelivery, Message};
 use tenantry_plugin::prelude::*;
 
 /// The settings, read from the host by field name.
@@ -29,15 +29,15 @@ impl EmailDelivery for Plugin {
             "from": message.sender, "to": message.recipient, "subject": message.subject,
             "text": message.text, "html": message.html, "idempotency_key": message.id,
         });
-        match http::Request::post(&s.endpoint).bearer(&s.api_token).json(&body).send() {
-            Ok(r) if r.is_success() => Delivery::Delivered(None),
-            // Refused for good (bad address, bad request): retrying will not help.
-            Ok(r) if (400..500).contains(&r.status) && r.status != 429 => {
-                Delivery::Permanent(format!("the API answered HTTP {}", r.status))
-            }
-            Ok(r) => Delivery::Retryable(format!("the API answered HTTP {}", r.status)),
-            Err(e) => Delivery::Retryable(e.to_string()),
-        }
+        // 2xx: delivered (with the answer's "id"); 408, 429, 5xx, a timeout or no connection:
+        // retryable; any other refusal (bad address, bad request): permanent.
+        let request = http::Request::post(&s.endpoint).bearer(&s.api_token).json(&body);
+        let outcome = match request.send() {
+            Ok(r) => email::outcome(&r, "email API"),
+            Err(e) => email::outcome_of_error(e, "email API"),
+        };
+        // Reasons on one line within the host's bounds; an unusable ID dropped.
+        email::fit_for_host(outcome)
     }
 }
 

@@ -23,12 +23,24 @@ const SDK: &[(&str, &str)] = &[
         include_str!("../../../plugins/tenantry-plugin/src/lib.rs"),
     ),
     (
+        "src/checks.rs",
+        include_str!("../../../plugins/tenantry-plugin/src/checks.rs"),
+    ),
+    (
         "src/http.rs",
         include_str!("../../../plugins/tenantry-plugin/src/http.rs"),
     ),
     (
         "src/kv.rs",
         include_str!("../../../plugins/tenantry-plugin/src/kv.rs"),
+    ),
+    (
+        "src/oauth2.rs",
+        include_str!("../../../plugins/tenantry-plugin/src/oauth2.rs"),
+    ),
+    (
+        "src/oidc.rs",
+        include_str!("../../../plugins/tenantry-plugin/src/oidc.rs"),
     ),
     (
         "src/settings.rs",

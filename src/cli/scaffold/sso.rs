@@ -7,11 +7,11 @@
 //! `host:port` of `token_url` and `userinfo_url`.
 
 use serde::Deserialize;
+use tenantry_plugin::oauth2::{self, Client, Pkce};
 use tenantry_plugin::prelude::*;
 use tenantry_plugin::sso::{
     FinishRequest, Identity, Session, Sso, StartOptions, StartRequest, StartResponse,
 };
-use tenantry_plugin::text::form_encode;
 
 /// The settings, read from the host by field name.
 #[derive(Deserialize)]
@@ -23,12 +23,6 @@ struct Settings {
     client_secret: String,
     #[serde(default)]
     scope: String,
-}
-
-/// The token endpoint's answer (RFC 6749 §5.1).
-#[derive(Deserialize)]
-struct Token {
-    access_token: String,
 }
 
 /// The user endpoint's answer. Adapt the field names to your provider.
@@ -49,49 +43,35 @@ pub struct Plugin;
 impl Sso for Plugin {
     fn start(request: StartRequest, _options: StartOptions) -> Result<StartResponse> {
         let s: Settings = settings()?;
-        let query = form_encode(&[
-            ("response_type", "code"),
-            ("client_id", &s.client_id),
+        let pkce = Pkce::new()?;
+        let [challenge, method] = pkce.params();
+        let params = [
+            ("client_id", s.client_id.as_str()),
             ("redirect_uri", &request.redirect_uri),
             ("scope", &s.scope),
             ("state", &request.state),
-        ]);
+            challenge,
+            method,
+        ];
         Ok(StartResponse {
-            redirect_url: format!("{}?{query}", s.authorize_url),
-            flow_data: String::new(),
+            redirect_url: oauth2::authorization_url(&s.authorize_url, &params),
+            // The host keeps it for `finish`.
+            flow_data: pkce.verifier,
         })
     }
 
     fn finish(request: FinishRequest) -> Result<Session> {
         let s: Settings = settings()?;
-        let param = |name: &str| {
-            request
-                .params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        if let Some(error) = param("error") {
-            return Err(Error::new("provider_error", format!("provider answered {error}")));
-        }
-        if param("state") != Some(request.state.as_str()) {
-            return Err(Error::new("state_mismatch", "callback state differs"));
-        }
-        let code = param("code").ok_or_else(|| Error::new("invalid_callback", "no code"))?;
-        let token: Token = http::post_form(
-            &s.token_url,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &request.redirect_uri),
-                ("client_id", &s.client_id),
-                ("client_secret", &s.client_secret),
-            ],
-        )?
-        .error_for_status()?
-        .json()?;
+        // The provider's `error`, no `code`, or another sign-in's `state` is refused here.
+        let code = oauth2::callback_code(&request.params, &request.state)?;
+        let client = Client::new(&s.client_id, Some(&s.client_secret));
+        let verifier = Some(request.flow_data.as_str());
+        let tokens = client.exchange_code(&s.token_url, code, &request.redirect_uri, verifier)?;
+        let access_token = tokens.access_token().ok_or_else(|| {
+            Error::new("token_exchange_failed", "the token endpoint answered no access_token")
+        })?;
         let user: User = http::Request::get(&s.userinfo_url)
-            .bearer(&token.access_token)
+            .bearer(access_token)
             .header("accept", "application/json")
             .send()?
             .error_for_status()?
@@ -131,14 +111,14 @@ mod tests {
             .setting("client_secret", "s3cret")
     }
 
-    fn finish(state: &str) -> FinishRequest {
+    fn finish(state: &str, flow_data: &str) -> FinishRequest {
         FinishRequest {
             organization_id: "org_1".into(),
             params: vec![("code".into(), "c0de".into()), ("state".into(), state.into())],
             state: "st".into(),
             nonce: "n".into(),
             redirect_uri: "https://tenantry.example/sso/x/callback".into(),
-            flow_data: String::new(),
+            flow_data: flow_data.into(),
         }
     }
 
@@ -167,16 +147,20 @@ mod tests {
         assert!(start
             .redirect_url
             .starts_with("https://auth.example/authorize?response_type=code&client_id=app"));
-        let session = Plugin::finish(finish("st")).unwrap();
+        let session = Plugin::finish(finish("st", &start.flow_data)).unwrap();
         assert_eq!(session.identity.subject, "42");
         assert!(session.identity.email_verified);
         let requests = host.requests();
+        // The code and the PKCE verifier, with the client's credentials (HTTP Basic).
+        let body = String::from_utf8(requests[0].body.clone()).unwrap();
+        assert!(body.ends_with(&format!("&code_verifier={}", start.flow_data)), "{body}");
+        assert_eq!(requests[0].header_value("authorization"), Some("Basic YXBwOnMzY3JldA=="));
         assert_eq!(requests[1].header_value("authorization"), Some("Bearer at"));
     }
 
     #[test]
     fn refuses_a_callback_of_another_sign_in() {
         let _host = host().install();
-        assert_eq!(Plugin::finish(finish("other")).unwrap_err().code, "state_mismatch");
+        assert_eq!(Plugin::finish(finish("other", "v")).unwrap_err().code, "state_mismatch");
     }
 }
