@@ -118,8 +118,9 @@ impl AuthMethod {
 }
 
 /// A PKCE pair (RFC 7636): keep `verifier` for the code exchange (e.g. in `flow-data`),
-/// send `challenge` with the authorization request (method S256).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// send `challenge` with the authorization request (method S256). Its `Debug` output
+/// leaves the verifier out, so logging it does not hand out the proof.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Pkce {
     /// 43 base64url characters from 32 random bytes.
     pub verifier: String,
@@ -227,8 +228,8 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 /// An OAuth client: its ID, its secret if it has one, and how it authenticates at the token
-/// endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// endpoint. Its `Debug` output leaves the secret out, so a logged client never shows it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     /// `client_id`.
     pub client_id: String,
@@ -329,9 +330,43 @@ impl Client {
 }
 
 /// The token endpoint's answer (RFC 6749 §5.1), kept whole: read it with [`Tokens::get`]
-/// or the named accessors.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// or the named accessors. Its `Debug` output lists the field names only, so a logged
+/// answer never shows a token.
+#[derive(Clone, Default, PartialEq)]
 pub struct Tokens(pub Map<String, Value>);
+
+/// What `Debug` shows in place of a secret.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for Pkce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkce")
+            .field("verifier", &REDACTED)
+            .field("challenge", &self.challenge)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| REDACTED),
+            )
+            .field("auth_method", &self.auth_method)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Tokens")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl Tokens {
     /// The text field `name`, if present and not empty.
@@ -426,6 +461,24 @@ mod tests {
         assert!(!Pkce::is_valid_verifier(&format!("{}+", "a".repeat(43))));
         assert_eq!(with_query("https://x/?", &[("a", "1")]), "https://x/?a=1");
         assert_eq!(with_query("https://x/", &[("a", "1")]), "https://x/?a=1");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let client = Client::new("app", Some("s3cret-value"));
+        let pkce = Pkce::new().unwrap();
+        let mut tokens = Tokens::default();
+        tokens.0.insert("access_token".into(), json!("tok-abc"));
+        tokens.0.insert("refresh_token".into(), json!("ref-xyz"));
+        let shown = format!("{client:?} {pkce:?} {tokens:?}");
+        for secret in ["s3cret-value", pkce.verifier.as_str(), "tok-abc", "ref-xyz"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(
+            shown.contains("app") && shown.contains("access_token"),
+            "{shown}"
+        );
+        assert!(shown.contains(&pkce.challenge), "{shown}");
     }
 
     #[test]
