@@ -1,14 +1,16 @@
 //! Bare tiny_http server: the benchmark ceiling (`scripts/bench*.sh`).
 //!
-//! It deliberately does nothing clever: N worker threads loop on
-//! `server.recv()` and answer `{"ok":true}`. It is built against the same
-//! tiny_http as tenantry, that is the patched copy in `vendor/tiny_http` (one
-//! thread per connection, header budget, strict framing), so the ceiling
-//! measures the same connection handling tenantry gets. (Against tiny_http
+//! It deliberately does nothing clever: every request is answered `{"ok":true}`
+//! on its connection's own thread, as tenantry answers its requests (`--queue`:
+//! N worker threads loop on `server.recv()` instead, the way tenantry served
+//! before). It is built against the same tiny_http as tenantry, that is the
+//! patched copy in `vendor/tiny_http` (one thread per connection, header
+//! budget, strict framing), so the ceiling measures the same connection
+//! handling tenantry gets. (Against tiny_http
 //! 0.12.0 it was also the negative control of the burst test: its task pool
 //! starved most of a connection burst.)
 //!
-//! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 --workers 4`
+//! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 [--workers 4 --queue]`
 //! (defaults: `127.0.0.1:8081`, workers = available_parallelism * 2).
 //! Prints exactly one line on stdout once bound: `listening on http://ADDR`.
 
@@ -18,7 +20,14 @@ use std::sync::Arc;
 use std::thread;
 
 fn usage() -> &'static str {
-    "usage: bare_hello [--listen ADDR] [--workers N]"
+    "usage: bare_hello [--listen ADDR] [--workers N] [--queue]"
+}
+
+/// The one line a caller waits for.
+fn announce(addr: std::net::SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
 }
 
 fn main() -> ExitCode {
@@ -27,6 +36,7 @@ fn main() -> ExitCode {
         .map(|n| n.get() * 2)
         .unwrap_or(4);
 
+    let mut queue = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -41,6 +51,10 @@ fn main() -> ExitCode {
         };
         let result = match flag.as_str() {
             "--listen" => value("--listen").map(|v| listen = v),
+            "--queue" => {
+                queue = true;
+                Ok(())
+            }
             "--workers" => value("--workers").and_then(|v| match v.parse::<usize>() {
                 Ok(n) if n > 0 => {
                     workers = n;
@@ -60,31 +74,55 @@ fn main() -> ExitCode {
         }
     }
 
-    let server = match tiny_http::Server::http(listen.as_str()) {
-        Ok(s) => Arc::new(s),
+    let listener = match std::net::TcpListener::bind(listen.as_str()) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("bare_hello: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = match server.server_addr().to_ip() {
-        Some(a) => a,
-        None => {
-            eprintln!("bare_hello: not listening on an IP address");
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bare_hello: no local address: {e}");
             return ExitCode::FAILURE;
         }
     };
-
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr}");
-        let _ = out.flush();
-    }
-
     let content_type =
         tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
             .expect("static header is valid");
 
+    if !queue {
+        // The way tenantry serves: each request is answered on its connection's thread.
+        let handler: tiny_http::Handler = Arc::new(move |request: tiny_http::Request| {
+            let response = tiny_http::Response::from_string(r#"{"ok":true}"#)
+                .with_header(content_type.clone());
+            let _ = request.respond(response);
+        });
+        let _server = match tiny_http::Server::from_listener_with_handler(
+            listener,
+            tiny_http::Limits::default(),
+            handler,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bare_hello: cannot serve: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        announce(addr);
+        loop {
+            thread::park();
+        }
+    }
+    let server = match tiny_http::Server::from_listener(listener, None) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("bare_hello: cannot serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    announce(addr);
     let handles: Vec<_> = (0..workers)
         .map(|i| {
             let server = Arc::clone(&server);

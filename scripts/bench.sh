@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # API-key benchmark: an API-key-authenticated GET and POST /api/v1/keys/verify (and the
 # unauthenticated GET /healthz, for the server layer alone) against a bare tiny_http server
-# (examples/bare_hello, same worker count) measured in the same run, at concurrency 1 and 32
-# with keep-alive (wrk). Prints requests/s, p50, p99 and the ratio to the ceiling. Release
-# build; 127.0.0.1 only; bounded; cleans up after itself.
+# (examples/bare_hello: it answers on the connection's own thread, as tenantry does) measured
+# in the same run, at concurrency 1 and 32 with keep-alive (wrk). Prints requests/s, p50, p99
+# and the ratio to the ceiling; for reference also bare_hello --queue (requests handed to
+# worker threads, as tenantry served before 2026-12-03). Release build; 127.0.0.1 only;
+# bounded; cleans up after itself.
 #
 #   scripts/bench.sh [KEYS...]        default: 1000 1000000
 #   BENCH_SECS=10 scripts/bench.sh 1000
@@ -57,6 +59,13 @@ echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BARE_HELLO" --listen 127.0.0.1:18281 --workers "$WORKERS" >"$WORK/bare.log" 2>&1 &
 PIDS+=($!)
 wait_up http://127.0.0.1:18281/
+QUEUE=
+if "$BARE_HELLO" --help | grep -q -- --queue; then
+  "$BARE_HELLO" --listen 127.0.0.1:18283 --workers "$WORKERS" --queue >"$WORK/queue.log" 2>&1 &
+  PIDS+=($!)
+  wait_up http://127.0.0.1:18283/
+  QUEUE=1
+fi
 
 for N in "${KEYS[@]}"; do
   DIR="$WORK/data-$N"
@@ -83,6 +92,10 @@ LUA
   for c in 1 32; do
     read -r brps bp50 bp99 < <(run bare http://127.0.0.1:18281/ "$c")
     printf '%-34s %4s %10s %9s %9s %8s\n' "bare tiny_http (ceiling)" "$c" "$brps" "$bp50" "$bp99" "1.00"
+    if [ -n "$QUEUE" ]; then
+      read -r rps p50 p99 < <(run queue http://127.0.0.1:18283/ "$c")
+      printf '%-34s %4s %10s %9s %9s %8s\n' "bare tiny_http --queue (reference)" "$c" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$brps" 'BEGIN{printf "%.2f", a/b}')"
+    fi
     read -r rps p50 p99 < <(run healthz "http://127.0.0.1:18282/healthz" "$c")
     printf '%-34s %4s %10s %9s %9s %8s\n' "GET /healthz (no auth)" "$c" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$brps" 'BEGIN{printf "%.2f", a/b}')"
     read -r rps p50 p99 < <(run get "http://127.0.0.1:18282/api/v1/orgs/$ORG" "$c" "$WORK/get.lua")

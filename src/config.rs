@@ -148,7 +148,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "http.workers",
         "0",
-        "request worker threads (0 = 4 per core)",
+        "requests handled at once, each on its connection's thread (0 = 4 per core)",
     ),
     (
         "session.idle_timeout_hours",
@@ -305,7 +305,7 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Open connections at most.
     pub max_connections: usize,
-    /// Worker threads.
+    /// Requests handled at once (`http.workers`).
     pub workers: usize,
     /// Session idle timeout in seconds.
     pub session_idle_secs: i64,

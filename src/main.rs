@@ -1,9 +1,9 @@
 //! The `tenantry` binary: parse the command line, set up logging, run the command, and map
 //! errors to an exit code.
 
-// The request path allocates many small, short-lived blocks on one thread and frees some on
-// another (request parsing on the connection's thread, handling on a worker): mimalloc's
-// per-thread free lists cut that cost (before/after in docs/benchmarks.md).
+// The request path allocates many small, short-lived blocks: mimalloc's per-thread free lists
+// cut that cost (before/after in docs/benchmarks.md). Built without transparent huge pages
+// (Cargo.toml), so an idle connection's thread keeps little memory.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

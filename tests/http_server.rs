@@ -448,3 +448,36 @@ fn burst_no_starved_connections() {
     );
     assert_healthz(addr, "after the burst rounds");
 }
+
+// ---------------------------------------------------------------------------
+// f: shutdown
+
+/// Requests are handled on their connection's thread, so a connection outlives the server's
+/// stop: a request read on it after the stop began is answered 503 `shutting_down` with
+/// `Connection: close`, without reaching the application (which may be gone).
+#[test]
+fn a_request_read_after_shutdown_is_503_and_the_connection_closes() {
+    let mut server = TestServer::start();
+    let mut conn = KeepAlive::connect(server.addr()).expect("connect");
+    let first = conn.get("/healthz").expect("GET /healthz before the stop");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(!conn.is_closed(), "the first answer closed the connection");
+
+    server.stop();
+
+    let late = conn.get("/healthz").expect("an answer after the stop");
+    assert_problem(&late, 503, "shutting_down");
+    assert_eq!(late.header("retry-after"), Some("1"), "{:?}", late.headers);
+    assert!(late.connection_close(), "{:?}", late.headers);
+    let mut rest = Vec::new();
+    let _ = conn
+        .stream()
+        .set_read_timeout(Some(Duration::from_secs(10)));
+    let n = conn.stream().read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "bytes after the 503: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+}

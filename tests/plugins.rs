@@ -648,6 +648,7 @@ fn plugin_faults_end_the_call_only() {
         "trap",
         "loop",
         "memory",
+        "deep",
         "forbidden",
         "malformed",
     ] {
@@ -693,6 +694,9 @@ fn plugin_faults_end_the_call_only() {
         ("trap", "(plugin_trap)"),
         ("loop", "(plugin_timeout)"),
         ("memory", "(plugin_memory_limit)"),
+        // Recursion to the WebAssembly stack limit, on the thread serving the request (its
+        // connection's thread): a trap, not a crash of the server.
+        ("deep", "call stack exhausted"),
         ("forbidden", "forbidden_host"),
         ("malformed", "(plugin_invalid_output)"),
     ] {

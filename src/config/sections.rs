@@ -186,7 +186,7 @@ pub(super) struct Invitations {
     pub ttl_hours: Whole,
 }
 
-/// `[http]`: the listener and its workers.
+/// `[http]`: the listener, its limits and how many requests are handled at once.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Http {

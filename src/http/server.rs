@@ -1,5 +1,8 @@
 //! The server loop on tiny_http (carried patched in `vendor/tiny_http`, see its PATCHES.md):
-//! a fixed pool of workers, `catch_unwind` around every request, and graceful shutdown.
+//! each request is handled on the thread of the connection it arrived on, at most
+//! `http.workers` at once ([`Slots`]), `catch_unwind` around every request, and graceful
+//! shutdown. Handling a request where it was parsed saves a hand-off between threads (a
+//! futex wake and a context switch) per request; see docs/architecture.md.
 //!
 //! What a client can make the server hold before any handler runs is bounded inside the
 //! patched tiny_http: at most [`MAX_HEADER`] bytes of request head per connection (431),
@@ -8,7 +11,7 @@
 //! `http.max_connections` open connections, each on its own thread from accept to close
 //! (so a burst of keep-alive connections cannot starve queued ones), and a body up to
 //! [`MAX_BODY`] is read by the connection's thread, within `http.request_timeout_secs`,
-//! before the request is queued (so a slow client never holds a worker; at most
+//! before the request takes a slot (so a slow client never holds one; at most
 //! `PREFETCH_BUDGET` bytes of bodies are held at once). This module adds the body cap
 //! (413 without reading a declared body over [`MAX_BODY`]). Response writes are bounded by
 //! the socket's write timeout.
@@ -17,7 +20,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::problem;
@@ -30,6 +33,10 @@ use crate::service::Context;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Request headers (request line included) above this size are refused with 431.
 pub const MAX_HEADER: usize = 32 * 1024;
+
+/// Stack of a connection's thread, which also runs its requests' handlers (Rust's default
+/// for a spawned thread).
+const HANDLER_STACK: usize = 2 * 1024 * 1024;
 
 /// Bytes of request bodies read ahead and not yet handled, across all connections, at
 /// most; past it connections wait (TCP flow control slows their clients).
@@ -92,6 +99,10 @@ fn limits(app: &Context) -> tiny_http::Limits {
         prefetch_body_bytes: MAX_BODY,
         prefetch_budget: Some(Arc::new(tiny_http::ByteBudget::new(PREFETCH_BUDGET))),
         body_timeout: Some(request),
+        // Requests are handled on the connection's thread: the stack a worker thread
+        // would have (plugins run WebAssembly on it, up to wasmtime's 512 KiB wasm stack
+        // limit plus the host's frames). Only the pages a connection touched are resident.
+        connection_stack: HANDLER_STACK,
         ..Default::default()
     }
 }
@@ -104,20 +115,6 @@ pub fn serve(
     metrics: Option<TcpListener>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
-    let front = Arc::new(
-        tiny_http::Server::from_listener_with_limits(listener, None, limits(&app))
-            .map_err(|e| std::io::Error::other(e.to_string()))?,
-    );
-    let weak = Arc::downgrade(&front);
-    app.metrics.set_connection_source(Box::new(move || {
-        weak.upgrade().map_or((0, 0, 0), |f| {
-            (
-                f.num_connections() as u64,
-                f.refused_connections() as u64,
-                f.deadline_closes() as u64,
-            )
-        })
-    }));
     let metrics_thread = match metrics {
         Some(l) => Some(serve_metrics(app.clone(), l, stop.clone())?),
         None => None,
@@ -130,24 +127,120 @@ pub fn serve(
         stop: stop.clone(),
         metrics_on,
     });
-    let mut handles = Vec::new();
-    for i in 0..workers {
-        let (front, shared) = (front.clone(), shared.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("http-{i}"))
-                .spawn(move || worker(&front, &shared))?,
-        );
+    let slots = Arc::new(Slots::new(workers));
+    let handler: tiny_http::Handler = {
+        let (shared, slots) = (shared.clone(), slots.clone());
+        Arc::new(move |rq| match slots.take() {
+            Some(_slot) => handle(&shared, rq),
+            None => refuse_stopping(rq),
+        })
+    };
+    let front = Arc::new(
+        tiny_http::Server::from_listener_with_handler(listener, limits(&shared.app), handler)
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
+    let weak = Arc::downgrade(&front);
+    shared.app.metrics.set_connection_source(Box::new(move || {
+        weak.upgrade().map_or((0, 0, 0), |f| {
+            (
+                f.num_connections() as u64,
+                f.refused_connections() as u64,
+                f.deadline_closes() as u64,
+            )
+        })
+    }));
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
     }
-    for h in handles {
-        let _ = h.join();
-    }
+    // In-flight requests finish (their answers say `Connection: close`); a request read
+    // after this is answered 503 without reaching the application.
+    slots.close_and_wait();
+    drop(front);
     let _ = resets.join();
     if let Some(t) = metrics_thread {
         let _ = t.join();
     }
     log::info!("http server stopped");
     Ok(())
+}
+
+/// How many requests are handled at once (`http.workers`). A request is handled on the
+/// thread of the connection it arrived on, once it holds a slot; closing the slots (at
+/// shutdown) waits for the held ones and turns every later request away.
+struct Slots {
+    total: usize,
+    state: Mutex<SlotState>,
+    changed: Condvar,
+}
+
+struct SlotState {
+    free: usize,
+    closed: bool,
+}
+
+/// A held slot, given back on drop (also when the handler unwinds).
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(total: usize) -> Self {
+        let total = total.max(1);
+        Slots {
+            total,
+            state: Mutex::new(SlotState {
+                free: total,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; `None` once the slots are closed.
+    fn take(&self) -> Option<Slot<'_>> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.closed {
+                return None;
+            }
+            if st.free > 0 {
+                st.free -= 1;
+                return Some(Slot(self));
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Refuses every later `take` and waits until every held slot is given back.
+    fn close_and_wait(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.closed = true;
+        self.changed.notify_all();
+        while st.free < self.total {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.free += 1;
+        drop(st);
+        self.0.changed.notify_all();
+    }
+}
+
+/// The answer to a request read after shutdown began.
+fn refuse_stopping(rq: tiny_http::Request) {
+    let resp = problem::http(
+        503,
+        "shutting_down",
+        "Service unavailable",
+        "the server is shutting down; retry shortly",
+    )
+    .header("Retry-After", "1");
+    rq.close_connection_after();
+    let head = rq.method() == &tiny_http::Method::Head;
+    let _ = write_to(rq.into_writer(), &resp.to_bytes(true, head));
 }
 
 /// The separate metrics listener: one thread, `GET /metrics` only, small limits.
@@ -205,21 +298,6 @@ fn serve_metrics(
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         })
-}
-
-fn worker(front: &tiny_http::Server, shared: &Shared) {
-    loop {
-        match front.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(rq)) => handle(shared, rq),
-            Ok(None) if shared.stop.load(Ordering::Relaxed) => return,
-            Ok(None) => {}
-            Err(e) => {
-                // The patched accept loop reports no errors; keep serving regardless.
-                log::error!("http: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
 }
 
 fn wants_close(rq: &tiny_http::Request) -> bool {
@@ -489,4 +567,76 @@ fn process(
     let resp = routes::dispatch(&shared.app, &mut req);
     *route = req.route;
     (resp, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// How long a step that must not happen is given to happen anyway.
+    const GRACE: Duration = Duration::from_millis(300);
+
+    #[test]
+    fn slots_bound_how_many_requests_are_handled_at_once() {
+        let slots = Arc::new(Slots::new(2));
+        let a = slots.take().expect("first slot");
+        let _b = slots.take().expect("second slot");
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let slots = slots.clone();
+            std::thread::spawn(move || {
+                let got = slots.take().is_some();
+                tx.send(got).unwrap();
+            })
+        };
+        assert!(
+            rx.recv_timeout(GRACE).is_err(),
+            "a third request was handled while two slots were held"
+        );
+        drop(a);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok(true),
+            "a freed slot did not reach the waiting request"
+        );
+        waiter.join().unwrap();
+    }
+
+    #[test]
+    fn closing_waits_for_held_slots_and_turns_later_requests_away() {
+        let slots = Arc::new(Slots::new(2));
+        let held = slots.take().expect("a slot");
+        let (tx, rx) = mpsc::channel();
+        let closer = {
+            let slots = slots.clone();
+            std::thread::spawn(move || {
+                slots.close_and_wait();
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(
+            rx.recv_timeout(GRACE).is_err(),
+            "shutdown went on while a request was in flight"
+        );
+        // Once closing has begun, no new request starts (the closer may still be waiting).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while slots.take().is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the slots never closed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("shutdown did not go on once the request finished");
+        closer.join().unwrap();
+        assert!(
+            slots.take().is_none(),
+            "a slot was handed out after closing"
+        );
+    }
 }

@@ -134,7 +134,9 @@ impl ClientConnection {
                 )))
             }
         };
-        let mut buf = Vec::new();
+        // PATCH(perf): sized for a typical header line (an `Authorization: Bearer` line fits),
+        // so a line costs one allocation instead of several as it grows.
+        let mut buf = Vec::with_capacity(128);
         let mut prev_byte_was_cr = false;
 
         loop {
@@ -240,7 +242,8 @@ impl ClientConnection {
 
             // getting all headers
             let headers = {
-                let mut headers = Vec::new();
+                // PATCH(perf): room for a typical request's headers without growing.
+                let mut headers = Vec::with_capacity(16);
                 loop {
                     let line = self.read_next_line(&mut budget, &mut started)?;
 

@@ -193,6 +193,10 @@ impl Default for Limits {
     }
 }
 
+/// PATCH(inline): a request handler run on the connection's own thread
+/// (`Server::from_listener_with_handler`).
+pub type Handler = Arc<dyn Fn(Request) + Send + Sync>;
+
 /// Counts an open connection for as long as it lives.
 struct OpenGuard(Arc<AtomicUsize>);
 
@@ -320,7 +324,31 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: Limits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
+        Self::start(listener.into(), ssl_config, limits, None)
+    }
+
+    /// PATCH(inline): like `from_listener_with_limits`, but every request is handed to
+    /// `handler` on its connection's own thread, in order, instead of being queued for
+    /// `recv`: the thread that parsed a request runs its handler and writes its answer, so
+    /// a request costs no hand-off between threads. The next request on the connection is
+    /// read once the handler returns. Bounding how many handlers run at once is the
+    /// handler's business (a connection thread exists per open connection, up to
+    /// `Limits::max_connections`). `recv` and friends never return a request from such a
+    /// server.
+    pub fn from_listener_with_handler<L: Into<Listener>>(
+        listener: L,
+        limits: Limits,
+        handler: Handler,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::start(listener.into(), None, limits, Some(handler))
+    }
+
+    fn start(
+        listener: Listener,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+        handler: Option<Handler>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -431,13 +459,18 @@ impl Server {
                         control,
                     );
                     let messages = inside_messages.clone();
+                    let handler = handler.clone();
                     let guard = OpenGuard::new(inside_open.clone());
                     let spawned = thread::Builder::new()
                         .name("http-conn".into())
                         .stack_size(limits.connection_stack)
                         .spawn(move || {
                             let _guard = guard;
-                            if client.secure() {
+                            if let Some(handler) = handler {
+                                for rq in client {
+                                    handler(rq);
+                                }
+                            } else if client.secure() {
                                 let (sender, receiver) = mpsc::channel();
                                 for rq in client {
                                     messages.push(rq.with_notify_sender(sender.clone()).into());
