@@ -13,7 +13,8 @@
 #   3. 2 000 idle or trickling connections while a client measures /healthz latency;
 #      64 connections stalling in the middle of a body
 #   4. sign-ins with 1 MB "email" strings
-#   5. password-reset request latency, existing vs unknown address
+#   5. password-reset request latency, existing vs unknown address; then 2 000 connections
+#      kept alive after one request each
 #   6. file modes of the data dir, database and a backup
 #   7. the connection cap: a server with http.max_connections = 256 gets 756 connections
 set -euo pipefail
@@ -220,7 +221,7 @@ for s in stalled: s.close()
 settle(threads, t0 + 2)
 
 # 4. 1 MB sign-in emails -------------------------------------------------------------------
-print("\n4. 20 sign-ins with 1 MB \"email\" strings (after 16 warm-up ones: every worker's allocator arena)")
+print("\n4. 20 sign-ins with 1 MB \"email\" strings (after 16 warm-up ones; each on a new connection)")
 def login(email, src):
     body = json.dumps({"email": email, "password": "wrong password 123"}).encode()
     return request(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -255,6 +256,34 @@ def mw_z(a, b):
 print(f"   existing: median {statistics.median(known):.3f} ms; unknown: median {statistics.median(unknown):.3f} ms; "
       f"ratio {statistics.median(known) / statistics.median(unknown):.2f}; Mann-Whitney z {mw_z(known, unknown):.2f} "
       f"({len(known)} + {len(unknown)} interleaved samples; |z| < 3: not told apart)")
+
+# 5b. kept-alive connections after a request ----------------------------------------------
+print("\n5b. 2 000 connections kept alive after one GET /login each")
+r_before = rss_mib()
+conns = []
+for i in range(2000):
+    s = socket.create_connection(ADDR)
+    s.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+    conns.append(s)
+answered = 0
+for s in conns:
+    s.settimeout(10)
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        answered += head.startswith(b"HTTP/1.1 200")
+    except OSError:
+        pass
+time.sleep(0.5)
+print(f"   {answered} of 2000 answered 200; with them open: RSS {r_before:.0f} -> {rss_mib():.0f} MiB, "
+      f"{threads()} threads (each connection's thread handled its request)")
+for s in conns: s.close()
+conns = []
+settle(threads, t0 + 2)
 
 # 6. files ----------------------------------------------------------------------------------
 print("\n6. file modes")
