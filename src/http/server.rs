@@ -166,7 +166,9 @@ pub fn serve(
 
 /// How many requests are handled at once (`http.workers`). A request is handled on the
 /// thread of the connection it arrived on, once it holds a slot; closing the slots (at
-/// shutdown) waits for the held ones and turns every later request away.
+/// shutdown) waits for the held ones and turns every later request away. Taking and giving
+/// back a free slot is a lock and an unlock; the condition variable is signalled (a system
+/// call) only when a thread waits on it.
 struct Slots {
     total: usize,
     state: Mutex<SlotState>,
@@ -176,6 +178,8 @@ struct Slots {
 struct SlotState {
     free: usize,
     closed: bool,
+    /// Threads waiting in `take` or `close_and_wait`.
+    waiting: usize,
 }
 
 /// A held slot, given back on drop (also when the handler unwinds).
@@ -189,14 +193,29 @@ impl Slots {
             state: Mutex::new(SlotState {
                 free: total,
                 closed: false,
+                waiting: 0,
             }),
             changed: Condvar::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        mut st: std::sync::MutexGuard<'a, SlotState>,
+    ) -> std::sync::MutexGuard<'a, SlotState> {
+        st.waiting += 1;
+        let mut st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.waiting -= 1;
+        st
+    }
+
     /// Waits for a free slot; `None` once the slots are closed.
     fn take(&self) -> Option<Slot<'_>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         loop {
             if st.closed {
                 return None;
@@ -205,27 +224,38 @@ impl Slots {
                 st.free -= 1;
                 return Some(Slot(self));
             }
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wait(st);
         }
     }
 
     /// Refuses every later `take` and waits until every held slot is given back.
     fn close_and_wait(&self) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         st.closed = true;
-        self.changed.notify_all();
+        if st.waiting > 0 {
+            self.changed.notify_all();
+        }
         while st.free < self.total {
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wait(st);
         }
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.0.lock();
         st.free += 1;
+        let (waiting, closed) = (st.waiting, st.closed);
         drop(st);
-        self.0.changed.notify_all();
+        if waiting > 0 {
+            // Before closing only takers wait, and one slot serves one of them; once closing,
+            // the closer waits for this slot among them.
+            if closed {
+                self.0.changed.notify_all();
+            } else {
+                self.0.changed.notify_one();
+            }
+        }
     }
 }
 
@@ -603,6 +633,39 @@ mod tests {
             "a freed slot did not reach the waiting request"
         );
         waiter.join().unwrap();
+    }
+
+    /// Under contention every waiting request is eventually handed a slot (a lost wake-up
+    /// would leave a thread waiting for good), and never more than the bound at once.
+    #[test]
+    fn contended_slots_are_all_handed_out_and_the_bound_holds() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 500;
+        let slots = Arc::new(Slots::new(2));
+        let (inside, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..THREADS {
+            let (slots, inside, most, tx) =
+                (slots.clone(), inside.clone(), most.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let _slot = slots.take().expect("slots are open");
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::yield_now();
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                }
+                tx.send(()).unwrap();
+            });
+        }
+        for i in 0..THREADS {
+            rx.recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("only {i} of {THREADS} threads got all their slots"));
+        }
+        assert!(most.load(Ordering::SeqCst) <= 2, "more than 2 held at once");
+        assert_eq!(slots.lock().free, 2, "a slot was lost");
+        assert_eq!(slots.lock().waiting, 0, "a waiter was not accounted for");
     }
 
     #[test]
