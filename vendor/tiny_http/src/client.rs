@@ -1,4 +1,3 @@
-use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
@@ -47,6 +46,9 @@ pub struct ClientConnection {
     limits: Limits,
     control: Option<Connection>,
     unfinished: Arc<AtomicBool>,
+
+    // PATCH(perf): the buffer every request line and header line is read into.
+    line: Vec<u8>,
 }
 
 /// Error that can happen when reading a request.
@@ -96,6 +98,7 @@ impl ClientConnection {
             limits,
             control,
             unfinished: Arc::new(AtomicBool::new(false)),
+            line: Vec::with_capacity(256),
         }
     }
 
@@ -117,11 +120,15 @@ impl ClientConnection {
     /// byte per `Read::read` call, and the header deadline was checked with a clock read
     /// per byte). The deadline is checked each time bytes arrive from the socket, so a
     /// client trickling its header byte by byte is still checked at every byte.
+    ///
+    /// PATCH(perf): the line goes into `buf` (cleared first), one buffer reused for every
+    /// line of every request on the connection, instead of a new string per line.
     fn read_next_line(
         &mut self,
+        buf: &mut Vec<u8>,
         budget: &mut usize,
         started: &mut Option<Instant>,
-    ) -> Result<AsciiString, ReadError> {
+    ) -> Result<(), ReadError> {
         use std::io::BufRead;
 
         let header_timeout = self.limits.header_timeout;
@@ -134,9 +141,7 @@ impl ClientConnection {
                 )))
             }
         };
-        // PATCH(perf): sized for a typical header line (an `Authorization: Bearer` line fits),
-        // so a line costs one allocation instead of several as it grows.
-        let mut buf = Vec::with_capacity(128);
+        buf.clear();
         let mut prev_byte_was_cr = false;
 
         loop {
@@ -203,8 +208,7 @@ impl ClientConnection {
                 None => {}
                 Some(Ok(())) => {
                     buf.pop(); // removing the '\r'
-                    return AsciiString::from_ascii(buf)
-                        .map_err(|_| ReadError::Malformed("the request header is not ASCII"));
+                    return Ok(());
                 }
                 Some(Err(e)) => return Err(e),
             }
@@ -222,50 +226,11 @@ impl ClientConnection {
         }
         let mut budget = self.limits.max_header_bytes;
         let mut started = None;
-        let (method, path, version, headers) = {
-            // reading the request line
-            let (method, path, version) = {
-                let mut line = self.read_next_line(&mut budget, &mut started)?;
-                // RFC 9112 §2.2: empty lines before the request line are ignored.
-                let mut blank = 0;
-                while line.is_empty() && blank < 4 {
-                    line = self.read_next_line(&mut budget, &mut started)?;
-                    blank += 1;
-                }
-
-                let (method, path, version) = parse_request_line(line.as_str())?;
-                if version != HTTPVersion(1, 1) && version != HTTPVersion(1, 0) {
-                    return Err(ReadError::UnsupportedVersion);
-                }
-                (method, path, version)
-            };
-
-            // getting all headers
-            let headers = {
-                // PATCH(perf): room for a typical request's headers without growing.
-                let mut headers = Vec::with_capacity(16);
-                loop {
-                    let line = self.read_next_line(&mut budget, &mut started)?;
-
-                    if line.is_empty() {
-                        break;
-                    };
-                    let bytes = line.as_bytes();
-                    if bytes[0] == b' ' || bytes[0] == b'\t' {
-                        // obs-fold (RFC 9112 §5.2): refused, never unfolded.
-                        return Err(ReadError::Malformed("an obs-fold (a line starting with white space)"));
-                    }
-                    headers.push(match FromStr::from_str(line.as_str()) {
-                        Ok(h) => h,
-                        _ => return Err(ReadError::WrongHeader),
-                    });
-                }
-
-                headers
-            };
-
-            (method, path, version, headers)
-        };
+        // PATCH(perf): the connection's line buffer (kept between requests).
+        let mut line = std::mem::take(&mut self.line);
+        let result = self.read_head(&mut line, &mut budget, &mut started);
+        self.line = line;
+        let (method, path, version, headers) = result?;
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -307,6 +272,57 @@ impl ClientConnection {
 
         // return the request
         Ok(request)
+    }
+
+    /// Reads a request line and headers into their parts, using `line` for each line.
+    #[allow(clippy::type_complexity)]
+    fn read_head(
+        &mut self,
+        line: &mut Vec<u8>,
+        budget: &mut usize,
+        started: &mut Option<Instant>,
+    ) -> Result<(Method, String, HTTPVersion, Vec<crate::Header>), ReadError> {
+        // reading the request line
+        let (method, path, version) = {
+            self.read_next_line(line, budget, started)?;
+            // RFC 9112 §2.2: empty lines before the request line are ignored.
+            let mut blank = 0;
+            while line.is_empty() && blank < 4 {
+                self.read_next_line(line, budget, started)?;
+                blank += 1;
+            }
+
+            let (method, path, version) = parse_request_line(ascii_str(line)?)?;
+            if version != HTTPVersion(1, 1) && version != HTTPVersion(1, 0) {
+                return Err(ReadError::UnsupportedVersion);
+            }
+            (method, path, version)
+        };
+
+        // getting all headers
+        let headers = {
+            // PATCH(perf): room for a typical request's headers without growing.
+            let mut headers = Vec::with_capacity(16);
+            loop {
+                self.read_next_line(line, budget, started)?;
+
+                if line.is_empty() {
+                    break;
+                };
+                if line[0] == b' ' || line[0] == b'\t' {
+                    // obs-fold (RFC 9112 §5.2): refused, never unfolded.
+                    return Err(ReadError::Malformed("an obs-fold (a line starting with white space)"));
+                }
+                headers.push(match FromStr::from_str(ascii_str(line)?) {
+                    Ok(h) => h,
+                    _ => return Err(ReadError::WrongHeader),
+                });
+            }
+
+            headers
+        };
+
+        Ok((method, path, version, headers))
     }
 }
 
@@ -490,6 +506,11 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+/// PATCH(perf): a line `read_next_line` accepted (ASCII only) as text.
+fn ascii_str(line: &[u8]) -> Result<&str, ReadError> {
+    std::str::from_utf8(line).map_err(|_| ReadError::Malformed("the request header is not ASCII"))
 }
 
 /// Parses a "HTTP/1.1" string.
