@@ -27,8 +27,9 @@ pub(crate) enum PromptWhen {
     Always,
 }
 
-/// The settings (`[plugins.NAME.settings]`; README.md explains each).
-#[derive(Deserialize, Debug, Clone)]
+/// The settings (`[plugins.NAME.settings]`; README.md explains each). `Debug` leaves the
+/// client secret out, so a logged value never shows it.
+#[derive(Deserialize, Clone)]
 pub(crate) struct Settings {
     pub issuer: String,
     pub client_id: String,
@@ -47,6 +48,29 @@ pub(crate) struct Settings {
     pub sign_out_at_provider: bool,
     #[serde(default)]
     pub allow_http_issuer: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scopes", &self.scopes)
+            .field("auth_method", &self.auth_method)
+            .field(
+                "trust_email_without_verified_claim",
+                &self.trust_email_without_verified_claim,
+            )
+            .field("prompt", &self.prompt)
+            .field("prompt_when", &self.prompt_when)
+            .field("sign_out_at_provider", &self.sign_out_at_provider)
+            .field("allow_http_issuer", &self.allow_http_issuer)
+            .finish()
+    }
 }
 
 fn default_scopes() -> String {

@@ -293,6 +293,21 @@ fn claim_checks() {
     assert!(check(&|c| c["sub"] = json!("")).is_err());
 }
 
+/// A logged `Settings` value never shows the client secret (SPEC §7: secrets never reach
+/// logs), but still tells whether one is set.
+#[test]
+fn settings_debug_output_leaves_the_client_secret_out() {
+    let _g = host().install();
+    let s = Settings::load().unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("client_secret: Some(\"[redacted]\")"),
+        "{shown}"
+    );
+    assert!(shown.contains("client_id: \"app\""), "{shown}");
+}
+
 #[test]
 fn settings_and_client_authentication() {
     let load = |pairs: &[(&str, &str)]| {
