@@ -266,8 +266,20 @@ fn load_config(common: &Common, flags: &[(&str, Option<String>)]) -> Result<Conf
     Config::from_raw(&raw)
 }
 
+/// Starts logging, then warns about `TENANTRY_*` variables that name no setting.
 fn init_logging(format: LogFormat) {
     crate::logging::init(format);
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for (name, closest) in crate::config::unknown_env_vars(names) {
+        match closest {
+            Some(c) => log::warn!(
+                "environment variable {name} is not a tenantry setting and is ignored; did you mean {c}?"
+            ),
+            None => log::warn!(
+                "environment variable {name} is not a tenantry setting and is ignored (`tenantry --help` lists them)"
+            ),
+        }
+    }
 }
 
 fn read_password_stdin() -> Result<Secret> {

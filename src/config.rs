@@ -216,6 +216,36 @@ pub fn env_var_name(key: &str) -> String {
     format!("TENANTRY_{}", key.to_uppercase().replace('.', "_"))
 }
 
+/// The environment variables tenantry reads besides the settings' own.
+const OTHER_ENV_VARS: &[&str] = &["TENANTRY_CONFIG"];
+
+/// Of `names`, the `TENANTRY_*` variables that name no setting, each with the closest
+/// setting's variable when one is close (at most two edits, or a quarter of the name). The
+/// file refuses an unknown key; the environment is shared with other programs, so an unknown
+/// variable is only warned about, but never silently ignored (`tenantry` warns at start).
+pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<(String, Option<String>)> {
+    let known: Vec<String> = KEYS
+        .iter()
+        .map(|(k, ..)| env_var_name(k))
+        .chain(OTHER_ENV_VARS.iter().map(|v| v.to_string()))
+        .collect();
+    let mut unknown: Vec<(String, Option<String>)> = names
+        .into_iter()
+        .filter(|n| n.starts_with("TENANTRY_") && !known.contains(n))
+        .map(|n| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(&n, k), k))
+                .min()
+                .filter(|(d, _)| *d <= 2.max(n.len() / 4))
+                .map(|(_, k)| k.clone());
+            (n, closest)
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 /// How outgoing email is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmailMode {

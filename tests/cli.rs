@@ -680,6 +680,51 @@ fn bad_env_config_exits_2_naming_the_key() {
     assert!(out.stderr.contains("listen"), "{}", out.stderr);
 }
 
+/// A `TENANTRY_*` variable that names no setting is warned about at start, with the
+/// closest setting's variable, instead of being silently ignored; known ones are not.
+#[test]
+fn unknown_tenantry_env_var_is_warned_about_with_the_closest_name() {
+    let tmp = TempDir::new("tenantry-cli-unknown-env");
+    let d = tmp.join("data");
+    let out = tenantry(
+        &[
+            "init",
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--password-stdin",
+            "--data-dir",
+            path_str(&d),
+        ],
+        Some(&format!("{PW}\n")),
+        &[
+            ("TENANTRY_HTTP_WORKER", "4"),
+            ("TENANTRY_NOTHING_LIKE_ANY_SETTING", "1"),
+            ("TENANTRY_HTTP_MAX_CONNECTIONS", "100"),
+        ],
+        &tmp.path,
+    );
+    out.assert_success("init with unknown variables");
+    assert!(
+        out.stderr.contains(
+            "environment variable TENANTRY_HTTP_WORKER is not a tenantry setting and is ignored; did you mean TENANTRY_HTTP_WORKERS?"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "environment variable TENANTRY_NOTHING_LIKE_ANY_SETTING is not a tenantry setting"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("TENANTRY_HTTP_MAX_CONNECTIONS"),
+        "a known variable was warned about: {}",
+        out.stderr
+    );
+}
+
 #[test]
 fn unknown_config_file_key_exits_2_naming_the_key() {
     let tmp = TempDir::new("tenantry-cli-badfile");

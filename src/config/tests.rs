@@ -284,3 +284,32 @@ fn keys_match_the_typed_sections() {
     let names: std::collections::BTreeSet<_> = KEYS.iter().map(|k| k.0).collect();
     assert_eq!(names.len(), KEYS.len(), "a key is listed twice in KEYS");
 }
+
+#[test]
+fn unknown_tenantry_env_vars_are_found_with_the_closest_setting() {
+    let names = [
+        "TENANTRY_HTTP_WORKER",
+        "TENANTRY_LISTEN",
+        "TENANTRY_CONFIG",
+        "TENANTRY_NOTHING_LIKE_ANY_SETTING",
+        "PATH",
+        "TENANTRY_EMAIL_SMTP_ULR",
+    ]
+    .map(String::from);
+    assert_eq!(
+        unknown_env_vars(names),
+        vec![
+            (
+                "TENANTRY_EMAIL_SMTP_ULR".to_string(),
+                Some("TENANTRY_EMAIL_SMTP_URL".to_string())
+            ),
+            (
+                "TENANTRY_HTTP_WORKER".to_string(),
+                Some("TENANTRY_HTTP_WORKERS".to_string())
+            ),
+            ("TENANTRY_NOTHING_LIKE_ANY_SETTING".to_string(), None),
+        ]
+    );
+    // Every setting's own variable is known.
+    assert!(unknown_env_vars(KEYS.iter().map(|(k, ..)| env_var_name(k))).is_empty());
+}
