@@ -10,8 +10,10 @@
 //! 0.12.0 it was also the negative control of the burst test: its task pool
 //! starved most of a connection burst.)
 //!
-//! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 [--workers 4 --queue]`
-//! (defaults: `127.0.0.1:8081`, workers = available_parallelism * 2).
+//! Usage: `cargo run --example bare_hello -- --listen 127.0.0.1:0 [--queue [--workers 4]]`
+//! (defaults: `127.0.0.1:8081`, workers = available_parallelism * 2). `--workers` sets the
+//! worker threads of `--queue`; without `--queue` it is accepted and has no effect (each
+//! connection's thread answers), so the benchmark scripts can pass it to both shapes.
 //! Prints exactly one line on stdout once bound: `listening on http://ADDR`.
 
 use std::io::Write;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::thread;
 
 fn usage() -> &'static str {
-    "usage: bare_hello [--listen ADDR] [--workers N] [--queue]"
+    "usage: bare_hello [--listen ADDR] [--queue [--workers N]]  (--workers: --queue's worker threads)"
 }
 
 /// The one line a caller waits for.
