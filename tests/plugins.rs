@@ -891,6 +891,11 @@ fn plugin_check_and_list() {
             .contains("cannot read"),
         "{v}"
     );
+    // Listing reads the configuration and the plugins only: no database is created.
+    assert!(
+        !dir.join("data").join("tenantry.db").exists(),
+        "`plugin list` created a database"
+    );
 }
 
 /// The host grants WASI clocks and randomness (so `SystemTime`, `Instant` and `HashMap`

@@ -61,7 +61,8 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// List the configured plugins and their state (loads each, using the compile cache).
+    /// List the configured plugins and their state (loads each, using the compile cache;
+    /// the database is not opened).
     List {
         #[command(flatten)]
         common: Common,
@@ -253,11 +254,13 @@ fn check(file: &Path, json: bool) -> Result<()> {
 fn list(common: &Common, json: bool) -> Result<()> {
     let config = load_config(common, &[])?;
     init_logging(config.log_format);
-    let store = Arc::new(crate::store::Store::open(&config.data_dir)?);
+    // Loading runs no hook, so the plugins' storage is never touched: an in-memory one
+    // stands in, and the database is neither opened nor created (only the compile cache is
+    // written).
     let host = crate::plugin_host::PluginHost::load(
         &config.plugins,
         &config.data_dir,
-        Arc::new(crate::service::plugin_kv::StoreKv::new(store)),
+        Arc::new(crate::service::plugin_kv::MemoryKv::default()),
         &crate::tls::TrustRoots::load(&config)?,
     )?;
     let status = host.status();
