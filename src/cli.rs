@@ -69,7 +69,9 @@ fn env_help() -> String {
             crate::config::env_var_name(key)
         ));
     }
-    out.push_str("  TENANTRY_CONFIG                            --config\n");
+    for (var, flag) in crate::config::OTHER_ENV_VARS {
+        out.push_str(&format!("  {var:<42} {flag}\n"));
+    }
     out
 }
 

@@ -216,8 +216,8 @@ pub fn env_var_name(key: &str) -> String {
     format!("TENANTRY_{}", key.to_uppercase().replace('.', "_"))
 }
 
-/// The environment variables tenantry reads besides the settings' own.
-const OTHER_ENV_VARS: &[&str] = &["TENANTRY_CONFIG"];
+/// The environment variables tenantry reads besides the settings' own, with their flag.
+pub const OTHER_ENV_VARS: &[(&str, &str)] = &[("TENANTRY_CONFIG", "--config")];
 
 /// Of `names`, the `TENANTRY_*` variables that name no setting, each with the closest
 /// setting's variable when one is close (at most two edits, or a quarter of the name). The
@@ -227,7 +227,7 @@ pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<(String,
     let known: Vec<String> = KEYS
         .iter()
         .map(|(k, ..)| env_var_name(k))
-        .chain(OTHER_ENV_VARS.iter().map(|v| v.to_string()))
+        .chain(OTHER_ENV_VARS.iter().map(|(v, _)| v.to_string()))
         .collect();
     let mut unknown: Vec<(String, Option<String>)> = names
         .into_iter()
